@@ -1,0 +1,1 @@
+"""skillkiln's evolution engine: proposers, gate, loop and CLI."""

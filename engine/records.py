@@ -1,0 +1,146 @@
+"""Typed, frozen records passed between the engine's parts (see design.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: Any
+
+
+@dataclass(frozen=True)
+class Split:
+    name: str
+    examples: tuple[Example, ...]
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.examples]
+
+    @property
+    def labels(self) -> list[Any]:
+        return [e.label for e in self.examples]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str  # "classification" (later: "spans")
+    description: str
+    labels: tuple[Any, ...]
+    train: Split
+    validation: Split
+    test: Split
+    metric: str  # the headline metric, e.g. "mcc"
+    source: str = ""  # where the data came from, for the run record
+
+    def split(self, name: str) -> Split:
+        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt: int = 0
+    completion: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+@dataclass(frozen=True)
+class Proposal:
+    code: str
+    proposer: str
+    model: str = ""
+    usage: TokenUsage = TokenUsage()
+    raw_text: str = ""
+    parent_ids: tuple[str, ...] = ()
+    note: str = ""  # one line saying what the proposer did (mutation kind, prompt id, ...)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    run_id: str
+    iteration: int
+    code: str
+    code_sha256: str
+    parent_ids: tuple[str, ...]
+    proposal: Proposal
+
+
+@dataclass(frozen=True)
+class PropertyOutcome:
+    passed: bool
+    detail: str = ""  # a shrunk counterexample or the reason it failed
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What the sandbox returns: raw outputs, never scored there (labels stay on the host)."""
+
+    predictions: tuple[Any, ...] | None  # None when the run as a whole failed
+    per_example_errors: dict[int, str] = field(default_factory=dict)
+    timed_out: bool = False
+    wall_s: float = 0.0
+    properties: dict[str, PropertyOutcome] = field(default_factory=dict)
+    failure: str = ""  # why the whole run failed (killed, memory, crash), "" when it ran
+
+
+@dataclass(frozen=True)
+class Metrics:
+    accuracy: float
+    mcc: float
+    f1: float
+    balanced_accuracy: float
+    n: int
+    majority_accuracy: float
+    p_value: float = 1.0  # one-sided Fisher exact test of association with the labels
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "accuracy": self.accuracy,
+            "mcc": self.mcc,
+            "f1": self.f1,
+            "balanced_accuracy": self.balanced_accuracy,
+            "n": self.n,
+            "majority_accuracy": self.majority_accuracy,
+            "p_value": self.p_value,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    reasons: tuple[str, ...]
+    metrics: dict[str, Metrics]
+    details: dict[str, str] = field(default_factory=dict)  # reason -> counterexample / numbers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "reasons": list(self.reasons),
+            "metrics": {k: m.to_dict() for k, m in self.metrics.items()},
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class SkillVersion:
+    name: str
+    version: int
+    task: str
+    code: str
+    code_sha256: str
+    metrics: dict[str, dict[str, float]]
+    verdict: dict[str, Any]
+    parents: tuple[str, ...]
+    provenance: dict[str, Any]
+    created_at: str

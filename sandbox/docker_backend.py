@@ -1,0 +1,162 @@
+"""The Docker backend: a pool of warm containers, each running the harness as a fork server.
+
+Containers have no network, a read-only root, a small noexec tmpfs, a non-root user, no
+capabilities, no-new-privileges, Docker's default seccomp profile, memory, pids and CPU
+limits and an empty environment. Host and harness talk over the container's attached
+stdin/stdout (Docker's multiplexed stream; only stdout frames are read).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+
+from engine.errors import SkillkilnError
+from engine.records import ExecResult
+from sandbox.backend import Limits, RunRequest
+from sandbox.image import BUILD_COMMAND, image_exists, image_tag
+from sandbox.pool import Pool, WorkerGone
+
+LABEL = "docker"
+MUX_HEADER = struct.Struct(">BxxxI")  # Docker's attach stream: stream type, 3 pad bytes, length
+CONTAINER_LABEL = "skillkiln.sandbox"
+
+
+def docker_client(timeout: int = 60):
+    """A client for a daemon that answers, or one clear SkillkilnError."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as exc:  # the SDK raises several types for "no daemon"
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise SkillkilnError(
+            f"Docker daemon not reachable ({reason}); start dockerd, or use --sandbox local"
+        ) from None
+
+
+def docker_available() -> bool:
+    try:
+        docker_client(timeout=5)
+        return True
+    except SkillkilnError:
+        return False
+
+
+class DockerWorker:
+    def __init__(self, client, image: str, mem_mb: int, cpus: float, pids: int):
+        self._container = client.containers.create(
+            image,
+            command=["python3", "-I", "/opt/skillkiln/harness.py", "serve"],
+            stdin_open=True,
+            tty=False,
+            network_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
+            mem_limit=f"{mem_mb}m",
+            memswap_limit=f"{mem_mb}m",
+            pids_limit=pids,
+            nano_cpus=int(cpus * 1e9),
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user="65534:65534",
+            environment={},
+            working_dir="/tmp",
+            labels={CONTAINER_LABEL: str(os.getpid())},
+        )
+        sock = self._container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        self._sock: socket.socket = getattr(sock, "_sock", sock)
+        self._container.start()
+        self._buffer = bytearray()
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self._sock.sendall(payload)
+        except OSError:
+            raise WorkerGone("the container's channel is closed") from None
+
+    def _read_raw(self, size: int, deadline: float) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerGone("the container missed its deadline")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(min(size - len(data), 1 << 20))
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                raise WorkerGone("the container's channel broke") from None
+            if not chunk:
+                raise WorkerGone("the container closed its channel (it may have been killed)")
+            data += chunk
+        return bytes(data)
+
+    def recv(self, size: int, deadline: float) -> bytes:
+        while len(self._buffer) < size:
+            stream, length = MUX_HEADER.unpack(self._read_raw(MUX_HEADER.size, deadline))
+            payload = self._read_raw(length, deadline)
+            if stream == 1:  # stdout; stderr (2) is the harness's own and is dropped
+                self._buffer += payload
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+    def kill(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        try:
+            self._container.remove(force=True)
+        except Exception:  # already gone
+            pass
+
+
+def remove_stale_containers(client) -> int:
+    """Remove sandbox containers whose owning process is gone (a killed run leaves them)."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
+        owner = container.labels.get(CONTAINER_LABEL, "")
+        if owner.isdigit() and owner != str(os.getpid()) and os.path.exists(f"/proc/{owner}"):
+            continue
+        if owner == str(os.getpid()):
+            continue
+        try:
+            container.remove(force=True)
+            removed += 1
+        except Exception:
+            pass
+    return removed
+
+
+class DockerBackend:
+    name = "docker"
+    weaker = False
+    label = LABEL
+
+    def __init__(self, workers: int = 1, client=None, image: str | None = None,
+                 mem_mb: int = 1024, cpus: float = 1.0, pids: int = 64):
+        self._client = client or docker_client()
+        self.image = image or image_tag()
+        if image is None and not image_exists(self._client):
+            raise SkillkilnError(f"sandbox image {self.image} is missing; build it with: {BUILD_COMMAND}")
+        remove_stale_containers(self._client)
+        try:
+            self._pool = Pool(lambda: DockerWorker(self._client, self.image, mem_mb, cpus, pids), workers)
+        except WorkerGone as exc:
+            raise SkillkilnError(f"the sandbox container did not start ({exc})") from None
+
+    @property
+    def restarts(self) -> int:
+        return self._pool.restarts
+
+    def run(self, request: RunRequest, limits: Limits = Limits()) -> ExecResult:
+        return self._pool.run(request, limits)
+
+    def close(self) -> None:
+        self._pool.close()
