@@ -1,0 +1,38 @@
+"""RunConfig: every knob of a run in one place. The CLI builds it; nothing reads global state."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.gate import GateConfig
+from sandbox.backend import Limits
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: str
+    iters: int = 25
+    batch: int = 4  # candidates proposed (and evaluated in parallel) per iteration
+    seed: int = 0
+    proposer: str = "offline"
+    sandbox: str = "auto"  # auto, docker or local
+    workers: int = field(default_factory=default_workers)
+    store_path: Path | None = None
+    data_dir: Path | None = None
+    name: str | None = None  # the stored skill's name; default "<task>-<proposer>"
+    parents: int = 4  # parents offered to each proposal
+    gate: GateConfig = GateConfig()
+    limits: Limits = Limits()
+
+    @property
+    def skill_name(self) -> str:
+        return self.name or f"{self.task}-{self.proposer}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
