@@ -26,7 +26,7 @@ out_console = Console()
 
 def say(message: str) -> None:
     style = "yellow" if message.startswith("warning") else "dim"
-    err_console.print(message, style=style, markup=False, highlight=False)
+    err_console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def open_store(path: str | None):
@@ -239,7 +239,7 @@ def _run(command: click.Command) -> None:
         err_console.print("aborted")
         sys.exit(130)
     except SkillkilnError as exc:
-        err_console.print(f"error: {exc}", style="red", markup=False, highlight=False)
+        err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted: candidates evaluated so far are in the store")
@@ -248,7 +248,7 @@ def _run(command: click.Command) -> None:
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
         err_console.print(f"error: unexpected {type(exc).__name__}: {exc} (set SKILLKILN_DEBUG=1 for the traceback)",
-                          style="red", markup=False, highlight=False)
+                          style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -473,7 +473,10 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["serve"]:
-        sys.stderr.write("usage: harness.py serve\n")
+    if sys.argv[1:] == ["warm"]:  # at image build time: fill hypothesis's caches
+        warm_up()
+    elif sys.argv[1:] == ["serve"]:
+        serve()
+    else:
+        sys.stderr.write("usage: harness.py serve|warm\n")
         sys.exit(2)
-    serve()

@@ -22,6 +22,15 @@ from sandbox.pool import Pool, WorkerGone
 LABEL = "local (weaker isolation)"
 
 
+def hypothesis_cache() -> str:
+    """Hypothesis's unicode tables, kept between runs so each start does not rebuild them."""
+    from platformdirs import user_cache_dir
+
+    path = os.path.join(user_cache_dir("skillkiln"), "hypothesis")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def _unshare_works() -> bool:
     if shutil.which("unshare") is None:
         return False
@@ -37,7 +46,9 @@ class LocalWorker:
             cmd = ["unshare", "-rn", *cmd]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=self._tmp, env={"HOME": self._tmp, "PATH": "/usr/bin:/bin", "TMPDIR": self._tmp},
+            cwd=self._tmp,
+            env={"HOME": self._tmp, "PATH": "/usr/bin:/bin", "TMPDIR": self._tmp,
+                 "HYPOTHESIS_STORAGE_DIRECTORY": hypothesis_cache()},
             start_new_session=True,
         )
 

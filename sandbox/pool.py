@@ -9,6 +9,7 @@ import json
 import queue
 import struct
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from typing import Callable, Protocol
 
@@ -54,8 +55,15 @@ class Pool:
         self._all: list[Worker] = []
         self._lock = threading.Lock()
         self.restarts = 0
-        for _ in range(size):
-            self._idle.put(self._start())
+        with ThreadPoolExecutor(max_workers=size) as starter:  # containers start side by side
+            futures = [starter.submit(self._start) for _ in range(size)]
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        for future in futures:
+            if future.exception() is None:
+                self._idle.put(future.result())
+        if failed:
+            self.close()
+            raise failed[0]
 
     def _start(self) -> Worker:
         worker = self._factory()

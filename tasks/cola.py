@@ -9,6 +9,8 @@ never used for selection and never shown to a proposer.
 from __future__ import annotations
 
 import csv
+import os
+import socket
 from pathlib import Path
 
 from engine.errors import SkillkilnError
@@ -25,6 +27,17 @@ COLUMNS = ["source", "label", "mark", "sentence"]
 SPLIT_SEED = 20190101  # fixed: every run and every store sees the same splits
 
 
+def hub_resolvable(host: str = "huggingface.co") -> bool:
+    """A fast no before `datasets` spends half a minute retrying (a proxy may still get through)."""
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+
+
 def _rows_to_examples(rows) -> list[Example]:
     return [Example(str(r["sentence"]), int(r["label"])) for r in rows]
 
@@ -39,6 +52,7 @@ def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
         )
     import datasets
 
+    datasets.disable_progress_bars()
     ds = datasets.load_dataset(
         "csv",
         data_files={
@@ -57,6 +71,11 @@ def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
 def _load_hub() -> tuple[list[Example], list[Example], str]:
     import datasets
 
+    if not hub_resolvable():
+        raise SkillkilnError(
+            "CoLA could not be loaded: the hub (huggingface.co) is not reachable from here; "
+            "set SKILLKILN_DATA_DIR or pass --data-dir with a folder holding cola/*.tsv"
+        )
     try:
         ds = datasets.load_dataset("nyu-mll/glue", "cola")
     except Exception as exc:  # the hub raises many types; all mean "not reachable from here"

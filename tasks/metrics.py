@@ -9,8 +9,6 @@ import math
 from collections import Counter
 from typing import Any, Sequence
 
-from scipy.stats import fisher_exact
-
 from engine.records import Metrics
 
 INVALID = object()  # stands for a prediction that is no label at all
@@ -46,6 +44,8 @@ def association_p_value(tp: int, fn: int, fp: int, tn: int) -> float:
     """One-sided Fisher exact test: are predictions positively associated with the labels?"""
     if (tp + fn) == 0 or (fp + tn) == 0:
         return 1.0
+    from scipy.stats import fisher_exact  # imported here: scipy costs a second at start-up
+
     return float(fisher_exact([[tp, fn], [fp, tn]], alternative="greater").pvalue)
 
 
