@@ -1,0 +1,73 @@
+"""Shared fixtures. Docker is real here: with CI=true a missing daemon fails the run, never skips."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SKILLKILN_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+SKILLS = Path(__file__).resolve().parent / "skills"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_docker():
+    """A Docker client with the sandbox image built; skip outside CI when no daemon answers."""
+    from engine.errors import SkillkilnError
+    from sandbox.docker_backend import docker_client
+    from sandbox.image import build_image
+
+    try:
+        client = docker_client(timeout=10)
+    except SkillkilnError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but Docker is not reachable: {exc}")
+        pytest.skip(f"no Docker daemon: {exc}")
+    build_image(client, say=lambda _msg: None)
+    return client
+
+
+@pytest.fixture(scope="session")
+def docker_backend():
+    from sandbox.docker_backend import DockerBackend
+
+    backend = DockerBackend(workers=2, client=require_docker())
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def local_backend():
+    from sandbox.local_backend import LocalBackend
+
+    backend = LocalBackend(workers=1)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def cola():
+    from tasks import load_task
+
+    return load_task("cola")
+
+
+@pytest.fixture(scope="session")
+def docker_evaluator(cola, docker_backend):
+    from engine.evaluate import Evaluator
+
+    return Evaluator(cola, docker_backend)
+
+
+@pytest.fixture
+def store(tmp_path):
+    from skills_store.store import Store
+
+    s = Store(tmp_path / "store.sqlite")
+    yield s
+    s.close()
+
+
+def skill_code(name: str) -> str:
+    return (SKILLS / name).read_text()

@@ -1,0 +1,39 @@
+import math
+
+import pytest
+
+from tasks.metrics import INVALID, association_p_value, binary_metrics, confusion, majority_accuracy
+
+
+def test_hand_computed_confusion_and_scores():
+    labels = [1, 1, 1, 0, 0, 1, 0, 1]
+    preds = [1, 0, 1, 0, 1, 1, 0, 1]
+    assert confusion(labels, preds) == (4, 1, 1, 2)  # tp, fn, fp, tn
+    m = binary_metrics(labels, preds)
+    assert m.accuracy == pytest.approx(6 / 8)
+    assert m.mcc == pytest.approx((4 * 2 - 1 * 1) / math.sqrt(5 * 5 * 3 * 3))
+    assert m.f1 == pytest.approx(2 * 0.8 * 0.8 / 1.6)
+    assert m.balanced_accuracy == pytest.approx((4 / 5 + 2 / 3) / 2)
+    assert m.majority_accuracy == pytest.approx(5 / 8)
+
+
+def test_constant_predictor_has_mcc_zero_and_no_significance():
+    labels = [1] * 70 + [0] * 30
+    m = binary_metrics(labels, [1] * 100)
+    assert m.accuracy == pytest.approx(0.7)
+    assert m.mcc == 0.0
+    assert m.p_value == pytest.approx(1.0)
+    assert m.balanced_accuracy == pytest.approx(0.5)
+
+
+def test_fisher_one_sided_direction():
+    # strongly associated: tiny p; anti-associated: p near 1
+    assert association_p_value(40, 10, 10, 40) < 1e-6
+    assert association_p_value(10, 40, 40, 10) > 0.99
+
+
+def test_invalid_predictions_count_as_wrong():
+    labels = [1, 0, 1, 0]
+    m = binary_metrics(labels, [INVALID, INVALID, 1, 0])
+    assert m.accuracy == pytest.approx(0.5)
+    assert majority_accuracy([]) == 0.0
