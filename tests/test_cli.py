@@ -1,0 +1,121 @@
+"""The commands as a user runs them: real processes, real Docker, real SQLite."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SKILLS, require_docker
+
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+def one_line_error(done: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_unknown_task_is_one_line(tmp_path):
+    done = run("evolve", "--task", "colaa", "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2
+    assert "unknown task 'colaa'" in one_line_error(done)
+
+
+def test_bad_flag_value_is_one_line(tmp_path):
+    done = run("evolve", "--task", "cola", "--iters", "0", "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2
+    assert "--iters" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dead_docker_daemon_when_docker_is_forced(tmp_path):
+    done = run("evolve", "--task", "cola", "--iters", "1", "--sandbox", "docker", "--store", str(tmp_path / "s.sqlite"),
+               env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
+    assert done.returncode == 2
+    assert "Docker daemon not reachable" in one_line_error(done)
+
+
+def test_missing_data_is_one_line(tmp_path):
+    done = run("evolve", "--task", "cola", "--data-dir", str(tmp_path), "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2
+    assert "SKILLKILN_DATA_DIR" in one_line_error(done)
+
+
+def test_corrupt_store_is_one_line_and_untouched(tmp_path):
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    done = run("skills", "list", "--store", str(path))
+    assert done.returncode == 2
+    assert "corrupt" in one_line_error(done)
+    assert path.read_bytes() == b"garbage" * 1000
+
+
+def test_skills_check_rejects_the_research_logs_best_skill(tmp_path):
+    require_docker()
+    skill = tmp_path / "return_true.py"
+    skill.write_text("def solve(text):\n    return True\n")
+    done = run("skills", "check", str(skill), "--task", "cola", "--sandbox", "docker", "--json")
+    assert done.returncode == 1, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["accepted"] is False
+    assert "constant_output:train" in verdict["reasons"]
+    train = verdict["metrics"]["train"]
+    assert train["accuracy"] == pytest.approx(train["majority_accuracy"])  # the log's 68%: exactly the majority
+    assert train["mcc"] == 0.0
+
+
+def test_skills_check_accepts_an_honest_skill():
+    require_docker()
+    done = run("skills", "check", str(SKILLS / "honest_rules.py"), "--task", "cola", "--sandbox", "docker", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["accepted"] is True and verdict["reasons"] == []
+    assert set(verdict["metrics"]) == {"train", "validation", "test"}
+
+
+def test_evolve_end_to_end_then_browse(tmp_path):
+    require_docker()
+    store = str(tmp_path / "s.sqlite")
+    done = run("evolve", "--task", "cola", "--iters", "5", "--store", store, "--sandbox", "docker", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["sandbox"] == "docker"
+    assert summary["accepted_count"] >= 1
+    assert summary["candidates"] == 5 * 4
+    assert summary["tokens"]["total"] == 0
+    best = summary["best"]
+    assert best["version"] >= 1
+    for split in ("train", "validation", "test"):
+        assert {"accuracy", "mcc"} <= set(best["metrics"][split])
+    assert best["metrics"]["validation"]["mcc"] > 0.05
+    assert sum(summary["rejections"].values()) >= summary["candidates"] - summary["accepted_count"]
+
+    listed = json.loads(run("skills", "list", "--store", store, "--json").stdout)
+    assert [s["name"] for s in listed] == [best["name"]]
+    shown = run("skills", "show", f"{best['name']}@{best['version']}", "--store", store)
+    assert shown.returncode == 0
+    assert "def solve(text)" in shown.stdout and "validation" in shown.stdout
+
+    table = run("evolve", "--task", "cola", "--iters", "1", "--store", store, "--sandbox", "docker")
+    assert table.returncode == 0
+    assert "majority" in table.stdout and "rejections" in table.stdout
+
+
+def test_local_backend_is_labelled_weaker(tmp_path):
+    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "2", "--sandbox", "local",
+               "--store", str(tmp_path / "s.sqlite"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "weaker isolation" in done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["sandbox"] == "local"
+    assert summary["sandbox_label"] == "local (weaker isolation)"

@@ -1,0 +1,88 @@
+import sqlite3
+
+import pytest
+
+from engine.errors import SkillkilnError
+from skills_store.store import Store, parse_ref
+
+
+def _metrics(val_mcc: float) -> dict:
+    return {"train": {"mcc": 0.2}, "validation": {"mcc": val_mcc}}
+
+
+def _offer(store: Store, code: str, val_mcc: float, name: str = "cola-x"):
+    return store.offer_version(name, "cola", code, _metrics(val_mcc), {"accepted": True, "reasons": []},
+                               ("parent-1",), {"run_id": "r1"}, None)
+
+
+def test_versions_only_advance_when_validation_improves(store):
+    v1 = _offer(store, "def solve(text):\n    return 0\n", 0.10)
+    assert v1.version == 1
+    assert _offer(store, "def solve(text):\n    return 1\n", 0.10) is None  # a tie is not better
+    assert _offer(store, "def solve(text):\n    return 1\n", 0.05) is None
+    v2 = _offer(store, "def solve(text):\n    return 1\n", 0.20)
+    assert v2.version == 2
+    assert store.get("cola-x").version == 2
+    assert store.get("cola-x@1").code == "def solve(text):\n    return 0\n"
+    assert [v.version for v in store.versions("cola-x")] == [1, 2]
+    assert store.get("cola-x@2").code_sha256 == v2.code_sha256
+
+
+def test_a_name_belongs_to_one_task(store):
+    _offer(store, "def solve(text):\n    return 0\n", 0.1)
+    with pytest.raises(SkillkilnError, match="belongs to task"):
+        store.offer_version("cola-x", "sst2", "x", _metrics(0.9), {}, (), {}, None)
+
+
+def test_missing_refs_are_clear(store):
+    with pytest.raises(SkillkilnError, match="no skill 'nope'"):
+        store.get("nope")
+    _offer(store, "def solve(text):\n    return 0\n", 0.1)
+    with pytest.raises(SkillkilnError, match="no version 7"):
+        store.get("cola-x@7")
+    with pytest.raises(SkillkilnError):
+        parse_ref("cola-x@latest")
+
+
+def test_runs_and_candidates_round_trip(store):
+    store.start_run("r1", "cola", {"iters": 2}, "docker")
+    store.add_candidate({
+        "id": "r1-000-0", "run_id": "r1", "iteration": 0, "code": "c", "code_sha256": "h", "parent_ids": (),
+        "proposer": "offline", "model": "m", "note": "n", "prompt_tokens": 0, "completion_tokens": 0,
+        "stage": "train", "accepted": 0, "reasons": ("constant_output:train",), "verdict": {"accepted": False},
+        "sandbox_s": 0.1,
+    })
+    store.finish_run("r1", "finished", {"accepted_count": 0})
+    assert store.runs()[0]["status"] == "finished"
+    assert store.candidates("r1")[0]["reasons"] == '["constant_output:train"]'
+
+
+def test_corrupt_file_is_a_clear_error_and_left_alone(tmp_path):
+    path = tmp_path / "store.sqlite"
+    path.write_bytes(b"this is not a database, " * 100)
+    before = path.read_bytes()
+    with pytest.raises(SkillkilnError, match="corrupt"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_foreign_sqlite_file_is_refused_untouched(tmp_path):
+    path = tmp_path / "other.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(SkillkilnError, match="not a skillkiln store"):
+        Store(path)
+    db = sqlite3.connect(path)
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["notes"]
+
+
+def test_store_survives_reopen_in_wal_mode(tmp_path):
+    path = tmp_path / "s.sqlite"
+    s = Store(path)
+    _offer(s, "def solve(text):\n    return 0\n", 0.3)
+    s.close()
+    s2 = Store(path)
+    assert s2.get("cola-x").version == 1
+    assert s2._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
