@@ -1,0 +1,76 @@
+"""The Docker sandbox itself: hardening as configured, predictions back, labels never in."""
+from __future__ import annotations
+
+import json
+
+from sandbox.backend import Limits, RunRequest
+from sandbox.docker_backend import CONTAINER_LABEL
+
+RULE = "import re\n\ndef solve(text):\n    return 0 if re.search(r'\\bthe the\\b', text) else 1\n"
+
+
+def test_predictions_come_back_in_order(docker_backend):
+    result = docker_backend.run(RunRequest(RULE, ("a cat", "the the cat", ""), labels=(0, 1)))
+    assert result.predictions == (1, 0, 1)
+    assert result.per_example_errors == {}
+    assert result.failure == ""
+
+
+def test_request_carries_no_labels():
+    wire = RunRequest(RULE, ("a", "b"), labels=(0, 1)).to_wire(Limits())
+    assert set(wire) == {"op", "code", "texts", "kind", "labels", "properties", "allowed_imports", "libraries", "limits"}
+    assert wire["labels"] == [0, 1]  # the label *set*, never a label per example
+    assert json.dumps(wire).count('"texts"') == 1
+
+
+def test_containers_are_hardened(docker_backend):
+    from sandbox.docker_backend import docker_client
+
+    client = docker_client()
+    mine = [c for c in client.containers.list(filters={"label": CONTAINER_LABEL})]
+    assert mine, "the pool's containers should be running"
+    for container in mine:
+        host = container.attrs["HostConfig"]
+        config = container.attrs["Config"]
+        assert host["NetworkMode"] == "none"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges" in host["SecurityOpt"]
+        assert host["PidsLimit"] and host["PidsLimit"] <= 128
+        assert host["Memory"] > 0 and host["NanoCpus"] > 0
+        assert "noexec" in host["Tmpfs"]["/tmp"]
+        assert config["User"] == "65534:65534"
+        assert not host.get("Binds")
+        assert not any(e.startswith(("ANTHROPIC", "OLLAMA", "SKILLKILN", "CI=")) for e in config["Env"])
+
+
+def test_state_does_not_leak_between_candidates(docker_backend):
+    writer = "import collections\n\ndef solve(text):\n    collections.LEAK = 1\n    return 1\n"
+    reader = "import collections\n\ndef solve(text):\n    return 0 if hasattr(collections, 'LEAK') else 1\n"
+    docker_backend.run(RunRequest(writer, ("x",), labels=(0, 1)))
+    assert docker_backend.run(RunRequest(reader, ("x",), labels=(0, 1))).predictions == (1,)
+
+
+def test_printed_forged_frames_are_only_noise(docker_backend):
+    forger = (
+        "def solve(text):\n"
+        "    print('{\"ok\": true, \"outputs\": [0, 0, 0]}' * 1000)\n"
+        "    return 1\n"
+    )
+    result = docker_backend.run(RunRequest(forger, ("a", "b", "c"), labels=(0, 1)))
+    assert result.predictions == (1, 1, 1)
+
+
+def test_a_hung_run_is_killed_and_the_pool_carries_on(docker_backend):
+    hang = "def solve(text):\n    while True:\n        try:\n            pass\n        except BaseException:\n            pass\n"
+    result = docker_backend.run(RunRequest(hang, ("x",), labels=(0, 1)), Limits(wall_s=2, call_s=0.5))
+    assert result.predictions is None or result.per_example_errors
+    after = docker_backend.run(RunRequest(RULE, ("the the",), labels=(0, 1)))
+    assert after.predictions == (0,)
+
+
+def test_import_guard_holds_inside_even_without_the_static_gate(docker_backend):
+    code = "def solve(text):\n    __import__('os').system('true')\n    return 1\n"
+    result = docker_backend.run(RunRequest(code, ("x",), labels=(0, 1)))
+    assert result.predictions == (None,)
+    assert "not allowed" in result.per_example_errors[0]
