@@ -1,8 +1,11 @@
-"""`skills`: browse, show and check the skills in the store."""
+"""`skills`: browse, show, check, run, version and search the skills in the store."""
 from __future__ import annotations
 
+import difflib
+import getpass
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,48 +16,94 @@ from rich.table import Table
 from engine.cli_common import data_option, json_option, open_store, out_console, sandbox_option, say, store_option
 from engine.errors import SkillkilnError
 
-
-@click.group("skills")
-def skills() -> None:
-    """Browse, check and reuse the skills in the store."""
+SPLITS = ("train", "validation", "test")
 
 
-@skills.command("list")
-@click.option("--task", default=None, help="Only skills of this task.")
-@store_option
-@json_option
-def skills_list(task: str | None, store_path: str | None, as_json: bool) -> None:
-    """Every skill with its latest version."""
-    store = open_store(store_path)
-    versions = store.latest_versions(task)
-    if as_json:
-        click.echo(json.dumps([_version_row(v) for v in versions], indent=2))
-        return
-    if not versions:
-        say(f"no skills in {store.path} yet: run `evolve --task cola` first")
-        return
-    table = Table(title=f"skills in {store.path}", title_justify="left")
-    for col in ("name", "version", "task", "val MCC", "test MCC", "created", "origin"):
-        table.add_column(col, justify="right" if "MCC" in col or col == "version" else "left")
-    for v in versions:
-        row = _version_row(v)
-        table.add_row(v.name, str(v.version), v.task, _num(row["validation_mcc"]), _num(row["test_mcc"]),
-                      v.created_at, row["origin"])
-    out_console.print(table)
+def actor() -> str:
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "user"
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _version_row(v) -> dict[str, Any]:
-    return {
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@click.group("skills")
+def skills() -> None:
+    """Browse, check and reuse the skills in the store."""
+
+
+# ---------------------------------------------------------------- browsing
+
+
+def _version_row(v, store=None) -> dict[str, Any]:
+    row = {
         "name": v.name, "version": v.version, "task": v.task,
         "validation_mcc": v.metrics.get("validation", {}).get("mcc"),
         "test_mcc": v.metrics.get("test", {}).get("mcc"),
         "created_at": v.created_at,
         "origin": f"{v.provenance.get('proposer', '?')} run {v.provenance.get('run_id', '?')}",
     }
+    if store is not None:
+        row["pinned"] = store.pinned(v.name) is not None
+        row["retired"] = store.is_retired(v.name)
+    return row
+
+
+@skills.command("list")
+@click.option("--task", default=None, help="Only skills of this task.")
+@click.option("--all", "include_retired", is_flag=True, help="Include retired skills.")
+@store_option
+@json_option
+def skills_list(task: str | None, include_retired: bool, store_path: str | None, as_json: bool) -> None:
+    """Every skill with its current version (the pinned one, else the latest)."""
+    store = open_store(store_path)
+    rows = [_version_row(v, store) for v in store.latest_versions(task, include_retired)]
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        say(f"no skills in {store.path} yet: run `evolve --task cola` first")
+        return
+    table = Table(title=f"skills in {store.path}", title_justify="left")
+    for col in ("name", "version", "task", "val MCC", "test MCC", "created", "origin"):
+        table.add_column(col, justify="right" if "MCC" in col or col == "version" else "left")
+    for r in rows:
+        marks = (" pinned" if r["pinned"] else "") + (" retired" if r["retired"] else "")
+        table.add_row(r["name"], f"{r['version']}{marks}", r["task"], _num(r["validation_mcc"]),
+                      _num(r["test_mcc"]), r["created_at"], r["origin"])
+    out_console.print(table)
+
+
+def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    table = Table()
+    for col in ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (Fisher)"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in SPLITS:
+        m = metrics.get(split)
+        if m:
+            table.add_row(split, str(m["n"]), _num(m["accuracy"]), _num(m["majority_accuracy"]), _num(m["mcc"]),
+                          _num(m["balanced_accuracy"]), _num(m["f1"]), f"{m['p_value']:.2g}")
+    out_console.print(table)
+
+
+def verdict_lines(verdict: dict[str, Any]) -> list[str]:
+    try:
+        from engine.gate_report import render_verdict
+    except ImportError:  # the richer report is optional; this is the plain form
+        render_verdict = None
+    if render_verdict is not None:
+        return list(render_verdict(verdict))
+    lines = [f"verdict: {'accepted' if verdict.get('accepted') else 'rejected'}"
+             + (f" ({', '.join(verdict.get('reasons', []))})" if verdict.get("reasons") else "")]
+    lines += [f"  {reason}: {detail}" for reason, detail in (verdict.get("details") or {}).items()]
+    return lines
 
 
 @skills.command("show")
@@ -63,34 +112,305 @@ def _version_row(v) -> dict[str, Any]:
 @json_option
 def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
     """Code, metrics per split, verdict, parents and provenance of NAME[@VERSION]."""
-    from dataclasses import asdict
-
-    v = open_store(store_path).get(ref)
+    store = open_store(store_path)
+    v = store.get(ref)
     if as_json:
-        click.echo(json.dumps(asdict(v), indent=2))
+        _echo_json(asdict(v))
         return
-    out_console.print(f"[bold]{v.name}@{v.version}[/bold] · task {v.task} · created {v.created_at} · sha256 {v.code_sha256[:12]}")
-    out_console.print(Syntax(v.code, "python", line_numbers=False))
-    _print_metrics(v.metrics)
-    verdict = v.verdict
-    out_console.print(f"verdict: {'accepted' if verdict.get('accepted') else 'rejected'}"
-                      + (f" ({', '.join(verdict.get('reasons', []))})" if verdict.get("reasons") else ""))
-    for reason, detail in (verdict.get("details") or {}).items():
-        out_console.print(f"  {reason}: {detail}", markup=False)
-    out_console.print(f"parents: {', '.join(v.parents) or 'none'}")
-    out_console.print("provenance: " + ", ".join(f"{k}={val}" for k, val in v.provenance.items()), markup=False)
+    out_console.print(f"[bold]{v.name}@{v.version}[/bold] · task {v.task} · created {v.created_at}"
+                      f" · sha256 {v.code_sha256[:12]}", highlight=False)
+    if v.description:
+        out_console.print(v.description, markup=False, highlight=False)
+    out_console.print(Syntax(v.code, "python", word_wrap=True))
+    print_metrics(v.metrics)
+    for line in verdict_lines(v.verdict):
+        out_console.print(line, markup=False, highlight=False)
+    out_console.print(f"parents: {', '.join(v.parents) or 'none'}", highlight=False)
+    if v.dependencies:
+        out_console.print("imports: " + ", ".join(f"{n}@{ver}" for n, ver in v.dependencies.items()), highlight=False)
+    out_console.print("provenance: " + ", ".join(f"{k}={val}" for k, val in v.provenance.items()),
+                      markup=False, highlight=False)
 
 
-def _print_metrics(metrics: dict[str, dict[str, float]]) -> None:
-    table = Table()
-    for col in ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (Fisher)"):
-        table.add_column(col, justify="right" if col != "split" else "left")
-    for split in ("train", "validation", "test"):
-        m = metrics.get(split)
-        if m:
-            table.add_row(split, str(m["n"]), _num(m["accuracy"]), _num(m["majority_accuracy"]), _num(m["mcc"]),
-                          _num(m["balanced_accuracy"]), _num(m["f1"]), f"{m['p_value']:.2g}")
+@skills.command("candidate")
+@click.argument("candidate_id")
+@store_option
+@json_option
+def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -> None:
+    """Any candidate of any run, accepted or rejected: code, stage, verdict with its reasons."""
+    row = open_store(store_path).candidate(candidate_id)
+    verdict = json.loads(row["verdict"])
+    if as_json:
+        _echo_json({**dict(row), "verdict": verdict, "reasons": json.loads(row["reasons"]),
+                    "parent_ids": json.loads(row["parent_ids"])})
+        return
+    out_console.print(f"[bold]candidate {row['id']}[/bold] · run {row['run_id']} · iteration {row['iteration']}"
+                      f" · stage {row['stage']} · {row['proposer']} {row['model']}", highlight=False)
+    if row["note"]:
+        out_console.print(row["note"], markup=False, highlight=False)
+    out_console.print(Syntax(row["code"], "python", word_wrap=True))
+    if verdict.get("metrics"):
+        print_metrics(verdict["metrics"])
+    for line in verdict_lines(verdict):
+        out_console.print(line, markup=False, highlight=False)
+
+
+@skills.command("history")
+@click.argument("name")
+@store_option
+@json_option
+def skills_history(name: str, store_path: str | None, as_json: bool) -> None:
+    """Every version of NAME with its metric change, and every pin, retire and restore."""
+    store = open_store(store_path)
+    versions = store.versions(name)
+    events = [dict(e) for e in store.events(name)]
+    if as_json:
+        _echo_json({"versions": [_version_row(v) for v in versions], "events": events})
+        return
+    table = Table(title=f"history of {name}", title_justify="left")
+    for col in ("version", "created", "val MCC", "change", "test MCC", "origin"):
+        table.add_column(col, justify="right" if col in ("version", "val MCC", "change", "test MCC") else "left")
+    previous = None
+    for v in versions:
+        val = v.metrics.get("validation", {}).get("mcc")
+        change = "-" if previous is None or val is None else f"{val - previous:+.3f}"
+        table.add_row(str(v.version), v.created_at, _num(val), change, _num(v.metrics.get("test", {}).get("mcc")),
+                      _version_row(v)["origin"])
+        previous = val
     out_console.print(table)
+    for e in events:
+        at = f"@{e['version']}" if e["version"] is not None else ""
+        out_console.print(f"{e['at']}  {e['action']}{at}  by {e['actor']}  {e['detail']}", markup=False, highlight=False)
+
+
+@skills.command("diff")
+@click.argument("ref_a")
+@click.argument("ref_b")
+@store_option
+def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
+    """Unified diff of the code and of the metrics of two versions."""
+    store = open_store(store_path)
+    a, b = store.get(ref_a), store.get(ref_b)
+    label_a, label_b = f"{a.name}@{a.version}", f"{b.name}@{b.version}"
+    diff = difflib.unified_diff(a.code.splitlines(keepends=True), b.code.splitlines(keepends=True), label_a, label_b)
+    out_console.print(Syntax("".join(diff) or "(same code)\n", "diff"))
+    table = Table(title="metrics", title_justify="left")
+    for col in ("split", "metric", label_a, label_b, "change"):
+        table.add_column(col, justify="left" if col in ("split", "metric") else "right")
+    for split in SPLITS:
+        for metric in ("accuracy", "mcc", "balanced_accuracy", "f1"):
+            x = a.metrics.get(split, {}).get(metric)
+            y = b.metrics.get(split, {}).get(metric)
+            if x is None and y is None:
+                continue
+            change = "-" if x is None or y is None else f"{y - x:+.3f}"
+            table.add_row(split, metric, _num(x), _num(y), change)
+    out_console.print(table)
+
+
+@skills.command("export")
+@click.argument("ref")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default: stdout).")
+@store_option
+def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
+    """A standalone .py module of NAME[@VERSION] that runs without skillkiln."""
+    from skills_store.export import standalone
+
+    store = open_store(store_path)
+    v = store.get(ref)
+    deps = [store.get(f"{n}@{ver}") for n, ver in v.dependencies.items()]
+    text = standalone(v, deps)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SkillkilnError(f"cannot write {output}: {exc.strerror}") from None
+    say(f"wrote {output} ({v.name}@{v.version})")
+
+
+@skills.command("run")
+@click.argument("ref")
+@click.argument("text", required=False)
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="One text per line.")
+@sandbox_option
+@store_option
+@json_option
+def skills_run(ref: str, text: str | None, file: str | None, sandbox: str, store_path: str | None,
+               as_json: bool) -> None:
+    """Apply NAME[@VERSION] through the sandbox: one prediction per line."""
+    from sandbox.backend import RunRequest
+    from sandbox.factory import open_backend
+    from tasks import task_spec
+
+    if (text is None) == (file is None):
+        raise SkillkilnError("give either TEXT or --file FILE")
+    texts = [text] if text is not None else Path(file).read_text(encoding="utf-8").splitlines()
+    store = open_store(store_path)
+    v = store.get(ref)
+    spec = task_spec(v.task)
+    libraries = {n: store.get(f"{n}@{ver}").code for n, ver in v.dependencies.items()}
+    backend = open_backend(sandbox, 1, say)
+    try:
+        result = backend.run(RunRequest(v.code, tuple(texts), kind=spec.kind, labels=spec.labels, libraries=libraries))
+    finally:
+        backend.close()
+    if result.predictions is None:
+        raise SkillkilnError(f"{v.name}@{v.version} failed in the sandbox: {result.failure}")
+    if as_json:
+        _echo_json([{"text": t, "prediction": p, "error": result.per_example_errors.get(i)}
+                    for i, (t, p) in enumerate(zip(texts, result.predictions))])
+        return
+    for i, prediction in enumerate(result.predictions):
+        click.echo(prediction if i not in result.per_example_errors else f"error: {result.per_example_errors[i]}")
+
+
+@skills.command("search")
+@click.argument("query")
+@click.option("--task", default=None)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@store_option
+@json_option
+def skills_search(query: str, task: str | None, limit: int, store_path: str | None, as_json: bool) -> None:
+    """Skills whose description and code are nearest QUERY (hashed n-gram embeddings)."""
+    from skills_store.search import search
+
+    hits = search(query, open_store(store_path).latest_versions(task), limit=limit)
+    if as_json:
+        _echo_json([{"score": round(s, 4), **_version_row(v), "description": v.description} for s, v in hits])
+        return
+    if not hits:
+        say(f"no skill matches {query!r}")
+        return
+    table = Table(title=f"skills nearest {query!r}", title_justify="left")
+    for col in ("score", "skill", "task", "val MCC", "description"):
+        table.add_column(col)
+    for score, v in hits:
+        table.add_row(f"{score:.3f}", f"{v.name}@{v.version}", v.task,
+                      _num(v.metrics.get("validation", {}).get("mcc")), v.description[:100])
+    out_console.print(table)
+
+
+# ---------------------------------------------------------------- versioning by hand
+
+
+@skills.command("pin")
+@click.argument("ref")
+@store_option
+def skills_pin(ref: str, store_path: str | None) -> None:
+    """Make NAME@VERSION the current version, whatever comes later."""
+    if "@" not in ref:
+        raise SkillkilnError("pin takes NAME@VERSION")
+    v = open_store(store_path).pin(ref, actor())
+    say(f"pinned {v.name}@{v.version}")
+
+
+@skills.command("unpin")
+@click.argument("name")
+@store_option
+def skills_unpin(name: str, store_path: str | None) -> None:
+    """Let NAME follow its latest version again."""
+    open_store(store_path).unpin(name, actor())
+    say(f"unpinned {name}")
+
+
+@skills.command("retire")
+@click.argument("name")
+@click.option("--undo", is_flag=True, help="Bring a retired skill back.")
+@store_option
+def skills_retire(name: str, undo: bool, store_path: str | None) -> None:
+    """Hide NAME from lists and reuse (its versions are kept)."""
+    open_store(store_path).retire(name, actor(), retired=not undo)
+    say(f"{'restored' if undo else 'retired'} {name}")
+
+
+@skills.command("verify")
+@store_option
+@json_option
+def skills_verify(store_path: str | None, as_json: bool) -> None:
+    """Check the store's integrity, schema and hashes. Exit 1 when anything is wrong."""
+    store = open_store(store_path)
+    problems = store.verify()
+    if as_json:
+        _echo_json({"store": str(store.path), "ok": not problems, "problems": problems})
+    elif problems:
+        for p in problems:
+            click.echo(f"problem: {p}")
+    else:
+        click.echo(f"{store.path}: ok (schema {store.schema_version})")
+    sys.exit(1 if problems else 0)
+
+
+# ---------------------------------------------------------------- runs
+
+
+@skills.group("runs", invoke_without_command=True)
+@store_option
+@json_option
+@click.pass_context
+def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> None:
+    """Every run: task, status, candidates, accepted, best."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(store_path=store_path, as_json=as_json)
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = []
+    for r in open_store(store_path).runs():
+        summary = json.loads(r["summary"] or "{}")
+        best = summary.get("best") or {}
+        rows.append({"run_id": r["id"], "task": r["task"], "status": r["status"], "sandbox": r["sandbox"],
+                     "started_at": r["started_at"], "candidates": summary.get("candidates"),
+                     "accepted": summary.get("accepted_count"),
+                     "best": f"{best['name']}@{best['version']}" if best.get("version") else None})
+    if as_json:
+        _echo_json(rows)
+        return
+    table = Table(title="runs", title_justify="left")
+    for col in ("run", "task", "status", "sandbox", "started", "candidates", "accepted", "best"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], r["started_at"],
+                      str(r["candidates"] if r["candidates"] is not None else "-"),
+                      str(r["accepted"] if r["accepted"] is not None else "-"), r["best"] or "-")
+    out_console.print(table)
+
+
+@skills_runs.command("show")
+@click.argument("run_id")
+@store_option
+@json_option
+@click.pass_context
+def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as_json: bool) -> None:
+    """One run: its config, counts by verdict reason, best skill."""
+    store = open_store(store_path or ctx.obj.get("store_path"))
+    run = store.run(run_id)
+    candidates = store.candidates(run_id)
+    reasons: dict[str, int] = {}
+    for c in candidates:
+        for reason in json.loads(c["reasons"]):
+            reasons[reason] = reasons.get(reason, 0) + 1
+    info = {
+        "run_id": run["id"], "task": run["task"], "status": run["status"], "sandbox": run["sandbox"],
+        "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
+        "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
+        "rejections": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "best": json.loads(run["summary"] or "{}").get("best"),
+    }
+    if as_json or ctx.obj.get("as_json"):
+        _echo_json(info)
+        return
+    out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {info['status']} · sandbox {info['sandbox']}"
+                      f" · {info['started_at']} → {info['finished_at'] or '…'}", highlight=False)
+    out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}", highlight=False)
+    out_console.print("rejections: " + (", ".join(f"{k} {n}" for k, n in info["rejections"].items()) or "none"),
+                      highlight=False)
+    best = info["best"]
+    out_console.print(f"best: {best['name']}@{best['version']} (candidate {best['candidate_id']})" if best else
+                      "best: none accepted", highlight=False)
+    config = ", ".join(f"{k}={v}" for k, v in info["config"].items() if k not in ("gate", "limits"))
+    out_console.print(f"config: {config}", markup=False, highlight=False)
 
 
 @skills.command("check")
@@ -117,15 +437,10 @@ def skills_check(file: str, task: str, sandbox: str, data_dir: str | None, as_js
         backend.close()
     verdict = evaluation.verdict
     if as_json:
-        click.echo(json.dumps({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name}, indent=2))
+        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name})
     else:
-        _print_metrics({k: m.to_dict() for k, m in verdict.metrics.items()})
-        if verdict.accepted:
-            out_console.print("[green]accepted[/green]")
-        else:
-            out_console.print(f"[red]rejected[/red] at stage {evaluation.stage}: {', '.join(verdict.reasons)}")
-            for reason, detail in verdict.details.items():
-                out_console.print(f"  {reason}: {detail}", markup=False)
+        print_metrics({k: m.to_dict() for k, m in verdict.metrics.items()})
+        out_console.print(f"stage reached: {evaluation.stage}", highlight=False)
+        for line in verdict_lines(verdict.to_dict()):
+            out_console.print(line, markup=False, highlight=False)
     sys.exit(0 if verdict.accepted else 1)
-
-

@@ -15,6 +15,7 @@ from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
 from engine.records import Proposal, Task
 from sandbox.backend import Backend
+from skills_store.describe import describe
 from skills_store.store import Store, sha256
 
 PARSE_REASONS = ("static:syntax", "static:no_solve")
@@ -115,6 +116,7 @@ class Run:
             {"run_id": self.run_id, "candidate_id": cand_id, "proposer": proposal.proposer, "model": proposal.model,
              "note": proposal.note, "sandbox": self.backend.name, "tokens": proposal.usage.total},
             cand_id,
+            description=describe(proposal.code, self.task.name),
         )
         if self.best is None or metrics["validation"]["mcc"] > self.best["metrics"]["validation"]["mcc"]:
             self.best = {

@@ -144,3 +144,5 @@ class SkillVersion:
     parents: tuple[str, ...]
     provenance: dict[str, Any]
     created_at: str
+    description: str = ""
+    dependencies: dict[str, int] = field(default_factory=dict)  # stored skills it imports, pinned by version

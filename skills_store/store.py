@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from engine.errors import SkillkilnError
 from engine.records import SkillVersion
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -76,6 +76,33 @@ CREATE TABLE IF NOT EXISTS skill_versions (
 """
 
 
+# Each step takes the store from version i to i+1, in one transaction.
+MIGRATIONS = {
+    1: SCHEMA,
+    2: """
+ALTER TABLE skills ADD COLUMN pinned_version INTEGER;
+ALTER TABLE skills ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE skill_versions ADD COLUMN description TEXT NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS dependencies (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    dep_name TEXT NOT NULL,
+    dep_version INTEGER NOT NULL,
+    PRIMARY KEY (name, version, dep_name)
+);
+""",
+}
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -126,8 +153,18 @@ class Store:
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if tables and "skill_versions" not in tables:
                 raise SkillkilnError(f"{self.path} is an SQLite file but not a skillkiln store; nothing was changed")
-            with self._lock:  # one script, one transaction: a half-made schema never lands
-                self._db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as db:  # one step, one transaction: a half-made schema never lands
+                if db.execute("PRAGMA user_version").fetchone()[0] >= step:
+                    continue  # another process migrated it while we waited for the lock
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={step}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -176,16 +213,30 @@ class Store:
     def candidates(self, run_id: str) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM candidates WHERE run_id = ? ORDER BY iteration, id", (run_id,)).fetchall()
 
+    def run(self, run_id: str) -> sqlite3.Row:
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise SkillkilnError(f"no run {run_id!r} in the store {self.path}")
+        return row
+
+    def candidate(self, candidate_id: str) -> sqlite3.Row:
+        row = self._db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,)).fetchone()
+        if row is None:
+            raise SkillkilnError(f"no candidate {candidate_id!r} in the store {self.path}")
+        return row
+
     # ------------------------------------------------------------ skills
 
     def offer_version(
         self, name: str, task: str, code: str, metrics: dict[str, dict[str, float]], verdict: dict[str, Any],
         parents: tuple[str, ...], provenance: dict[str, Any], candidate_id: str | None, key: str = "mcc",
+        description: str = "", dependencies: dict[str, int] | None = None, actor: str = "evolve",
     ) -> SkillVersion | None:
         """Store as the next version of `name` if it beats the latest on validation; else None."""
         new_score = metrics.get("validation", {}).get(key)
         if new_score is None:
             raise SkillkilnError("a skill version needs validation metrics")
+        dependencies = dict(dependencies or {})
         with self.transaction() as db:
             skill = db.execute("SELECT task FROM skills WHERE name = ?", (name,)).fetchone()
             if skill is not None and skill["task"] != task:
@@ -202,48 +253,129 @@ class Store:
             version = SkillVersion(
                 name=name, version=(latest["version"] + 1) if latest else 1, task=task, code=code,
                 code_sha256=sha256(code), metrics=metrics, verdict=verdict, parents=tuple(parents),
-                provenance=provenance, created_at=now(),
+                provenance=provenance, created_at=now(), description=description, dependencies=dependencies,
             )
             db.execute(
                 "INSERT INTO skill_versions (name, version, task, code, code_sha256, metrics, verdict, parents,"
-                " provenance, candidate_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provenance, candidate_id, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, version.version, task, code, version.code_sha256, json.dumps(metrics), json.dumps(verdict),
-                 json.dumps(list(parents)), json.dumps(provenance, default=str), candidate_id, version.created_at),
+                 json.dumps(list(parents)), json.dumps(provenance, default=str), candidate_id, version.created_at,
+                 description),
             )
+            for dep_name, dep_version in dependencies.items():
+                db.execute("INSERT INTO dependencies (name, version, dep_name, dep_version) VALUES (?, ?, ?, ?)",
+                           (name, version.version, dep_name, dep_version))
+            self._event(db, name, version.version, "created", actor,
+                        f"validation {key} {new_score:.4f}" + (f" (was {old_score:.4f})" if latest else ""))
             return version
 
     @staticmethod
-    def _version(row: sqlite3.Row) -> SkillVersion:
+    def _event(db: sqlite3.Connection, name: str, version: int | None, action: str, actor: str, detail: str) -> None:
+        db.execute("INSERT INTO events (at, name, version, action, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                   (now(), name, version, action, actor, detail))
+
+    def _version(self, row: sqlite3.Row) -> SkillVersion:
+        deps = self._db.execute(
+            "SELECT dep_name, dep_version FROM dependencies WHERE name = ? AND version = ? ORDER BY dep_name",
+            (row["name"], row["version"]),
+        ).fetchall()
         return SkillVersion(
             name=row["name"], version=row["version"], task=row["task"], code=row["code"],
             code_sha256=row["code_sha256"], metrics=json.loads(row["metrics"]), verdict=json.loads(row["verdict"]),
             parents=tuple(json.loads(row["parents"])), provenance=json.loads(row["provenance"]),
-            created_at=row["created_at"],
+            created_at=row["created_at"], description=row["description"],
+            dependencies={d["dep_name"]: d["dep_version"] for d in deps},
         )
 
+    def _skill(self, name: str) -> sqlite3.Row:
+        row = self._db.execute("SELECT * FROM skills WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise SkillkilnError(f"no skill {name!r} in the store {self.path}")
+        return row
+
+    def current_version(self, name: str) -> int:
+        """The pinned version if a user pinned one, else the latest."""
+        skill = self._skill(name)
+        if skill["pinned_version"] is not None:
+            return skill["pinned_version"]
+        return self._db.execute("SELECT MAX(version) FROM skill_versions WHERE name = ?", (name,)).fetchone()[0]
+
     def get(self, ref: str) -> SkillVersion:
+        """NAME (its current version) or NAME@VERSION."""
         name, version = parse_ref(ref)
         if version is None:
-            row = self._db.execute(
-                "SELECT * FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-            ).fetchone()
-        else:
-            row = self._db.execute(
-                "SELECT * FROM skill_versions WHERE name = ? AND version = ?", (name, version)
-            ).fetchone()
+            version = self.current_version(name)
+        row = self._db.execute(
+            "SELECT * FROM skill_versions WHERE name = ? AND version = ?", (name, version)
+        ).fetchone()
         if row is None:
-            known = self._db.execute("SELECT COUNT(*) FROM skill_versions WHERE name = ?", (name,)).fetchone()[0]
-            what = f"version {version} of skill {name!r}" if known else f"skill {name!r}"
-            raise SkillkilnError(f"no {what} in the store {self.path}")
+            self._skill(name)
+            raise SkillkilnError(f"no version {version} of skill {name!r} in the store {self.path}")
         return self._version(row)
 
-    def latest_versions(self, task: str | None = None) -> list[SkillVersion]:
-        rows = self._db.execute(
-            "SELECT v.* FROM skill_versions v JOIN (SELECT name, MAX(version) AS version FROM skill_versions"
-            " GROUP BY name) m ON v.name = m.name AND v.version = m.version ORDER BY v.name"
-        ).fetchall()
-        return [self._version(r) for r in rows if task is None or r["task"] == task]
+    def latest_versions(self, task: str | None = None, include_retired: bool = False) -> list[SkillVersion]:
+        """The current version of every skill, by name."""
+        rows = self._db.execute("SELECT name, task, retired FROM skills ORDER BY name").fetchall()
+        return [
+            self.get(r["name"]) for r in rows
+            if (task is None or r["task"] == task) and (include_retired or not r["retired"])
+        ]
 
     def versions(self, name: str) -> list[SkillVersion]:
+        self._skill(name)
         rows = self._db.execute("SELECT * FROM skill_versions WHERE name = ? ORDER BY version", (name,)).fetchall()
         return [self._version(r) for r in rows]
+
+    def is_retired(self, name: str) -> bool:
+        return bool(self._skill(name)["retired"])
+
+    def pinned(self, name: str) -> int | None:
+        return self._skill(name)["pinned_version"]
+
+    def pin(self, ref: str, actor: str) -> SkillVersion:
+        version = self.get(ref)
+        with self.transaction() as db:
+            db.execute("UPDATE skills SET pinned_version = ? WHERE name = ?", (version.version, version.name))
+            self._event(db, version.name, version.version, "pinned", actor, "")
+        return version
+
+    def unpin(self, name: str, actor: str) -> None:
+        self._skill(name)
+        with self.transaction() as db:
+            db.execute("UPDATE skills SET pinned_version = NULL WHERE name = ?", (name,))
+            self._event(db, name, None, "unpinned", actor, "")
+
+    def retire(self, name: str, actor: str, retired: bool = True) -> None:
+        self._skill(name)
+        with self.transaction() as db:
+            db.execute("UPDATE skills SET retired = ? WHERE name = ?", (int(retired), name))
+            self._event(db, name, None, "retired" if retired else "restored", actor, "")
+
+    def events(self, name: str) -> list[sqlite3.Row]:
+        return self._db.execute("SELECT * FROM events WHERE name = ? ORDER BY id", (name,)).fetchall()
+
+    def verify(self) -> list[str]:
+        """Problems found: integrity, schema, hashes, unreadable records. Empty means healthy."""
+        problems: list[str] = []
+        try:
+            check = self._db.execute("PRAGMA integrity_check").fetchall()
+            if [r[0] for r in check] != ["ok"]:
+                problems += [f"sqlite: {r[0]}" for r in check][:20]
+            if self.schema_version != SCHEMA_VERSION:
+                problems.append(f"schema version {self.schema_version}, expected {SCHEMA_VERSION}")
+            for row in self._db.execute("SELECT name, version, code, code_sha256, metrics, verdict, parents,"
+                                        " provenance FROM skill_versions"):
+                where = f"{row['name']}@{row['version']}"
+                if sha256(row["code"]) != row["code_sha256"]:
+                    problems.append(f"{where}: code does not match its sha256 (changed after it was stored)")
+                for column in ("metrics", "verdict", "parents", "provenance"):
+                    try:
+                        json.loads(row[column])
+                    except (TypeError, ValueError):
+                        problems.append(f"{where}: {column} is not valid JSON")
+            for row in self._db.execute("SELECT id, code, code_sha256 FROM candidates"):
+                if sha256(row["code"]) != row["code_sha256"]:
+                    problems.append(f"candidate {row['id']}: code does not match its sha256")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"sqlite: {exc}")
+        return problems

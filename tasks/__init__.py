@@ -19,6 +19,7 @@ class TaskSpec:
     kind: str
     summary: str
     loader: Callable[[Path | None], Task]
+    labels: tuple = (0, 1)
 
 
 def _registry() -> dict[str, TaskSpec]:
@@ -27,6 +28,13 @@ def _registry() -> dict[str, TaskSpec]:
     return {
         "cola": TaskSpec("cola", "classification", "English grammatical acceptability (CoLA v1.1), MCC", cola.load),
     }
+
+
+def task_spec(name: str) -> TaskSpec:
+    registry = _registry()
+    if name not in registry:
+        raise SkillkilnError(f"unknown task {name!r}; known tasks: {', '.join(sorted(registry))}")
+    return registry[name]
 
 
 def task_names() -> list[str]:
@@ -50,7 +58,5 @@ def _load_cached(name: str, data_dir: Path | None) -> Task:
 
 
 def load_task(name: str, data_dir: str | Path | None = None) -> Task:
-    registry = _registry()
-    if name not in registry:
-        raise SkillkilnError(f"unknown task {name!r}; known tasks: {', '.join(sorted(registry))}")
+    task_spec(name)
     return _load_cached(name, resolve_data_dir(data_dir))
