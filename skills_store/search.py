@@ -56,11 +56,11 @@ def skill_document(v: SkillVersion) -> str:
 
 
 def search(query: str, skills: Sequence[SkillVersion], embedder: Embedder | None = None,
-           limit: int = 10) -> list[tuple[float, SkillVersion]]:
+           limit: int = 10, min_score: float = 0.05) -> list[tuple[float, SkillVersion]]:
     if not skills or not query.strip():
         return []
     embedder = embedder or HashedNgramEmbedder()
     vectors = embedder.embed([query] + [skill_document(v) for v in skills])
     scores = vectors[1:] @ vectors[0]
     order = np.argsort(-scores, kind="stable")[:limit]
-    return [(float(scores[i]), skills[i]) for i in order if scores[i] > 0]
+    return [(float(scores[i]), skills[i]) for i in order if scores[i] >= min_score]

@@ -1,0 +1,142 @@
+"""Browsing and versioning the store through the `skills` commands (real SQLite, real processes)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import skill_code
+from skills_store.store import Store
+from test_cli import run
+
+HONEST = skill_code("honest_rules.py")
+WEAKER = HONEST.replace("THRESHOLD = 2", "THRESHOLD = 3")
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """A store with two versions of one skill and one rejected candidate, as a run leaves it."""
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    store.start_run("run-1", "cola", {"iters": 1}, "docker")
+    store.add_candidate({
+        "id": "run-1-000-0", "run_id": "run-1", "iteration": 0, "code": "def solve(text):\n    return 1\n",
+        "code_sha256": __import__("hashlib").sha256(b"def solve(text):\n    return 1\n").hexdigest(),
+        "parent_ids": (), "proposer": "offline", "model": "rules-v1", "note": "fresh", "prompt_tokens": 0,
+        "completion_tokens": 0, "stage": "train", "accepted": 0, "reasons": ("constant_output:train",),
+        "verdict": {"accepted": False, "reasons": ["constant_output:train"], "metrics": {},
+                    "details": {"constant_output:train": "100.0% of outputs are 1 (limit 97%)"}},
+        "sandbox_s": 0.1,
+    })
+    for code, val in ((WEAKER, 0.10), (HONEST, 0.15)):
+        metrics = {s: {"accuracy": 0.7, "mcc": val, "f1": 0.8, "balanced_accuracy": 0.55, "n": 100,
+                       "majority_accuracy": 0.7, "p_value": 0.001} for s in ("train", "validation", "test")}
+        store.offer_version("cola-rules", "cola", code, metrics, {"accepted": True, "reasons": [], "details": {}},
+                            ("run-1-000-0",), {"run_id": "run-1", "proposer": "offline"}, None,
+                            description="rule skill with word weights and doubled-word pattern")
+    store.finish_run("run-1", "finished", {"candidates": 1, "accepted_count": 0, "best": None})
+    store.close()
+    return str(path)
+
+
+def test_history_pin_and_retire(filled):
+    history = json.loads(run("skills", "history", "cola-rules", "--store", filled, "--json").stdout)
+    assert [v["version"] for v in history["versions"]] == [1, 2]
+    assert run("skills", "pin", "cola-rules@1", "--store", filled).returncode == 0
+    shown = json.loads(run("skills", "show", "cola-rules", "--store", filled, "--json").stdout)
+    assert shown["version"] == 1  # pinned beats latest
+    listed = json.loads(run("skills", "list", "--store", filled, "--json").stdout)
+    assert listed[0]["version"] == 1 and listed[0]["pinned"] is True
+    assert run("skills", "unpin", "cola-rules", "--store", filled).returncode == 0
+    assert json.loads(run("skills", "show", "cola-rules", "--store", filled, "--json").stdout)["version"] == 2
+    assert run("skills", "retire", "cola-rules", "--store", filled).returncode == 0
+    assert json.loads(run("skills", "list", "--store", filled, "--json").stdout) == []
+    assert len(json.loads(run("skills", "list", "--all", "--store", filled, "--json").stdout)) == 1
+    events = json.loads(run("skills", "history", "cola-rules", "--store", filled, "--json").stdout)["events"]
+    assert [e["action"] for e in events] == ["created", "created", "pinned", "unpinned", "retired"]
+    assert all(e["actor"] for e in events)
+
+
+def test_diff_shows_code_and_metric_change(filled):
+    done = run("skills", "diff", "cola-rules@1", "cola-rules@2", "--store", filled)
+    assert done.returncode == 0
+    assert "-THRESHOLD = 3" in done.stdout and "+THRESHOLD = 2" in done.stdout
+    assert "+0.050" in done.stdout
+
+
+def test_export_runs_without_skillkiln(filled, tmp_path):
+    out = tmp_path / "skill.py"
+    assert run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled).returncode == 0
+    # plain python, no venv, no skillkiln on the path
+    done = subprocess.run(["python3", "-I", str(out), "He is the the winner.", "All the kids left."],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    namespace: dict = {}
+    exec(HONEST, namespace)
+    expected = [str(namespace["solve"](t)) for t in ("He is the the winner.", "All the kids left.")]
+    assert done.stdout.split() == expected
+
+
+def test_search_finds_by_description_and_code(filled):
+    hits = json.loads(run("skills", "search", "doubled word", "--store", filled, "--json").stdout)
+    assert hits and hits[0]["name"] == "cola-rules"
+    assert json.loads(run("skills", "search", "zzzqqq", "--store", filled, "--json").stdout) == []
+
+
+def test_rejected_candidate_shows_its_reason(filled):
+    done = run("skills", "candidate", "run-1-000-0", "--store", filled)
+    assert done.returncode == 0
+    assert "constant_output:train" in done.stdout and "100.0% of outputs" in done.stdout
+
+
+def test_runs_and_run_show(filled):
+    runs = json.loads(run("skills", "runs", "--store", filled, "--json").stdout)
+    assert runs[0]["run_id"] == "run-1" and runs[0]["status"] == "finished"
+    shown = json.loads(run("skills", "runs", "show", "run-1", "--store", filled, "--json").stdout)
+    assert shown["rejections"] == {"constant_output:train": 1}
+    missing = run("skills", "runs", "show", "nope", "--store", filled)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def test_verify_reports_tampering_without_crashing(filled):
+    assert run("skills", "verify", "--store", filled).returncode == 0
+    db = sqlite3.connect(filled)
+    db.execute("UPDATE skill_versions SET code = code || '# edited' WHERE version = 1")
+    db.commit()
+    db.close()
+    done = run("skills", "verify", "--store", filled, "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert any("cola-rules@1" in p and "sha256" in p for p in report["problems"])
+
+
+def test_skills_run_through_the_sandbox(filled):
+    from conftest import require_docker
+
+    require_docker()
+    done = run("skills", "run", "cola-rules", "He is the the winner.", "--sandbox", "docker", "--store", filled)
+    assert done.returncode == 0, done.stderr
+    namespace: dict = {}
+    exec(HONEST, namespace)
+    assert done.stdout.strip() == str(namespace["solve"]("He is the the winner."))
+
+
+def test_old_schema_is_migrated(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    from skills_store.store import MIGRATIONS
+
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[1] + "PRAGMA user_version=1;")
+    db.execute("INSERT INTO skills (name, task, created_at) VALUES ('old', 'cola', 'then')")
+    db.execute("INSERT INTO skill_versions (name, version, task, code, code_sha256, metrics, verdict, parents,"
+               " provenance, candidate_id, created_at) VALUES ('old', 1, 'cola', 'x', ?, '{}', '{}', '[]', '{}',"
+               " NULL, 'then')", (__import__("hashlib").sha256(b"x").hexdigest(),))
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version == 2
+    assert store.get("old").code == "x" and store.get("old").description == ""
+    assert store.verify() == []
