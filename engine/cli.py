@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from engine.errors import SkillkilnError
 
 
 @click.command("evolve")
-@click.option("--task", required=True, help="Task name (e.g. cola).")
+@click.option("--task", default=None, help="Task name (e.g. cola).")
 @click.option("--iters", type=click.IntRange(1, 10_000), default=25, show_default=True, help="Iterations.")
 @click.option("--batch", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Candidates proposed and evaluated in parallel per iteration.")
@@ -33,12 +34,17 @@ from engine.errors import SkillkilnError
 @click.option("--proposer", type=click.Choice(["offline"]), default="offline", show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Sandbox workers (default: CPU cores).")
 @click.option("--name", default=None, help="Name to store the best skill under (default: TASK-PROPOSER).")
+@click.option("--reuse", multiple=True, metavar="NAME[@V]",
+              help="Seed the population with a stored skill (re-scored first). Repeatable.")
+@click.option("--resume", "resume_id", default=None, metavar="RUN",
+              help="Continue a stopped run from its last stored iteration, with its own config.")
 @sandbox_option
 @store_option
 @data_option
 @json_option
-def evolve(task: str, iters: int, batch: int, seed: int, proposer: str, workers: int | None, name: str | None,
-           sandbox: str, store_path: str | None, data_dir: str | None, as_json: bool) -> None:
+def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, workers: int | None,
+           name: str | None, reuse: tuple[str, ...], resume_id: str | None, sandbox: str, store_path: str | None,
+           data_dir: str | None, as_json: bool) -> None:
     """Evolve a skill for TASK: propose, sandbox, gate, store."""
     from engine.loop import Run
     from engine.proposers import make_proposer
@@ -47,31 +53,56 @@ def evolve(task: str, iters: int, batch: int, seed: int, proposer: str, workers:
     from tasks import load_task
 
     store = open_store(store_path)
-    config = RunConfig(task=task, iters=iters, batch=batch, seed=seed, proposer=proposer,
-                       sandbox=sandbox, workers=workers or default_workers(), store_path=store.path,
-                       data_dir=Path(data_dir) if data_dir else None, name=name)
-    loaded = load_task(task, data_dir)
-    backend = open_backend(sandbox, config.workers, say)
+    if resume_id:
+        row = store.run(resume_id)
+        if row["status"] == "finished":
+            raise SkillkilnError(f"run {resume_id} already finished; nothing to resume")
+        config = replace(RunConfig.from_dict(json.loads(row["config"])), store_path=store.path)
+        data_dir = data_dir or (str(config.data_dir) if config.data_dir else None)
+    else:
+        if not task:
+            raise click.UsageError("--task is required (or --resume RUN)")
+        config = RunConfig(task=task, iters=iters, batch=batch, seed=seed, proposer=proposer,
+                           sandbox=sandbox, workers=workers or default_workers(), store_path=store.path,
+                           data_dir=Path(data_dir) if data_dir else None, name=name)
+    seeds = [(f"{v.name}@{v.version}", v.code) for v in (reused(store, ref, config.task) for ref in reuse)]
+    loaded = load_task(config.task, data_dir)
+    backend = open_backend(config.sandbox, config.workers, say)
     try:
-        run = Run(config, loaded, backend, make_proposer(proposer, seed), store)
-        say(f"run {run.run_id}: task {task}, proposer {proposer}, sandbox {getattr(backend, 'label', backend.name)}, "
-            f"{iters} iterations x {batch} candidates")
+        made = make_proposer(config.proposer, config.seed)
+        run = (Run.resume(config, loaded, backend, made, store, resume_id) if resume_id
+               else Run(config, loaded, backend, made, store))
+        what = f"resuming run {run.run_id} at iteration {run.next_iteration}" if resume_id else f"run {run.run_id}"
+        say(f"{what}: task {config.task}, proposer {config.proposer}, sandbox {getattr(backend, 'label', backend.name)}, "
+            f"{config.iters} iterations x {config.batch} candidates"
+            + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else ""))
         with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("accepted {task.fields[accepted]} · best val MCC {task.fields[best]}"),
                       TimeElapsedColumn(), console=err_console, transient=as_json) as bar:
-            job = bar.add_task("evolve", total=iters, task_name=task, accepted=0, best="-")
+            job = bar.add_task("evolve", total=config.iters, completed=run.next_iteration,
+                               task_name=config.task, accepted=0, best="-")
 
             def progress(done: int, snap: dict[str, Any]) -> None:
                 best = snap["best_validation_mcc"]
                 bar.update(job, completed=done, accepted=snap["accepted"], best="-" if best is None else f"{best:.3f}")
 
-            summary = run.execute(progress)
+            summary = run.execute(progress, reuse=seeds)
     finally:
         backend.close()
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary, out_console)
+
+
+def reused(store, ref: str, task: str):
+    """A stored skill to seed the population with: it must be for this task and not retired."""
+    version = store.get(ref)
+    if version.task != task:
+        raise SkillkilnError(f"--reuse {ref}: that skill is for task {version.task!r}, this run is {task!r}")
+    if store.is_retired(version.name):
+        raise SkillkilnError(f"--reuse {ref}: {version.name} is retired (skills retire --undo {version.name})")
+    return version
 
 
 # ---------------------------------------------------------------- entry points

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +36,17 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        """The config a stored run was started with (unknown keys from other versions are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["gate"] = GateConfig(**{k: v for k, v in (data.get("gate") or {}).items()
+                                       if k in {f.name for f in fields(GateConfig)}})
+        values["limits"] = Limits(**{k: v for k, v in (data.get("limits") or {}).items()
+                                     if k in {f.name for f in fields(Limits)}})
+        for key in ("store_path", "data_dir"):
+            if values.get(key):
+                values[key] = Path(values[key])
+        return cls(**values)

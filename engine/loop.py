@@ -1,6 +1,14 @@
-"""The evolution loop: propose, gate, evaluate in the sandbox, archive, select; repeat."""
+"""The evolution loop: propose, gate, evaluate in the sandbox, archive, select; repeat.
+
+Every candidate is stored (with its verdict and, when accepted, its skill version) in one
+transaction as soon as it is judged, and the run's state is a pure function of what is
+stored: `Run.resume` rebuilds it from the store, so a killed run loses at most the
+candidates in flight. Randomness comes from (seed, iteration, slot), never from a stream
+that a crash would cut, so a resumed run proposes what the uninterrupted one would have.
+"""
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
@@ -20,6 +28,7 @@ from skills_store.store import Store, sha256
 
 PARSE_REASONS = ("static:syntax", "static:no_solve")
 TEST_NOTE = "test split: scored for accepted skills only, never shown to a proposer, never used to select or version"
+SEED_ITERATION = -1  # stored skills reused as seeds are archived before iteration 0
 
 Progress = Callable[[int, dict[str, Any]], None]
 
@@ -29,7 +38,8 @@ def new_run_id() -> str:
 
 
 class Run:
-    def __init__(self, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store):
+    def __init__(self, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,
+                 run_id: str | None = None):
         self.config = config
         self.task = task
         self.backend = backend
@@ -37,103 +47,179 @@ class Run:
         self.store = store
         self.evaluator = Evaluator(task, backend, config.gate, config.limits)
         self.population = Population()
-        self.run_id = new_run_id()
-        self.rng = random.Random(config.seed)
+        self.run_id = run_id or new_run_id()
+        self.resumed = run_id is not None
         self.seen: set[str] = set()
+        self.stored_ids: set[str] = set()
         self.rejections: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.tokens = {"prompt": 0, "completion": 0}
         self.sandbox_s = 0.0
         self.best: dict[str, Any] | None = None
         self.last_reasons: tuple[str, ...] = ()
+        self.next_iteration = 0
+        self.held: list[dict[str, Any]] = []  # when resuming: stored candidates of the iteration cut short
 
-    # ------------------------------------------------------------ one iteration
+    # ------------------------------------------------------------ ids and randomness
+
+    def candidate_id(self, iteration: int, k: int) -> str:
+        if iteration == SEED_ITERATION:
+            return f"{self.run_id}-seed-{k}"
+        return f"{self.run_id}-{iteration:03d}-{k}"
 
     def _context(self, iteration: int, k: int) -> ProposalContext:
+        rng = random.Random(f"{self.config.seed}:{iteration}:{k}")
         parents = tuple(
             ParentInfo(m.id, m.code, m.train_predictions, m.train_score, m.validation_score)
-            for m in self.population.select(self.rng, self.config.parents)
+            for m in self.population.select(rng, self.config.parents)
         )
         seed = (self.config.seed * 1_000_003 + iteration * 101 + k) & 0x7FFFFFFF
         return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed)
 
-    def _evaluate(self, proposal: Proposal) -> Evaluation | None:
-        digest = sha256(proposal.code)
-        if digest in self.seen:
-            return None
-        self.seen.add(digest)
-        return self.evaluator.evaluate(proposal.code)
+    # ------------------------------------------------------------ one iteration
+
+    def _judge(self, items: list[tuple[int, int, Proposal]], pool: ThreadPoolExecutor) -> None:
+        """Evaluate (iteration, slot, proposal) items in parallel; archive each as it is judged."""
+        todo = []
+        for iteration, k, proposal in items:
+            if self.candidate_id(iteration, k) in self.stored_ids:
+                continue  # stored before a crash: judged already
+            digest = sha256(proposal.code)
+            duplicate = digest in self.seen
+            self.seen.add(digest)
+            todo.append((iteration, k, proposal, duplicate))
+
+        def evaluate(item) -> Evaluation | None:
+            return None if item[3] else self.evaluator.evaluate(item[2].code)
+
+        reasons_now: list[str] = []
+        for (iteration, k, proposal, _), evaluation in zip(todo, pool.map(evaluate, todo)):
+            record = self._archive(iteration, k, proposal, evaluation)
+            reasons_now += record["reasons"]
+        if todo:
+            self.last_reasons = tuple(dict.fromkeys(reasons_now))
 
     def iteration(self, iteration: int, pool: ThreadPoolExecutor) -> None:
-        proposals = [self.proposer.propose(self._context(iteration, k)) for k in range(self.config.batch)]
-        evaluations = list(pool.map(self._evaluate, proposals))
-        reasons_now: list[str] = []
-        for k, (proposal, evaluation) in enumerate(zip(proposals, evaluations)):
-            self._archive(iteration, k, proposal, evaluation)
-            if evaluation is not None:
-                reasons_now += evaluation.verdict.reasons
-        self.last_reasons = tuple(dict.fromkeys(reasons_now))
+        items = [(iteration, k, self.proposer.propose(self._context(iteration, k))) for k in range(self.config.batch)]
+        for record in self.held:  # resumed: what this iteration stored before the crash joins now
+            self.stored_ids.discard(record["id"])
+            self._absorb(record)
+        self.held = []
+        self._judge(items, pool)
 
-    def _archive(self, iteration: int, k: int, proposal: Proposal, evaluation: Evaluation | None) -> None:
-        cand_id = f"{self.run_id}-{iteration:03d}-{k}"
-        self.counts["candidates"] += 1
-        self.tokens["prompt"] += proposal.usage.prompt
-        self.tokens["completion"] += proposal.usage.completion
+    def seed_with(self, codes: list[tuple[str, str]], pool: ThreadPoolExecutor) -> None:
+        """Reuse stored skills: each (ref, code) is re-scored under the current data, not trusted."""
+        items = [
+            (SEED_ITERATION, k, Proposal(code=code, proposer="reuse", model=ref, note=f"reused {ref}"))
+            for k, (ref, code) in enumerate(codes)
+        ]
+        self._judge(items, pool)
+
+    # ------------------------------------------------------------ archive and state
+
+    def _archive(self, iteration: int, k: int, proposal: Proposal, evaluation: Evaluation | None) -> dict[str, Any]:
+        cand_id = self.candidate_id(iteration, k)
         if evaluation is None:
-            reasons, stage, verdict, accepted, sandbox_s = ("duplicate",), "static", {"accepted": False, "reasons": ["duplicate"]}, False, 0.0
+            verdict: dict[str, Any] = {"accepted": False, "reasons": ["duplicate"], "metrics": {}, "details": {}}
+            stage, sandbox_s, train_predictions = "static", 0.0, None
         else:
-            reasons, stage, accepted = evaluation.verdict.reasons, evaluation.stage, evaluation.verdict.accepted
-            verdict, sandbox_s = evaluation.verdict.to_dict(), evaluation.sandbox_s
-        self.sandbox_s += sandbox_s
-        for reason in reasons:
-            self.rejections[reason] += 1
-        if any(r in PARSE_REASONS for r in reasons):
-            self.counts["parse_failures"] += 1
-        self.store.add_candidate({
+            verdict, stage = evaluation.verdict.to_dict(), evaluation.stage
+            sandbox_s, train_predictions = evaluation.sandbox_s, evaluation.train_predictions
+        record = {
             "id": cand_id, "run_id": self.run_id, "iteration": iteration, "code": proposal.code,
             "code_sha256": sha256(proposal.code), "parent_ids": proposal.parent_ids, "proposer": proposal.proposer,
             "model": proposal.model, "note": proposal.note, "prompt_tokens": proposal.usage.prompt,
-            "completion_tokens": proposal.usage.completion, "stage": stage, "accepted": int(accepted),
-            "reasons": reasons, "verdict": verdict, "sandbox_s": sandbox_s,
-        })
-        if evaluation is None or evaluation.train_predictions is None or "train" not in evaluation.verdict.metrics:
+            "completion_tokens": proposal.usage.completion, "stage": stage, "accepted": int(verdict["accepted"]),
+            "reasons": tuple(verdict["reasons"]), "verdict": verdict, "sandbox_s": sandbox_s,
+            "train_predictions": train_predictions,
+        }
+        offer = None
+        if verdict["accepted"]:
+            offer = dict(
+                name=self.config.skill_name, task=self.task.name, code=proposal.code, metrics=verdict["metrics"],
+                verdict=verdict, parents=tuple(proposal.parent_ids),
+                provenance={"run_id": self.run_id, "candidate_id": cand_id, "proposer": proposal.proposer,
+                            "model": proposal.model, "note": proposal.note, "sandbox": self.backend.name,
+                            "tokens": proposal.usage.total},
+                candidate_id=cand_id, description=describe(proposal.code, self.task.name),
+            )
+        stored = self.store.add_candidate(record, offer)
+        record["skill_version"] = stored.version if stored else None
+        self._absorb(record)
+        return record
+
+    def _absorb(self, record: dict[str, Any]) -> None:
+        """Fold one stored candidate into the run's state (live, or when resuming)."""
+        self.stored_ids.add(record["id"])
+        self.seen.add(record["code_sha256"])
+        self.counts["candidates"] += 1
+        self.tokens["prompt"] += record["prompt_tokens"]
+        self.tokens["completion"] += record["completion_tokens"]
+        self.sandbox_s += record["sandbox_s"]
+        reasons = record["reasons"]
+        self.rejections.update(reasons)
+        if any(r in PARSE_REASONS for r in reasons):
+            self.counts["parse_failures"] += 1
+        metrics = record["verdict"].get("metrics") or {}
+        if record["train_predictions"] is None or "train" not in metrics:
             return
-        metrics = evaluation.verdict.metrics
         val = metrics.get("validation")
         self.population.add(Member(
-            cand_id, proposal.code, evaluation.train_predictions, metrics["train"].mcc,
-            val.mcc if val else None, accepted, len(proposal.code),
+            record["id"], record["code"], tuple(record["train_predictions"]), metrics["train"]["mcc"],
+            val["mcc"] if val else None, bool(record["accepted"]), len(record["code"]),
         ))
-        if accepted:
-            self.counts["accepted"] += 1
-            self._keep(cand_id, proposal, evaluation)
+        if not record["accepted"]:
+            return
+        self.counts["accepted"] += 1
+        if self.best is None or val["mcc"] > self.best["metrics"]["validation"]["mcc"]:
+            self.best = {"candidate_id": record["id"], "name": self.config.skill_name,
+                         "version": record["skill_version"], "metrics": metrics}
 
-    def _keep(self, cand_id: str, proposal: Proposal, evaluation: Evaluation) -> None:
-        metrics = {split: m.to_dict() for split, m in evaluation.verdict.metrics.items()}
-        stored = self.store.offer_version(
-            self.config.skill_name, self.task.name, proposal.code, metrics, evaluation.verdict.to_dict(),
-            proposal.parent_ids,
-            {"run_id": self.run_id, "candidate_id": cand_id, "proposer": proposal.proposer, "model": proposal.model,
-             "note": proposal.note, "sandbox": self.backend.name, "tokens": proposal.usage.total},
-            cand_id,
-            description=describe(proposal.code, self.task.name),
-        )
-        if self.best is None or metrics["validation"]["mcc"] > self.best["metrics"]["validation"]["mcc"]:
-            self.best = {
-                "candidate_id": cand_id, "name": self.config.skill_name,
-                "version": stored.version if stored else None, "metrics": metrics,
-            }
+    @classmethod
+    def resume(cls, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,
+               run_id: str) -> "Run":
+        """Rebuild a run's state from the store, ready to continue where it stopped.
+
+        Candidates of an iteration cut short are held back until that iteration's proposals
+        are made again, so those proposals see the same population the first attempt saw.
+        """
+        run = cls(config, task, backend, proposer, store, run_id=run_id)
+        records = [
+            {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
+             "train_predictions": store.train_predictions(row)}
+            for row in store.candidates(run_id)
+        ]
+        per_iteration = Counter(r["iteration"] for r in records if r["iteration"] != SEED_ITERATION)
+        last = max(per_iteration, default=SEED_ITERATION)
+        cut_short = last if last != SEED_ITERATION and per_iteration[last] < config.batch else None
+        run.next_iteration = last if cut_short is not None else last + 1
+        for record in records:
+            if record["iteration"] == cut_short:
+                run.held.append(record)
+                run.stored_ids.add(record["id"])
+                run.seen.add(record["code_sha256"])
+            else:
+                run._absorb(record)
+        done = run.next_iteration - 1
+        run.last_reasons = tuple(dict.fromkeys(r for rec in records if rec["iteration"] == done for r in rec["reasons"]))
+        return run
 
     # ------------------------------------------------------------ the whole run
 
-    def execute(self, progress: Progress | None = None) -> dict[str, Any]:
+    def execute(self, progress: Progress | None = None, reuse: list[tuple[str, str]] | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        self.store.start_run(self.run_id, self.task.name, self.config.to_dict(), self.backend.name)
+        if self.resumed:
+            self.store.mark_run(self.run_id, "running")
+        else:
+            self.store.start_run(self.run_id, self.task.name, self.config.to_dict(), self.backend.name)
         status = "failed"
         try:
             with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-                for iteration in range(self.config.iters):
+                if reuse and not self.resumed:
+                    self.seed_with(reuse, pool)
+                for iteration in range(self.next_iteration, self.config.iters):
                     self.iteration(iteration, pool)
+                    self.next_iteration = iteration + 1
                     if progress:
                         progress(iteration + 1, self.snapshot())
             status = "finished"
@@ -153,7 +239,6 @@ class Run:
         }
 
     def summary(self, wall_s: float) -> dict[str, Any]:
-        majority = {s: self.task.split(s) for s in ("train", "validation", "test")}
         from tasks.metrics import majority_accuracy
 
         return {
@@ -165,13 +250,14 @@ class Run:
             "sandbox": self.backend.name,
             "sandbox_label": getattr(self.backend, "label", self.backend.name),
             "iterations": self.config.iters,
+            "resumed": self.resumed,
             "candidates": self.counts["candidates"],
             "accepted_count": self.counts["accepted"],
             "parse_failures": self.counts["parse_failures"],
             "rejections": dict(self.rejections.most_common()),
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
             "best": self.best,
-            "majority_accuracy": {s: majority_accuracy(split.labels) for s, split in majority.items()},
+            "majority_accuracy": {s: majority_accuracy(self.task.split(s).labels) for s in ("train", "validation", "test")},
             "wall_s": round(wall_s, 2),
             "sandbox_s": round(self.sandbox_s, 2),
             "store": str(self.store.path),

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Iterator
 from engine.errors import SkillkilnError
 from engine.records import SkillVersion
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -99,6 +100,10 @@ CREATE TABLE IF NOT EXISTS dependencies (
     dep_version INTEGER NOT NULL,
     PRIMARY KEY (name, version, dep_name)
 );
+""",
+    3: """
+ALTER TABLE candidates ADD COLUMN train_predictions BLOB;
+ALTER TABLE candidates ADD COLUMN skill_version INTEGER;
 """,
 }
 
@@ -189,6 +194,10 @@ class Store:
                 (run_id, task, json.dumps(config, default=str), sandbox, now()),
             )
 
+    def mark_run(self, run_id: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, run_id))
+
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         with self.transaction() as db:
             db.execute(
@@ -196,22 +205,37 @@ class Store:
                 (now(), status, json.dumps(summary, default=str), run_id),
             )
 
-    def add_candidate(self, row: dict[str, Any]) -> None:
+    def add_candidate(self, row: dict[str, Any], offer: dict[str, Any] | None = None) -> SkillVersion | None:
+        """One candidate with its verdict and, when accepted, its offer as a skill version: one transaction,
+        so a killed run never leaves a version without its candidate or the other way round."""
+        preds = row.get("train_predictions")
         with self.transaction() as db:
+            stored = self._offer(db, **offer) if offer else None
+            row = {**row, "skill_version": stored.version if stored else None}
             db.execute(
                 "INSERT INTO candidates (id, run_id, iteration, code, code_sha256, parent_ids, proposer, model, note,"
-                " prompt_tokens, completion_tokens, stage, accepted, reasons, verdict, sandbox_s, created_at)"
+                " prompt_tokens, completion_tokens, stage, accepted, reasons, verdict, sandbox_s, created_at,"
+                " train_predictions, skill_version)"
                 " VALUES (:id, :run_id, :iteration, :code, :code_sha256, :parent_ids, :proposer, :model, :note,"
-                " :prompt_tokens, :completion_tokens, :stage, :accepted, :reasons, :verdict, :sandbox_s, :created_at)",
+                " :prompt_tokens, :completion_tokens, :stage, :accepted, :reasons, :verdict, :sandbox_s, :created_at,"
+                " :train_predictions, :skill_version)",
                 {**row, "parent_ids": json.dumps(list(row["parent_ids"])), "reasons": json.dumps(list(row["reasons"])),
-                 "verdict": json.dumps(row["verdict"]), "created_at": now()},
+                 "verdict": json.dumps(row["verdict"]), "created_at": now(),
+                 "train_predictions": None if preds is None else zlib.compress(json.dumps(list(preds)).encode()),
+                 "skill_version": row.get("skill_version")},
             )
+            return stored
 
     def runs(self) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM runs ORDER BY started_at DESC").fetchall()
 
     def candidates(self, run_id: str) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM candidates WHERE run_id = ? ORDER BY iteration, id", (run_id,)).fetchall()
+
+    @staticmethod
+    def train_predictions(row: sqlite3.Row) -> tuple[Any, ...] | None:
+        blob = row["train_predictions"]
+        return None if blob is None else tuple(json.loads(zlib.decompress(blob)))
 
     def run(self, run_id: str) -> sqlite3.Row:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -233,41 +257,50 @@ class Store:
         description: str = "", dependencies: dict[str, int] | None = None, actor: str = "evolve",
     ) -> SkillVersion | None:
         """Store as the next version of `name` if it beats the latest on validation; else None."""
+        with self.transaction() as db:
+            return self._offer(db, name, task, code, metrics, verdict, parents, provenance, candidate_id, key,
+                               description, dependencies, actor)
+
+    def _offer(
+        self, db: sqlite3.Connection, name: str, task: str, code: str, metrics: dict[str, dict[str, float]],
+        verdict: dict[str, Any], parents: tuple[str, ...], provenance: dict[str, Any], candidate_id: str | None,
+        key: str = "mcc", description: str = "", dependencies: dict[str, int] | None = None, actor: str = "evolve",
+    ) -> SkillVersion | None:
         new_score = metrics.get("validation", {}).get(key)
         if new_score is None:
             raise SkillkilnError("a skill version needs validation metrics")
         dependencies = dict(dependencies or {})
-        with self.transaction() as db:
-            skill = db.execute("SELECT task FROM skills WHERE name = ?", (name,)).fetchone()
-            if skill is not None and skill["task"] != task:
-                raise SkillkilnError(f"skill {name!r} belongs to task {skill['task']!r}, not {task!r}")
-            latest = db.execute(
-                "SELECT version, metrics FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-            ).fetchone()
-            if latest is not None:
-                old_score = json.loads(latest["metrics"]).get("validation", {}).get(key, float("-inf"))
-                if new_score <= old_score:
-                    return None
-            if skill is None:
-                db.execute("INSERT INTO skills (name, task, created_at) VALUES (?, ?, ?)", (name, task, now()))
-            version = SkillVersion(
-                name=name, version=(latest["version"] + 1) if latest else 1, task=task, code=code,
-                code_sha256=sha256(code), metrics=metrics, verdict=verdict, parents=tuple(parents),
-                provenance=provenance, created_at=now(), description=description, dependencies=dependencies,
-            )
-            db.execute(
-                "INSERT INTO skill_versions (name, version, task, code, code_sha256, metrics, verdict, parents,"
-                " provenance, candidate_id, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, version.version, task, code, version.code_sha256, json.dumps(metrics), json.dumps(verdict),
-                 json.dumps(list(parents)), json.dumps(provenance, default=str), candidate_id, version.created_at,
-                 description),
-            )
-            for dep_name, dep_version in dependencies.items():
-                db.execute("INSERT INTO dependencies (name, version, dep_name, dep_version) VALUES (?, ?, ?, ?)",
-                           (name, version.version, dep_name, dep_version))
-            self._event(db, name, version.version, "created", actor,
-                        f"validation {key} {new_score:.4f}" + (f" (was {old_score:.4f})" if latest else ""))
-            return version
+        skill = db.execute("SELECT task FROM skills WHERE name = ?", (name,)).fetchone()
+        if skill is not None and skill["task"] != task:
+            raise SkillkilnError(f"skill {name!r} belongs to task {skill['task']!r}, not {task!r}")
+        latest = db.execute(
+            "SELECT version, metrics FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+        ).fetchone()
+        old_score = None
+        if latest is not None:
+            old_score = json.loads(latest["metrics"]).get("validation", {}).get(key, float("-inf"))
+            if new_score <= old_score:
+                return None
+        if skill is None:
+            db.execute("INSERT INTO skills (name, task, created_at) VALUES (?, ?, ?)", (name, task, now()))
+        version = SkillVersion(
+            name=name, version=(latest["version"] + 1) if latest else 1, task=task, code=code,
+            code_sha256=sha256(code), metrics=metrics, verdict=verdict, parents=tuple(parents),
+            provenance=provenance, created_at=now(), description=description, dependencies=dependencies,
+        )
+        db.execute(
+            "INSERT INTO skill_versions (name, version, task, code, code_sha256, metrics, verdict, parents,"
+            " provenance, candidate_id, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, version.version, task, code, version.code_sha256, json.dumps(metrics), json.dumps(verdict),
+             json.dumps(list(parents)), json.dumps(provenance, default=str), candidate_id, version.created_at,
+             description),
+        )
+        for dep_name, dep_version in dependencies.items():
+            db.execute("INSERT INTO dependencies (name, version, dep_name, dep_version) VALUES (?, ?, ?, ?)",
+                       (name, version.version, dep_name, dep_version))
+        self._event(db, name, version.version, "created", actor,
+                    f"validation {key} {new_score:.4f}" + (f" (was {old_score:.4f})" if old_score is not None else ""))
+        return version
 
     @staticmethod
     def _event(db: sqlite3.Connection, name: str, version: int | None, action: str, actor: str, detail: str) -> None:

@@ -1,0 +1,108 @@
+"""Crash safety, resume, concurrency and reuse, with real processes, real Docker and real SQLite."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import require_docker
+from test_cli import BIN, run
+
+
+def _stored(store: str) -> int:
+    if not Path(store).exists():
+        return 0
+    try:
+        db = sqlite3.connect(store, timeout=5)
+        try:
+            return db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_mid_run_then_resume(tmp_path):
+    require_docker()
+    store = str(tmp_path / "s.sqlite")
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "6", "--batch", "3", "--store", store,
+                             "--sandbox", "docker", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while _stored(store) < 5 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = _stored(store)
+    assert killed_at >= 5
+
+    runs = json.loads(run("skills", "runs", "--store", store, "--json").stdout)
+    assert len(runs) == 1 and runs[0]["status"] == "running"  # it never got to say otherwise
+    done = run("evolve", "--resume", runs[0]["run_id"], "--store", store, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["resumed"] is True
+    assert summary["candidates"] == 6 * 3  # every slot exactly once: nothing lost, nothing twice
+    db = sqlite3.connect(store)
+    ids = [r[0] for r in db.execute("SELECT id FROM candidates")]
+    assert len(ids) == len(set(ids)) == 18
+    assert db.execute("SELECT status FROM runs").fetchone()[0] == "finished"
+    again = run("evolve", "--resume", runs[0]["run_id"], "--store", store)
+    assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def test_two_runs_write_one_store_at_once(tmp_path):
+    require_docker()
+    store = str(tmp_path / "s.sqlite")
+    cmd = lambda seed: [str(BIN / "evolve"), "--task", "cola", "--iters", "3", "--batch", "3", "--seed", str(seed),  # noqa: E731
+                        "--workers", "1", "--store", store, "--sandbox", "docker", "--json"]
+    procs = [subprocess.Popen(cmd(seed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    outs = [p.communicate(timeout=400) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    summaries = [json.loads(out) for out, _ in outs]
+    db = sqlite3.connect(store)
+    for s in summaries:
+        stored = db.execute("SELECT COUNT(*) FROM candidates WHERE run_id = ?", (s["run_id"],)).fetchone()[0]
+        assert stored == s["candidates"] == 9
+    versions = [r[0] for r in db.execute("SELECT version FROM skill_versions ORDER BY version")]
+    assert versions == list(range(1, len(versions) + 1))  # no version number taken twice
+
+
+def test_second_run_starts_at_or_above_the_reused_skill(tmp_path):
+    require_docker()
+    store = str(tmp_path / "s.sqlite")
+    first = json.loads(run("evolve", "--task", "cola", "--iters", "3", "--store", store, "--sandbox", "docker",
+                           "--json").stdout)
+    best = first["best"]
+    ref = f"{best['name']}@{best['version']}"
+    stored_val = json.loads(run("skills", "show", ref, "--store", store, "--json").stdout)["metrics"]["validation"]["mcc"]
+    second = run("evolve", "--task", "cola", "--iters", "1", "--batch", "1", "--seed", "9", "--reuse", ref,
+                 "--name", "cola-second", "--store", store, "--sandbox", "docker", "--json")
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["best"]["metrics"]["validation"]["mcc"] >= stored_val
+    db = sqlite3.connect(store)
+    seed_row = db.execute("SELECT proposer, model, accepted FROM candidates WHERE id LIKE '%-seed-0'").fetchone()
+    assert seed_row == ("reuse", ref, 1)  # re-scored under the current data, and accepted again
+
+
+def test_reuse_refuses_a_skill_of_another_task_or_retired(tmp_path):
+    from skills_store.store import Store
+
+    path = tmp_path / "s.sqlite"
+    s = Store(path)
+    metrics = {"validation": {"mcc": 0.2}}
+    s.offer_version("other", "sst2", "def solve(text):\n    return 1\n", metrics, {}, (), {}, None)
+    s.offer_version("old", "cola", "def solve(text):\n    return 1\n", metrics, {}, (), {}, None)
+    s.retire("old", "test")
+    s.close()
+    done = run("evolve", "--task", "cola", "--reuse", "other", "--store", str(path))
+    assert done.returncode == 2 and "is for task 'sst2'" in done.stderr
+    done = run("evolve", "--task", "cola", "--reuse", "old", "--store", str(path))
+    assert done.returncode == 2 and "retired" in done.stderr
