@@ -89,6 +89,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             summary = run.execute(progress, reuse=seeds)
     finally:
         backend.close()
+    from engine.report import default_report_path, write_report
+
+    summary["report"] = str(write_report(store, run.run_id, default_report_path(store, run.run_id)))
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -413,6 +413,20 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     out_console.print(f"config: {config}", markup=False, highlight=False)
 
 
+@skills.command("report")
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="HTML file to write (default: reports/RUN.html beside the store).")
+@store_option
+def skills_report(run_id: str, output: str | None, store_path: str | None) -> None:
+    """One self-contained HTML page for RUN: scores, rejections, lineage, tokens."""
+    from engine.report import default_report_path, write_report
+
+    store = open_store(store_path)
+    path = write_report(store, run_id, Path(output) if output else default_report_path(store, run_id))
+    click.echo(str(path))
+
+
 @skills.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--task", required=True)

@@ -46,5 +46,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
                             f" · proposer {summary['proposer']} {summary['model']}")
     facts.add_row("wall time", f"{summary['wall_s']:.1f} s ({summary['sandbox_s']:.1f} s in the sandbox)")
     facts.add_row("store", summary["store"])
+    if summary.get("report"):
+        facts.add_row("report", summary["report"])
     facts.add_row("note", summary["test_note"])
     console.print(facts)

@@ -1,0 +1,243 @@
+"""One self-contained HTML page per run: summary, PNG plots (inline), the best skill's code.
+
+Plots: best and median scores per iteration, rejection reasons over time, the lineage of
+the accepted skills, and the token ledger.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SkillkilnError
+
+TOP_REASONS = 8
+
+
+def _rows(store, run_id: str) -> list[dict[str, Any]]:
+    rows = []
+    for row in store.candidates(run_id):
+        verdict = json.loads(row["verdict"])
+        rows.append({
+            "id": row["id"], "iteration": row["iteration"], "accepted": bool(row["accepted"]),
+            "reasons": json.loads(row["reasons"]), "parents": json.loads(row["parent_ids"]),
+            "metrics": verdict.get("metrics") or {}, "tokens": row["prompt_tokens"] + row["completion_tokens"],
+            "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
+            "stage": row["stage"], "code": row["code"],
+        })
+    return rows
+
+
+def _png(fig) -> str:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_ylabel() in ("candidates", "slot"):
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _iterations(rows: list[dict[str, Any]]) -> list[int]:
+    return sorted({r["iteration"] for r in rows})
+
+
+def plot_scores(rows: list[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    its = _iterations(rows)
+    best_so_far, best, med_train, med_val = [], float("nan"), [], []
+    for it in its:
+        here = [r for r in rows if r["iteration"] == it]
+        accepted = [r["metrics"]["validation"]["mcc"] for r in here if r["accepted"]]
+        if accepted:
+            best = max(accepted) if best != best else max(best, *accepted)
+        best_so_far.append(best)
+        train = [r["metrics"]["train"]["mcc"] for r in here if "train" in r["metrics"]]
+        val = [r["metrics"]["validation"]["mcc"] for r in here if "validation" in r["metrics"]]
+        med_train.append(statistics.median(train) if train else float("nan"))
+        med_val.append(statistics.median(val) if val else float("nan"))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(its, best_so_far, "-o", color="#1b7f3b", label="best accepted (validation MCC)")
+    ax.plot(its, med_val, "s", color="#2b6cb0", alpha=0.7, label="median validation MCC (reached validation)")
+    ax.plot(its, med_train, "x", color="#888", label="median train MCC (ran on train)")
+    ax.axhline(0, color="#c53030", lw=1, ls="--", label="majority baseline (MCC 0)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MCC")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def plot_rejections(rows: list[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    its = _iterations(rows)
+    totals = Counter(r for row in rows for r in row["reasons"])
+    top = [r for r, _ in totals.most_common(TOP_REASONS)]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    bottom = [0] * len(its)
+    for reason in top + ["other"]:
+        counts = []
+        for it in its:
+            here = [x for row in rows if row["iteration"] == it for x in row["reasons"]]
+            counts.append(sum(1 for x in here if (x == reason if reason != "other" else x not in top)))
+        if any(counts):
+            ax.bar(its, counts, bottom=bottom, label=reason)
+            bottom = [b + c for b, c in zip(bottom, counts)]
+    accepted = [sum(1 for r in rows if r["iteration"] == it and r["accepted"]) for it in its]
+    ax.plot(its, accepted, "k*", label="accepted")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("candidates")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)
+
+
+def plot_lineage(rows: list[dict[str, Any]]) -> str:
+    """Accepted skills and their ancestors: x is the iteration, edges run parent to child."""
+    import matplotlib.pyplot as plt
+
+    by_id = {r["id"]: r for r in rows}
+    keep: set[str] = set()
+    stack = [r["id"] for r in rows if r["accepted"]]
+    while stack:
+        node = stack.pop()
+        if node in keep or node not in by_id:
+            continue
+        keep.add(node)
+        stack += by_id[node]["parents"]
+    nodes = sorted(keep, key=lambda i: (by_id[i]["iteration"], i))
+    lanes: dict[int, int] = Counter()
+    pos = {}
+    for node in nodes:
+        it = by_id[node]["iteration"]
+        pos[node] = (it, lanes[it])
+        lanes[it] += 1
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for node in nodes:
+        for parent in by_id[node]["parents"]:
+            if parent in pos:
+                (x0, y0), (x1, y1) = pos[parent], pos[node]
+                ax.plot([x0, x1], [y0, y1], color="#999", lw=0.8, zorder=1)
+    for node in nodes:
+        x, y = pos[node]
+        r = by_id[node]
+        val = r["metrics"].get("validation", {}).get("mcc")
+        ax.scatter([x], [y], s=60 if r["accepted"] else 25, zorder=2,
+                   color="#1b7f3b" if r["accepted"] else "#bbb", edgecolor="k", linewidths=0.4)
+        if r["accepted"] and val is not None:
+            ax.annotate(f"{val:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
+    if not nodes:
+        ax.text(0.5, 0.5, "no accepted skill in this run", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("slot")
+    ax.set_title("green: accepted (label: validation MCC); grey: ancestors", fontsize=8)
+    return _png(fig)
+
+
+def plot_tokens(rows: list[dict[str, Any]]) -> str:
+    import matplotlib.pyplot as plt
+
+    its = _iterations(rows)
+    prompt = completion = 0
+    cum_p, cum_c = [], []
+    for it in its:
+        prompt += sum(r["prompt_tokens"] for r in rows if r["iteration"] == it)
+        completion += sum(r["completion_tokens"] for r in rows if r["iteration"] == it)
+        cum_p.append(prompt)
+        cum_c.append(completion)
+    fig, ax = plt.subplots(figsize=(8, 3.0))
+    ax.stackplot(its, cum_p, cum_c, labels=["prompt tokens", "completion tokens"], alpha=0.8)
+    if prompt + completion == 0:
+        ax.text(0.5, 0.5, "0 tokens: the offline proposer calls no LLM", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cumulative tokens")
+    ax.legend(fontsize=8, loc="upper left")
+    return _png(fig)
+
+
+def render(store, run_id: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run = store.run(run_id)
+    rows = _rows(store, run_id)
+    if not rows:
+        raise SkillkilnError(f"run {run_id} has no candidates yet; nothing to report")
+    summary = json.loads(run["summary"] or "{}")
+    best = summary.get("best")
+    best_code = next((r["code"] for r in rows if best and r["id"] == best["candidate_id"]), "")
+    e = html.escape
+    metric_rows = ""
+    for split in ("train", "validation", "test"):
+        m = (best or {}).get("metrics", {}).get(split)
+        maj = summary.get("majority_accuracy", {}).get(split)
+        if m:
+            metric_rows += (f"<tr><td>{split}</td><td>{m['accuracy']:.3f}</td><td>{m['mcc']:.3f}</td>"
+                            f"<td>{m['balanced_accuracy']:.3f}</td><td>{m['p_value']:.2g}</td>"
+                            f"<td>{'' if maj is None else f'{maj:.3f}'}</td></tr>")
+    reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td></tr>" for r, n in
+                      Counter(x for row in rows for x in row["reasons"]).most_common())
+    plots = [("Scores per iteration", plot_scores(rows)), ("Rejection reasons over time", plot_rejections(rows)),
+             ("Lineage of the accepted skills", plot_lineage(rows)), ("Token ledger", plot_tokens(rows))]
+    figures = "".join(f'<h2>{e(t)}</h2><img alt="{e(t)}" src="data:image/png;base64,{b}">' for t, b in plots)
+    best_line = (f"{e(best['name'])}@{best['version']} (candidate {e(best['candidate_id'])})"
+                 if best and best.get("version") else (f"candidate {e(best['candidate_id'])} (not stored)" if best
+                                                       else "none accepted"))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>skillkiln run {e(run_id)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #1a202c; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+td, th {{ border: 1px solid #cbd5e0; padding: 0.25em 0.7em; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+pre {{ background: #f7fafc; border: 1px solid #e2e8f0; padding: 1em; overflow-x: auto; font-size: 0.8em; }}
+img {{ max-width: 100%; }}
+.facts td {{ text-align: left; }}
+</style></head><body>
+<h1>skillkiln run {e(run_id)}</h1>
+<table class="facts">
+<tr><td>task</td><td>{e(run['task'])}</td></tr>
+<tr><td>status</td><td>{e(run['status'])}</td></tr>
+<tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}</td></tr>
+<tr><td>proposer</td><td>{e(str(summary.get('proposer', '')))} {e(str(summary.get('model', '')))}</td></tr>
+<tr><td>candidates</td><td>{len(rows)} proposed, {sum(r['accepted'] for r in rows)} accepted,
+ {summary.get('parse_failures', 0)} parse failures</td></tr>
+<tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
+<tr><td>best skill</td><td>{best_line}</td></tr>
+<tr><td>wall time</td><td>{summary.get('wall_s', '-')} s ({summary.get('sandbox_s', '-')} s in the sandbox)</td></tr>
+</table>
+<h2>Best skill against the majority baseline</h2>
+<table><tr><th>split</th><th>accuracy</th><th>MCC</th><th>balanced acc.</th><th>p (Fisher)</th>
+<th>majority accuracy</th></tr>{metric_rows or '<tr><td colspan=6>no accepted skill</td></tr>'}</table>
+<p>{e(summary.get('test_note', ''))}</p>
+{figures}
+<h2>Rejections</h2><table><tr><th>reason</th><th>candidates</th></tr>{reasons}</table>
+<h2>Best skill's code</h2><pre>{e(best_code) or 'none'}</pre>
+</body></html>
+"""
+
+
+def write_report(store, run_id: str, path: Path) -> Path:
+    text = render(store, run_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SkillkilnError(f"cannot write the report to {path}: {exc.strerror}") from None
+    return path
+
+
+def default_report_path(store, run_id: str) -> Path:
+    return Path(store.path).parent / "reports" / f"{run_id}.html"

@@ -1,0 +1,66 @@
+"""The run report: one self-contained HTML page that a browser really renders."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import IN_CI, require_docker
+from test_cli import run
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    require_docker()
+    store = tmp_path_factory.mktemp("report") / "s.sqlite"
+    done = run("evolve", "--task", "cola", "--iters", "4", "--store", str(store), "--sandbox", "docker", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    return Path(summary["report"]), summary, str(store)
+
+
+def test_evolve_writes_a_self_contained_report(report):
+    path, summary, _ = report
+    text = path.read_text()
+    assert path.name == f"{summary['run_id']}.html"
+    assert text.count('src="data:image/png;base64,') == 4  # scores, rejections, lineage, tokens
+    assert "http://" not in text and "https://" not in text  # nothing to fetch
+    assert summary["run_id"] in text and "majority" in text
+    for reason in summary["rejections"]:
+        assert reason in text
+
+
+def test_skills_report_command(report, tmp_path):
+    _, summary, store = report
+    out = tmp_path / "r.html"
+    done = run("skills", "report", summary["run_id"], "-o", str(out), "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().startswith("<!doctype html>")
+    missing = run("skills", "report", "no-such-run", "--store", store)
+    assert missing.returncode == 2 and "no run" in missing.stderr
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if IN_CI:
+            pytest.fail("CI=true but chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed")
+    path, _, _ = report
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                    f"--screenshot={shot}", "--window-size=1200,2400", path.as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    assert shot.exists(), "chromium wrote no screenshot"
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))[..., :3]
+    ink = (pixels.mean(axis=2) < 0.9).mean()  # share of pixels that are not near-white
+    assert pixels.std() > 0.05 and ink > 0.02, f"the screenshot looks blank (ink {ink:.3f})"
