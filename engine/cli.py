@@ -16,7 +16,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.cli_common import (
-    data_option, err_console, json_option, open_store, out_console, sandbox_option, say, store_option,
+    column_options, data_option, err_console, json_option, open_store, out_console, sandbox_option, say, store_option,
 )
 from engine.cli_skills import skills
 from engine.config import RunConfig, default_workers
@@ -25,27 +25,68 @@ from engine.errors import SkillkilnError
 # ---------------------------------------------------------------- evolve
 
 
+def llm_options(command):
+    """The LLM proposer options of `evolve` (engine/proposers/llm.py); they arrive as **llm."""
+    options = [
+        click.option("--model", default=None, help="The model of --proposer ollama|anthropic "
+                     "(default qwen2.5-coder:32b / claude-opus-4-5-20251101)."),
+        click.option("--creator", default=None, metavar="PROVIDER:MODEL",
+                     help="The model that writes skills, e.g. anthropic:claude-opus-4-5 (implies its --proposer)."),
+        click.option("--repairer", default=None, metavar="PROVIDER:MODEL",
+                     help="The model of the one repair round after a parse failure, e.g. ollama:llama3.2:3b "
+                          "(default: the creator)."),
+        click.option("--strategy", type=click.Choice(["evolve", "best-of-n"]), default="evolve", show_default=True,
+                     help="best-of-n: the same budget on independent samples of the first prompt "
+                          "(no parents, no feedback)."),
+        click.option("--ollama-host", default=None, metavar="URL",
+                     help="Ollama server (default $OLLAMA_HOST, else http://127.0.0.1:11434)."),
+        click.option("--transcript", type=click.Path(dir_okay=False), default=None,
+                     help="JSONL transcript to replay (--proposer replay)."),
+        click.option("--record", type=click.Path(dir_okay=False), default=None,
+                     help="Write a JSONL transcript of every model call (replay it with --proposer replay)."),
+        click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Stop cleanly once the model calls have cost this much (prices: engine/prices.py)."),
+        click.option("--baseline-tokens-per-example", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Tokens a direct LLM call spends per example, for the break-even line "
+                          "(default: the store's latest `skillkiln baseline` for the task)."),
+        click.option("--llm-timeout", type=click.FloatRange(0.1), default=300.0, show_default=True,
+                     help="Seconds per model call."),
+        click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True,
+                     help="Retries of a model call on 429, 5xx and timeouts, with exponential back-off."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("evolve")
 @click.option("--task", default=None, help="Task name (e.g. cola).")
 @click.option("--iters", type=click.IntRange(1, 10_000), default=25, show_default=True, help="Iterations.")
-@click.option("--batch", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Candidates proposed and evaluated in parallel per iteration.")
+@click.option("--batch", type=click.IntRange(1, 64), default=None,
+              help="Candidates proposed and evaluated in parallel per iteration (default: 4 offline, 1 with an LLM).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--proposer", type=click.Choice(["offline"]), default="offline", show_default=True)
+@click.option("--proposer", type=click.Choice(["offline", "ollama", "anthropic", "replay"]), default=None,
+              help="offline (default; no LLM), ollama, anthropic, or replay (a recorded --transcript).")
+@llm_options
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Sandbox workers (default: CPU cores).")
 @click.option("--name", default=None, help="Name to store the best skill under (default: TASK-PROPOSER).")
 @click.option("--reuse", multiple=True, metavar="NAME[@V]",
               help="Seed the population with a stored skill (re-scored first). Repeatable.")
 @click.option("--resume", "resume_id", default=None, metavar="RUN",
               help="Continue a stopped run from its last stored iteration, with its own config.")
+@click.option("--list-tasks", is_flag=True, help="List the registered tasks and exit.")
+@column_options
 @sandbox_option
 @store_option
 @data_option
 @json_option
 def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, workers: int | None,
-           name: str | None, reuse: tuple[str, ...], resume_id: str | None, sandbox: str, store_path: str | None,
-           data_dir: str | None, as_json: bool) -> None:
-    """Evolve a skill for TASK: propose, sandbox, gate, store."""
+           name: str | None, reuse: tuple[str, ...], resume_id: str | None, list_tasks: bool, text_col: str,
+           label_col: str, sandbox: str, store_path: str | None, data_dir: str | None, as_json: bool, **llm: Any) -> None:
+    """Evolve a skill for TASK (a registered name, file:PATH or hf:NAME): propose, sandbox, gate, store."""
+    if list_tasks:
+        print_tasks(as_json)
+        return
     from engine.loop import Run
     from engine.proposers import make_proposer
     from engine.summary import print_summary
@@ -62,11 +103,13 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     else:
         if not task:
             raise click.UsageError("--task is required (or --resume RUN)")
-        config = RunConfig(task=task, iters=iters, batch=batch, seed=seed, proposer=proposer,
-                           sandbox=sandbox, workers=workers or default_workers(), store_path=store.path,
-                           data_dir=Path(data_dir) if data_dir else None, name=name)
+        proposer, llm_fields = llm_settings(proposer, llm)
+        config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
+                           proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
+                           store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
+                           **llm_fields)
     seeds = [(f"{v.name}@{v.version}", v.code) for v in (reused(store, ref, config.task) for ref in reuse)]
-    loaded = load_task(config.task, data_dir)
+    loaded = load_task(config.task, data_dir, text_col, label_col)
     backend = open_backend(config.sandbox, config.workers, say)
     try:
         made = make_proposer(config.proposer, config.seed)
@@ -96,6 +139,23 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary, out_console)
+
+
+def print_tasks(as_json: bool) -> None:
+    from rich.table import Table
+
+    from tasks import task_names, task_spec
+
+    specs = [task_spec(n) for n in task_names()]
+    if as_json:
+        click.echo(json.dumps([{"name": t.name, "kind": t.kind, "summary": t.summary} for t in specs], indent=2))
+        return
+    table = Table(title="tasks (also: file:PATH and hf:NAME with --text-col/--label-col)", title_justify="left")
+    for col in ("name", "kind", "what"):
+        table.add_column(col)
+    for t in specs:
+        table.add_row(t.name, t.kind, t.summary)
+    out_console.print(table)
 
 
 def reused(store, ref: str, task: str):

@@ -30,3 +30,11 @@ sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 
 
+
+
+def column_options(command):
+    """--text-col and --label-col, for file:PATH and hf:NAME tasks."""
+    command = click.option("--label-col", default="label", show_default=True,
+                           help="Label column of a file:/hf: task.")(command)
+    return click.option("--text-col", default="text", show_default=True,
+                        help="Text column of a file:/hf: task.")(command)

@@ -13,7 +13,7 @@ import click
 from rich.syntax import Syntax
 from rich.table import Table
 
-from engine.cli_common import data_option, json_option, open_store, out_console, sandbox_option, say, store_option
+from engine.cli_common import column_options, data_option, json_option, open_store, out_console, sandbox_option, say, store_option
 from engine.errors import SkillkilnError
 
 SPLITS = ("train", "validation", "test")
@@ -430,10 +430,12 @@ def skills_report(run_id: str, output: str | None, store_path: str | None) -> No
 @skills.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--task", required=True)
+@column_options
 @sandbox_option
 @data_option
 @json_option
-def skills_check(file: str, task: str, sandbox: str, data_dir: str | None, as_json: bool) -> None:
+def skills_check(file: str, task: str, text_col: str, label_col: str, sandbox: str, data_dir: str | None,
+                 as_json: bool) -> None:
     """Run a skill file through the static gate, the sandbox and the gate. Exit 0 accepted, 1 rejected."""
     from engine.evaluate import Evaluator
     from sandbox.factory import open_backend
@@ -443,7 +445,7 @@ def skills_check(file: str, task: str, sandbox: str, data_dir: str | None, as_js
         code = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SkillkilnError(f"cannot read {file}: {exc}") from None
-    loaded = load_task(task, data_dir)
+    loaded = load_task(task, data_dir, text_col, label_col)
     backend = open_backend(sandbox, 1, say)
     try:
         evaluation = Evaluator(loaded, backend).evaluate(code)

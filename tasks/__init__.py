@@ -23,14 +23,17 @@ class TaskSpec:
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from tasks import cola
+    from tasks import cola, sst2
 
     return {
         "cola": TaskSpec("cola", "classification", "English grammatical acceptability (CoLA v1.1), MCC", cola.load),
+        "sst2": TaskSpec("sst2", "classification", "movie-review sentiment (GLUE SST-2), accuracy", sst2.load),
     }
 
 
 def task_spec(name: str) -> TaskSpec:
+    if name.startswith(("file:", "hf:")):
+        return TaskSpec(name, "classification", "user-defined", lambda _d: None)  # labels come with the data
     registry = _registry()
     if name not in registry:
         raise SkillkilnError(f"unknown task {name!r}; known tasks: {', '.join(sorted(registry))}")
@@ -57,6 +60,14 @@ def _load_cached(name: str, data_dir: Path | None) -> Task:
     return _registry()[name].loader(data_dir)
 
 
-def load_task(name: str, data_dir: str | Path | None = None) -> Task:
+def load_task(name: str, data_dir: str | Path | None = None, text_col: str = "text",
+              label_col: str = "label") -> Task:
+    """A registered task, or `file:PATH` / `hf:NAME` with a text and a label column."""
+    from tasks import generic
+
+    if name.startswith("file:"):
+        return generic.load_file(name[len("file:"):], text_col, label_col)
+    if name.startswith("hf:"):
+        return generic.load_hub(name[len("hf:"):], text_col, label_col)
     task_spec(name)
     return _load_cached(name, resolve_data_dir(data_dir))

@@ -119,3 +119,9 @@ def test_local_backend_is_labelled_weaker(tmp_path):
     summary = json.loads(done.stdout)
     assert summary["sandbox"] == "local"
     assert summary["sandbox_label"] == "local (weaker isolation)"
+
+
+def test_list_tasks():
+    done = run("evolve", "--list-tasks", "--json")
+    assert done.returncode == 0
+    assert {t["name"] for t in json.loads(done.stdout)} >= {"cola", "sst2"}

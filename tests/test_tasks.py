@@ -31,3 +31,29 @@ def test_unknown_task_and_missing_data_are_clear(tmp_path):
         load_task("cola", tmp_path / "nowhere")
     with pytest.raises(SkillkilnError, match="SKILLKILN_DATA_DIR"):
         load_task("cola", tmp_path)  # exists, but holds no cola/*.tsv
+
+
+def test_sst2_is_registered_and_not_cola_shaped():
+    from tasks import task_names
+
+    assert {"cola", "sst2"} <= set(task_names())
+    sst2 = load_task("sst2")
+    assert sst2.metric == "accuracy" and sst2.labels == (0, 1)
+    assert len(sst2.test) == 872 and not sst2.test.texts[0].endswith(" ")  # GLUE's trailing space stripped
+    assert not set(sst2.train.texts) & set(sst2.validation.texts)
+
+
+def test_file_task_from_jsonl_with_named_columns(tmp_path):
+    import json
+
+    path = tmp_path / "mood.jsonl"
+    path.write_text("\n".join(json.dumps({"body": f"text {i}", "mood": ["up", "down", "flat"][i % 3]})
+                              for i in range(90)))
+    task = load_task(f"file:{path}", text_col="body", label_col="mood")
+    assert task.labels == ("down", "flat", "up")
+    assert len(task.train) + len(task.validation) + len(task.test) == 90
+    assert len(task.test) == 9 and len(task.validation) == 9
+    with pytest.raises(SkillkilnError, match="no column 'text'"):
+        load_task(f"file:{path}")
+    with pytest.raises(SkillkilnError, match="does not exist"):
+        load_task(f"file:{tmp_path / 'nope.csv'}")

@@ -1,0 +1,81 @@
+"""User-defined classification tasks: `file:PATH` (CSV, TSV, JSON lines) or `hf:NAME` (a hub dataset),
+with a text column and a label column. Loaded through `datasets`.
+
+Splits: a hub dataset's own train / validation / test where it has them; otherwise carved
+from what there is with a fixed seed (80/10/10, stratified). Labels are the sorted distinct
+values of the label column.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import SkillkilnError
+from engine.records import Example, Split, Task
+from tasks.splits import stratified_split
+
+SPLIT_SEED = 7
+FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+def _examples(rows, text_col: str, label_col: str, where: str) -> list[Example]:
+    columns = set(rows.column_names)
+    missing = [c for c in (text_col, label_col) if c not in columns]
+    if missing:
+        raise SkillkilnError(f"{where} has no column {missing[0]!r}; its columns: {', '.join(sorted(columns))}"
+                             " (choose with --text-col and --label-col)")
+    return [Example(str(r[text_col]), r[label_col]) for r in rows if r[text_col] is not None]
+
+
+def _carve(pool: list[Example]) -> tuple[Split, Split, Split]:
+    rest, test = stratified_split(pool, holdout=0.1, seed=SPLIT_SEED)
+    train, validation = stratified_split(list(rest.examples), holdout=1 / 9, seed=SPLIT_SEED + 1)
+    return train, validation, Split("test", test.examples)
+
+
+def _task(name: str, train: Split, validation: Split, test: Split, source: str) -> Task:
+    labels = tuple(sorted({e.label for e in train.examples + validation.examples + test.examples}, key=repr))
+    if len(labels) < 2:
+        raise SkillkilnError(f"task {name} has fewer than two distinct labels; nothing to classify")
+    return Task(name=name, kind="classification", description=f"Classify each text into one of {list(labels)}.",
+                labels=labels, train=train, validation=validation, test=test,
+                metric="mcc" if len(labels) == 2 else "accuracy", source=source)
+
+
+def load_file(path: str, text_col: str, label_col: str) -> Task:
+    import datasets
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise SkillkilnError(f"task file {file} does not exist")
+    builder = FORMATS.get(file.suffix.lower())
+    if builder is None:
+        raise SkillkilnError(f"task file {file}: use .csv, .tsv, .json or .jsonl")
+    datasets.disable_progress_bars()
+    kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
+    try:
+        rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a malformed file raises many types
+        raise SkillkilnError(f"task file {file} could not be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+    train, validation, test = _carve(_examples(rows, text_col, label_col, str(file)))
+    return _task(f"file:{file}", train, validation, test, f"file:{file}")
+
+
+def load_hub(name: str, text_col: str, label_col: str) -> Task:
+    import datasets
+
+    from tasks.cola import hub_resolvable
+
+    if not hub_resolvable():
+        raise SkillkilnError(f"hf:{name} could not be loaded: the hub is not reachable from here (try file:PATH)")
+    try:
+        ds = datasets.load_dataset(name)
+    except Exception as exc:  # noqa: BLE001
+        raise SkillkilnError(f"hf:{name} could not be loaded ({type(exc).__name__}: {str(exc)[:120]})") from None
+    splits = {s: _examples(ds[s], text_col, label_col, f"hf:{name}") for s in ds}
+    if {"train", "validation", "test"} <= set(splits) and all(
+            e.label not in (-1, None) for e in splits["test"]):
+        return _task(f"hf:{name}", Split("train", tuple(splits["train"])),
+                     Split("validation", tuple(splits["validation"])), Split("test", tuple(splits["test"])),
+                     f"hub:{name}")
+    train, validation, test = _carve(splits.get("train") or next(iter(splits.values())))
+    return _task(f"hf:{name}", train, validation, test, f"hub:{name}")
