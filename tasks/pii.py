@@ -1,0 +1,78 @@
+"""PII span extraction over presidio-research's synthetic dataset (kind `spans`).
+
+solve(text) -> list of (start, end, label), end exclusive, labels from the dataset's 17
+entity types. Local file `pii/presidio_synth_dataset_v2.jsonl` (derived from the original
+JSON: `privacy_mask` holds the spans; the original `masked` field is not used, since 57
+records are lowercased copies of their template). Split by `template_id` so no template
+appears in two splits (70/15/15 of the 209 templates, fixed seed). From the hub: an
+ai4privacy PII-masking set named with `--dataset` (same `source_text` / `privacy_mask`
+fields).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from engine.errors import SkillkilnError
+from engine.records import Example, Split, Task
+
+FILE = "presidio_synth_dataset_v2.jsonl"
+SPLIT_SEED = 2022
+DESCRIPTION = (
+    "Find the personal data (PII) in a text. Return a list of (start, end, label) tuples with character "
+    "offsets, end exclusive, non-overlapping, labels from the label set (PERSON, STREET_ADDRESS, GPE, "
+    "ORGANIZATION, CREDIT_CARD, DATE_TIME, TITLE, PHONE_NUMBER, AGE, NRP, EMAIL_ADDRESS, ZIP_CODE, "
+    "DOMAIN_NAME, IBAN_CODE, US_SSN, IP_ADDRESS, US_DRIVER_LICENSE). Return [] when there is none."
+)
+LABELS = ("PERSON", "STREET_ADDRESS", "GPE", "ORGANIZATION", "CREDIT_CARD", "DATE_TIME", "TITLE", "PHONE_NUMBER",
+          "AGE", "NRP", "EMAIL_ADDRESS", "ZIP_CODE", "DOMAIN_NAME", "IBAN_CODE", "US_SSN", "IP_ADDRESS",
+          "US_DRIVER_LICENSE")
+
+
+def _example(row) -> Example:
+    spans = tuple(sorted((int(s["start"]), int(s["end"]), str(s["label"])) for s in row["privacy_mask"] or []))
+    return Example(str(row["source_text"]), spans)
+
+
+def split_by_group(rows: list, group_key: str, seed: int) -> tuple[list, list, list]:
+    groups = sorted({r[group_key] for r in rows})
+    random.Random(seed).shuffle(groups)
+    n = len(groups)
+    val_groups = set(groups[: round(n * 0.15)])
+    test_groups = set(groups[round(n * 0.15): round(n * 0.30)])
+    train = [r for r in rows if r[group_key] not in val_groups | test_groups]
+    return train, [r for r in rows if r[group_key] in val_groups], [r for r in rows if r[group_key] in test_groups]
+
+
+def load(data_dir: Path | None, dataset: str | None = None) -> Task:
+    import datasets
+
+    datasets.disable_progress_bars()
+    if data_dir is not None and dataset is None:
+        path = data_dir / "pii" / FILE
+        if not path.is_file():
+            raise SkillkilnError(f"PII data not found: {path} is missing (set SKILLKILN_DATA_DIR or --data-dir "
+                                 "to a folder holding pii/*.jsonl, or name a hub set with --dataset)")
+        rows = list(datasets.load_dataset("json", data_files=str(path), split="train"))
+        source, group_key = f"local:{path}", "template_id"
+    else:
+        from tasks.cola import hub_resolvable
+
+        name = dataset or "ai4privacy/pii-masking-300k"
+        if not hub_resolvable():
+            raise SkillkilnError(f"PII set {name} could not be loaded: the hub is not reachable from here; "
+                                 "set SKILLKILN_DATA_DIR or --data-dir to a folder holding pii/*.jsonl")
+        try:
+            rows = list(datasets.load_dataset(name, split="train"))
+        except Exception as exc:  # noqa: BLE001
+            raise SkillkilnError(f"PII set {name} could not be loaded ({type(exc).__name__})") from None
+        source = f"hub:{name}"
+        group_key = "template_id" if rows and "template_id" in rows[0] else "id"
+    train, validation, test = split_by_group(rows, group_key, SPLIT_SEED)
+    labels = tuple(sorted({s[2] for r in rows for s in _example(r).label} | set(LABELS)))
+    return Task(
+        name="pii", kind="spans", description=DESCRIPTION, labels=labels,
+        train=Split("train", tuple(map(_example, train))),
+        validation=Split("validation", tuple(map(_example, validation))),
+        test=Split("test", tuple(map(_example, test))), metric="f1", source=source,
+    )

@@ -1,0 +1,106 @@
+"""Span-level scoring for extraction tasks: precision, recall and F1, exact and overlap, overall and per label.
+
+A span is (start, end, label), end exclusive. Exact: same start, end and label.
+Overlap: same label and the character ranges intersect (each gold span matched at most once).
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+Span = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class SpanCounts:
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def __add__(self, other: "SpanCounts") -> "SpanCounts":
+        return SpanCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+
+def _matches(gold: Sequence[Span], pred: Sequence[Span], overlap: bool) -> int:
+    if not overlap:
+        return len(set(map(tuple, gold)) & set(map(tuple, pred)))
+    used: set[int] = set()
+    hits = 0
+    for ps, pe, pl in pred:
+        for i, (gs, ge, gl) in enumerate(gold):
+            if i not in used and gl == pl and ps < ge and gs < pe:
+                used.add(i)
+                hits += 1
+                break
+    return hits
+
+
+def document_counts(gold: Sequence[Span], pred: Sequence[Span] | None, overlap: bool = False) -> SpanCounts:
+    """Counts for one document; a failed prediction (None) finds nothing."""
+    pred = [] if pred is None else list(dict.fromkeys(map(tuple, pred)))
+    hits = _matches(gold, pred, overlap)
+    return SpanCounts(hits, len(pred) - hits, len(gold) - hits)
+
+
+def corpus_counts(golds: Sequence[Sequence[Span]], preds: Sequence[Sequence[Span] | None],
+                  overlap: bool = False) -> SpanCounts:
+    total = SpanCounts(0, 0, 0)
+    for gold, pred in zip(golds, preds, strict=True):
+        total = total + document_counts(gold, pred, overlap)
+    return total
+
+
+def per_label(golds: Sequence[Sequence[Span]], preds: Sequence[Sequence[Span] | None],
+              overlap: bool = False) -> dict[str, SpanCounts]:
+    out: dict[str, SpanCounts] = defaultdict(lambda: SpanCounts(0, 0, 0))
+    labels = {s[2] for g in golds for s in g} | {s[2] for p in preds if p for s in p}
+    for label in sorted(labels):
+        g = [[s for s in gold if s[2] == label] for gold in golds]
+        p = [None if pred is None else [s for s in pred if s[2] == label] for pred in preds]
+        out[label] = corpus_counts(g, p, overlap)
+    return dict(out)
+
+
+def span_scores(golds: Sequence[Sequence[Span]], preds: Sequence[Sequence[Span] | None]) -> dict[str, float]:
+    exact = corpus_counts(golds, preds)
+    loose = corpus_counts(golds, preds, overlap=True)
+    return {
+        "precision": exact.precision, "recall": exact.recall, "f1": exact.f1,
+        "overlap_precision": loose.precision, "overlap_recall": loose.recall, "overlap_f1": loose.f1,
+        "n": len(golds),
+    }
+
+
+def paired_bootstrap_p(golds: Sequence[Sequence[Span]], preds: Sequence[Sequence[Span] | None],
+                       baseline: Sequence[Sequence[Span] | None], rounds: int = 1000, seed: int = 0,
+                       overlap: bool = False) -> float:
+    """One-sided p-value that the skill's span F1 beats the baseline's, resampling documents."""
+    skill_docs = [document_counts(g, p, overlap) for g, p in zip(golds, preds)]
+    base_docs = [document_counts(g, b, overlap) for g, b in zip(golds, baseline)]
+    n = len(golds)
+    if n == 0:
+        return 1.0
+    rng = random.Random(seed)
+    not_better = 0
+    for _ in range(rounds):
+        idx = [rng.randrange(n) for _ in range(n)]
+        s = sum((skill_docs[i] for i in idx), SpanCounts(0, 0, 0))
+        b = sum((base_docs[i] for i in idx), SpanCounts(0, 0, 0))
+        if s.f1 <= b.f1:
+            not_better += 1
+    return (not_better + 1) / (rounds + 1)
