@@ -1,0 +1,740 @@
+"""The offline proposer: evolves readable rule programs without an LLM.
+
+A rule program (a `Genome`) sums the integer weights of the words, word bigrams and regex
+patterns a text shows; a score at or above its threshold gives label 0 (unacceptable),
+else 1. Genomes are rendered as the plain Python source of a skill `solve(text)` and read
+back from that source (`parse_genome`), so skills stored by an earlier run can seed a new one.
+
+Only the train split is read. Features are mined there with a minimum support and smoothed
+log-odds; mutations are sized by a ridge-penalised logistic fit of the parent's score, a
+smooth yardstick that overfits less than train MCC would.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from engine.errors import SkillkilnError
+from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
+from engine.records import Proposal, Split, TokenUsage
+
+FLAGGED, OTHER = 0, 1  # the skill returns FLAGGED when the score reaches the threshold
+MAX_FEATURES = 80  # keeps the source small (well under 20 kB) and readable
+FRESH_FEATURES = (50, 70)  # a fresh genome holds this many features (inclusive range)
+MIN_SUPPORT = 20  # a mined word, bigram or start/end pattern occurs in this many train examples
+LIBRARY_MIN_SUPPORT = 8  # the same for the hand-written grammar heuristics
+PRIOR = 10.0  # pseudo-examples at the base rate: shrinks the log-odds of rarer features
+SCALE = 3  # score units per nat of log-odds
+MAX_WEIGHT = 8
+RIDGE = 20.0  # ridge penalty (in curvature units) that keeps weights and steps small
+ADD_CHOICES = 5  # "add" and "weight" mutations pick among this many of the best options
+DROP_TOLERANCE = 0.5  # a feature worth less than this (nats of penalised log-likelihood) may go
+MAX_CHARS = 1000  # the skill reads at most this much of a text (bounds regex time)
+FIRST_PARENT_SHARE = 0.5  # how often a mutation takes the best-first parent (else another one)
+MOVES = {"add": 0.4, "weight": 0.2, "drop": 0.12, "threshold": 0.06, "crossover": 0.15, "restart": 0.07}
+
+WORD_RE = re.compile(r"[a-z']+")  # the skill's words
+LITERAL_WORD_RE = re.compile(r"[a-z0-9']+")  # words as the memorisation check reads a literal
+KINDS = ("word", "bigram", "pattern")
+Feature = tuple[str, str]  # (kind, key), kind one of KINDS: ("word", "himself"), ("pattern", r"\?\W*$")
+
+# Hand-written grammar heuristics: (regex on the raw text, what it looks for).
+_MODALS = "can|could|will|would|shall|should|may|might|must"
+_AUX = "is|was|are|were|be|been|does|do|did|has|have|had|" + _MODALS
+_PREPS = "of|to|in|on|at|for|with|from|by|about|into|than|under|over|onto|near"
+_DETS = "the|a|an|every|some|my|his|her|their|its|no|each|this|these|those"
+
+PATTERN_LIBRARY: tuple[tuple[str, str], ...] = (
+    # words in an order English does not allow
+    (r"(?i)\b(\w+) \1\b", "a doubled word"),
+    (r"(?i)\b(?:the|a|an) (?:the|a|an)\b", "two articles in a row"),
+    (rf"(?i)\b(?:{_PREPS}) (?:{_PREPS})\b", "two prepositions in a row"),
+    (rf"(?i)\b(?:{_MODALS}) (?:{_MODALS})\b", "two modals in a row"),
+    (rf"(?i)\b(?:{_MODALS}) to\b", "a modal before 'to'"),
+    (
+        rf"(?i)\b(?:{_MODALS}) (?:not )?(?:\w+ed|\w+ing|is|are|was|were|has|had)\b",
+        "a modal before a form that is no bare verb",
+    ),
+    (r"(?i)\b(?:did|does|do) (?:not )?\w+ed\b", "'do' before an -ed word"),
+    (r"(?i)\bto \w+(?:ed|ing)\b", "'to' before an -ed/-ing word"),
+    (r"(?i)\b(?:for|that) to\b", "'for to' or 'that to'"),
+    (r"(?i)\bthat (?:is|was|will|would|has|had|can|did|does)\b", "'that' before an auxiliary"),
+    (r"(?i)\b(?:the|a|an|every|each|my|his|their) \w+ed\b", "a determiner before an -ed word"),
+    (rf"(?i)\b(?!(?:{_AUX}|why|and|or|but|if|whether|that|as)\b)\w+ not\b", "'not' after a word that is no auxiliary"),
+    (r"(?i)\b\w+ed \w+ly\b", "an -ly word right after an -ed word"),
+    # agreement and determiners
+    (r"(?i)\bmore \w+er\b", "'more' before an -er word"),
+    (r"(?i)\ba [aeiou]\w", "'a' before a vowel"),
+    (r"(?i)\ban [b-df-hj-np-tv-z]\w", "'an' before a consonant"),
+    (r"(?i)\b(?:he|she|it) (?:are|were|have|do)\b", "a singular pronoun before a plural verb"),
+    (r"(?i)\b(?:they|we|you) (?:is|was|has|does)\b", "a plural pronoun before a singular verb"),
+    (r"(?i)\b(?:a|an|every|each|one) \w+s\b", "a singular determiner before an -s word"),
+    (r"(?i)\bmany \w+[^s\W]\b", "'many' before a word not in -s"),
+    (r"(?i)\bmuch \w+s\b", "'much' before an -s word"),
+    # pronouns and binding
+    (rf"(?i)\b(?:{_PREPS}|saw|see|likes?|met) (?:he|she|we|they|i)\b", "a subject pronoun as an object"),
+    (r"^\W*(?:Him|Them|Us|Me)\b", "starts with an object pronoun"),
+    (r"(?i)\b(?:him|her|them|my|your|our|it)sel(?:f|ves)\b", "a reflexive"),
+    (r"^\W*(?:Him|Her|Them|My|Your|Our|It)sel(?:f|ves)\b", "starts with a reflexive"),
+    (r"(?i)\b(?:him|her|them|my)sel(?:f|ves)\W*$", "ends in a reflexive"),
+    (r"(?i)\b(?:him|her|them|my|your|our)sel(?:f|ves) (?:is|was|are|were|\w+s|\w+ed)\b", "a reflexive before a verb"),
+    (r"(?i)\b(?:each other|one another)\b", "a reciprocal"),
+    # questions and relative clauses
+    (r"\?\W*$", "a question"),
+    (r"(?i)^\W*(?:who|what|which|whom)\b", "starts with a wh-word"),
+    (r"(?i)^\W*(?:who|what|which|whom)\b[^?]*\?\W*$", "a wh-question"),
+    (
+        r"(?i)^\W*(?:who|what|which)\b[^.?!]*\b(?:who|which|whether|if|because|when)\b",
+        "a wh-word, later an island word",
+    ),
+    (r"(?i)\b(?:who|what|which) (?:did|does|do|is|was)\b", "a wh-word before an auxiliary"),
+    (r"(?i)\b(?:did|does|do)\b[^?]*\?\W*$", "a question with 'do'"),
+    (r"(?i)\b(?:what|who|which)\b[^.?!]*\bthat\b", "a wh-word, later 'that'"),
+    (r"(?i)\bwhom\b", "'whom'"),
+    # verbs and their arguments
+    (r"(?i)\b(?:easily|quickly|slowly|carefully|loudly|quietly)\b", "a manner adverb"),
+    (
+        r"(?i)\b(?:put|placed|set|stood|leaned|hung)\b(?![^.?!]*\b(?:on|in|into|onto|under|against|near|over)\b)",
+        "'put' with no place",
+    ),
+    (r"(?i)\bfor \w+ to\b", "'for X to'"),
+    (r"(?i)\b(?:seems|seemed|appears|appeared) (?!to\b)\w+\b", "'seems' before a word other than 'to'"),
+    (
+        r"(?i)\b(?:is|was) (?:likely|certain|sure|easy|hard|tough|eager|reluctant|important|possible|impossible)\b",
+        "a raising or tough adjective",
+    ),
+    (
+        r"\b(?i:gave|give|gives|sent|send|sends|showed|handed|told|offered)"
+        + r" (?:(?i:him|her|them|me|us)|[A-Z][a-z]+) (?i:the|a|an)\b",
+        "a double object",
+    ),
+    (r"(?i)\bto (?:be|have)\b", "'to be' or 'to have'"),
+    (r"(?i)\b(?:has|have|had) been\b", "'has been'"),
+    (r"(?i)\bthere (?:is|are|was|were)\b", "'there is'"),
+    (r"(?i)\bit (?:is|was|seems) \w+ (?:that|to)\b", "'it is ... that/to'"),
+    (r"(?i)\bthe more\b", "'the more'"),
+    (r"(?i)\bthe (?:more|less|\w+er)\b[^.?!]*\bthe (?:more|less|\w+er)\b", "a comparative correlative"),
+    (r"(?i)\b(?:any|ever)\b", "'any' or 'ever'"),
+    (r"(?i)\b(?:no|nobody|nothing|never|none)\b", "a negative word"),
+    # how the sentence starts and ends, and its length
+    (rf"(?i)\b(?:{_PREPS})\W*$", "ends in a preposition"),
+    (rf"(?i)\b(?:{_DETS})\W*$", "ends in a determiner"),
+    (r"(?i)\b(?:and|or)\W*$", "ends in 'and'/'or'"),
+    (r"(?i)\b\w+ly\W*$", "ends in an -ly word"),
+    (r"^\W*(?:\w+\W+){0,2}\w+\W*$", "at most three words"),
+    (r"^\W*[A-Z][a-z]+ [a-z]+ [a-z]+\W*$", "a name and two words"),
+    (r"^\W*[A-Z][a-z]+ [a-z]+ (?:the|a|an) [a-z]+\W*$", "a name, a verb and its object"),
+    (r"^\W*(?:\w+\W+){14}\w", "fifteen words or more"),
+    (r"[^.?!\s]\s*$", "no final punctuation"),
+    (r"^[a-z]", "starts in lower case"),
+    (r"\b[A-Z]\w+ [A-Z]\w+\b", "two capitalised words in a row"),
+    (r"(?i), (?:and|but|or)\b", "a comma before a conjunction"),
+    (r",", "a comma"),
+    (r",[^,]*,", "two commas"),
+)
+PATTERN_NOTES = dict(PATTERN_LIBRARY)
+
+
+def starts_with(word: str) -> str:
+    """The pattern of a text whose first word is `word`."""
+    return rf"(?i)^\W*{word}\b"
+
+
+def ends_with(word: str) -> str:
+    """The pattern of a text whose last word is `word`."""
+    return rf"(?i)\b{word}\W*$"
+
+
+HEAD_RE = re.compile(r"\(\?i\)\^\\W\*([a-z]+)\\b")
+TAIL_RE = re.compile(r"\(\?i\)\\b([a-z]+)\\W\*\$")
+
+
+def edge_word(pattern: str) -> str | None:
+    """The word of a start/end pattern; None for any other pattern."""
+    match = HEAD_RE.fullmatch(pattern) or TAIL_RE.fullmatch(pattern)
+    return match.group(1) if match else None
+
+
+def pattern_note(pattern: str) -> str:
+    """A few words saying what a pattern looks for (rendered as a comment)."""
+    if pattern in PATTERN_NOTES:
+        return PATTERN_NOTES[pattern]
+    if HEAD_RE.fullmatch(pattern):
+        return f"starts with '{edge_word(pattern)}'"
+    if TAIL_RE.fullmatch(pattern):
+        return f"ends in '{edge_word(pattern)}'"
+    return "a pattern"
+
+
+# ----------------------------------------------------------------------------- genome and code
+
+
+@dataclass
+class Genome:
+    """Integer-weighted features and an integer threshold (a positive weight pushes toward label 0)."""
+
+    weights: dict[Feature, int] = field(default_factory=dict)
+    threshold: int = 1
+
+    def copy(self) -> Genome:
+        return Genome(dict(self.weights), self.threshold)
+
+    def of_kind(self, kind: str) -> dict[str, int]:
+        return {key: w for (k, key), w in self.weights.items() if k == kind}
+
+    def same_as(self, other: Genome) -> bool:
+        return self.weights == other.weights and self.threshold == other.threshold
+
+
+def _literal(text: str) -> str:
+    """A readable literal for `text`: a raw string when that is exact, else repr()."""
+    raw = f'r"{text}"'
+    if '"' not in text and "\n" not in text and "\r" not in text and not text.endswith("\\"):
+        try:
+            if ast.literal_eval(raw) == text:
+                return raw
+        except (SyntaxError, ValueError):
+            pass
+    return repr(text)
+
+
+def _ordered(items: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _dict_source(name: str, items: dict[str, int]) -> str:
+    if not items:
+        return f"{name} = {{}}"
+    lines = [f"    {key!r}: {w}," for key, w in _ordered(items)]
+    return f"{name} = {{\n" + "\n".join(lines) + "\n}"
+
+
+def _patterns_source(items: dict[str, int]) -> str:
+    if not items:
+        return "PATTERN_WEIGHTS = []"
+    lines = [f"    ({_literal(p)}, {w}),  # {pattern_note(p)}" for p, w in _ordered(items)]
+    return "PATTERN_WEIGHTS = [\n" + "\n".join(lines) + "\n]"
+
+
+SOLVE_SOURCE = f'''def solve(text):
+    text = text[:MAX_CHARS]
+    words = re.findall(r"[a-z']+", text.lower())
+    score = sum(WORD_WEIGHTS.get(w, 0) for w in words)
+    score += sum(BIGRAM_WEIGHTS.get(a + " " + b, 0) for a, b in zip(words, words[1:]))
+    for pattern, weight in PATTERN_WEIGHTS:
+        if re.search(pattern, text):
+            score += weight
+    return {FLAGGED} if score >= THRESHOLD else {OTHER}
+'''
+
+
+def render(genome: Genome, task_name: str) -> str:
+    """The Python source of the skill a genome stands for."""
+    doc = (
+        f'"""Rule skill for {task_name}: sums the weights of the features a sentence shows; '
+        f'a score at or above THRESHOLD means label {FLAGGED}, else {OTHER}."""'
+    )
+    parts = [
+        doc + "\nimport re",
+        _dict_source("WORD_WEIGHTS", genome.of_kind("word")),
+        _dict_source("BIGRAM_WEIGHTS", genome.of_kind("bigram")),
+        _patterns_source(genome.of_kind("pattern")),
+        f"THRESHOLD = {genome.threshold}\nMAX_CHARS = {MAX_CHARS}",
+    ]
+    return "\n\n".join(parts) + "\n\n\n" + SOLVE_SOURCE
+
+
+def _constants(code: str) -> dict[str, Any] | None:
+    """Top-level `NAME = literal` assignments of some source; None when it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+    return found
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _weight_map(value: Any) -> dict[str, int] | None:
+    """{key: weight} from a dict or a list of pairs; None when it is neither."""
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    if not isinstance(pairs, (list, tuple)):
+        return None
+    out: dict[str, int] = {}
+    for item in pairs:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            return None
+        key, weight = item
+        if not (isinstance(key, str) and _is_int(weight)):
+            return None
+        if weight:
+            out[key] = weight
+    return out
+
+
+def parse_genome(code: str) -> Genome | None:
+    """Read a genome back from rendered code; None when the code is not in that form."""
+    found = _constants(code)
+    if found is None:
+        return None
+    maps = [_weight_map(found.get(name)) for name in ("WORD_WEIGHTS", "BIGRAM_WEIGHTS", "PATTERN_WEIGHTS")]
+    threshold = found.get("THRESHOLD")
+    if any(m is None for m in maps) or not _is_int(threshold):
+        return None
+    weights: dict[Feature, int] = {}
+    for kind, items in zip(KINDS, maps):
+        assert items is not None
+        weights.update({(kind, key): w for key, w in items.items()})
+    return Genome(weights, threshold)
+
+
+# ----------------------------------------------------------------------------- train features
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError, ValueError, RecursionError, OverflowError):
+        return False
+    return True
+
+
+def log_odds(flagged: float, support: float, base_rate: float) -> float:
+    """Smoothed log-odds of label 0 among a feature's examples, relative to the base rate."""
+    hits = flagged + PRIOR * base_rate
+    misses = support - flagged + PRIOR * (1.0 - base_rate)
+    return math.log(hits / misses) - math.log(base_rate / (1.0 - base_rate))
+
+
+@dataclass
+class Column:
+    """Where a feature occurs in train: example indices, and its counts there."""
+
+    rows: np.ndarray
+    counts: np.ndarray
+
+
+def _column(pairs: Sequence[tuple[int, int]]) -> Column:
+    rows = np.array([i for i, _ in pairs], dtype=np.int64)
+    return Column(rows, np.array([n for _, n in pairs], dtype=np.int64))
+
+
+def _count(kind: str, key: str, words: list[str]) -> int:
+    if kind == "word":
+        return words.count(key)
+    return sum(1 for a, b in pairwise(words) if f"{a} {b}" == key)
+
+
+class FeatureBank:
+    """The features of one train split: per-example columns, mined candidates and their statistics."""
+
+    def __init__(self, split: Split) -> None:
+        self.texts = [t[:MAX_CHARS] for t in split.texts]  # what the skill reads
+        self.flagged = np.array([label == FLAGGED for label in split.labels], dtype=bool)
+        self.target = self.flagged.astype(float)
+        self.base_rate = min(max(float(self.flagged.mean()), 0.01), 0.99) if len(self.texts) else 0.5
+        self.lowered = [t.lower() for t in self.texts]
+        self.words = [WORD_RE.findall(t) for t in self.lowered]
+        self.sentences = {" ".join(w) for w in self.words if len(w) <= 2}  # whole train texts: never a key
+        spelled = [LITERAL_WORD_RE.findall(t) for t in self.lowered]
+        self.five_grams = {tuple(w[i : i + 5]) for w in spelled for i in range(len(w) - 4)}
+        self.columns: dict[Feature, Column | None] = {}
+        self.candidates = self._mine()
+        self.position = {f: j for j, f in enumerate(self.candidates)}
+        self.stats = {f: self._stats(f) for f in self.candidates}  # support, label-0 count, log-odds
+        self.matrix = self._matrix()  # examples x candidates, counts
+        self.squares = self.matrix.multiply(self.matrix).tocsc()
+        self.present = (self.matrix > 0).astype(np.int64).tocsr()
+
+    def _mine(self) -> list[Feature]:
+        index: dict[Feature, list[tuple[int, int]]] = {}
+        for i, words in enumerate(self.words):
+            grams = Counter(("word", w) for w in words)
+            grams.update(("bigram", f"{a} {b}") for a, b in pairwise(words))
+            for feature, count in grams.items():
+                index.setdefault(feature, []).append((i, count))
+        mined = []
+        for feature, pairs in index.items():
+            if len(pairs) >= MIN_SUPPORT and feature[1] not in self.sentences:
+                self.columns[feature] = _column(pairs)
+                mined.append(feature)
+        for pattern, support in self._pattern_pool():
+            column = self.column(("pattern", pattern))
+            if column is not None and len(column.rows) >= support:
+                mined.append(("pattern", pattern))
+        return mined
+
+    def _pattern_pool(self) -> list[tuple[str, int]]:
+        """Library patterns and start/end-word patterns, each with the support it needs."""
+        firsts = Counter(w[0] for w in self.words if w)
+        lasts = Counter(w[-1] for w in self.words if w)
+        pool = [(p, LIBRARY_MIN_SUPPORT) for p, _ in PATTERN_LIBRARY]
+        pool += [(starts_with(w), MIN_SUPPORT) for w, n in sorted(firsts.items()) if n >= MIN_SUPPORT and w.isalpha()]
+        pool += [(ends_with(w), MIN_SUPPORT) for w, n in sorted(lasts.items()) if n >= MIN_SUPPORT and w.isalpha()]
+        return pool
+
+    def _stats(self, feature: Feature) -> tuple[int, int, float]:
+        column = self.columns[feature]
+        assert column is not None
+        hits = int(self.flagged[column.rows].sum())
+        return len(column.rows), hits, log_odds(hits, len(column.rows), self.base_rate)
+
+    def _matrix(self) -> sparse.csc_matrix:
+        shape = (len(self.texts), len(self.candidates))
+        if not self.candidates:
+            return sparse.csc_matrix(shape, dtype=float)
+        columns = [self.columns[f] for f in self.candidates]
+        rows = np.concatenate([c.rows for c in columns if c is not None])
+        cols = np.concatenate([np.full(len(c.rows), j) for j, c in enumerate(columns) if c is not None])
+        vals = np.concatenate([c.counts for c in columns if c is not None]).astype(float)
+        return sparse.csc_matrix((vals, (rows, cols)), shape=shape)
+
+    def column(self, feature: Feature) -> Column | None:
+        """Where any feature (mined or not) occurs in train; None when it cannot be evaluated."""
+        if feature not in self.columns:
+            self.columns[feature] = self._compute(feature)
+        return self.columns[feature]
+
+    def _compute(self, feature: Feature) -> Column | None:
+        kind, key = feature
+        if kind != "pattern":
+            counted = ((i, _count(kind, key, words)) for i, words in enumerate(self.words))
+            return _column([(i, n) for i, n in counted if n])
+        if not _compiles(key):
+            return None
+        regex = re.compile(key)
+        word = edge_word(key)  # a start/end pattern only matches texts that hold its word
+        rows = range(len(self.texts)) if word is None else (i for i, t in enumerate(self.lowered) if word in t)
+        return _column([(i, 1) for i in rows if regex.search(self.texts[i])])
+
+    def scores(self, genome: Genome) -> np.ndarray:
+        """The integer score the rendered skill computes, for every train example."""
+        total = np.zeros(len(self.texts), dtype=np.int64)
+        for feature, weight in genome.weights.items():
+            column = self.column(feature)
+            if column is not None and len(column.rows):
+                np.add.at(total, column.rows, weight * column.counts)
+        return total
+
+    def holds_train_text(self, literal: str) -> bool:
+        """Whether a string holds five consecutive words of a train text (read forwards or backwards)."""
+        for text in (literal, literal[::-1]):
+            words = LITERAL_WORD_RE.findall(text.lower())
+            if any(tuple(words[i : i + 5]) in self.five_grams for i in range(len(words) - 4)):
+                return True
+        return False
+
+    def strength(self, feature: Feature) -> float:
+        """How surely a mined feature tells the labels apart: |log-odds| times root of support."""
+        support, _, lo = self.stats[feature]
+        return abs(lo) * math.sqrt(support)
+
+
+# ----------------------------------------------------------------------------- fitness
+
+
+def mcc_by_threshold(scores: np.ndarray, flagged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The MCC of giving label 0 to `score >= t`, for every integer t in [min, max + 1]."""
+    low = int(scores.min()) if len(scores) else 0
+    size = (int(scores.max()) if len(scores) else 0) - low + 2
+    pos = np.bincount(scores[flagged] - low, minlength=size)[:size]
+    neg = np.bincount(scores[~flagged] - low, minlength=size)[:size]
+    tp = np.cumsum(pos[::-1])[::-1].astype(float)  # label-0 examples at or above each t
+    fp = np.cumsum(neg[::-1])[::-1].astype(float)
+    fn, tn = pos.sum() - tp, neg.sum() - fp
+    denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    mcc = np.divide(tp * tn - fp * fn, denom, out=np.zeros(size), where=denom > 0)
+    return np.arange(low, low + size), mcc
+
+
+def best_threshold(scores: np.ndarray, flagged: np.ndarray) -> tuple[int, float]:
+    """The threshold with the best MCC (the lowest of ties), and that MCC."""
+    thresholds, mcc = mcc_by_threshold(scores, flagged)
+    best = int(np.argmax(mcc))
+    return int(thresholds[best]), float(mcc[best])
+
+
+def mcc_at(scores: np.ndarray, flagged: np.ndarray, threshold: int) -> float:
+    thresholds, mcc = mcc_by_threshold(scores, flagged)
+    return float(mcc[int(np.clip(threshold - thresholds[0], 0, len(mcc) - 1))])
+
+
+def residuals(scores: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals and curvatures of a logistic model that reads SCALE score units as one nat.
+
+    Only the intercept is fitted; the weights are the genome's.
+    """
+    z = scores / SCALE
+    mean = min(max(float(target.mean()), 0.01), 0.99) if len(target) else 0.5
+    bias = math.log(mean / (1 - mean)) - (float(z.mean()) if len(z) else 0.0)
+    for _ in range(8):
+        p = 1 / (1 + np.exp(-(z + bias)))
+        bias += float((target - p).sum() / max(float((p * (1 - p)).sum()), 1e-9))
+    p = 1 / (1 + np.exp(-(z + bias)))
+    return target - p, p * (1 - p)
+
+
+def slopes(genome: Genome, bank: FeatureBank) -> dict[Feature, tuple[float, float]]:
+    """Per genome feature: gradient (per nat) and curvature of the ridge-penalised log-likelihood."""
+    res, curv = residuals(bank.scores(genome), bank.target)
+    out = {}
+    for feature, weight in genome.weights.items():
+        column = bank.column(feature)
+        if column is not None:
+            grad = float((column.counts * res[column.rows]).sum()) - RIDGE * weight / SCALE
+            out[feature] = (grad, float((column.counts**2 * curv[column.rows]).sum()) + RIDGE)
+    return out
+
+
+def with_best_threshold(genome: Genome, bank: FeatureBank) -> Genome:
+    genome.threshold, _ = best_threshold(bank.scores(genome), bank.flagged)
+    return genome
+
+
+# ----------------------------------------------------------------------------- mutations
+
+
+def _weight_for(lo: float) -> int:
+    """An integer weight for a log-odds: SCALE units per nat, at least one unit."""
+    size = min(MAX_WEIGHT, max(1, round(abs(lo) * SCALE)))
+    return size if lo > 0 else -size
+
+
+def _describe(feature: Feature) -> str:
+    kind, key = feature
+    return f"pattern {pattern_note(key)!r}" if kind == "pattern" else f"{kind} {key!r}"
+
+
+def fresh(bank: FeatureBank, rng: random.Random) -> Genome:
+    """Features sampled among the strongest mined ones, weighted by their smoothed log-odds."""
+    ranked = sorted(bank.candidates, key=lambda f: (-bank.strength(f), f))
+    size = rng.randint(*FRESH_FEATURES)
+    chosen = rng.sample(ranked[: size * 3], min(size, len(ranked)))
+    return with_best_threshold(Genome({f: _weight_for(bank.stats[f][2]) for f in chosen}), bank)
+
+
+def misclassified(parent: ParentInfo, genome: Genome, bank: FeatureBank) -> np.ndarray:
+    """Train examples the parent got wrong: from its recorded predictions, else from its genome."""
+    preds = parent.train_predictions
+    if preds is not None and len(preds) == len(bank.texts):
+        labels = np.where(bank.flagged, FLAGGED, OTHER)
+        return np.array([i for i, (p, y) in enumerate(zip(preds, labels)) if p is None or p != y], dtype=np.int64)
+    return np.flatnonzero((bank.scores(genome) >= genome.threshold) != bank.flagged)
+
+
+def add_feature(genome: Genome, bank: FeatureBank, rng: random.Random, errors: np.ndarray) -> tuple[Genome, str]:
+    """Add a mined feature seen in the parent's errors, weighted by a ridge Newton step."""
+    child = genome.copy()
+    if len(child.weights) >= MAX_FEATURES:
+        child, _ = drop_feature(child, bank, rng, force=True)
+    res, curv = residuals(bank.scores(child), bank.target)
+    grad = bank.matrix.T @ res
+    hess = bank.squares.T @ curv + RIDGE
+    step = np.clip(np.round(grad / hess * SCALE), -MAX_WEIGHT, MAX_WEIGHT)
+    seen = np.asarray(bank.present[errors].sum(axis=0)).ravel() >= 2 if len(errors) else np.ones(len(step), bool)
+    gain = np.where(seen & (step != 0), grad**2 / hess, 0.0)
+    for feature in child.weights:
+        if feature in bank.position:
+            gain[bank.position[feature]] = 0.0
+    top = [int(j) for j in np.argsort(-gain, kind="stable")[:ADD_CHOICES] if gain[j] > 0]
+    if not top:
+        return genome, "add: nothing to add"
+    j = rng.choices(top, weights=[gain[k] for k in top])[0]
+    feature, weight = bank.candidates[j], int(step[j])
+    child.weights[feature] = weight
+    return with_best_threshold(child, bank), f"add {_describe(feature)} with weight {weight}"
+
+
+def change_weight(genome: Genome, bank: FeatureBank, rng: random.Random) -> tuple[Genome, str]:
+    """Move one weight by +-1 the way the penalised log-likelihood asks (else a random one)."""
+    wanted = [
+        (g * g / h, f, 1 if g > 0 else -1)
+        for f, (g, h) in slopes(genome, bank).items()
+        if abs(g / h * SCALE) >= 0.5 and abs(genome.weights[f] + (1 if g > 0 else -1)) <= MAX_WEIGHT
+    ]
+    if wanted:
+        _, feature, step = rng.choice(sorted(wanted, key=lambda w: (-w[0], w[1]))[:ADD_CHOICES])
+    elif genome.weights:
+        feature, step = rng.choice(sorted(genome.weights)), rng.choice((-1, 1))
+    else:
+        return genome, "weight: nothing to change"
+    child = genome.copy()
+    child.weights[feature] += step
+    if not child.weights[feature]:
+        del child.weights[feature]
+    return with_best_threshold(child, bank), f"weight of {_describe(feature)} {step:+d}"
+
+
+def drop_feature(genome: Genome, bank: FeatureBank, rng: random.Random, force: bool = False) -> tuple[Genome, str]:
+    """Drop the feature the penalised log-likelihood misses least, if it misses it little (or when forced)."""
+    options = []
+    for feature, (grad, hess) in slopes(genome, bank).items():
+        theta = genome.weights[feature] / SCALE
+        change = -theta * grad - 0.5 * theta * theta * hess  # second-order change of the objective
+        options.append((change, rng.random(), feature))
+    if len(genome.weights) <= 1 or not options:
+        return genome, "drop: nothing to drop"
+    change, _, feature = max(options)
+    if change < -DROP_TOLERANCE and not force:
+        return change_weight(genome, bank, rng)
+    child = genome.copy()
+    del child.weights[feature]
+    return with_best_threshold(child, bank), f"drop {_describe(feature)}"
+
+
+def move_threshold(genome: Genome, bank: FeatureBank, rng: random.Random, nudge: bool = False) -> tuple[Genome, str]:
+    """Move the threshold to its best train value, or by +-1 when it is there (or asked to nudge)."""
+    best, _ = best_threshold(bank.scores(genome), bank.flagged)
+    child = genome.copy()
+    child.threshold = best if best != genome.threshold and not nudge else genome.threshold + rng.choice((-1, 1))
+    return child, f"threshold {genome.threshold} -> {child.threshold}"
+
+
+def crossover(first: Genome, second: Genome, bank: FeatureBank, rng: random.Random) -> tuple[Genome, str]:
+    """Shared features take either parent's weight; the others come from their parent by a coin."""
+    weights: dict[Feature, int] = {}
+    for feature in list(first.weights) + [f for f in second.weights if f not in first.weights]:
+        if feature in first.weights and feature in second.weights:
+            weights[feature] = rng.choice((first.weights[feature], second.weights[feature]))
+        elif rng.random() < 0.5:
+            weights[feature] = first.weights.get(feature) or second.weights[feature]
+    if len(weights) > MAX_FEATURES:
+        keep = sorted(weights, key=lambda f: (-abs(weights[f]), rng.random()))[:MAX_FEATURES]
+        weights = {f: weights[f] for f in keep}
+    child = with_best_threshold(Genome(weights or dict(first.weights)), bank)
+    return child, f"crossover of two parents: {len(child.weights)} features"
+
+
+def predicts_both(genome: Genome, bank: FeatureBank) -> bool:
+    flags = bank.scores(genome) >= genome.threshold
+    return 0 < int(flags.sum()) < len(flags)
+
+
+def ensure_both_labels(genome: Genome, bank: FeatureBank) -> Genome:
+    """A genome that gives both labels on train (a constant skill is worthless)."""
+    if predicts_both(genome, bank) or not bank.candidates:
+        return genome
+    fixed = with_best_threshold(genome.copy(), bank)
+    if predicts_both(fixed, bank):
+        return fixed
+    strongest = max(bank.candidates, key=lambda f: (bank.strength(f), f))
+    fixed.weights[strongest] = _weight_for(bank.stats[strongest][2])
+    return with_best_threshold(fixed, bank)
+
+
+# ----------------------------------------------------------------------------- the proposer
+
+
+def _safe(feature: Feature, bank: FeatureBank) -> bool:
+    """Whether a parent's feature may be kept: well formed, no train text, a regex that compiles."""
+    kind, key = feature
+    if kind == "word":
+        return WORD_RE.fullmatch(key) is not None and key not in bank.sentences
+    if kind == "bigram":
+        return re.fullmatch(r"[a-z']+ [a-z']+", key) is not None and key not in bank.sentences
+    return kind == "pattern" and len(key) <= 500 and _compiles(key) and not bank.holds_train_text(key)
+
+
+def usable(genome: Genome | None, bank: FeatureBank) -> Genome | None:
+    """A parent's genome without features it may not keep; None when nothing is left."""
+    if genome is None:
+        return None
+    kept = {f: w for f, w in genome.weights.items() if w and _safe(f, bank)}
+    return Genome(kept, genome.threshold) if kept else None
+
+
+@dataclass
+class Outcome:
+    genome: Genome
+    note: str
+    parents: tuple[ParentInfo, ...]
+
+
+class OfflineProposer:
+    """Proposes rule skills by mining train features and mutating parents' genomes; no LLM."""
+
+    name = "offline"
+    model = "rules-v1"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._banks: dict[int, FeatureBank] = {}
+        self._calls: Counter = Counter()
+
+    def bank(self, task: TaskCard) -> FeatureBank:
+        """The feature bank of a task's train split, built once (keyed by the split's id)."""
+        key = id(task.train)
+        if key not in self._banks:
+            self._banks = {key: FeatureBank(task.train)}  # keep one: a bank is big
+        return self._banks[key]
+
+    def _rng(self, ctx: ProposalContext) -> random.Random:
+        """From the constructor seed, ctx.seed, ctx.iteration and this call's rank within the iteration."""
+        call = self._calls[(ctx.seed, ctx.iteration)]
+        self._calls[(ctx.seed, ctx.iteration)] += 1
+        return random.Random(f"offline:{self.seed}:{ctx.seed}:{ctx.iteration}:{call}")
+
+    def propose(self, ctx: ProposalContext) -> Proposal:
+        if ctx.task.kind != "classification" or set(ctx.task.labels) != {FLAGGED, OTHER}:
+            raise SkillkilnError(f"the offline proposer needs a 0/1 classification task; {ctx.task.name!r} is not one")
+        bank = self.bank(ctx.task)
+        rng = self._rng(ctx)
+        parents = [(p, g) for p in ctx.parents if (g := usable(parse_genome(p.code), bank)) is not None]
+        if parents:
+            outcome = self._mutate(bank, rng, parents)
+        else:
+            outcome = Outcome(fresh(bank, rng), "fresh: features mined from train", ())
+        return Proposal(
+            code=render(ensure_both_labels(outcome.genome, bank), ctx.task.name),
+            proposer=self.name,
+            model=self.model,
+            usage=TokenUsage(0, 0),
+            parent_ids=tuple(p.id for p in outcome.parents),
+            note=outcome.note,
+        )
+
+    def _mutate(self, bank: FeatureBank, rng: random.Random, parents: list[tuple[ParentInfo, Genome]]) -> Outcome:
+        """One mutation of one parent: the best-first parent half of the time, else another one."""
+        pick = 0 if len(parents) == 1 or rng.random() < FIRST_PARENT_SHARE else rng.randrange(1, len(parents))
+        info, genome = parents[pick]
+        moves = {m: w for m, w in MOVES.items() if m != "crossover" or len(parents) >= 2}
+        move = rng.choices(list(moves), weights=list(moves.values()))[0]
+        if move == "crossover":
+            other_info, other = parents[rng.choice([i for i in range(len(parents)) if i != pick])]
+            child, note = crossover(genome, other, bank, rng)
+            return Outcome(child, note, (info, other_info))
+        if move == "restart":
+            return Outcome(fresh(bank, rng), "restart: fresh features mined from train", ())
+        errors = misclassified(info, genome, bank)
+        if move == "add":
+            child, note = add_feature(genome, bank, rng, errors)
+        elif move == "weight":
+            child, note = change_weight(genome, bank, rng)
+        elif move == "drop":
+            child, note = drop_feature(genome, bank, rng)
+        else:
+            child, note = move_threshold(genome, bank, rng)
+        if child.same_as(genome):
+            child, note = add_feature(genome, bank, rng, errors)
+        if child.same_as(genome):
+            child, note = move_threshold(genome, bank, rng, nudge=True)
+        return Outcome(child, note, (info,))
