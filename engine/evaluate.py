@@ -1,14 +1,22 @@
-"""One candidate through the stages: static gate, train, validation + properties, test.
+"""One candidate through the cascade of stages; each runs only if the one before passed.
 
-Each stage runs only if the one before passed, so hopeless candidates never pay for
-property tests. Test is scored only for accepted skills, and only reported: it never
-decides anything.
+  static        size cap, syntax, signature, imports, RestrictedPython; task text in the source
+  train_subset  a fixed stratified train subset (GateConfig.subset_size): stop a candidate the
+                full train stage cannot plausibly pass (gate.subset_reasons says exactly when)
+  train         the rest of train (the subset's outputs are reused, not recomputed)
+  validation    realistic generated text + validation in one request, with the hypothesis
+                property tests inside the sandbox; the train-validation gap
+  test          scored only for accepted skills, and only reported: it never decides anything
+
+`Evaluator(..., cascade=False)` skips the subset stage and runs the whole train split at once.
+Evaluation.stage is the last stage reached; Evaluation.stage_s the sandbox seconds per stage.
 """
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from engine import gate
 from engine.gate import GateConfig, MemoryIndex
@@ -17,84 +25,192 @@ from sandbox.backend import Backend, Limits, RunRequest
 from sandbox.static import check_source
 
 PROPERTY_PROBES = 200  # train texts (no labels) the property tests draw words from
+GENERATED_SEED = 7
+STAGES = ("static", "train_subset", "train", "validation", "test")
 
 
 @dataclass(frozen=True)
 class Evaluation:
     verdict: Verdict
-    stage: str  # the last stage reached: static, train, validation, test
-    train_predictions: tuple[Any, ...] | None = None
-    sandbox_s: float = 0.0
+    stage: str  # the last stage reached: static, train_subset, train, validation, test
+    train_predictions: tuple[Any, ...] | None = None  # the full train split's outputs, when it ran
+    sandbox_s: float = 0.0  # seconds spent in sandbox requests
     results: dict[str, ExecResult] = field(default_factory=dict)
+    stage_s: dict[str, float] = field(default_factory=dict)  # sandbox seconds per stage
+    cascade: bool = True
+
+
+def generated_texts(texts: Sequence[str], n: int, seed: int = GENERATED_SEED) -> tuple[str, ...]:
+    """Realistic unlabelled text: train sentences with one edit each (swap two neighbouring words,
+    drop a word, double a word, put in a word from another sentence, or join the halves of two
+    sentences), the kind of minimal pair CoLA itself is made of. A skill that answers one label
+    on nearly all of them is degenerate however it scores on the real splits."""
+    rng = random.Random(seed)
+    pool = [t.split() for t in texts if len(t.split()) >= 3]
+    if not pool or n <= 0:
+        return ()
+    out: list[str] = []
+    for k in range(n):
+        words = list(rng.choice(pool))
+        edit = k % 5
+        i = rng.randrange(len(words) - 1)
+        if edit == 0:
+            words[i], words[i + 1] = words[i + 1], words[i]
+        elif edit == 1:
+            del words[i]
+        elif edit == 2:
+            words.insert(i, words[i])
+        elif edit == 3:
+            words[i] = rng.choice(rng.choice(pool))
+        else:
+            other = rng.choice(pool)
+            words = words[: len(words) // 2] + other[len(other) // 2 :]
+        out.append(" ".join(words))
+    return tuple(out)
+
+
+def merge(parts: Sequence[tuple[Sequence[int], ExecResult]], n: int) -> ExecResult:
+    """One split's result from the results of disjoint index sets that cover it."""
+    preds: list[Any] = [None] * n
+    errors: dict[int, str] = {}
+    for indices, result in parts:
+        if result.predictions is None:
+            return result
+        for j, i in enumerate(indices):
+            preds[i] = result.predictions[j]
+        for j, message in result.per_example_errors.items():
+            errors[indices[j]] = message
+    return ExecResult(
+        predictions=tuple(preds),
+        per_example_errors=errors,
+        timed_out=any(r.timed_out for _, r in parts),
+        wall_s=sum(r.wall_s for _, r in parts),
+        properties={},
+        failure="",
+    )
+
+
+def cut(result: ExecResult, start: int, stop: int, properties: bool) -> ExecResult:
+    """The outputs of texts[start:stop] of one request, as a result of their own."""
+    if result.predictions is None:
+        return result
+    return ExecResult(
+        predictions=tuple(result.predictions[start:stop]),
+        per_example_errors={i - start: m for i, m in result.per_example_errors.items() if start <= i < stop},
+        timed_out=any(m.startswith("timeout") for i, m in result.per_example_errors.items() if start <= i < stop),
+        wall_s=result.wall_s,
+        properties=dict(result.properties) if properties else {},
+        failure=result.failure,
+    )
 
 
 class Evaluator:
-    def __init__(self, task: Task, backend: Backend, config: GateConfig = GateConfig(), limits: Limits = Limits()):
+    def __init__(self, task: Task, backend: Backend, config: GateConfig = GateConfig(), limits: Limits = Limits(),
+                 *, cascade: bool = True, generated: bool = True):
         self.task = task
         self.backend = backend
         self.config = config
         self.limits = limits
-        self.memory = MemoryIndex(task.train.texts, config.memorised_words)
+        self.cascade = cascade
+        self.memory = MemoryIndex.of_task(task, config.memorised_words)
         self.probes = tuple(task.train.texts[:PROPERTY_PROBES])
+        self.subset = gate.stratified_subset(task.train.labels, config.subset_size)
+        chosen = set(self.subset)
+        self.rest = tuple(i for i in range(len(task.train)) if i not in chosen)
+        self.generated = generated_texts(task.train.texts, config.generated_texts) if generated else ()
+        self.config_detail = gate.config_detail(task, config, cascade)
 
-    def _run(self, code: str, split: str, properties: bool, libraries: dict[str, str]) -> ExecResult:
+    def _run(self, code: str, texts: Sequence[str], properties: bool, libraries: dict[str, str]) -> tuple[ExecResult, float]:
         request = RunRequest(
             code=code,
-            texts=tuple(self.task.split(split).texts),
+            texts=tuple(texts),
             kind=self.task.kind,
             labels=self.task.labels,
             properties={"probe_texts": list(self.probes)} if properties else None,
             libraries=libraries,
         )
-        return self.backend.run(request, self.limits)
+        started = time.perf_counter()
+        result = self.backend.run(request, self.limits)
+        return result, time.perf_counter() - started
 
     def evaluate(self, code: str, libraries: dict[str, str] | None = None) -> Evaluation:
         libraries = libraries or {}
+        base = {"gate:config": self.config_detail}
         static = check_source(code, libraries=tuple(libraries))
         if not static.ok:
             reason = f"static:{static.reason}"
-            return Evaluation(Verdict(False, (reason,), {}, {reason: static.detail}), "static")
+            return Evaluation(Verdict(False, (reason,), {}, {reason: static.detail, **base}), "static", cascade=self.cascade)
         reasons, details = gate.source_reasons(code, self.memory)
         if reasons:
-            return Evaluation(Verdict(False, tuple(reasons), {}, details), "static")
+            return Evaluation(Verdict(False, tuple(reasons), {}, {**details, **base}), "static", cascade=self.cascade)
 
-        started = time.perf_counter()
         results: dict[str, ExecResult] = {}
         metrics: dict[str, Metrics] = {}
+        stage_s: dict[str, float] = {}
+        details = dict(base)
+        train_texts = self.task.train.texts
 
-        def done(stage: str, reasons: list[str], details: dict[str, str]) -> Evaluation:
+        def done(stage: str, reasons: list[str]) -> Evaluation:
             train = results.get("train")
             return Evaluation(
                 Verdict(not reasons, tuple(reasons), dict(metrics), details),
                 stage,
-                train.predictions if train else None,
-                time.perf_counter() - started,
+                train.predictions if train is not None else None,
+                sum(stage_s.values()),
                 results,
+                stage_s,
+                self.cascade,
             )
 
-        results["train"] = self._run(code, "train", False, libraries)
-        reasons, details = gate.split_reasons(self.task, "train", results["train"], self.config)
+        # train: the subset first (cascade), then the rest; or all of it at once
+        if self.cascade and self.rest:
+            subset, stage_s["train_subset"] = self._run(code, [train_texts[i] for i in self.subset], False, libraries)
+            results["train_subset"] = subset
+            reasons, more, subset_metrics = gate.subset_reasons(self.task, self.subset, subset, self.config)
+            details.update(more)
+            if reasons:
+                if subset_metrics is not None:
+                    metrics["train_subset"] = subset_metrics
+                return done("train_subset", reasons)
+            rest, stage_s["train"] = self._run(code, [train_texts[i] for i in self.rest], False, libraries)
+            results["train"] = merge([(self.subset, subset), (self.rest, rest)], len(train_texts))
+        else:
+            results["train"], stage_s["train"] = self._run(code, train_texts, False, libraries)
+        reasons, more = gate.split_reasons(self.task, "train", results["train"], self.config)
+        details.update(more)
         if results["train"].predictions is not None:
             metrics["train"] = gate.score(self.task, "train", results["train"], self.config)
         if reasons:
-            return done("train", reasons, details)
+            return done("train", reasons)
 
-        results["validation"] = self._run(code, "validation", True, libraries)
-        more, more_details = gate.split_reasons(self.task, "validation", results["validation"], self.config)
-        reasons += more
-        details.update(more_details)
-        more, more_details = gate.property_reasons(results["validation"])
-        reasons += more
-        details.update(more_details)
+        # generated text and validation in one request, with the property tests. Generated text
+        # comes first: the determinism property re-runs the request's first texts, and a failure
+        # quotes one, so counterexamples quote train-derived text, never a validation sentence.
+        val_texts, g = self.task.validation.texts, len(self.generated)
+        both, stage_s["validation"] = self._run(code, list(self.generated) + list(val_texts), True, libraries)
+        results["validation"] = cut(both, g, g + len(val_texts), properties=True)
+        for check in (
+            lambda: gate.split_reasons(self.task, "validation", results["validation"], self.config),
+            lambda: gate.property_reasons(results["validation"]),
+        ):
+            more_reasons, more = check()
+            reasons += more_reasons
+            details.update(more)
+        if self.generated and both.predictions is not None:
+            results["generated"] = cut(both, 0, g, properties=False)
+            more_reasons, more = gate.generated_reasons(self.task, self.generated, results["generated"], self.config)
+            reasons += more_reasons
+            details.update(more)
         if results["validation"].predictions is not None:
             metrics["validation"] = gate.score(self.task, "validation", results["validation"], self.config)
-            more, more_details = gate.gap_reasons(metrics["train"], metrics["validation"], self.config)
-            reasons += more
-            details.update(more_details)
+            more_reasons, more = gate.gap_reasons(metrics["train"], metrics["validation"], self.config)
+            reasons += more_reasons
+            details.update(more)
         if reasons:
-            return done("validation", reasons, details)
+            return done("validation", reasons)
 
-        results["test"] = self._run(code, "test", False, libraries)
+        # test: accepted skills only, reported, never used to decide
+        results["test"], stage_s["test"] = self._run(code, self.task.test.texts, False, libraries)
         if results["test"].predictions is not None:
             metrics["test"] = gate.score(self.task, "test", results["test"], self.config)
-        return done("test", [], details)
+        return done("test", [])

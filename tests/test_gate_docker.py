@@ -7,35 +7,59 @@ import pytest
 from conftest import skill_code
 
 TRIVIAL = {
+    # name: (code, reason code, stage reached with the cascade on)
     # the research log's "best" skill: 68% accuracy, exactly the majority rate
-    "return_true": ("def solve(text):\n    return True\n", "constant_output:train"),
-    "return_one": ("def solve(text):\n    return 1\n", "constant_output:train"),
+    "return_true": ("def solve(text):\n    return True\n", "constant_output", "train_subset"),
+    "return_one": ("def solve(text):\n    return 1\n", "constant_output", "train_subset"),
     "log_skill": (
         "def solve(text):\n    # ... some unused checks ...\n    words = text.split()\n"
         "    if len(words) > 100:\n        pass\n    return True\n",
-        "constant_output:train",
+        "constant_output", "train_subset",
     ),
-    "nonempty": ("def solve(text):\n    return int(len(text) > 0)\n", "constant_output:train"),
-    "huge_bound": ("def solve(text):\n    return int(len(text) < 10**9)\n", "constant_output:train"),
-    "parity": ("def solve(text):\n    return len(text) % 2\n", "not_significant:train"),
-    "strings": ("def solve(text):\n    return 'acceptable'\n", "bad_output:train"),
+    "nonempty": ("def solve(text):\n    return int(len(text) > 0)\n", "constant_output", "train_subset"),
+    "huge_bound": ("def solve(text):\n    return int(len(text) < 10**9)\n", "constant_output", "train_subset"),
+    "parity": ("def solve(text):\n    return len(text) % 2\n", "not_significant", "train"),
+    "strings": ("def solve(text):\n    return 'acceptable'\n", "bad_output", "train_subset"),
     "raises_half": (
         "def solve(text):\n    if len(text) % 2:\n        raise ValueError('odd')\n    return 1\n",
-        "crash:train",
+        "crash", "train_subset",
     ),
-    "sleeper": ("def solve(text):\n    while True:\n        pass\n", "timeout:train"),
-    "imports_os": ("import os\ndef solve(text):\n    return 1\n", "static:import"),
-    "unparseable": ("def solve(text)\n    return 1\n", "static:syntax"),
+    "sleeper": ("def solve(text):\n    while True:\n        pass\n", "timeout", "train_subset"),
+    "imports_os": ("import os\ndef solve(text):\n    return 1\n", "static:import", "static"),
+    "unparseable": ("def solve(text)\n    return 1\n", "static:syntax", "static"),
 }
+
+
+def has(reasons, code: str) -> bool:
+    return any(r == code or r.startswith(code + ":") for r in reasons)
+
+
+@pytest.fixture(scope="module")
+def flat_evaluator(cola, docker_backend):
+    """The same gate with the cascade turned off: the whole train split at once."""
+    from engine.evaluate import Evaluator
+
+    return Evaluator(cola, docker_backend, cascade=False)
 
 
 @pytest.mark.parametrize("name", sorted(TRIVIAL))
 def test_trivial_skill_rejected_for_its_reason(name, docker_evaluator):
-    code, reason = TRIVIAL[name]
+    code, reason, stage = TRIVIAL[name]
     evaluation = docker_evaluator.evaluate(code)
     assert not evaluation.verdict.accepted
-    assert reason in evaluation.verdict.reasons, evaluation.verdict.reasons
-    assert evaluation.verdict.details[reason]  # every reason says why
+    assert has(evaluation.verdict.reasons, reason), evaluation.verdict.reasons
+    assert evaluation.stage == stage
+    for r in evaluation.verdict.reasons:
+        assert evaluation.verdict.details[r]  # every reason says why
+
+
+@pytest.mark.parametrize("name", ["return_true", "parity", "strings", "raises_half"])
+def test_same_reason_without_the_cascade(name, flat_evaluator):
+    code, reason, _ = TRIVIAL[name]
+    evaluation = flat_evaluator.evaluate(code)
+    assert not evaluation.verdict.accepted
+    assert f"{reason}:train" in evaluation.verdict.reasons, evaluation.verdict.reasons
+    assert evaluation.stage == "train" and set(evaluation.stage_s) == {"train"}
 
 
 def test_lookup_table_of_training_sentences_is_memorisation(docker_evaluator, cola):
@@ -68,3 +92,16 @@ def test_honest_rule_skill_is_accepted_with_test_scored(docker_evaluator):
     assert verdict.metrics["validation"].mcc > 0.05
     assert set(verdict.metrics) == {"train", "validation", "test"}
     assert all(p.passed for p in evaluation.results["validation"].properties.values())
+    assert list(evaluation.stage_s) == ["train_subset", "train", "validation", "test"]
+    assert len(evaluation.results["generated"].predictions) == docker_evaluator.config.generated_texts
+    assert "gate:generated" in verdict.details and "gate:config" in verdict.details
+
+
+def test_cascade_reuses_the_subset_and_agrees_with_the_flat_run(docker_evaluator, flat_evaluator):
+    code = skill_code("honest_rules.py")
+    cascaded, flat = docker_evaluator.evaluate(code), flat_evaluator.evaluate(code)
+    assert cascaded.verdict.accepted and flat.verdict.accepted
+    # the subset's outputs are put back in place: the full train outputs are the same
+    assert cascaded.train_predictions == flat.train_predictions
+    assert cascaded.verdict.metrics["train"] == flat.verdict.metrics["train"]
+    assert cascaded.verdict.metrics["validation"] == flat.verdict.metrics["validation"]

@@ -1,0 +1,6 @@
+# expect: crash
+"""Recurses without end."""
+
+
+def solve(text):
+    return solve(text + 'x')

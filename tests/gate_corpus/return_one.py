@@ -1,0 +1,6 @@
+# expect: constant_output
+"""The constant 'acceptable'."""
+
+
+def solve(text):
+    return 1

@@ -1,0 +1,6 @@
+# expect: bad_output
+"""Answers a string, not a label."""
+
+
+def solve(text):
+    return 'acceptable'

@@ -1,0 +1,7 @@
+# expect: static:import
+"""Output from the clock: time is not importable in a skill."""
+import time
+
+
+def solve(text):
+    return int(time.time()) % 2
