@@ -99,6 +99,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         if row["status"] == "finished":
             raise SkillkilnError(f"run {resume_id} already finished; nothing to resume")
         config = replace(RunConfig.from_dict(json.loads(row["config"])), store_path=store.path)
+        if config.record:  # a transcript holds one uninterrupted run: its first part stays as it was
+            say(f"warning: not recording the resumed part of run {resume_id} (its transcript {config.record} is kept)")
+            config = replace(config, record=None)
         data_dir = data_dir or (str(config.data_dir) if config.data_dir else None)
     else:
         if not task:
@@ -109,10 +112,17 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
                            **llm_fields)
     seeds = [(f"{v.name}@{v.version}", v.code) for v in (reused(store, ref, config.task) for ref in reuse)]
+    made = make_proposer(config.proposer, config.seed, config, say)
+    preflight = getattr(made, "preflight", None)
+    if preflight:  # an unreachable server, a model not pulled, a missing key: one line, before the data loads
+        try:
+            preflight()
+        except BaseException:
+            getattr(made, "close", lambda: None)()
+            raise
     loaded = load_task(config.task, data_dir, text_col, label_col)
     backend = open_backend(config.sandbox, config.workers, say)
     try:
-        made = make_proposer(config.proposer, config.seed)
         run = (Run.resume(config, loaded, backend, made, store, resume_id) if resume_id
                else Run(config, loaded, backend, made, store))
         what = f"resuming run {run.run_id} at iteration {run.next_iteration}" if resume_id else f"run {run.run_id}"
@@ -132,6 +142,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             summary = run.execute(progress, reuse=seeds)
     finally:
         backend.close()
+        getattr(made, "close", lambda: None)()
     from engine.report import default_report_path, write_report
 
     summary["report"] = str(write_report(store, run.run_id, default_report_path(store, run.run_id)))
@@ -158,6 +169,116 @@ def print_tasks(as_json: bool) -> None:
     out_console.print(table)
 
 
+def llm_settings(proposer: str | None, llm: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The proposer and the RunConfig fields of the LLM options, checked for conflicts."""
+    from engine.proposers.llm import DEFAULT_MODELS, parse_spec
+
+    creator, repairer, model = llm["creator"], llm["repairer"], llm["model"]
+    if proposer is None:
+        proposer = parse_spec(creator)[0] if creator else "replay" if llm["transcript"] else "offline"
+    live = proposer in ("ollama", "anthropic")
+    given = [flag for flag, value in (("--model", model), ("--creator", creator), ("--repairer", repairer),
+                                      ("--record", llm["record"]), ("--ollama-host", llm["ollama_host"]),
+                                      ("--transcript", llm["transcript"]), ("--max-cost-usd", llm["max_cost_usd"]),
+                                      ("--baseline-tokens-per-example", llm["baseline_tokens_per_example"]))
+             if value is not None]
+    if proposer == "offline" and (given or llm["strategy"] != "evolve"):
+        wrong = given + (["--strategy"] if llm["strategy"] != "evolve" else [])
+        raise click.UsageError(f"{', '.join(wrong)}: only for an LLM proposer (--proposer ollama, anthropic or replay)")
+    if proposer == "replay":
+        if not llm["transcript"]:
+            raise click.UsageError("--proposer replay needs --transcript FILE (written by --record)")
+        wrong = [f for f in given if f in ("--model", "--creator", "--repairer", "--record", "--ollama-host")]
+        if wrong:
+            raise click.UsageError(f"{', '.join(wrong)}: not with --proposer replay, the transcript decides")
+    elif llm["transcript"]:
+        raise click.UsageError("--transcript is for --proposer replay")
+    if live:
+        if creator and model:
+            raise click.UsageError("give --creator PROVIDER:MODEL or --model, not both")
+        creator = creator or f"{proposer}:{model or DEFAULT_MODELS[proposer]}"
+        if parse_spec(creator)[0] != proposer:
+            raise click.UsageError(f"--proposer {proposer} conflicts with --creator {creator}")
+        if repairer:
+            parse_spec(repairer)
+    fields = dict(strategy=llm["strategy"], creator=creator if live else None, repairer=repairer if live else None,
+                  ollama_host=llm["ollama_host"], llm_timeout_s=llm["llm_timeout"], llm_retries=llm["llm_retries"],
+                  transcript=llm["transcript"], record=llm["record"], max_cost_usd=llm["max_cost_usd"],
+                  baseline_tokens_per_example=llm["baseline_tokens_per_example"])
+    return proposer, fields
+
+
+# ---------------------------------------------------------------- baseline
+
+
+@click.command("baseline")
+@click.option("--task", required=True, help="Task name (e.g. cola).")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="validation", show_default=True)
+@click.option("--proposer", type=click.Choice(["ollama", "anthropic"]), default=None,
+              help="The provider (default: the one --model names, else anthropic).")
+@click.option("--model", default=None, metavar="[PROVIDER:]MODEL",
+              help="The model that classifies (default: the provider's default model).")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="Classify a seeded, label-stratified sample of this many examples (default: the whole split).")
+@click.option("--batch-size", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Examples per model call.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ollama-host", default=None, metavar="URL")
+@click.option("--llm-timeout", type=click.FloatRange(0.1), default=300.0, show_default=True)
+@click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True)
+@click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None)
+@store_option
+@data_option
+@json_option
+def baseline(task: str, split: str, proposer: str | None, model: str | None, limit: int | None, batch_size: int,
+             seed: int, ollama_host: str | None, llm_timeout: float, llm_retries: int, max_cost_usd: float | None,
+             store_path: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Classify a split with the model directly: accuracy, MCC and tokens per example, stored for the
+    break-even line of later `evolve` runs."""
+    from engine.baseline import run_baseline
+    from engine.ledger import Ledger
+    from engine.loop import new_run_id
+    from engine.proposers.llm import DEFAULT_MODELS, PROVIDERS, RetryPolicy, make_chat_model, parse_spec
+    from tasks import load_task
+
+    if model and model.split(":", 1)[0] in PROVIDERS:
+        provider, name = parse_spec(model)
+        if proposer and proposer != provider:
+            raise click.UsageError(f"--proposer {proposer} conflicts with --model {model}")
+    else:
+        provider = proposer or "anthropic"
+        name = model or DEFAULT_MODELS[provider]
+    store = open_store(store_path)
+    chat = make_chat_model(provider, name, ollama_host=ollama_host, timeout_s=llm_timeout,
+                           retry=RetryPolicy(attempts=llm_retries + 1), say=say)
+    try:
+        getattr(chat, "preflight", lambda: None)()
+        ledger = Ledger(budget_usd=max_cost_usd)
+        ledger.require_prices([(provider, name)])
+        loaded = load_task(task, data_dir)
+        run_id = new_run_id()
+        config = {"kind": "baseline", "task": task, "split": split, "provider": provider, "model": name,
+                  "limit": limit, "batch_size": batch_size, "seed": seed}
+        store.start_run(run_id, loaded.name, config, "none (baseline)")
+        status, result = "failed", {"kind": "baseline"}
+        try:
+            say(f"baseline {run_id}: {provider}:{name} classifies {task} {split}"
+                f"{f' ({limit} examples)' if limit else ''}, {batch_size} per call")
+            result = run_baseline(loaded, split, chat, ledger, limit=limit, batch_size=batch_size, seed=seed)
+            status = "finished"
+        finally:
+            store.finish_run(run_id, status, {**result, "run_id": run_id})
+    finally:
+        getattr(chat, "close", lambda: None)()
+    result["run_id"] = run_id
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+    else:
+        from engine.summary import print_baseline
+
+        print_baseline(result, out_console)
+
+
 def reused(store, ref: str, task: str):
     """A stored skill to seed the population with: it must be for this task and not retired."""
     version = store.get(ref)
@@ -177,6 +298,7 @@ def cli() -> None:
 
 
 cli.add_command(evolve)
+cli.add_command(baseline)
 cli.add_command(skills)
 
 

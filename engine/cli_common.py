@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-err_console = Console(stderr=True)
-out_console = Console()
+err_console = Console(stderr=True, emoji=False)
+out_console = Console(emoji=False)
 
 
 def say(message: str) -> None:

@@ -448,7 +448,7 @@ def skills_check(file: str, task: str, text_col: str, label_col: str, sandbox: s
     loaded = load_task(task, data_dir, text_col, label_col)
     backend = open_backend(sandbox, 1, say)
     try:
-        evaluation = Evaluator(loaded, backend).evaluate(code)
+        evaluation = Evaluator(loaded, backend, cascade=False).evaluate(code)  # a one-file check wants full-train numbers
     finally:
         backend.close()
     verdict = evaluation.verdict

@@ -29,6 +29,17 @@ class RunConfig:
     parents: int = 4  # parents offered to each proposal
     gate: GateConfig = GateConfig()
     limits: Limits = Limits()
+    # LLM proposers (engine/proposers/llm.py): roles as PROVIDER:MODEL, transport, budget
+    strategy: str = "evolve"  # evolve, or best-of-n: the same budget on independent samples of the first prompt
+    creator: str | None = None  # e.g. anthropic:claude-opus-4-5-20251101; default: the proposer's default model
+    repairer: str | None = None  # the model of the one repair round; default: the creator
+    ollama_host: str | None = None  # default $OLLAMA_HOST, else http://127.0.0.1:11434
+    llm_timeout_s: float = 300.0
+    llm_retries: int = 3  # retries after the first attempt, on 429, 5xx and timeouts, with exponential back-off
+    transcript: str | None = None  # replay: the JSONL transcript to answer from
+    record: str | None = None  # write a JSONL transcript of every model call
+    max_cost_usd: float | None = None  # stop cleanly once the ledger has spent this much
+    baseline_tokens_per_example: float | None = None  # for the break-even line; default: the store's last baseline
 
     @property
     def skill_name(self) -> str:

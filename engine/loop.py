@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from engine.config import RunConfig
 from engine.evaluate import Evaluation, Evaluator
+from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
 from engine.records import Proposal, Task
@@ -59,6 +60,9 @@ class Run:
         self.last_reasons: tuple[str, ...] = ()
         self.next_iteration = 0
         self.held: list[dict[str, Any]] = []  # when resuming: stored candidates of the iteration cut short
+        self.ledger: Ledger = getattr(proposer, "ledger", None) or Ledger(budget_usd=config.max_cost_usd)
+        self.stop_reason: str | None = None  # why the run stopped early and cleanly (max cost)
+        self.error: str | None = None  # the one-line error a failed run ended with
 
     # ------------------------------------------------------------ ids and randomness
 
@@ -74,6 +78,8 @@ class Run:
             for m in self.population.select(rng, self.config.parents)
         )
         seed = (self.config.seed * 1_000_003 + iteration * 101 + k) & 0x7FFFFFFF
+        if self.config.strategy == "best-of-n":  # independent samples of the first prompt: no parents, no feedback
+            return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed)
         return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed)
 
     # ------------------------------------------------------------ one iteration
@@ -93,19 +99,33 @@ class Run:
             return None if item[3] else self.evaluator.evaluate(item[2].code)
 
         reasons_now: list[str] = []
+        observe = getattr(self.proposer, "observe", None)  # LLM proposers learn each candidate's fate
         for (iteration, k, proposal, _), evaluation in zip(todo, pool.map(evaluate, todo)):
             record = self._archive(iteration, k, proposal, evaluation)
             reasons_now += record["reasons"]
+            if observe:
+                observe(iteration, proposal, evaluation)
         if todo:
             self.last_reasons = tuple(dict.fromkeys(reasons_now))
 
     def iteration(self, iteration: int, pool: ThreadPoolExecutor) -> None:
-        items = [(iteration, k, self.proposer.propose(self._context(iteration, k))) for k in range(self.config.batch)]
+        items = []
+        failure: BaseException | None = None
+        try:
+            for k in range(self.config.batch):
+                self.ledger.check_budget()
+                items.append((iteration, k, self.proposer.propose(self._context(iteration, k))))
+        except BudgetExhausted as exc:
+            self.stop_reason = str(exc)
+        except Exception as exc:  # a provider crash: judge and store what was already paid for, then fail
+            failure = exc
         for record in self.held:  # resumed: what this iteration stored before the crash joins now
             self.stored_ids.discard(record["id"])
             self._absorb(record)
         self.held = []
         self._judge(items, pool)
+        if failure is not None:
+            raise failure
 
     def seed_with(self, codes: list[tuple[str, str]], pool: ThreadPoolExecutor) -> None:
         """Reuse stored skills: each (ref, code) is re-scored under the current data, not trusted."""
@@ -141,7 +161,7 @@ class Run:
                 provenance={"run_id": self.run_id, "candidate_id": cand_id, "proposer": proposal.proposer,
                             "model": proposal.model, "note": proposal.note, "sandbox": self.backend.name,
                             "tokens": proposal.usage.total},
-                candidate_id=cand_id, description=describe(proposal.code, self.task.name),
+                candidate_id=cand_id, description=describe(proposal.code, self.task.name), key=self.task.metric,
             )
         stored = self.store.add_candidate(record, offer)
         record["skill_version"] = stored.version if stored else None
@@ -222,9 +242,14 @@ class Run:
                     self.next_iteration = iteration + 1
                     if progress:
                         progress(iteration + 1, self.snapshot())
-            status = "finished"
+                    if self.stop_reason:
+                        break
+            status = "stopped" if self.stop_reason else "finished"
         except KeyboardInterrupt:
             status = "interrupted"
+            raise
+        except Exception as exc:
+            self.error = " ".join(str(exc).split()) or type(exc).__name__
             raise
         finally:
             summary = self.summary(time.perf_counter() - started)
@@ -262,4 +287,25 @@ class Run:
             "sandbox_s": round(self.sandbox_s, 2),
             "store": str(self.store.path),
             "test_note": TEST_NOTE,
+            **self._llm_summary(),
         }
+
+    def _llm_summary(self) -> dict[str, Any]:
+        """Strategy, token ledger, per-model answer counts, break-even, and why the run stopped."""
+        ledger = self.ledger.summary()
+        stats = getattr(self.proposer, "stats", None)
+        out: dict[str, Any] = {
+            "strategy": self.config.strategy, "ledger": ledger, "llm": stats() if stats else None,
+            "stop_reason": self.stop_reason, "error": self.error, "break_even": None,
+        }
+        if ledger["calls"]:
+            try:
+                if self.config.baseline_tokens_per_example:
+                    baseline = baseline_from_flag(self.config.baseline_tokens_per_example)
+                else:
+                    creator = (out["llm"] or {}).get("creator")
+                    baseline = find_baseline(self.store, self.task.name, creator)
+                out["break_even"] = break_even(ledger, baseline)
+            except Exception as exc:  # noqa: BLE001 - a summary never fails a run
+                out["break_even"] = {"error": str(exc)}
+        return out

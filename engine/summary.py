@@ -44,9 +44,86 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     tokens = summary["tokens"]
     facts.add_row("tokens", f"{tokens['total']} ({tokens['prompt']} prompt, {tokens['completion']} completion)"
                             f" · proposer {summary['proposer']} {summary['model']}")
+    for label, text in llm_rows(summary):
+        facts.add_row(label, text)
     facts.add_row("wall time", f"{summary['wall_s']:.1f} s ({summary['sandbox_s']:.1f} s in the sandbox)")
     facts.add_row("store", summary["store"])
     if summary.get("report"):
         facts.add_row("report", summary["report"])
     facts.add_row("note", summary["test_note"])
+    console.print(facts)
+
+
+# ---------------------------------------------------------------- LLM runs: ledger, answers, break-even
+
+
+def _usd(value: float | None) -> str:
+    return "unknown (no price)" if value is None else f"${value:.4f}"
+
+
+def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows for the ledger, per-model answer counts, the break-even point and an early stop (plain text)."""
+    rows: list[tuple[str, str]] = []
+    if summary.get("strategy") and summary["strategy"] != "evolve":
+        rows.append(("strategy", f"{summary['strategy']}: independent samples of the first prompt, no parents, no feedback"))
+    ledger = summary.get("ledger") or {}
+    if ledger.get("calls"):
+        cost = _usd(ledger["cost_usd"]) if ledger.get("priced", True) else f"{_usd(ledger['cost_usd'])} + unpriced models"
+        parts = [f"{m} {v['calls']} calls {v['prompt'] + v['completion']:,} tokens "
+                 + ("$0 (local)" if m.startswith("ollama:") else _usd(v["cost_usd"]) if v["priced"] else _usd(None))
+                 for m, v in ledger["by_model"].items()]
+        budget = f" of ${ledger['budget_usd']:.4f} allowed" if ledger.get("budget_usd") else ""
+        rows.append(("ledger", f"{cost}{budget} · {ledger['total']:,} tokens in {ledger['calls']} calls "
+                               f"({'; '.join(parts)}) · prices of {ledger['prices']['date']} (engine/prices.py)"))
+    llm = summary.get("llm") or {}
+    for key, m in (llm.get("models") or {}).items():
+        bits = []
+        if m.get("created"):
+            share = f" ({m['sandbox_share']:.0%})" if m.get("sandbox_share") is not None else ""
+            kinds = ", ".join(f"{k} {n}" for k, n in (m.get("kinds") or {}).items())
+            bits.append(f"{m['created']} proposals, {m['first_failures']} unparseable first answers"
+                        + (f" ({kinds})" if kinds else "") + f", {m['failed_after_repair']} still after repair, "
+                        f"{m['reached_sandbox']}/{m['created']} reached the sandbox{share}")
+        if m.get("repairs"):
+            bits.append(f"{m['repairs']} repairs, {m['repaired']} usable")
+        if m.get("thought"):
+            bits.append(f"{m['thought']} <think> blocks stripped")
+        rows.append(("answers", f"{key}: " + "; ".join(bits)))
+    replay = llm.get("replay")
+    if replay:
+        rows.append(("replay", f"{replay['calls']} of {replay['recorded']} recorded calls from {replay['transcript']}, "
+                               f"{replay['prompt_mismatches']} prompts differ from the recording, "
+                               f"{replay.get('out_of_order', 0)} calls out of the recorded order"))
+    be = summary.get("break_even")
+    if be and "error" not in be:
+        base = be["baseline"]
+        who = f"{base['model']} on {base['split']} ({base['n']} examples, MCC {_fmt(base.get('mcc'))})" if base.get("model") else base["source"]
+        text = (f"the skill must serve {be['examples_by_tokens']:,} examples to repay its {be['creation_tokens']:,} "
+                f"creation tokens (direct baseline {who}: {base['tokens_per_example']:.1f} tokens/example)")
+        if be.get("examples_by_cost") is not None:
+            text += f"; {be['examples_by_cost']:,} examples to repay its {_usd(be['creation_cost_usd'])}"
+        rows.append(("break-even", text))
+    elif ledger.get("calls"):
+        rows.append(("break-even", "no baseline: run `skillkiln baseline --task TASK --proposer ...` "
+                                   "or pass --baseline-tokens-per-example"))
+    if summary.get("stop_reason"):
+        rows.append(("stopped", f"[yellow]{summary['stop_reason']}[/yellow]"))
+    if summary.get("error"):
+        rows.append(("error", f"[red]{summary['error']}[/red]"))
+    return rows
+
+
+def print_baseline(result: dict[str, Any], console: Console) -> None:
+    facts = Table(title=f"baseline {result.get('run_id', '')} · {result['model']} · {result['task']} {result['split']}",
+                  title_justify="left", show_header=False)
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("examples", f"{result['n']} ({result['batch_size']} per call, {result['unparsed']} unparsed answers)")
+    facts.add_row("accuracy", f"{_fmt(result['accuracy'])} (majority {_fmt(result['majority_accuracy'])})")
+    facts.add_row("MCC", _fmt(result["mcc"]))
+    facts.add_row("tokens", f"{result['tokens']['total']:,} in {result['calls']} calls · "
+                            f"{_fmt(result['tokens_per_example'], 1)} per example")
+    facts.add_row("cost", f"{_usd(result['cost_usd'])} · {_usd(result['cost_per_example_usd'])} per example")
+    if result.get("stop_reason"):
+        facts.add_row("stopped", result["stop_reason"])
     console.print(facts)

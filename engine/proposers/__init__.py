@@ -4,12 +4,20 @@ from __future__ import annotations
 from engine.errors import SkillkilnError
 from engine.proposers.base import Proposer
 
-PROPOSERS = ("offline",)
+PROPOSERS = ("offline", "ollama", "anthropic", "replay")
+LLM_PROPOSERS = ("ollama", "anthropic", "replay")
 
 
-def make_proposer(name: str, seed: int) -> Proposer:
+def make_proposer(name: str, seed: int, config=None, say=None) -> Proposer:
+    """A proposer by name. LLM proposers (ollama, anthropic, replay) read their roles, transport,
+    transcript and budget from CONFIG (a RunConfig); `say` gets their warnings (retries)."""
     if name == "offline":
         from engine.proposers.offline import OfflineProposer
 
         return OfflineProposer(seed=seed)
+    if name in LLM_PROPOSERS:
+        from engine.config import RunConfig
+        from engine.proposers.llm import build_llm_proposer
+
+        return build_llm_proposer(config or RunConfig(task="", proposer=name, seed=seed), say=say)
     raise SkillkilnError(f"unknown proposer {name!r}; known: {', '.join(PROPOSERS)}")

@@ -1,0 +1,107 @@
+"""The direct baseline: the same model classifies a split itself, one call per example (or a few
+per call), and we count what that costs per example.
+
+It answers the question an evolved skill has to answer: is it cheaper than asking the model?
+The result is stored as a run of kind "baseline" in the store's run table (config
+{"kind": "baseline", ...}, summary holding accuracy, MCC and tokens per example), where an
+`evolve` summary finds the latest one for its task (preferring the creator's model) and prints
+the break-even point: creation tokens / baseline tokens per example.
+"""
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+from typing import Any, Callable, Sequence
+
+from engine.ledger import BudgetExhausted, Ledger
+from engine.parsing import strip_think
+from engine.prompts import baseline_prompt
+from engine.proposers.llm import ChatModel, spec
+from engine.records import Example, Task
+from tasks.metrics import INVALID, binary_metrics
+
+_ANSWER = re.compile(r"^\W*(\d+)\s*[:.)\]-]\s*['\"]?([\w-]+)", re.M)
+
+
+def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
+    """All examples, or a seeded sample of LIMIT keeping the label shares."""
+    if limit is None or limit >= len(examples):
+        return list(examples)
+    rng = random.Random(seed)
+    by_label: dict[Any, list[Example]] = {}
+    for ex in examples:
+        by_label.setdefault(ex.label, []).append(ex)
+    chosen: list[Example] = []
+    for label in sorted(by_label, key=repr):
+        group = by_label[label]
+        take = max(1, round(limit * len(group) / len(examples)))
+        chosen += rng.sample(group, min(take, len(group)))
+    rng.shuffle(chosen)
+    return chosen[:limit]
+
+
+def parse_labels(text: str, n: int, labels: Sequence[Any]) -> list[Any]:
+    """Labels for texts 1..n from `N: LABEL` lines; INVALID where none was given."""
+    body, _ = strip_think(text)
+    by_name = {str(lab).lower(): lab for lab in labels}
+    out: list[Any] = [INVALID] * n
+    found = _ANSWER.findall(body)
+    if not found and n == 1:  # a lone answer without its number
+        word = re.search(r"[\w-]+", body)
+        found = [("1", word.group(0))] if word else []
+    for number, word in found:
+        i = int(number) - 1
+        if 0 <= i < n and out[i] is INVALID and word.lower() in by_name:
+            out[i] = by_name[word.lower()]
+    return out
+
+
+def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, limit: int | None = None,
+                 batch_size: int = 1, seed: int = 0, max_tokens: int = 256,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    examples = sample(task.split(split).examples, limit, seed)
+    started = time.perf_counter()
+    preds: list[Any] = []
+    stopped = None
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        try:
+            ledger.check_budget()
+        except BudgetExhausted as exc:
+            stopped = str(exc)
+            break
+        system, user = baseline_prompt(task.description, task.labels, [e.text for e in chunk])
+        done = model.complete([{"role": "user", "content": user}], system, max_tokens + 16 * len(chunk), 0.0, seed)
+        ledger.record(model.provider, model.model, "baseline", done.usage)
+        preds += parse_labels(done.text, len(chunk), task.labels)
+        if progress:
+            progress(len(preds), len(examples))
+    scored = examples[:len(preds)]
+    labels = [e.label for e in scored]
+    metrics = binary_metrics(labels, preds, positive=task.labels[-1]) if scored else None
+    n = len(scored)
+    ledger_summary = ledger.summary()
+    return {
+        "kind": "baseline",
+        "task": task.name,
+        "split": split,
+        "model": spec(model),
+        "n": n,
+        "batch_size": batch_size,
+        "unparsed": sum(1 for p in preds if p is INVALID),
+        "answers": dict(Counter(repr(p) for p in preds if p is not INVALID)),
+        "accuracy": metrics.accuracy if metrics else None,
+        "mcc": metrics.mcc if metrics else None,
+        "balanced_accuracy": metrics.balanced_accuracy if metrics else None,
+        "majority_accuracy": metrics.majority_accuracy if metrics else None,
+        "calls": ledger_summary["calls"],
+        "tokens": {"prompt": ledger_summary["prompt"], "completion": ledger_summary["completion"],
+                   "total": ledger_summary["total"]},
+        "tokens_per_example": round(ledger_summary["total"] / n, 3) if n else None,
+        "cost_usd": ledger_summary["cost_usd"] if ledger_summary["priced"] else None,
+        "cost_per_example_usd": (ledger_summary["cost_usd"] / n) if n and ledger_summary["priced"] else None,
+        "stop_reason": stopped,
+        "wall_s": round(time.perf_counter() - started, 2),
+    }

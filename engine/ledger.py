@@ -1,0 +1,193 @@
+"""The token ledger: every model call with the tokens its provider reported and what it cost.
+
+One `Ledger` per run (the LLM proposer writes to it; the loop reads it for the summary and
+for `--max-cost-usd`). Costs come from the one price table, engine/prices.py.
+
+Break-even: an evolved skill runs locally, for 0 tokens per example, but its creation cost
+tokens once. A direct baseline (`skillkiln baseline`) spends tokens on every example. The
+skill repays its creation after creation_tokens / baseline_tokens_per_example examples
+(and, in money, creation_cost / baseline_cost_per_example).
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import SkillkilnError
+from engine.prices import FREE_PROVIDERS, PRICES, PRICES_DATE, PRICES_SOURCE
+from engine.records import TokenUsage
+
+
+class BudgetExhausted(Exception):
+    """Raised before a model call once the run has spent its `--max-cost-usd`: a clean stop, not a failure."""
+
+    def __init__(self, spent: float, budget: float):
+        super().__init__(f"max cost reached: spent ${spent:.4f} of ${budget:.4f}")
+        self.spent = spent
+        self.budget = budget
+
+
+def price_of(provider: str, model: str) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens, or None when the table has no price."""
+    if provider in FREE_PROVIDERS:
+        return (0.0, 0.0)
+    return PRICES.get(provider, {}).get(model)
+
+
+def cost_of(provider: str, model: str, usage: TokenUsage) -> float | None:
+    price = price_of(provider, model)
+    if price is None:
+        return None
+    return (usage.prompt * price[0] + usage.completion * price[1]) / 1_000_000
+
+
+@dataclass(frozen=True)
+class Call:
+    provider: str
+    model: str
+    role: str  # creator, repairer, baseline
+    prompt: int
+    completion: int
+    cost_usd: float | None  # None: no price for this model
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+class Ledger:
+    def __init__(self, budget_usd: float | None = None):
+        self.budget_usd = budget_usd
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ writing
+
+    def record(self, provider: str, model: str, role: str, usage: TokenUsage) -> Call:
+        call = Call(provider, model, role, usage.prompt, usage.completion, cost_of(provider, model, usage))
+        with self._lock:
+            self.calls.append(call)
+        return call
+
+    def require_prices(self, models: list[tuple[str, str]]) -> None:
+        """With a budget, every model must have a price, else the budget could never be checked."""
+        if self.budget_usd is None:
+            return
+        for provider, model in models:
+            if price_of(provider, model) is None:
+                raise SkillkilnError(
+                    f"--max-cost-usd needs a price for {provider}:{model}, and engine/prices.py has none "
+                    f"(add it there, or drop --max-cost-usd)"
+                )
+
+    def check_budget(self) -> None:
+        if self.budget_usd is not None and self.cost_usd >= self.budget_usd:
+            raise BudgetExhausted(self.cost_usd, self.budget_usd)
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def prompt(self) -> int:
+        return sum(c.prompt for c in self.calls)
+
+    @property
+    def completion(self) -> int:
+        return sum(c.completion for c in self.calls)
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(c.cost_usd or 0.0 for c in self.calls)
+
+    @property
+    def priced(self) -> bool:
+        return all(c.cost_usd is not None for c in self.calls)
+
+    def summary(self) -> dict[str, Any]:
+        by_model: dict[str, dict[str, Any]] = {}
+        for c in self.calls:
+            m = by_model.setdefault(c.key, {"calls": 0, "prompt": 0, "completion": 0, "cost_usd": 0.0,
+                                            "priced": True, "roles": {}})
+            m["calls"] += 1
+            m["prompt"] += c.prompt
+            m["completion"] += c.completion
+            m["roles"][c.role] = m["roles"].get(c.role, 0) + 1
+            if c.cost_usd is None:
+                m["priced"] = False
+            else:
+                m["cost_usd"] += c.cost_usd
+        for m in by_model.values():
+            m["cost_usd"] = round(m["cost_usd"], 6)
+        return {
+            "calls": len(self.calls),
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "total": self.total,
+            "cost_usd": round(self.cost_usd, 6),
+            "priced": self.priced,
+            "budget_usd": self.budget_usd,
+            "by_model": by_model,
+            "prices": {"date": PRICES_DATE, "source": PRICES_SOURCE},
+            # every call as [role, provider:model, prompt tokens, completion tokens, USD or null], in order
+            "per_call": [[c.role, c.key, c.prompt, c.completion, None if c.cost_usd is None else round(c.cost_usd, 6)]
+                         for c in self.calls],
+        }
+
+
+# ---------------------------------------------------------------- baselines and break-even
+
+
+def baseline_from_flag(tokens_per_example: float) -> dict[str, Any]:
+    return {"source": "--baseline-tokens-per-example", "tokens_per_example": float(tokens_per_example),
+            "cost_per_example_usd": None, "model": None, "split": None, "accuracy": None, "mcc": None, "n": None}
+
+
+def find_baseline(store: Any, task: str, prefer: str | None = None) -> dict[str, Any] | None:
+    """The latest finished `skillkiln baseline` run for TASK in the store, preferring model PREFER
+    ("provider:model"); None when there is none."""
+    found: list[dict[str, Any]] = []
+    for row in store.runs():  # newest first
+        if row["task"] != task or row["status"] != "finished":
+            continue
+        try:
+            config = json.loads(row["config"] or "{}")
+            summary = json.loads(row["summary"] or "{}")
+        except ValueError:
+            continue
+        if config.get("kind") != "baseline" or not summary.get("tokens_per_example"):
+            continue
+        found.append({**summary, "source": f"baseline run {row['id']}"})
+    if not found:
+        return None
+    if prefer:
+        for b in found:
+            if b.get("model") == prefer:
+                return b
+    return found[0]
+
+
+def break_even(ledger_summary: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How many examples the skill must serve before its creation is repaid, in tokens and in USD."""
+    if not baseline or not baseline.get("tokens_per_example"):
+        return None
+    tokens = ledger_summary["total"]
+    per_example = float(baseline["tokens_per_example"])
+    result: dict[str, Any] = {
+        "creation_tokens": tokens,
+        "creation_cost_usd": ledger_summary["cost_usd"] if ledger_summary.get("priced", True) else None,
+        "baseline": {k: baseline.get(k) for k in ("source", "model", "split", "n", "tokens_per_example",
+                                                  "cost_per_example_usd", "accuracy", "mcc")},
+        "examples_by_tokens": math.ceil(tokens / per_example) if per_example > 0 else None,
+        "examples_by_cost": None,
+    }
+    per_example_cost = baseline.get("cost_per_example_usd")
+    cost = result["creation_cost_usd"]
+    if per_example_cost and cost is not None:
+        result["examples_by_cost"] = math.ceil(cost / per_example_cost)
+    return result

@@ -1,0 +1,355 @@
+"""Every prompt an LLM sees, built from the templates below.
+
+A proposal prompt holds: the task card (labels, signature, allowed imports, limits, the rules
+the static gate enforces), 2-3 few-shot working skills (built in, or stored skills the caller
+passes), the parents' code with their scores, 6-12 misclassified train examples of the first
+parent (spread over labels and lengths), and what the gate said about the last candidates.
+Only the train split ever appears: a ProposalContext carries no validation or test examples.
+Every random choice comes from `ctx.seed`, so a run's prompts repeat.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from string import Template
+from typing import Any, Sequence
+
+from engine.gate import GateConfig
+from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
+from sandbox.backend import ALLOWED_IMPORTS, Limits
+from sandbox.static import MAX_SOURCE_BYTES
+
+SYSTEM = (
+    "You write small, honest Python classifiers called skills: one pure function solve(text) built from "
+    "readable rules (regular expressions, word lists, counts, thresholds). Skills run in a locked sandbox "
+    "with no network, no files and no third-party packages. Follow the answer format exactly; "
+    "code goes in a fenced ```python block."
+)
+
+TASK_CARD = Template("""## Task: $name
+$description
+
+Labels: $labels. Train split: $n_train labelled examples ($distribution).
+
+Write a skill: Python 3.11 source that defines, at top level,
+
+    def solve(text):
+        ...
+        return LABEL   # one of $labels
+
+Rules, checked before anything runs:
+- imports only from: $imports (standard library); nothing else, no I/O, no network, no randomness
+- no names starting with `_` (no dunders, no private helpers), no exec, eval, open, globals or getattr tricks
+- at most $max_bytes bytes of source
+- total: never raise, whatever the text is (empty, 100 kB long, emoji, control characters)
+- deterministic, and fast: one call well under $call_s s, all $n_train train texts well under $wall_s s
+- depends on its input: a constant or nearly constant answer ($max_share_pct+ of one label) is rejected
+- general rules only: a string literal holding $memorised or more consecutive words of a training text is memorisation and is rejected
+- the gate accepts a skill only if its predictions are associated with the labels beyond chance on train
+  and on held-out data (one-sided Fisher exact test p < $alpha, MCC >= $mcc_floor, balanced accuracy >= $bacc_floor).
+  Always answering the majority label scores $majority accuracy and MCC 0: worthless.
+""")
+
+FEW_SHOT_HEADER = "## Working skills (they pass the rules above; use their style, not their content)\n"
+
+PARENTS_HEADER = "## Parent skills, best first (train MCC; validation MCC where they got that far)\n"
+
+MISSES = Template("""## Train examples parent 1 gets wrong
+The label shown is the correct one; parent 1 answered otherwise.
+$lines
+""")
+
+FEEDBACK = Template("""## What the gate said about the last candidate(s)
+$lines
+""")
+
+DIRECTIVES = (
+    "Add one or two new rules that catch several of the misclassified examples above without hurting the rest.",
+    "Refine the rules of parent 1 that cause most of its errors: adjust patterns, word lists or the threshold.",
+    "Simplify parent 1: drop rules that do not pay for themselves, then add the one rule that helps most.",
+    "Combine the best ideas of the parents into one skill that beats each of them.",
+    "Rethink the weights and the threshold of parent 1 so both labels are predicted in sensible proportions.",
+)
+
+FIRST_TASK = ("Write a first skill for this task: several general rules that separate the labels, "
+              "combined by a score and a threshold. Both labels must occur in its answers.")
+
+FORMAT_FULL = "Answer with the complete skill in one ```python block (a sentence before it is fine)."
+
+FORMAT_EDIT = """Answer with EITHER the complete new skill in one ```python block, OR edits to parent 1 as
+SEARCH/REPLACE blocks (SEARCH copies lines of parent 1 exactly; several edits may follow each other):
+
+<<<<<<< SEARCH
+lines copied from parent 1
+=======
+the lines that replace them
+>>>>>>> REPLACE"""
+
+REPAIR = Template("""$card
+## Your previous answer could not be used
+It failed the static check with this error:
+
+    $error
+
+$shown
+Reply with the whole corrected skill in one ```python block. Keep its ideas; fix what the error names.
+""")
+
+BASELINE_SYSTEM = "You are a careful annotator. Answer exactly in the requested format, nothing else."
+
+BASELINE = Template("""$description
+
+For each numbered text below, answer with its label ($labels), one line per text, as `NUMBER: LABEL`.
+
+$lines
+""")
+
+# what each gate reason means, so the model can act on it
+EXPLAIN = {
+    "duplicate": "the same code was already evaluated; propose something different",
+    "static:syntax": "the code did not parse",
+    "static:no_solve": "no top-level def solve(text)",
+    "static:import": "an import outside the allow-list",
+    "static:restricted": "a construct the sandbox forbids (names starting with _, exec, eval, ...)",
+    "static:too_large": "the source is over the size cap",
+    "constant_output": "(nearly) always the same label: the skill barely looks at its input",
+    "not_significant": "predictions are not associated with the labels beyond chance",
+    "mcc_floor": "MCC below the floor",
+    "balanced_accuracy_floor": "balanced accuracy below the floor",
+    "crash": "solve raised on some texts: it must be total",
+    "timeout": "too slow",
+    "bad_output": "returned something that is not a label",
+    "memorised:source": "a string literal copies training text",
+    "memorised:gap": "train accuracy far above held-out accuracy: the rules memorise",
+    "property": "a property test failed (total, deterministic, labels only, sensitive to input)",
+}
+
+
+def explain(reason: str) -> str:
+    if reason in EXPLAIN:
+        return EXPLAIN[reason]
+    head = reason.split(":")[0]
+    return EXPLAIN.get(head, "")
+
+
+# ---------------------------------------------------------------- built-in few-shot skills
+
+_FEW_SHOT = (
+    Template('''"""Counts tell-tale words; enough of them means $neg."""
+import re
+
+CUES = {"himself": 2, "herself": 2, "whom": 1}
+THRESHOLD = 2
+
+
+def solve(text):
+    words = re.findall(r"[a-z']+", text.lower())
+    score = sum(CUES.get(w, 0) for w in words)
+    return $neg if score >= THRESHOLD else $pos
+'''),
+    Template('''"""Weighted regular expressions, summed and compared with a threshold."""
+import re
+
+RULES = [
+    (re.compile(r"(?i)\\b(\\w+) \\1\\b"), 3),          # a doubled word
+    (re.compile(r"(?i)\\b(?:a|an) (?:a|an|the)\\b"), 3),  # two articles in a row
+    (re.compile(r"[^.?!]\\s*$$"), 1),                  # no final punctuation
+]
+THRESHOLD = 3
+
+
+def solve(text):
+    text = text[:2000]
+    score = 0
+    for pattern, weight in RULES:
+        if pattern.search(text):
+            score += weight
+    return $neg if score >= THRESHOLD else $pos
+'''),
+    Template('''"""Shape features: length and punctuation, combined into one score."""
+from collections import Counter
+
+
+def solve(text):
+    words = text.split()
+    if not words:
+        return $neg
+    counts = Counter(w.lower() for w in words)
+    repeated = sum(n - 1 for n in counts.values() if n > 1)
+    score = repeated * 2 + (1 if len(words) > 25 else 0) - (1 if text.rstrip().endswith(".") else 0)
+    return $neg if score >= 2 else $pos
+'''),
+)
+
+
+def builtin_examples(labels: Sequence[Any]) -> list[str]:
+    """The built-in few-shot skills, written for LABELS (the last is the 'positive' one)."""
+    pos, neg = (labels[-1], labels[0]) if len(labels) >= 2 else (labels[0], labels[0])
+    return [t.substitute(pos=repr(pos), neg=repr(neg)) for t in _FEW_SHOT]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def task_card(card: TaskCard, limits: Limits = Limits(), gate: GateConfig = GateConfig()) -> str:
+    labels = card.train.labels
+    counts = Counter(labels)
+    n = len(labels) or 1
+    majority = max(counts.values()) / n if counts else 0.0
+    distribution = ", ".join(f"{lab!r}: {counts.get(lab, 0)} ({counts.get(lab, 0) / n:.0%})" for lab in card.labels)
+    return TASK_CARD.substitute(
+        name=card.name, description=card.description, labels=", ".join(repr(x) for x in card.labels),
+        n_train=len(labels), distribution=distribution, imports=", ".join(ALLOWED_IMPORTS),
+        max_bytes=MAX_SOURCE_BYTES, call_s=limits.call_s, wall_s=int(limits.wall_s),
+        max_share_pct=f"{gate.max_label_share:.0%}", memorised=gate.memorised_words, alpha=gate.alpha,
+        mcc_floor=gate.mcc_floor, bacc_floor=gate.balanced_accuracy_floor, majority=f"{majority:.0%}",
+    )
+
+
+def few_shot(examples: Sequence[str], rng: random.Random) -> str:
+    chosen = list(examples)
+    rng.shuffle(chosen)
+    chosen = chosen[: 3 if len(chosen) >= 3 else len(chosen)]
+    if len(chosen) == 3 and rng.random() < 0.5:
+        chosen = chosen[:2]
+    parts = [FEW_SHOT_HEADER]
+    for i, code in enumerate(chosen, 1):
+        parts.append(f"### Example {i}\n```python\n{code.rstrip()}\n```\n")
+    return "\n".join(parts)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+PARENT_CHARS = 6000  # parents after the first are cut to this many characters
+
+
+def parents_section(parents: Sequence[ParentInfo]) -> str:
+    parts = [PARENTS_HEADER]
+    for i, p in enumerate(parents, 1):
+        code = p.code.rstrip()
+        cut = ""
+        if i > 1 and len(code) > PARENT_CHARS:
+            code, cut = code[:PARENT_CHARS], "\n# ... (cut here)"
+        parts.append(f"### Parent {i} (train MCC {_score(p.train_score)}, validation MCC {_score(p.validation_score)})\n"
+                     f"```python\n{code}{cut}\n```\n")
+    return "\n".join(parts)
+
+
+def pick_misclassified(card: TaskCard, predictions: Sequence[Any], rng: random.Random,
+                       low: int = 6, high: int = 12) -> list[tuple[int, Any]]:
+    """6-12 (index, prediction) pairs of train examples the predictions get wrong, spread over the
+    true labels and over text lengths (short, middling, long); seeded."""
+    examples = card.train.examples
+    wrong: dict[Any, list[int]] = {}
+    for i, (pred, ex) in enumerate(zip(predictions, examples)):
+        if pred is None or pred != ex.label:
+            wrong.setdefault(ex.label, []).append(i)
+    total = sum(len(v) for v in wrong.values())
+    if not total:
+        return []
+    k = min(rng.randint(low, high), total)
+    labels = sorted(wrong, key=repr)
+    # quotas: round-robin over labels, so each label with errors gets its share
+    quota = Counter()
+    while sum(quota.values()) < k:
+        for lab in labels:
+            if sum(quota.values()) < k and quota[lab] < len(wrong[lab]):
+                quota[lab] += 1
+    chosen: list[int] = []
+    for lab in labels:
+        group = sorted(wrong[lab], key=lambda i: (len(examples[i].text), i))
+        q = quota[lab]
+        for j in range(q):  # one from each length stratum
+            lo, hi = j * len(group) // q, max((j + 1) * len(group) // q, j * len(group) // q + 1)
+            chosen.append(group[rng.randrange(lo, hi)])
+    rng.shuffle(chosen)
+    return [(i, predictions[i]) for i in chosen]
+
+
+def misses_section(card: TaskCard, parent: ParentInfo, rng: random.Random) -> str:
+    picked = pick_misclassified(card, parent.train_predictions, rng)
+    if not picked:
+        return ""
+    lines = []
+    for i, pred in picked:
+        ex = card.train.examples[i]
+        said = "crashed" if pred is None else f"said {pred!r}"
+        lines.append(f"- label {ex.label!r} ({said}): {ex.text[:300]!r}")
+    return MISSES.substitute(lines="\n".join(lines))
+
+
+def feedback_section(reasons: Sequence[str], details: dict[str, str] | None = None) -> str:
+    if not reasons:
+        return ""
+    details = details or {}
+    lines = []
+    for reason in reasons[:12]:
+        why = explain(reason)
+        line = f"- {reason}" + (f": {why}" if why else "")
+        if details.get(reason):
+            line += f" ({details[reason][:240]})"
+        lines.append(line.replace("\n", " "))
+    return FEEDBACK.substitute(lines="\n".join(lines))
+
+
+# ---------------------------------------------------------------- whole prompts
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system: str
+    user: str
+    parents: tuple[ParentInfo, ...]  # the parents shown; edits apply to parents[0]
+    directive: str
+
+    @property
+    def parent_code(self) -> str | None:
+        return self.parents[0].code if self.parents else None
+
+
+def proposal_prompt(ctx: ProposalContext, strategy: str = "evolve", examples: Sequence[str] | None = None,
+                    details: dict[str, str] | None = None, max_parents: int = 3,
+                    limits: Limits = Limits(), gate: GateConfig = GateConfig()) -> Prompt:
+    """The prompt for one proposal. `best-of-n` shows the initial prompt only: no parents, no feedback."""
+    rng = random.Random(ctx.seed)
+    card = ctx.task
+    shots = list(examples) if examples else builtin_examples(card.labels)
+    parts = [task_card(card, limits, gate), few_shot(shots, rng)]
+    parents: tuple[ParentInfo, ...] = ()
+    if strategy != "best-of-n":
+        parents = tuple(ctx.parents[:max_parents])
+    if parents:
+        directive = rng.choice(DIRECTIVES if len(parents) > 1 else DIRECTIVES[:3] + DIRECTIVES[4:])
+        parts.append(parents_section(parents))
+        misses = misses_section(card, parents[0], rng)
+        if misses:
+            parts.append(misses)
+    else:
+        directive = FIRST_TASK
+    if strategy != "best-of-n":
+        feedback = feedback_section(ctx.last_reasons, details)
+        if feedback:
+            parts.append(feedback)
+    parts.append(f"## Your turn\n{directive}\n\n{FORMAT_EDIT if parents else FORMAT_FULL}\n")
+    return Prompt(SYSTEM, "\n".join(parts), parents, directive)
+
+
+def repair_prompt(card: TaskCard, error: str, answer: str, code: str | None, parent_code: str | None,
+                  limits: Limits = Limits(), gate: GateConfig = GateConfig()) -> str:
+    """One repair round: the rules, the exact error, and what failed (the code, or the answer itself)."""
+    if code is not None and code.strip() and code.strip() != answer.strip():
+        shown = f"The code:\n```python\n{code.rstrip()[:8000]}\n```\n"
+    else:
+        shown = f"Your answer was:\n~~~~\n{answer.strip()[:4000]}\n~~~~\n"
+    if parent_code and "SEARCH" in error:
+        shown += f"\nParent 1, which the edits were meant for:\n```python\n{parent_code.rstrip()[:8000]}\n```\n"
+    return REPAIR.substitute(card=task_card(card, limits, gate), error=error, shown=shown)
+
+
+def baseline_prompt(description: str, labels: Sequence[Any], texts: Sequence[str]) -> tuple[str, str]:
+    lines = "\n".join(f"{i}: {t!r}" for i, t in enumerate(texts, 1))
+    return BASELINE_SYSTEM, BASELINE.substitute(description=description, labels=", ".join(repr(x) for x in labels),
+                                                lines=lines)

@@ -1,0 +1,85 @@
+"""Claude through Anthropic's official SDK (`anthropic.Anthropic`, the Messages API).
+
+Key: $ANTHROPIC_API_KEY (passed to the client explicitly, so the SDK looks for no other
+credentials). Base URL: $ANTHROPIC_BASE_URL, else Anthropic's. Token counts are the API's own
+`usage.input_tokens` and `usage.output_tokens`. The SDK's own retries are off: ProviderBase
+retries 429 and 5xx (529 overloaded included) with exponential back-off, honouring retry-after.
+"""
+from __future__ import annotations
+
+import os
+
+import anthropic
+
+from engine.errors import SkillkilnError
+from engine.proposers.llm import Completion, ProviderBase, RetryPolicy, Say, TransientError, one_line
+from engine.records import TokenUsage
+
+KEY_ENV = "ANTHROPIC_API_KEY"
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+# Models that take a sampling temperature. This SDK's `messages.create` no longer has the parameter
+# (newer models reject non-default sampling), so it goes in the body for these models only.
+SAMPLING_MODELS = ("claude-3", "claude-opus-4-", "claude-sonnet-4-", "claude-haiku-4-")
+
+
+def _message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    kind = error.get("type", "")
+    text = error.get("message") or exc.message
+    return one_line(f"HTTP {exc.status_code} {kind}: {text}".replace(" : ", ": "))
+
+
+def _retry_after(exc: anthropic.APIStatusError) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class AnthropicModel(ProviderBase):
+    provider = "anthropic"
+
+    def __init__(self, model: str, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 300.0,
+                 retry: RetryPolicy = RetryPolicy(), say: Say | None = None, strict: bool = False):
+        super().__init__(retry, say)
+        self.model = model
+        key = api_key or os.environ.get(KEY_ENV)
+        if not key:
+            raise SkillkilnError(f"{KEY_ENV} is not set: export your Anthropic API key to use anthropic:{model} "
+                                 f"(or use --proposer ollama or offline)")
+        self.where = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        self.timeout_s = timeout_s
+        self.client = anthropic.Anthropic(api_key=key, base_url=self.where, timeout=timeout_s, max_retries=0,
+                                          _strict_response_validation=strict)
+
+    def _once(self, messages, system, max_tokens, temperature, seed) -> Completion:
+        try:
+            extra = {"temperature": temperature} if self.model.startswith(SAMPLING_MODELS) else None
+            msg = self.client.messages.create(model=self.model, max_tokens=max_tokens, system=system,
+                                              messages=messages, extra_body=extra)
+        except anthropic.APITimeoutError:
+            raise TransientError(f"no answer within {self.timeout_s:g} s") from None
+        except anthropic.APIConnectionError as exc:
+            raise TransientError(one_line(f"not reachable: {exc.message}")) from None
+        except anthropic.AuthenticationError as exc:
+            raise SkillkilnError(f"Anthropic at {self.where} rejected the API key in {KEY_ENV} ({_message(exc)})") from None
+        except anthropic.NotFoundError as exc:
+            raise SkillkilnError(f"Anthropic at {self.where} has no model {self.model!r} ({_message(exc)})") from None
+        except anthropic.APIStatusError as exc:
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                raise TransientError(_message(exc), _retry_after(exc)) from None
+            raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: {_message(exc)}")) from None
+        except anthropic.APIResponseValidationError as exc:
+            raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
+        text = "".join(getattr(block, "text", "") for block in msg.content if getattr(block, "type", "") == "text")
+        usage = TokenUsage(int(msg.usage.input_tokens or 0), int(msg.usage.output_tokens or 0))
+        return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001
+            pass

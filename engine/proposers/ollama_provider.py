@@ -1,0 +1,84 @@
+"""Ollama through its official SDK (`ollama.Client`): local models such as qwen2.5-coder:32b,
+llama3.2:3b or deepseek-r1:70b (whose <think> blocks parsing strips).
+
+Host: --ollama-host, else $OLLAMA_HOST, else http://127.0.0.1:11434. Token counts are Ollama's
+own: `prompt_eval_count` (prompt) and `eval_count` (completion).
+"""
+from __future__ import annotations
+
+import os
+
+import httpx
+import ollama
+
+from engine.errors import SkillkilnError
+from engine.proposers.llm import Completion, ProviderBase, RetryPolicy, Say, TransientError, one_line
+from engine.records import TokenUsage
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+NUM_CTX = 16384  # Ollama's default context (2-4k tokens) would silently cut our prompts
+
+
+class OllamaModel(ProviderBase):
+    provider = "ollama"
+
+    def __init__(self, model: str, host: str | None = None, timeout_s: float = 300.0,
+                 retry: RetryPolicy = RetryPolicy(), say: Say | None = None, num_ctx: int = NUM_CTX):
+        super().__init__(retry, say)
+        self.model = model
+        self.where = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        self.timeout_s = timeout_s
+        self.num_ctx = num_ctx
+        self.client = ollama.Client(host=self.where, timeout=timeout_s)
+
+    def _unreachable(self) -> SkillkilnError:
+        return SkillkilnError(f"Ollama is not reachable at {self.where}: start it (`ollama serve`) or point "
+                              f"--ollama-host / OLLAMA_HOST at it")
+
+    def _not_pulled(self) -> SkillkilnError:
+        return SkillkilnError(f"Ollama at {self.where} does not have model {self.model!r}: run `ollama pull {self.model}`")
+
+    def preflight(self) -> None:
+        """One cheap call (/api/show): the server answers and the model is pulled."""
+        try:
+            self.client.show(self.model)
+        except ConnectionError:
+            raise self._unreachable() from None
+        except httpx.TimeoutException:
+            raise SkillkilnError(f"Ollama at {self.where} did not answer within {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise SkillkilnError(one_line(f"Ollama at {self.where}: {exc}")) from None
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise self._not_pulled() from None
+            raise SkillkilnError(one_line(f"Ollama at {self.where}: HTTP {exc.status_code}: {exc.error}")) from None
+
+    def _once(self, messages, system, max_tokens, temperature, seed) -> Completion:
+        options = {"temperature": temperature, "num_predict": max_tokens, "num_ctx": self.num_ctx}
+        if seed is not None:
+            options["seed"] = seed
+        try:
+            r = self.client.chat(model=self.model, messages=[{"role": "system", "content": system}, *messages],
+                                 options=options, stream=False)
+        except ConnectionError:
+            raise TransientError(f"not reachable at {self.where}") from None
+        except httpx.TimeoutException:
+            raise TransientError(f"no answer within {self.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise TransientError(one_line(f"{type(exc).__name__}: {exc}")) from None
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise self._not_pulled() from None
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise TransientError(one_line(f"HTTP {exc.status_code}: {exc.error}")) from None
+            raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: HTTP {exc.status_code}: {exc.error}")) from None
+        except ValueError as exc:  # pydantic: a body that is not a chat response
+            raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
+        usage = TokenUsage(int(r.prompt_eval_count or 0), int(r.eval_count or 0))
+        return Completion(r.message.content or "", usage, r.model or self.model, r.done_reason or "")
+
+    def close(self) -> None:
+        try:
+            self.client._client.close()
+        except Exception:  # noqa: BLE001 - closing twice, or a client the SDK changed
+            pass

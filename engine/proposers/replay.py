@@ -1,0 +1,198 @@
+"""Transcripts: record a live run's model calls, replay them later, exactly.
+
+A transcript is JSONL. The first line is a header (format, version, roles, and the run settings
+that make its prompts repeat: task, seed, strategy, batch); every further line is one call:
+
+    {"kind": "call", "seq": 0, "role": "creator", "provider": "anthropic", "model": "claude-opus-4-5",
+     "request": {"system": ..., "messages": [...], "max_tokens": ..., "temperature": ..., "seed": ...},
+     "request_sha256": "...",
+     "response": {"text": ..., "model": ..., "stop": ..., "usage": {"prompt": ..., "completion": ...}}}
+
+`--record FILE` writes one (each call is flushed as it happens, so a crashed run keeps its calls);
+`--proposer replay --transcript FILE` answers every call from it, in order per role (creator,
+repairer), with the recorded text, model and token counts, so the ledger and the run repeat. It
+counts prompts that differ from the recorded ones (templates or the gate changed since the
+recording) and calls served out of the recorded order; either way a replay is deterministic.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, IO
+
+from engine.errors import SkillkilnError
+from engine.records import TokenUsage
+
+FORMAT = "skillkiln-transcript"
+VERSION = 1
+SETTINGS = ("task", "seed", "strategy", "batch", "iters", "parents")
+
+
+def request_dict(messages: list[dict[str, str]], system: str, max_tokens: int, temperature: float,
+                 seed: int | None) -> dict[str, Any]:
+    return {"system": system, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- recording
+
+
+class TranscriptWriter:
+    def __init__(self, path: Path, handle: IO[str]):
+        self.path = path
+        self._handle = handle
+        self._lock = threading.Lock()
+        self.seq = 0
+
+    @classmethod
+    def open(cls, path: str | Path, config: Any, creator: str, repairer: str) -> "TranscriptWriter":
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise SkillkilnError(f"cannot write the transcript {path}: {exc.strerror or exc}") from None
+        writer = cls(path, handle)
+        header = {"kind": "header", "format": FORMAT, "version": VERSION,
+                  "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "creator": creator, "repairer": repairer,
+                  "settings": {k: getattr(config, k, None) for k in SETTINGS}}
+        writer._write(header)
+        return writer
+
+    def _write(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._handle.flush()
+
+    def call(self, role: str, provider: str, model: str, request: dict[str, Any], completion: Any) -> None:
+        with self._lock:
+            seq = self.seq
+            self.seq += 1
+        self._write({
+            "kind": "call", "seq": seq, "role": role, "provider": provider, "model": model,
+            "request": request, "request_sha256": request_hash(request),
+            "response": {"text": completion.text, "model": completion.model, "stop": completion.stop,
+                         "usage": {"prompt": completion.usage.prompt, "completion": completion.usage.completion}},
+        })
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._handle.closed:
+                self._handle.close()
+
+
+class RecordingModel:
+    """A ChatModel that passes each call to INNER and writes it to the transcript."""
+
+    def __init__(self, inner: Any, role: str, writer: TranscriptWriter):
+        self.inner = inner
+        self.role = role
+        self.writer = writer
+        self.provider = inner.provider
+        self.model = inner.model
+
+    def complete(self, messages, system, max_tokens, temperature, seed=None):
+        done = self.inner.complete(messages, system, max_tokens, temperature, seed)
+        self.writer.call(self.role, self.provider, self.model,
+                         request_dict(messages, system, max_tokens, temperature, seed), done)
+        return done
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# ---------------------------------------------------------------- replaying
+
+
+@dataclass
+class Transcript:
+    path: Path
+    header: dict[str, Any]
+    calls: list[dict[str, Any]]
+    position: int = 0  # calls served
+    mismatches: int = 0  # prompts that differ from the recorded ones
+    out_of_order: int = 0  # calls served in another order than recorded
+    cursors: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Transcript":
+        path = Path(path)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SkillkilnError(f"cannot read the transcript {path}: {exc.strerror or exc}") from None
+        rows = []
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise SkillkilnError(f"transcript {path} line {n} is not JSON") from None
+        if not rows or rows[0].get("kind") != "header" or rows[0].get("format") != FORMAT:
+            raise SkillkilnError(f"{path} is not a skillkiln transcript (no header line)")
+        if rows[0].get("version") != VERSION:
+            raise SkillkilnError(f"transcript {path} has version {rows[0].get('version')}, this skillkiln reads {VERSION}")
+        calls = [r for r in rows[1:] if r.get("kind") == "call"]
+        for r in calls:
+            if not {"role", "provider", "model", "response"} <= set(r) or "text" not in r["response"]:
+                raise SkillkilnError(f"transcript {path}: call {r.get('seq')} lacks role, provider, model or response")
+        return cls(path, rows[0], calls)
+
+    def role_spec(self, role: str) -> tuple[str, str]:
+        provider, _, model = str(self.header.get(role) or self.header.get("creator", "")).partition(":")
+        return provider or "replay", model or "unknown"
+
+    def differences(self, config: Any) -> list[str]:
+        """Settings of this run that differ from the recorded one (its prompts will then differ too)."""
+        recorded = self.header.get("settings", {})
+        out = []
+        for key in SETTINGS:
+            if key in recorded and recorded[key] is not None and getattr(config, key, None) != recorded[key]:
+                out.append(f"replaying {self.path.name}, recorded with {key}={recorded[key]!r}, in a run with "
+                           f"{key}={getattr(config, key, None)!r}: prompts will differ from the recording")
+        return out
+
+    def next(self, role: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The next recorded call of ROLE. Each role keeps its own place, so a replay whose run took
+        another turn (a gate that changed since the recording) still answers deterministically;
+        such calls are counted as out of order."""
+        with self._lock:
+            mine = [c for c in self.calls if c["role"] == role]
+            at = self.cursors.get(role, 0)
+            if at >= len(mine):
+                raise SkillkilnError(f"transcript {self.path.name} has no more {role} calls (it recorded {len(mine)}); "
+                                     f"the run asks for more (more iterations than were recorded?)")
+            call = mine[at]
+            self.cursors[role] = at + 1
+            if call.get("seq") is not None and call["seq"] != self.position:
+                self.out_of_order += 1
+            self.position += 1
+            if call.get("request_sha256") and call["request_sha256"] != request_hash(request):
+                self.mismatches += 1
+            return call
+
+
+class ReplayModel:
+    def __init__(self, transcript: Transcript, role: str):
+        self.transcript = transcript
+        self.role = role
+        self.provider, self.model = transcript.role_spec(role)
+
+    def complete(self, messages, system, max_tokens, temperature, seed=None):
+        from engine.proposers.llm import Completion
+
+        call = self.transcript.next(self.role, request_dict(messages, system, max_tokens, temperature, seed))
+        response = call["response"]
+        usage = response.get("usage") or {}
+        return Completion(response["text"], TokenUsage(int(usage.get("prompt", 0)), int(usage.get("completion", 0))),
+                          response.get("model") or self.model, response.get("stop", ""))

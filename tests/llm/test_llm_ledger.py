@@ -1,0 +1,149 @@
+"""The token ledger: costs from the price table, --max-cost-usd stopping a run cleanly, a provider
+crash that keeps the stored candidates, best-of-n, the baseline command and the break-even line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.config import RunConfig
+from engine.errors import SkillkilnError
+from engine.ledger import BudgetExhausted, Ledger, break_even, cost_of, find_baseline
+from engine.loop import Run
+from engine.proposers.llm import build_llm_proposer
+from engine.records import TokenUsage
+from fake_servers import anthropic_error, anthropic_message, approx_tokens
+from llm_helpers import FAST, anthropic_env, server  # noqa: F401 - fixtures
+from scripted import SKILL_D, block
+
+MODEL = "claude-opus-4-5-20251101"
+
+
+def test_costs_come_from_the_price_table():
+    assert cost_of("anthropic", MODEL, TokenUsage(1_000_000, 0)) == pytest.approx(5.0)
+    assert cost_of("anthropic", "claude-opus-4-5", TokenUsage(0, 1_000_000)) == pytest.approx(25.0)
+    assert cost_of("anthropic", "claude-haiku-4-5", TokenUsage(2000, 1000)) == pytest.approx(0.007)
+    assert cost_of("ollama", "qwen2.5-coder:32b", TokenUsage(10**6, 10**6)) == 0.0
+    assert cost_of("anthropic", "claude-unknown-9", TokenUsage(10, 10)) is None
+    ledger = Ledger()
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(1000, 200))
+    ledger.record("anthropic", "claude-unknown-9", "repairer", TokenUsage(10, 10))
+    summary = ledger.summary()
+    assert summary["calls"] == 2 and summary["total"] == 1220 and summary["priced"] is False
+    assert summary["cost_usd"] == pytest.approx(0.01) and summary["prices"]["date"]
+    with pytest.raises(SkillkilnError, match="needs a price for anthropic:claude-unknown-9"):
+        Ledger(budget_usd=1.0).require_prices([("anthropic", "claude-unknown-9")])
+
+
+def test_the_budget_is_checked_before_each_call():
+    ledger = Ledger(budget_usd=0.01)
+    ledger.check_budget()
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(2000, 0))  # $0.01
+    with pytest.raises(BudgetExhausted, match=r"spent \$0.0100 of \$0.0100"):
+        ledger.check_budget()
+
+
+def test_break_even_in_tokens_and_dollars():
+    ledger = {"total": 50_000, "cost_usd": 0.3, "priced": True}
+    baseline = {"source": "baseline run x", "model": f"anthropic:{MODEL}", "split": "validation", "n": 100,
+                "tokens_per_example": 40.0, "cost_per_example_usd": 0.0003, "accuracy": 0.8, "mcc": 0.5}
+    be = break_even(ledger, baseline)
+    assert be["examples_by_tokens"] == 1250 and be["examples_by_cost"] == 1000
+    assert break_even(ledger, None) is None
+
+
+def config(**kw) -> RunConfig:
+    base = dict(task="cola", iters=6, batch=1, proposer="anthropic", creator=f"anthropic:{MODEL}", sandbox="local",
+                workers=1, llm_timeout_s=5.0)
+    return RunConfig(**{**base, **kw})
+
+
+def skill_reply(_api, body):
+    prompt = body["messages"][-1]["content"]
+    return anthropic_message(block(SKILL_D), MODEL, approx_tokens(prompt), 400)
+
+
+def store_baseline(store, tokens_per_example=50.0):
+    store.start_run("baseline-1", "cola", {"kind": "baseline", "model": MODEL}, "none (baseline)")
+    store.finish_run("baseline-1", "finished", {"kind": "baseline", "model": f"anthropic:{MODEL}", "split": "validation",
+                                                "n": 40, "tokens_per_example": tokens_per_example,
+                                                "cost_per_example_usd": 0.0004, "accuracy": 0.8, "mcc": 0.5})
+
+
+def test_max_cost_stops_the_run_cleanly(anthropic_env, cola, local_backend, store):
+    server = anthropic_env
+    server.responder = skill_reply  # every answer the same good skill: one sandbox run, then duplicates
+    store_baseline(store)
+    cfg = config(max_cost_usd=0.02)
+    proposer = build_llm_proposer(cfg, retry=FAST)
+    run = Run(cfg, cola, local_backend, proposer, store)
+    summary = run.execute()
+    calls = len(server.chats("anthropic"))
+    costs = [c.cost_usd for c in proposer.ledger.calls]
+    assert summary["stop_reason"].startswith("max cost reached"), summary
+    assert sum(costs[:-1]) < 0.02 <= sum(costs), costs  # no call after the budget was spent
+    assert summary["ledger"]["cost_usd"] == pytest.approx(sum(costs), abs=1e-6)
+    assert summary["candidates"] == calls == len(costs) < cfg.iters, (summary["candidates"], calls, costs)
+    row = store.run(run.run_id)
+    assert row["status"] == "stopped" and len(store.candidates(run.run_id)) == calls
+    be = summary["break_even"]  # the store's last baseline run
+    assert be["baseline"]["source"] == "baseline run baseline-1"
+    assert be["examples_by_tokens"] == -(-summary["ledger"]["total"] // 50)
+
+
+def test_a_provider_crash_fails_the_run_in_one_line_and_keeps_its_candidates(anthropic_env, cola, local_backend, store):
+    server = anthropic_env
+    server.push("anthropic", anthropic_message(block(SKILL_D)), anthropic_message(block(SKILL_D.replace("THRESHOLD = 1", "THRESHOLD = 2"))),
+                anthropic_error(400, "invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum"))
+    cfg = config()
+    with pytest.raises(SkillkilnError) as info:
+        Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+    assert "prompt is too long" in str(info.value)
+    row = store.runs()[0]
+    assert row["status"] == "failed" and len(store.candidates(row["id"])) == 2
+    summary = json.loads(row["summary"])
+    assert "prompt is too long" in summary["error"] and "\n" not in summary["error"]
+    assert summary["ledger"]["calls"] == 2
+
+
+def test_best_of_n_samples_the_first_prompt_only(anthropic_env, cola, local_backend, store):
+    server = anthropic_env
+    server.responder = skill_reply
+    for strategy in ("evolve", "best-of-n"):
+        cfg = config(iters=3, strategy=strategy)
+        summary = Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+        assert summary["strategy"] == strategy
+    prompts = [s.body["messages"][-1]["content"] for s in server.chats("anthropic")]
+    evolve, best_of_n = prompts[:3], prompts[3:]
+    assert "### Parent 1" in evolve[1]  # evolution shows what scored
+    assert all("### Parent" not in p and "gate said" not in p for p in best_of_n)
+    assert len({p for p in best_of_n}) >= 2  # independent samples: the seed varies the few-shots
+
+
+def test_baseline_command_stores_tokens_per_example(anthropic_env, tmp_path):
+    server = anthropic_env
+
+    def annotate(_api, body):
+        prompt = body["messages"][-1]["content"]
+        numbers = [line.split(":", 1)[0] for line in prompt.splitlines() if line[:1].isdigit()]
+        text = "\n".join(f"{n}: {1 if int(n) % 3 else 0}" for n in numbers)
+        return anthropic_message(text, MODEL, approx_tokens(prompt), approx_tokens(text))
+
+    server.responder = annotate
+    path = tmp_path / "s.sqlite"
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+
+    done = CliRunner().invoke(cli, ["baseline", "--task", "cola", "--split", "validation", "--proposer", "anthropic",
+                                    "--limit", "12", "--batch-size", "4", "--store", str(path), "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["n"] == 12 and result["calls"] == 3 and result["unparsed"] == 0
+    assert result["model"] == f"anthropic:{MODEL}" and 0 <= result["accuracy"] <= 1
+    assert result["tokens_per_example"] == pytest.approx(result["tokens"]["total"] / 12, abs=1e-3)
+    assert result["cost_per_example_usd"] > 0
+    from skills_store.store import Store
+
+    found = find_baseline(Store(path), "cola", f"anthropic:{MODEL}")
+    assert found["tokens_per_example"] == result["tokens_per_example"] and found["source"].startswith("baseline run ")

@@ -1,0 +1,145 @@
+"""The real SDK clients (ollama, anthropic) against the local fake server: round trips with the
+providers' own token counts, retries with back-off on 429 / 5xx / timeouts, and one-line errors."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine.errors import SkillkilnError
+from engine.proposers.anthropic_provider import AnthropicModel
+from engine.proposers.llm import RetryPolicy
+from engine.proposers.ollama_provider import OllamaModel
+from fake_servers import anthropic_error, anthropic_message, ollama_chat, ollama_error, Reply
+from llm_helpers import FAST, anthropic_env, one_line_error, run_cli, server  # noqa: F401 - fixtures
+
+USER = [{"role": "user", "content": "write a skill"}]
+
+
+def ollama(server, model="llama3.2:3b", **kw) -> OllamaModel:
+    return OllamaModel(model, host=server.url, timeout_s=kw.pop("timeout_s", 5), retry=kw.pop("retry", FAST), **kw)
+
+
+def claude(server, **kw) -> AnthropicModel:
+    return AnthropicModel("claude-opus-4-5-20251101", api_key="sk-ant-fake", base_url=server.url,
+                          timeout_s=kw.pop("timeout_s", 5), retry=kw.pop("retry", FAST), strict=True, **kw)
+
+
+def test_ollama_round_trip_reports_prompt_eval_and_eval_counts(server):
+    server.push("ollama", ollama_chat("```python\ndef solve(text):\n    return 1\n```", "llama3.2:3b", 321, 45))
+    model = ollama(server)
+    model.preflight()
+    done = model.complete(USER, "be brief", 512, 0.7, seed=11)
+    assert done.usage.prompt == 321 and done.usage.completion == 45
+    assert done.model == "llama3.2:3b" and done.stop == "stop" and "def solve" in done.text
+    sent = server.chats("ollama")[0].body
+    assert sent["model"] == "llama3.2:3b" and sent["stream"] is False
+    assert sent["messages"][0] == {"role": "system", "content": "be brief"}
+    assert sent["options"]["num_predict"] == 512 and sent["options"]["temperature"] == 0.7
+    assert sent["options"]["seed"] == 11 and sent["options"]["num_ctx"] >= 8192
+
+
+def test_anthropic_round_trip_reports_input_and_output_tokens(server):
+    server.push("anthropic", anthropic_message("hello", input_tokens=1234, output_tokens=56))
+    done = claude(server).complete(USER, "be brief", 300, 0.5)
+    assert (done.text, done.usage.prompt, done.usage.completion) == ("hello", 1234, 56)
+    assert done.model == "claude-opus-4-5-20251101" and done.stop == "end_turn"
+    seen = server.chats("anthropic")[0]
+    assert seen.body["system"] == "be brief" and seen.body["max_tokens"] == 300
+    assert seen.body["messages"] == USER and seen.body["temperature"] == 0.5
+    assert seen.headers.get("anthropic-version")
+
+
+def test_429_then_success_is_retried_with_backoff(server):
+    server.push("anthropic", anthropic_error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit"),
+                anthropic_message("ok"))
+    slept = []
+    model = claude(server, retry=RetryPolicy(attempts=3, base_s=0.02))
+    model.sleep = lambda s: slept.append(s) or time.sleep(s)
+    assert model.complete(USER, "s", 10, 0.0).text == "ok"
+    assert model.retries == 1 and slept == [0.02] and len(server.chats("anthropic")) == 2
+
+
+def test_529_and_500_are_retried_then_give_up_in_one_line(server):
+    server.push("anthropic", anthropic_error(529, "overloaded_error", "Overloaded"), anthropic_message("ok"))
+    assert claude(server).complete(USER, "s", 10, 0.0).text == "ok"
+    server.push("ollama", *[ollama_error(500, "llama runner process has terminated")] * 3)
+    with pytest.raises(SkillkilnError) as info:
+        ollama(server).complete(USER, "s", 10, 0.0)
+    message = str(info.value)
+    assert "\n" not in message and "HTTP 500" in message and "gave up after 3 attempts" in message
+
+
+def test_backoff_doubles_and_honours_retry_after():
+    policy = RetryPolicy(attempts=5, base_s=1.0, max_s=6.0)
+    assert [policy.delay(i) for i in range(4)] == [1.0, 2.0, 4.0, 6.0]
+    assert policy.delay(0, retry_after=3.0) == 3.0 and policy.delay(0, retry_after=60) == 6.0
+
+
+def test_a_timeout_is_retried(server):
+    server.push("ollama", Reply(200, ollama_chat("slow").body, delay=1.5), ollama_chat("fast", prompt_tokens=3, completion_tokens=1))
+    model = ollama(server, timeout_s=0.3)
+    started = time.perf_counter()
+    done = model.complete(USER, "s", 10, 0.0)
+    assert done.text == "fast" and model.retries == 1
+    assert time.perf_counter() - started < 1.4  # did not wait for the slow answer
+
+
+def test_timeouts_every_time_end_in_one_line(server):
+    server.push("anthropic", *[Reply(200, anthropic_message("late").body, delay=1.0)] * 2)
+    with pytest.raises(SkillkilnError) as info:
+        claude(server, timeout_s=0.2, retry=RetryPolicy(attempts=2, base_s=0.01)).complete(USER, "s", 10, 0.0)
+    assert "no answer within 0.2 s" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_model_not_pulled_names_ollama_pull(server):
+    model = ollama(server, model="deepseek-r1:671b")
+    with pytest.raises(SkillkilnError, match=r"run `ollama pull deepseek-r1:671b`"):
+        model.preflight()
+    with pytest.raises(SkillkilnError, match=r"ollama pull deepseek-r1:671b"):
+        model.complete(USER, "s", 10, 0.0)
+
+
+def test_a_rejected_key_and_a_missing_key_are_clear(server, monkeypatch):
+    server.push("anthropic", anthropic_error(401, "authentication_error", "invalid x-api-key"))
+    with pytest.raises(SkillkilnError, match="rejected the API key"):
+        claude(server).complete(USER, "s", 10, 0.0)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(SkillkilnError, match="ANTHROPIC_API_KEY is not set"):
+        AnthropicModel("claude-opus-4-5-20251101", base_url=server.url)
+
+
+def test_unreachable_ollama_is_one_line_within_seconds(tmp_path):
+    started = time.perf_counter()
+    done = run_cli("evolve", "--task", "cola", "--iters", "25", "--proposer", "ollama",
+                   "--ollama-host", "http://127.0.0.1:1", "--store", str(tmp_path / "s.sqlite"), timeout=60)
+    elapsed = time.perf_counter() - started
+    assert done.returncode != 0
+    line = one_line_error(done)
+    assert "Ollama is not reachable at http://127.0.0.1:1" in line
+    assert elapsed < 10
+
+
+def evolve_error(*args: str) -> SkillkilnError:
+    """`evolve ARGS` in-process (the data never loads: the provider check comes first)."""
+    from click.testing import CliRunner
+
+    from engine.cli import evolve
+
+    result = CliRunner().invoke(evolve, list(args))
+    assert isinstance(result.exception, SkillkilnError), result.output
+    assert "\n" not in str(result.exception)
+    return result.exception
+
+
+def test_missing_key_on_the_command_line_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
+    error = evolve_error("--task", "cola", "--proposer", "anthropic", "--store", str(tmp_path / "s.sqlite"))
+    assert "ANTHROPIC_API_KEY is not set" in str(error) and error.exit_code == 2
+
+
+def test_a_model_not_pulled_on_the_command_line(server, tmp_path):
+    error = evolve_error("--task", "cola", "--proposer", "ollama", "--model", "llama3.3:70b",
+                         "--ollama-host", server.url, "--store", str(tmp_path / "s.sqlite"))
+    assert "run `ollama pull llama3.3:70b`" in str(error)

@@ -1,0 +1,107 @@
+"""Transcripts: --record writes every call, --proposer replay answers from it, and a replayed run
+repeats exactly (the shipped transcript was recorded against the fake servers by make_transcript.py)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from engine.config import RunConfig
+from engine.errors import SkillkilnError
+from engine.proposers.ollama_provider import OllamaModel
+from engine.proposers.replay import RecordingModel, ReplayModel, Transcript, TranscriptWriter
+from fake_servers import ollama_chat
+from llm_helpers import BIN, FAST, TRANSCRIPT, server  # noqa: F401 - fixtures
+
+USER = [{"role": "user", "content": "write a skill"}]
+
+
+def test_record_then_replay_gives_the_same_completions(server, tmp_path):
+    server.push("ollama", ollama_chat("first answer", "qwen2.5-coder:32b", 100, 10),
+                ollama_chat("a repair", "qwen2.5-coder:32b", 50, 5))
+    live = OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST)
+    path = tmp_path / "t.jsonl"
+    writer = TranscriptWriter.open(path, RunConfig(task="cola", seed=3), "ollama:qwen2.5-coder:32b", "ollama:qwen2.5-coder:32b")
+    creator, repairer = RecordingModel(live, "creator", writer), RecordingModel(live, "repairer", writer)
+    recorded = [creator.complete(USER, "sys", 64, 0.8, 1), repairer.complete(USER, "sys", 64, 0.2, 2)]
+    writer.close()
+
+    transcript = Transcript.load(path)
+    assert transcript.header["settings"]["seed"] == 3 and len(transcript.calls) == 2
+    replay_c, replay_r = ReplayModel(transcript, "creator"), ReplayModel(transcript, "repairer")
+    assert (replay_c.provider, replay_c.model) == ("ollama", "qwen2.5-coder:32b")
+    again = [replay_c.complete(USER, "sys", 64, 0.8, 1), replay_r.complete(USER, "sys", 64, 0.2, 2)]
+    assert again == recorded and transcript.mismatches == 0
+    with pytest.raises(SkillkilnError, match="no more creator calls"):
+        replay_c.complete(USER, "sys", 64, 0.8, 1)
+    assert Transcript.load(path).differences(RunConfig(task="cola", seed=4))  # another seed: prompts will differ
+
+
+def test_a_changed_prompt_is_counted_not_fatal(tmp_path):
+    transcript = Transcript.load(TRANSCRIPT)
+    ReplayModel(transcript, "creator").complete([{"role": "user", "content": "something else"}], "sys", 1, 0.0)
+    assert transcript.mismatches == 1
+
+
+def test_bad_transcripts_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"kind": "call"}\n')
+    with pytest.raises(SkillkilnError, match="not a skillkiln transcript"):
+        Transcript.load(bad)
+    with pytest.raises(SkillkilnError, match="cannot read the transcript"):
+        Transcript.load(tmp_path / "missing.jsonl")
+
+
+def test_flag_conflicts_are_usage_errors(tmp_path):
+    from engine.cli import evolve
+
+    store = str(tmp_path / "s.sqlite")
+    for args, words in [
+        (["--proposer", "replay"], "needs --transcript"),
+        (["--transcript", str(TRANSCRIPT), "--creator", "ollama:llama3.2:3b"], "--transcript is for --proposer replay"),
+        (["--proposer", "offline", "--max-cost-usd", "1"], "only for an LLM proposer"),
+        (["--proposer", "ollama", "--creator", "anthropic:claude-opus-4-5"], "conflicts"),
+        (["--creator", "openai:gpt"], "unknown provider 'openai'"),
+    ]:
+        result = CliRunner().invoke(evolve, ["--task", "cola", "--store", store, *args])
+        assert result.exit_code != 0 and words in (result.output + str(result.exception)), (args, result.output)
+
+
+def normalised(summary: dict) -> dict:
+    """Everything but the run id, wall times and paths."""
+    out = {k: v for k, v in summary.items() if k not in ("run_id", "wall_s", "sandbox_s", "store", "report")}
+    if out.get("best"):
+        out["best"] = {**out["best"], "candidate_id": out["best"]["candidate_id"].split("-")[-2:]}
+    return out
+
+
+def test_a_replayed_run_repeats_exactly(tmp_path):
+    """25 iterations from the shipped transcript, twice (side by side): the same summary."""
+    procs = []
+    for i in (1, 2):
+        procs.append(subprocess.Popen(
+            [str(BIN / "evolve"), "--task", "cola", "--iters", "25", "--proposer", "replay", "--transcript", str(TRANSCRIPT),
+             "--store", str(tmp_path / f"s{i}.sqlite"), "--workers", "1", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}))
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    first, second = (json.loads(out) for out, _ in outs)
+    assert normalised(first) == normalised(second)
+
+    recorded = Transcript.load(TRANSCRIPT)
+    assert first["candidates"] == 25 and first["proposer"] == "replay"
+    assert first["llm"]["creator"] == recorded.header["creator"] and first["llm"]["repairer"] == recorded.header["repairer"]
+    assert first["llm"]["replay"]["calls"] <= len(recorded.calls)
+    # the ledger repeats the recorded tokens and prices them
+    ledger = first["ledger"]
+    assert ledger["calls"] == first["llm"]["replay"]["calls"] and ledger["cost_usd"] > 0
+    assert ledger["total"] == first["tokens"]["total"]
+    creator = first["llm"]["models"][recorded.header["creator"]]
+    assert creator["created"] == 25 and creator["first_failures"] >= 5 and creator["failed_after_repair"] >= 1
+    assert first["parse_failures"] >= 1 and first["accepted_count"] >= 1
+    assert any(r.startswith("constant_output") for r in first["rejections"])  # the trivial `return True` skills
