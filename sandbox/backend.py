@@ -16,6 +16,7 @@ class Limits:
     mem_mb: int = 512
     call_s: float = 2.0  # one call of solve()
     result_bytes: int = 32 * 1024 * 1024
+    load_s: float = 10.0  # the skill's module body (imports, tables, compiled patterns)
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,13 @@ class RunRequest:
     properties: dict[str, Any] | None = None  # None: no property tests in this run
     allowed_imports: tuple[str, ...] = ALLOWED_IMPORTS
     libraries: dict[str, str] = field(default_factory=dict)  # name -> code of stored skills it may import
+    # Tests only (the adversarial suite's "container alone" mode): the harness gives the skill
+    # full builtins and unrestricted imports, so that only the container stops it. Never set
+    # by the engine; on the wire only when true.
+    trusted_builtins: bool = False
 
     def to_wire(self, limits: Limits) -> dict[str, Any]:
-        return {
+        wire = {
             "op": "run",
             "code": self.code,
             "texts": list(self.texts),
@@ -40,6 +45,9 @@ class RunRequest:
             "libraries": dict(self.libraries),
             "limits": asdict(limits),
         }
+        if self.trusted_builtins:
+            wire["trusted_builtins"] = True
+        return wire
 
 
 class Backend(Protocol):

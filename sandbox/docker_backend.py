@@ -2,12 +2,16 @@
 
 Containers have no network, a read-only root, a small noexec tmpfs, a non-root user, no
 capabilities, no-new-privileges, Docker's default seccomp profile, memory, pids and CPU
-limits and an empty environment. Host and harness talk over the container's attached
-stdin/stdout (Docker's multiplexed stream; only stdout frames are read).
+limits, an empty environment, no /dev/shm (IPC mode none) and no log (nothing the channel
+carries is written to the host's disk). Host and harness talk over the container's attached
+stdin/stdout (Docker's multiplexed stream; only stdout is attached). The harness is the
+container's init: after each request it kills whatever a skill left running and wipes
+/tmp and /dev/mqueue, so candidates never see each other's state.
 """
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import time
@@ -16,11 +20,13 @@ from engine.errors import SkillkilnError
 from engine.records import ExecResult
 from sandbox.backend import Limits, RunRequest
 from sandbox.image import BUILD_COMMAND, image_exists, image_tag
-from sandbox.pool import Pool, WorkerGone
+from sandbox.pool import HOST_MARGIN_S, Pool, WorkerGone
 
 LABEL = "docker"
 MUX_HEADER = struct.Struct(">BxxxI")  # Docker's attach stream: stream type, 3 pad bytes, length
 CONTAINER_LABEL = "skillkiln.sandbox"
+SCRATCH = ("/tmp", "/dev/mqueue")  # the only writable places; the harness wipes them after each request
+HARNESS_COMMAND = ["python3", "-I", "/opt/skillkiln/harness.py", "serve"] + [a for d in SCRATCH for a in ("--scratch", d)]
 
 
 def docker_client(timeout: int = 60):
@@ -50,10 +56,11 @@ class DockerWorker:
     def __init__(self, client, image: str, mem_mb: int, cpus: float, pids: int):
         self._container = client.containers.create(
             image,
-            command=["python3", "-I", "/opt/skillkiln/harness.py", "serve"],
+            command=HARNESS_COMMAND,
             stdin_open=True,
             tty=False,
             network_mode="none",
+            ipc_mode="none",
             read_only=True,
             tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
             mem_limit=f"{mem_mb}m",
@@ -65,11 +72,16 @@ class DockerWorker:
             user="65534:65534",
             environment={},
             working_dir="/tmp",
+            log_config={"type": "none"},
             labels={CONTAINER_LABEL: str(os.getpid())},
         )
-        sock = self._container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-        self._sock: socket.socket = getattr(sock, "_sock", sock)
-        self._container.start()
+        try:
+            sock = self._container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1})
+            self._sock: socket.socket = getattr(sock, "_sock", sock)
+            self._container.start()
+        except Exception:
+            self.kill()
+            raise
         self._buffer = bytearray()
 
     def send(self, payload: bytes) -> None:
@@ -106,10 +118,38 @@ class DockerWorker:
         del self._buffer[:size]
         return out
 
+    def alive(self) -> bool:
+        """An idle harness sends nothing: a readable channel means it closed (the container died)
+        or it is out of step. Either way the worker is not used."""
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def why_gone(self) -> str:
+        """What became of the container, for the failure reason (one API call, on failure only)."""
+        try:
+            self._container.reload()
+            state = self._container.attrs.get("State", {})
+        except Exception:  # noqa: BLE001 - already removed
+            return "the container is gone"
+        if state.get("OOMKilled"):
+            return "the container was killed by the OOM killer"
+        if state.get("Paused"):
+            return "the container was paused"
+        if state.get("Status") == "exited":
+            return f"the container exited with code {state.get('ExitCode')}"
+        return ""
+
+    @property
+    def container(self):
+        return self._container
+
     def kill(self) -> None:
         try:
             self._sock.close()
-        except OSError:
+        except (OSError, AttributeError):
             pass
         try:
             self._container.remove(force=True)
@@ -140,20 +180,26 @@ class DockerBackend:
     label = LABEL
 
     def __init__(self, workers: int = 1, client=None, image: str | None = None,
-                 mem_mb: int = 1024, cpus: float = 1.0, pids: int = 64):
+                 mem_mb: int = 1024, cpus: float = 1.0, pids: int = 64, host_margin_s: float = HOST_MARGIN_S):
         self._client = client or docker_client()
         self.image = image or image_tag()
         if image is None and not image_exists(self._client):
             raise SkillkilnError(f"sandbox image {self.image} is missing; build it with: {BUILD_COMMAND}")
         remove_stale_containers(self._client)
         try:
-            self._pool = Pool(lambda: DockerWorker(self._client, self.image, mem_mb, cpus, pids), workers)
+            self._pool = Pool(lambda: DockerWorker(self._client, self.image, mem_mb, cpus, pids), workers,
+                              host_margin_s=host_margin_s)
         except WorkerGone as exc:
             raise SkillkilnError(f"the sandbox container did not start ({exc})") from None
 
     @property
     def restarts(self) -> int:
+        """Containers killed and replaced (died, stopped answering, or broke the protocol)."""
         return self._pool.restarts
+
+    def containers(self) -> list:
+        """The pool's containers (docker SDK objects), for tests and inspection."""
+        return [w.container for w in self._pool.workers()]
 
     def run(self, request: RunRequest, limits: Limits = Limits()) -> ExecResult:
         return self._pool.run(request, limits)

@@ -1,8 +1,11 @@
 """The weaker fallback when Docker is absent: the same harness in a local subprocess.
 
 Isolation is rlimits, a fresh fork per candidate, an empty environment and a private
-temporary directory, and no network namespace where `unshare -rn` works. There is no
-filesystem or kernel isolation: every log line and summary names it `local (weaker isolation)`.
+temporary directory; where `unshare -rn` works, no network (a fresh, empty network
+namespace); where `unshare -rnpf` works, also a PID namespace with the harness as its init,
+so whatever a skill leaves running (even in a session of its own) is killed after each
+request and a skill cannot signal the harness. There is no filesystem, memory-cgroup or
+pids isolation: every log line and summary names it `local (weaker isolation)`.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import time
 from engine.records import ExecResult
 from sandbox.backend import Limits, RunRequest
 from sandbox.image import HARNESS
-from sandbox.pool import Pool, WorkerGone
+from sandbox.pool import HOST_MARGIN_S, Pool, WorkerGone
 
 LABEL = "local (weaker isolation)"
 
@@ -31,19 +34,29 @@ def hypothesis_cache() -> str:
     return path
 
 
-def _unshare_works() -> bool:
+def _unshare_flags() -> tuple[str, ...]:
+    """The strongest `unshare` that works here: user+net+pid, user+net, or none."""
     if shutil.which("unshare") is None:
-        return False
-    done = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
-    return done.returncode == 0
+        return ()
+    for flags in ("-rnpf", "-rn"):
+        done = subprocess.run(["unshare", flags, "true"], capture_output=True)
+        if done.returncode == 0:
+            return (flags,)
+    return ()
+
+
+def _unshare_works() -> bool:
+    return bool(_unshare_flags())
 
 
 class LocalWorker:
-    def __init__(self, no_network: bool):
+    def __init__(self, unshare: tuple[str, ...] | bool):
+        if unshare is True:  # the old signature: LocalWorker(no_network)
+            unshare = ("-rn",)
         self._tmp = tempfile.mkdtemp(prefix="skillkiln-local-")
-        cmd = [sys.executable, "-I", str(HARNESS), "serve"]
-        if no_network:
-            cmd = ["unshare", "-rn", *cmd]
+        cmd = [sys.executable, "-I", str(HARNESS), "serve", "--scratch", self._tmp]
+        if unshare:
+            cmd = ["unshare", *unshare, *cmd]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self._tmp,
@@ -51,6 +64,17 @@ class LocalWorker:
                  "HYPOTHESIS_STORAGE_DIRECTORY": hypothesis_cache()},
             start_new_session=True,
         )
+
+    @property
+    def pid(self) -> int:
+        """The process the worker started (`unshare`, or the harness itself without it)."""
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        if self._proc.poll() is not None:
+            return False
+        readable, _, _ = select.select([self._proc.stdout.fileno()], [], [], 0)
+        return not readable  # an idle harness sends nothing: readable means closed or out of step
 
     def send(self, payload: bytes) -> None:
         try:
@@ -90,10 +114,19 @@ class LocalBackend:
     weaker = True
     label = LABEL
 
-    def __init__(self, workers: int = 1):
-        no_network = _unshare_works()
-        self.network_isolated = no_network
-        self._pool = Pool(lambda: LocalWorker(no_network), workers)
+    def __init__(self, workers: int = 1, host_margin_s: float = HOST_MARGIN_S):
+        unshare = _unshare_flags()
+        self.network_isolated = bool(unshare)
+        self.pid_isolated = unshare == ("-rnpf",)
+        self._pool = Pool(lambda: LocalWorker(unshare), workers, host_margin_s=host_margin_s)
+
+    @property
+    def restarts(self) -> int:
+        return self._pool.restarts
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the pool's workers (for tests: what a request may leave behind)."""
+        return [w.pid for w in self._pool.workers()]
 
     def run(self, request: RunRequest, limits: Limits = Limits()) -> ExecResult:
         return self._pool.run(request, limits)

@@ -1,23 +1,30 @@
 """A pool of warm harness workers (containers or subprocesses), one request at a time each.
 
-A worker that stops answering, answers garbage or dies is killed and replaced; the
-request it was serving fails with a clear reason and the pool carries on.
+N workers serve N requests at once. A worker that stops answering (the host's own deadline:
+the harness's plus a margin), answers garbage or another request's id, or dies (an OOM kill,
+a `docker kill`) is killed and replaced; the request it was serving fails with a clear
+reason and the pool carries on. An idle worker found dead is replaced before it is used, so
+the next request does not pay for it. Every replacement counts in `restarts`.
 """
 from __future__ import annotations
 
 import json
 import queue
+import secrets
 import struct
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
-from typing import Callable, Protocol
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Protocol
 
+from engine.errors import SkillkilnError
 from engine.records import ExecResult
 from sandbox.backend import Limits, RunRequest, decode_result
 
 HEADER = struct.Struct(">I")
 HOST_MARGIN_S = 10.0  # the host's own deadline is the harness's plus this
+START_ATTEMPTS = 3
 
 
 class WorkerGone(Exception):
@@ -31,9 +38,48 @@ class Worker(Protocol):
 
     def kill(self) -> None: ...
 
+    # optional: def alive(self) -> bool: a cheap check that an idle worker is still there
+    # optional: def why_gone(self) -> str: what became of a worker that vanished (e.g. OOM-killed)
+
 
 def frame(obj) -> bytes:
     body = json.dumps(obj, ensure_ascii=True).encode()
+    return HEADER.pack(len(body)) + body
+
+
+class TextsCache:
+    """The JSON of recently sent text tuples: an evaluator sends the same splits (train subset,
+    the rest of train, validation) for every candidate, and encoding thousands of texts costs
+    milliseconds each time. Keyed by the tuple itself (strings cache their hashes)."""
+
+    def __init__(self, size: int = 8):
+        self._size = size
+        self._cache: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: tuple) -> str:
+        if len(texts) < 256:  # small: cheaper to encode than to hash and keep
+            return json.dumps(list(texts), ensure_ascii=True)
+        with self._lock:
+            hit = self._cache.get(texts)
+            if hit is not None:
+                self._cache.move_to_end(texts)
+                return hit
+        encoded = json.dumps(list(texts), ensure_ascii=True)
+        with self._lock:
+            self._cache[texts] = encoded
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return encoded
+
+
+def request_frame(request: RunRequest, limits: Limits, nonce: str, cache: TextsCache) -> bytes:
+    """frame(request.to_wire(limits) + id), with the texts' JSON from the cache."""
+    wire = request.to_wire(limits)
+    del wire["texts"]
+    wire["id"] = nonce
+    head = json.dumps(wire, ensure_ascii=True)
+    body = (head[:-1] + ', "texts": ' + cache.encode(tuple(request.texts)) + "}").encode()
     return HEADER.pack(len(body)) + body
 
 
@@ -43,18 +89,46 @@ def read_frame(worker: Worker, deadline: float, cap: int):
         raise WorkerGone(f"the harness sent a {size} byte frame, over the {cap} byte cap")
     try:
         return json.loads(worker.recv(size, deadline))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WorkerGone("the harness sent a frame that is not JSON") from None
 
 
+def clean(text: Any, limit: int = 2000) -> str:
+    """A string from the sandbox that is safe to print and store (no lone surrogates)."""
+    return str(text)[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def sanitize(resp: dict[str, Any]) -> dict[str, Any]:
+    """Texts in an answer made safe for the host (the harness already does this; a forged or
+    broken answer must not crash the store with a lone surrogate)."""
+    if "failure" in resp:
+        resp["failure"] = clean(resp["failure"]) if resp["failure"] else ""
+    errors = resp.get("errors")
+    if isinstance(errors, dict):
+        resp["errors"] = {k: clean(v, 1000) for k, v in errors.items()}
+    props = resp.get("properties")
+    if isinstance(props, dict):
+        resp["properties"] = {
+            clean(name, 100): ({**o, "detail": clean(o.get("detail", ""), 500)} if isinstance(o, dict) else o)
+            for name, o in props.items()
+        }
+    return resp
+
+
 class Pool:
-    def __init__(self, factory: Callable[[], Worker], size: int, start_timeout_s: float = 60.0):
+    def __init__(self, factory: Callable[[], Worker], size: int, start_timeout_s: float = 60.0,
+                 host_margin_s: float = HOST_MARGIN_S):
         self._factory = factory
         self._start_timeout_s = start_timeout_s
+        self.host_margin_s = host_margin_s
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._all: list[Worker] = []
         self._lock = threading.Lock()
+        self._missing = 0  # workers that died and could not be replaced yet
+        self._closed = False
+        self.size = size
         self.restarts = 0
+        self._texts = TextsCache()
         with ThreadPoolExecutor(max_workers=size) as starter:  # containers start side by side
             futures = [starter.submit(self._start) for _ in range(size)]
         failed = [f.exception() for f in futures if f.exception() is not None]
@@ -79,31 +153,80 @@ class Pool:
             self._all.append(worker)
         return worker
 
-    def _replace(self, worker: Worker) -> None:
+    def _discard(self, worker: Worker) -> None:
         worker.kill()
         with self._lock:
             if worker in self._all:
                 self._all.remove(worker)
-        self.restarts += 1
-        self._idle.put(self._start())
+            self.restarts += 1
+            self._missing += 1
+
+    def _refill(self) -> None:
+        """Start the workers that are missing; raise only if none is left to serve."""
+        error: Exception | None = None
+        while True:
+            with self._lock:
+                if self._missing <= 0 or self._closed:
+                    return
+                self._missing -= 1
+            for attempt in range(START_ATTEMPTS):
+                try:
+                    self._idle.put(self._start())
+                    error = None
+                    break
+                except Exception as exc:  # noqa: BLE001 - a daemon hiccup, a slow start
+                    error = exc
+                    time.sleep(0.1 * (attempt + 1))
+            if error is not None:
+                with self._lock:
+                    self._missing += 1
+                    alive = len(self._all)
+                if alive == 0:
+                    raise SkillkilnError(f"the sandbox could not start a worker ({str(error)[:200]})")
+                return
+
+    def _take(self) -> Worker:
+        """An idle worker that is still alive (a dead one is replaced here, before it is used)."""
+        while True:
+            self._refill()
+            worker = self._idle.get()
+            alive = getattr(worker, "alive", None)
+            if alive is None or alive():
+                return worker
+            self._discard(worker)
 
     def run(self, request: RunRequest, limits: Limits) -> ExecResult:
-        worker = self._idle.get()
+        worker = self._take()
         started = time.monotonic()
+        nonce = secrets.token_hex(8)
         try:
-            worker.send(frame(request.to_wire(limits)))
-            resp = read_frame(worker, started + limits.wall_s + HOST_MARGIN_S, limits.result_bytes + (1 << 20))
-        except WorkerGone as exc:
-            self._replace(worker)
+            worker.send(request_frame(request, limits, nonce, self._texts))
+            resp = read_frame(worker, started + limits.wall_s + self.host_margin_s, limits.result_bytes + (1 << 20))
+            if not isinstance(resp, dict):
+                raise WorkerGone("the harness answered with no object")
+            if resp.get("id") != nonce:
+                raise WorkerGone("the harness answered another request (the channel is out of step)")
+        except Exception as exc:  # noqa: BLE001 - WorkerGone, or anything else: the channel cannot be trusted
+            why = getattr(worker, "why_gone", lambda: "")()
+            self._discard(worker)
+            try:
+                self._refill()
+            except SkillkilnError:
+                pass  # the next run() says it
+            said = str(exc) if isinstance(exc, WorkerGone) else f"{type(exc).__name__}: {exc}"
+            reason = f"sandbox: {said}" + (f" ({why})" if why else "")
             return ExecResult(predictions=None, wall_s=time.monotonic() - started,
-                              timed_out="deadline" in str(exc), failure=f"sandbox: {exc}")
+                              timed_out="deadline" in str(exc), failure=reason)
         self._idle.put(worker)
-        if not isinstance(resp, dict):
-            return ExecResult(predictions=None, failure="sandbox: the harness answered with no object")
-        return decode_result(resp, len(request.texts))
+        return decode_result(sanitize(resp), len(request.texts))
+
+    def workers(self) -> list[Worker]:
+        with self._lock:
+            return list(self._all)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             workers, self._all = self._all, []
         for worker in workers:
             worker.kill()

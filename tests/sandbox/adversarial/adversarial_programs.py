@@ -1,0 +1,518 @@
+"""The adversarial suite's programs: each a hostile skill, with the outcome asserted per layer.
+
+Layers (see test_adversarial.py):
+  static     sandbox.static.check_source: the reason code it rejects the program with, or
+             None where the program gets past the static gate (then the layers below must hold)
+  guarded    the harness's own guards (guarded builtins, import allow-list with module copies,
+             no `_`/frame attributes, rlimits, clock), static gate off, in a Docker container
+  contained  the container alone: request flag trusted_builtins gives the skill full builtins and
+             imports, so what stops it is the container (no network, read-only root, noexec
+             tmpfs, nobody, no capabilities, memory/pids limits) and the harness's process
+             handling (fork per request, clock, deadline, result cap, killing what is left)
+  local      the local backend (no container), guards on: only programs whose outcome comes
+             from what local has (rlimits, the clock, the deadline, the result cap, fds to
+             /dev/null); None = not run locally
+  local_open the local backend with guards off, only for programs that cannot harm the host
+             and whose outcome comes from `unshare` (no network; a PID namespace): None = not run
+
+Outcomes: Pred(values): these predictions and no errors; Err(pattern): one text, its error
+matches; Fail(pattern): the whole run failed with a matching reason; TimedOut(): stopped by
+the clock or the deadline (which of the two can depend on how starved the CPU is).
+Patterns are full matches (re.fullmatch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sandbox.backend import Limits
+
+# Tight limits for hostile programs, so the suite stays fast on 2 cores: QUICK where the
+# expected outcome is the clock or the deadline, HOSTILE (a looser clock, so that a loaded
+# machine cannot turn a MemoryError or an errno into a timeout) everywhere else.
+HOSTILE = Limits(wall_s=4.0, cpu_s=10, mem_mb=160, call_s=1.5, load_s=1.5, result_bytes=1 << 20)
+QUICK = Limits(wall_s=2.5, cpu_s=10, mem_mb=160, call_s=0.25, load_s=1.0, result_bytes=1 << 20)
+
+TIMEOUT_ERR = r"timeout: one call ran past its time bound"
+MEMORY_OR_TIMEOUT = r"memory: MemoryError|timeout: one call ran past its time bound"  # whichever bound comes first
+DEADLINE = r"timeout: the run passed its 2\.5 s deadline and was killed"
+
+
+def import_refused(module: str) -> "Fail":
+    return Fail(rf"load: exception: ImportError: import of '{module}' is not allowed in a skill")
+
+
+def forbidden(attribute: str) -> "Fail":
+    return Fail(rf"load: forbidden: attribute '{attribute}' is not allowed in a skill \(line \d+\)")
+
+
+def no_builtin(name: str) -> "Err":
+    return Err(rf"exception: NameError: name '{name}' is not defined")
+
+
+@dataclass(frozen=True)
+class Pred:
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Err:
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    pattern: str
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    pass
+
+
+Outcome = Pred | Err | Fail | TimedOut
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    what: str
+    code: str
+    static: str | None  # reason code of check_source, None: it passes the static gate
+    guarded: Outcome
+    contained: Outcome
+    local: Outcome | None = None
+    local_open: Outcome | None = None
+    local_open_needs: str = ""  # "network" or "pid": what the local backend must have to run it
+    texts: tuple[str, ...] = ("a",)
+    kind: str = "classification"
+    limits: Limits = HOSTILE
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+PROGRAMS: list[Program] = [
+    # ------------------------------------------------------------ processes
+    Program(
+        "fork_bomb", "forks until the pids limit, forever",
+        "import os\n\n\ndef solve(text):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+        static="import", guarded=import_refused("os"), contained=TimedOut(), local=import_refused("os"),
+        limits=QUICK,
+    ),
+    Program(
+        "fork_escape_session", "a grandchild in a session of its own (out of killpg's reach) spins forever",
+        "import os\n\n\ndef solve(text):\n    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
+        "            while True:\n                pass\n        os._exit(0)\n    return 1\n",
+        static="import", guarded=forbidden("_exit"), contained=Pred((1,)),
+        local_open=Pred((1,)), local_open_needs="pid",
+    ),
+    Program(
+        "threads_left_running", "starts threads that outlive solve: one spins, one keeps writing files into /tmp",
+        "import threading\nimport time\n\n\ndef spin():\n    while True:\n        time.sleep(0.001)\n\n\n"
+        "def litter():\n    i = 0\n    while True:\n        i += 1\n        open('/tmp/litter-' + str(i), 'w').close()\n"
+        "        time.sleep(0.001)\n\n\ndef solve(text):\n    for target in (spin, litter):\n"
+        "        threading.Thread(target=target).start()\n    time.sleep(0.05)\n    return 1\n",
+        static="import", guarded=import_refused("threading"), contained=Pred((1,)),
+    ),
+    Program(
+        "kill_parent", "SIGKILL and SIGSTOP to its parent (the harness), then kill(-1)",
+        "import os\nimport signal\n\n\ndef solve(text):\n    parent = os.getppid()\n    said = []\n"
+        "    for target, sig in ((parent, signal.SIGKILL), (parent, signal.SIGSTOP), (-1, signal.SIGKILL)):\n"
+        "        try:\n            os.kill(target, sig)\n            said.append('sent')\n"
+        "        except OSError as exc:\n            said.append(type(exc).__name__)\n"
+        "    raise RuntimeError('parent ' + str(parent) + ': ' + ', '.join(said))\n",
+        # the harness is the container's init: the kernel drops its signals, and kill(-1) finds no one
+        static="import", guarded=forbidden("__name__"),
+        contained=Err(r"exception: RuntimeError: parent 1: sent, sent, ProcessLookupError"),
+    ),
+    Program(
+        "sys_exit", "sys.exit inside solve",
+        "import sys\n\n\ndef solve(text):\n    sys.exit(0)\n",
+        static="import", guarded=import_refused("sys"), contained=Err(r"exception: SystemExit: 0"),
+    ),
+    Program(
+        "system_exit", "raise SystemExit (no import needed)",
+        "def solve(text):\n    raise SystemExit(3)\n",
+        static=None, guarded=Err(r"exception: SystemExit: 3"), contained=Err(r"exception: SystemExit: 3"),
+        local=Err(r"exception: SystemExit: 3"),
+    ),
+    Program(
+        "os_exit", "os._exit: no result at all",
+        "import os\n\n\ndef solve(text):\n    os._exit(0)\n",
+        static="import", guarded=forbidden("_exit"),
+        contained=Fail(r"crash: the child died with no result \(exit status 0\)"),
+    ),
+    Program(
+        "subprocess_run", "runs a program: it exists, but as nobody, in the container",
+        "import subprocess\n\n\ndef solve(text):\n    done = subprocess.run(['id', '-u'], capture_output=True, text=True)\n"
+        "    raise RuntimeError('uid ' + done.stdout.strip())\n",
+        static="import", guarded=import_refused("subprocess"), contained=Err(r"exception: RuntimeError: uid 65534"),
+    ),
+    Program(
+        "exec_from_tmp", "copies a binary to /tmp and runs it (noexec)",
+        "import os\nimport shutil\nimport subprocess\n\n\ndef solve(text):\n    shutil.copy('/bin/true', '/tmp/t')\n"
+        "    os.chmod('/tmp/t', 0o755)\n    subprocess.run(['/tmp/t'])\n    return 1\n",
+        static="import", guarded=import_refused("os"),
+        contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/tmp/t'"),
+    ),
+    Program(
+        "os_system", "os.system writing to /etc",
+        "import os\n\n\ndef solve(text):\n    status = os.system('echo pwned > /etc/pwned')\n"
+        "    raise RuntimeError('status ' + str(status))\n",
+        static="import", guarded=import_refused("os"), contained=Err(r"exception: RuntimeError: status [1-9]\d*"),
+    ),
+    # ------------------------------------------------------------ memory, time, recursion
+    Program(
+        "memory_bomb", "grows a list of 1 MB strings (stopped by RLIMIT_AS)",
+        "def solve(text):\n    hoard = []\n    while True:\n        hoard.append('x' * 10**6)\n",
+        static=None, guarded=Err(r"memory: MemoryError"), contained=Err(r"memory: MemoryError"),
+        local=Err(r"memory: MemoryError"),
+    ),
+    Program(
+        "memory_bomb_cgroup", "asks for 4 GB of address space, then fills it: the container's memory cgroup stops it",
+        "def solve(text):\n    hoard = []\n    while True:\n        hoard.append(b'x' * 10**7)\n",
+        static=None,
+        guarded=Fail(r"crash: the child died with no result \(killed by signal 9 \(memory limit\?\)\)"),
+        contained=Fail(r"crash: the child died with no result \(killed by signal 9 \(memory limit\?\)\)"),
+        limits=Limits(wall_s=10, cpu_s=10, mem_mb=4096, call_s=5, load_s=1.0, result_bytes=1 << 20),
+    ),
+    Program(
+        "infinite_loop", "while True: pass",
+        "def solve(text):\n    while True:\n        pass\n",
+        static=None, guarded=Err(TIMEOUT_ERR), contained=Err(TIMEOUT_ERR), local=Err(TIMEOUT_ERR),
+        limits=QUICK,
+    ),
+    Program(
+        "swallowing_loop", "catches the clock's exception and carries on: only the deadline ends it",
+        "def solve(text):\n    while True:\n        try:\n            while True:\n                pass\n"
+        "        except BaseException:\n            pass\n",
+        static=None, guarded=Fail(DEADLINE), contained=Fail(DEADLINE), local=Fail(DEADLINE),
+        limits=QUICK,
+    ),
+    Program(
+        "module_level_loop", "loops in the module body, before solve exists",
+        "while True:\n    pass\n\n\ndef solve(text):\n    return 1\n",
+        static=None,
+        guarded=Fail(r"load: timeout: the module body ran past its 1\.0 s bound"),
+        contained=Fail(r"load: timeout: the module body ran past its 1\.0 s bound"),
+        local=Fail(r"load: timeout: the module body ran past its 1\.0 s bound"),
+        limits=QUICK,
+    ),
+    Program(
+        "busy_wait", "sleeps past the bound without time: a busy wait",
+        "def solve(text):\n    n = 0\n    for _ in range(10**12):\n        n += 1\n    return 1\n",
+        static=None, guarded=Err(TIMEOUT_ERR), contained=Err(TIMEOUT_ERR), local=Err(TIMEOUT_ERR),
+        limits=QUICK,
+    ),
+    Program(
+        "sleep_escape", "time.sleep(30) through an import the guard refuses",
+        "import time\n\n\ndef solve(text):\n    time.sleep(30)\n    return 1\n",
+        static="import", guarded=import_refused("time"), contained=Err(TIMEOUT_ERR),
+        limits=QUICK,
+    ),
+    Program(
+        "signal_ignores_deadline", "ignores SIGALRM, stops the timer, ignores SIGTERM, spins",
+        "import signal\n\n\ndef solve(text):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0)\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "    while True:\n        pass\n",
+        static="import", guarded=import_refused("signal"), contained=Fail(DEADLINE),
+        limits=QUICK,
+    ),
+    Program(
+        "deep_recursion", "recursion without end",
+        "def solve(text):\n    return solve(text + 'x')\n",
+        static=None, guarded=Err(r"exception: RecursionError"), contained=Err(r"exception: RecursionError"),
+        local=Err(r"exception: RecursionError"),
+    ),
+    Program(
+        "recursion_limit_lifted", "lifts the recursion limit and recurses through C (map) until the stack ends",
+        "import sys\n\nsys.setrecursionlimit(10**7)\n\n\ndef deeper(n):\n    return list(map(deeper, [n + 1]))\n\n\n"
+        "def solve(text):\n    return len(deeper(0))\n",
+        static="import", guarded=import_refused("sys"),
+        contained=Fail(r"crash: the child died with no result \(killed by signal 11 \(segfault\)\)"),
+    ),
+    Program(
+        "rlimit_raise", "tries to lift its own address-space limit",
+        "import resource\n\n\ndef solve(text):\n    inf = resource.RLIM_INFINITY\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (inf, inf))\n    return 1\n",
+        static="import", guarded=import_refused("resource"),
+        contained=Err(r"exception: ValueError: not allowed to raise maximum limit"),
+    ),
+    Program(
+        "regex_catastrophic", "a regex with catastrophic backtracking",
+        "import re\n\n\ndef solve(text):\n    return 1 if re.match(r'(a+)+$', 'a' * 64 + 'b') else 0\n",
+        static=None, guarded=TimedOut(), contained=TimedOut(), local=TimedOut(),
+        limits=QUICK,
+    ),
+    Program(
+        "laughs_bomb", "a billion laughs: 2**64 shared references, then str()",
+        "def solve(text):\n    laugh = ['ha']\n    for _ in range(64):\n        laugh = [laugh, laugh]\n    return len(str(laugh))\n",
+        static=None, guarded=Err(MEMORY_OR_TIMEOUT), contained=Err(MEMORY_OR_TIMEOUT),
+        local=Err(MEMORY_OR_TIMEOUT),
+        limits=QUICK,
+    ),
+    Program(
+        "pickle_bomb", "unpickles a small pickle of 2**64 shared references and expands it",
+        "import pickle\n\n\ndef solve(text):\n    laugh = ['ha']\n    for _ in range(64):\n        laugh = [laugh, laugh]\n"
+        "    bomb = pickle.dumps(laugh)\n    assert len(bomb) < 4096\n    return len(repr(pickle.loads(bomb)))\n",
+        static="import", guarded=import_refused("pickle"), contained=Err(MEMORY_OR_TIMEOUT),
+        limits=QUICK,
+    ),
+    # ------------------------------------------------------------ output and the channel
+    Program(
+        "huge_stdout", "prints 20 MB",
+        "def solve(text):\n    for _ in range(20):\n        print('x' * 10**6)\n    return 1\n",
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
+    ),
+    Program(
+        "huge_stderr", "writes 20 MB to stderr",
+        "import sys\n\n\ndef solve(text):\n    for _ in range(20):\n        sys.stderr.write('y' * 10**6)\n    return 1\n",
+        static="import", guarded=import_refused("sys"), contained=Pred((1,)), local_open=Pred((1,)),
+    ),
+    Program(
+        "huge_exception_message", "raises an exception with a 10 MB message",
+        "def solve(text):\n    raise ValueError('z' * 10**7)\n",
+        static=None, guarded=Err(r"exception: ValueError: z{300}"), contained=Err(r"exception: ValueError: z{300}"),
+        local=Err(r"exception: ValueError: z{300}"),
+    ),
+    Program(
+        "result_over_cap", "a span answer of 5 MB, over the 1 MB result cap",
+        "def solve(text):\n    return [(0, 1, 'w' * 1000)] * 5000\n",
+        static=None, kind="spans",
+        guarded=Fail(r"output: the result passed the 1048576 byte cap"),
+        contained=Fail(r"output: the result passed the 1048576 byte cap"),
+        local=Fail(r"output: the result passed the 1048576 byte cap"),
+    ),
+    Program(
+        "forged_frames_stdout", "prints forged result frames (raw and length-prefixed)",
+        "def solve(text):\n    forged = '{\"ok\": true, \"outputs\": [0, 0, 0], \"errors\": {}}'\n    print(forged * 1000)\n"
+        "    print('\\x00\\x00\\x00\\x2f' + forged)\n    return 1\n",
+        texts=("a", "b", "c"),
+        static=None, guarded=Pred((1, 1, 1)), contained=Pred((1, 1, 1)), local=Pred((1, 1, 1)),
+    ),
+    Program(
+        "forged_result_pipe", "writes a forged result into every fd it has, then exits (only its own result pipe is there)",
+        "import os\nimport struct\n\n\ndef solve(text):\n"
+        "    body = b'{\"ok\": true, \"outputs\": [0, 0, 0], \"errors\": {}, \"id\": \"x\"}'\n"
+        "    for fd in range(0, 64):\n        try:\n            os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "        except OSError:\n            pass\n    os._exit(0)\n",
+        static="import", guarded=forbidden("_exit"),
+        contained=Fail(r"crash: the child's result held 3 outputs for 1 texts"),
+        local_open=Fail(r"crash: the child's result held 3 outputs for 1 texts"),
+    ),
+    Program(
+        "forged_deep_result", "forges a result nested 100,000 deep (a RecursionError for a naive reader)",
+        "import os\nimport struct\n\n\ndef solve(text):\n    body = b'[' * 100000 + b']' * 100000\n"
+        "    for fd in range(3, 64):\n        try:\n            os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "        except OSError:\n            pass\n    os._exit(0)\n",
+        static="import", guarded=forbidden("_exit"),
+        contained=Fail(r"crash: the child's result was not valid JSON"),
+        local_open=Fail(r"crash: the child's result was not valid JSON"),
+    ),
+    Program(
+        "channel_hijack", "reopens the harness's stdout (the host channel) through /proc/1/fd/1",
+        "def solve(text):\n    with open('/proc/1/fd/1', 'wb') as channel:\n        channel.write(b'\\x00\\x00\\x00\\x02{}')\n    return 1\n",
+        static=None, guarded=no_builtin("open"),
+        contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/proc/1/fd/1'"),
+    ),
+    Program(
+        "unicode_breakers", "lone surrogates, NUL, U+2028 in texts and in an error message",
+        "def solve(text):\n    if '\\ud800' in text:\n        raise ValueError('lone ' + text + ' \\udcff \\x00 \\u2028')\n"
+        "    return len(text) % 2\n",
+        texts=("\ud800", "a\x00b", "\u2028\ufeff", "\U0001f600"),
+        static=None,
+        guarded=Pred((None, 1, 0, 1)), contained=Pred((None, 1, 0, 1)), local=Pred((None, 1, 0, 1)),
+        tags=("unicode_error",),
+    ),
+    Program(
+        "surrogate_span_label", "a span label that is a lone surrogate (breaks UTF-8 on the host)",
+        "def solve(text):\n    return [(0, 1, '\\udfff')]\n",
+        kind="spans", static=None,
+        guarded=Err(r"type: a span label is not valid unicode \(a lone surrogate\)"),
+        contained=Err(r"type: a span label is not valid unicode \(a lone surrogate\)"),
+        local=Err(r"type: a span label is not valid unicode \(a lone surrogate\)"),
+    ),
+    # ------------------------------------------------------------ files
+    Program(
+        "write_outside_tmp", "writes to the harness, to world-writable dirs of the root (/run/lock, /var/tmp) and to /",
+        "def solve(text):\n    said = []\n"
+        "    for path in ('/opt/skillkiln/harness.py', '/run/lock/pwned', '/var/tmp/pwned', '/pwned'):\n"
+        "        try:\n            open(path, 'a').write('pwned')\n            said.append('wrote ' + path)\n"
+        "        except OSError as exc:\n            said.append(str(exc.errno))\n"
+        "    raise RuntimeError(' '.join(said))\n",
+        static=None, guarded=no_builtin("open"),
+        contained=Err(r"exception: RuntimeError: 13 30 30 30"),  # EACCES (not nobody's), then EROFS: the root is read-only
+    ),
+    Program(
+        "fill_tmp", "fills /tmp with 512 kB files until the disk is full (the next candidate must find it empty)",
+        "def solve(text):\n    chunk = b'x' * (512 * 1024)\n    for i in range(1000):\n"
+        "        with open('/tmp/fill-' + str(i), 'wb') as f:\n            f.write(chunk)\n    return 1\n",
+        static=None, guarded=no_builtin("open"),
+        contained=Err(r"exception: OSError: \[Errno 28\] No space left on device"),
+    ),
+    Program(
+        "fd_exhaustion", "opens files until it runs out of descriptors",
+        "def solve(text):\n    files = [open('/dev/null') for _ in range(1000)]\n    return len(files)\n",
+        static=None, guarded=no_builtin("open"),
+        contained=Err(r"exception: OSError: \[Errno 24\] Too many open files: '/dev/null'"),
+    ),
+    Program(
+        "read_shadow", "reads /etc/shadow",
+        "def solve(text):\n    return len(open('/etc/shadow').read())\n",
+        static=None, guarded=no_builtin("open"),
+        contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/etc/shadow'"),
+    ),
+    Program(
+        "read_proc1_environ", "reads the harness's environment through /proc/1/environ",
+        "def solve(text):\n    return len(open('/proc/1/environ').read())\n",
+        static=None, guarded=no_builtin("open"),
+        contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/proc/1/environ'"),
+    ),
+    Program(
+        "docker_socket", "connects to the host's Docker socket",
+        "import socket\n\n\ndef solve(text):\n    s = socket.socket(socket.AF_UNIX)\n    s.connect('/var/run/docker.sock')\n    return 1\n",
+        static="import", guarded=import_refused("socket"),
+        contained=Err(r"exception: FileNotFoundError: \[Errno 2\] No such file or directory"),
+    ),
+    # ------------------------------------------------------------ network
+    Program(
+        "socket_localhost", "connects to a port the host listens on at 127.0.0.1 (the text is the port)",
+        "import socket\n\n\ndef solve(text):\n    socket.create_connection(('127.0.0.1', int(text)), timeout=1).close()\n    return 1\n",
+        texts=("HOST_PORT",),
+        static="import", guarded=import_refused("socket"),
+        contained=Err(r"exception: ConnectionRefusedError: \[Errno 111\] Connection refused"),
+        local_open=Err(r"exception: OSError: \[Errno 101\] Network is unreachable"),  # a fresh netns: lo is down
+        local_open_needs="network",
+    ),
+    Program(
+        "socket_outside", "connects to 1.1.1.1:53",
+        "import socket\n\n\ndef solve(text):\n    socket.create_connection(('1.1.1.1', 53), timeout=1).close()\n    return 1\n",
+        static="import", guarded=import_refused("socket"),
+        contained=Err(r"exception: OSError: \[Errno 101\] Network is unreachable"),
+        local_open=Err(r"exception: OSError: \[Errno 101\] Network is unreachable"), local_open_needs="network",
+    ),
+    # ------------------------------------------------------------ escapes from the Python guards
+    Program(
+        "ctypes_segfault", "reads address 8 through ctypes",
+        "import ctypes\n\n\ndef solve(text):\n    return ctypes.string_at(8, 1)[0]\n",
+        static="import", guarded=import_refused("ctypes"),
+        contained=Fail(r"crash: the child died with no result \(killed by signal 11 \(segfault\)\)"),
+    ),
+    Program(
+        "dunder_import", "__import__('os') inside solve",
+        "def solve(text):\n    return __import__('os').getuid()\n",
+        static="restricted", guarded=Err(r"exception: ImportError: import of 'os' is not allowed in a skill"),
+        contained=Pred((65534,)),  # it gets os, as nobody in the container
+    ),
+    Program(
+        "importlib_trick", "importlib.import_module('os')",
+        "import importlib\n\n\ndef solve(text):\n    return importlib.import_module('os').getuid()\n",
+        static="import", guarded=import_refused("importlib"), contained=Pred((65534,)),
+    ),
+    Program(
+        "module_attribute_walk", "re.enum.sys.modules['os']: no import, no underscore (past the static gate)",
+        "import re\n\n\ndef solve(text):\n    return re.enum.sys.modules['os'].getuid()\n",
+        static=None, guarded=Err(r"exception: AttributeError: module 're' has no attribute 'enum'"),
+        contained=Pred((65534,)),
+    ),
+    Program(
+        "formatter_escape", "string.Formatter().get_field walks '0.__class__...' with the real getattr (past the static gate)",
+        "import string\n\n\ndef solve(text):\n"
+        "    found = string.Formatter().get_field('0.__class__.__base__.__subclasses__', [()], {})[0]()\n"
+        "    return len(found) > 0\n",
+        static=None, guarded=Err(r"exception: AttributeError: module 'string' has no attribute 'Formatter'"),
+        contained=Pred((True,)),
+    ),
+    Program(
+        "update_wrapper_gadget",
+        "functools.update_wrapper merges a module's globals (real __builtins__ included) into the skill's (past the static gate)",
+        "import functools\nimport string\n\n\ndef solve(text):\n"
+        "    functools.update_wrapper(solve, string.capwords, assigned=(), updated=('__globals__',))\n"
+        "    escape = lambda: getattr(getattr((), '__class__'), '__mro__')  # made now: real builtins\n"
+        "    return len(escape())\n",
+        static=None, guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'update_wrapper'"),
+        contained=Pred((2,)),
+    ),
+    Program(
+        "singledispatch_eval", "functools.singledispatch evaluates a string annotation (past the static gate)",
+        "import functools\n\nFOUND = []\n\n\ndef keep(value):\n    FOUND.append(value)\n    return int\n\n\n"
+        "def solve(text):\n    @functools.singledispatch\n    def f(x):\n        return 0\n\n"
+        "    def g(x: 'keep(().__class__.__mro__[1].__subclasses__())'):\n        return 1\n\n"
+        "    f.register(g)\n    return len(FOUND)\n",
+        static=None, guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'singledispatch'"),
+        contained=Pred((1,)),
+    ),
+    Program(
+        "subclasses_walk", "().__class__.__mro__[1].__subclasses__() to os._wrap_close and system()",
+        "def solve(text):\n    for cls in ().__class__.__mro__[1].__subclasses__():\n"
+        "        if cls.__name__ == '_wrap_close':\n            system = cls.__init__.__globals__['system']\n"
+        "            raise RuntimeError('status ' + str(system('echo pwned > /etc/pwned')))\n    return 0\n",
+        static="restricted",
+        guarded=Fail(r"load: forbidden: attribute '__\w+__' is not allowed in a skill \(line \d+\)"),
+        contained=Err(r"exception: RuntimeError: status [1-9]\d*"),
+    ),
+    Program(
+        "gc_reaches_harness", "gc.get_objects() finds the harness's globals: its own forked copy, with the channel closed",
+        "import gc\nimport os\n\n\ndef solve(text):\n    gc.unfreeze()  # the harness froze its objects out of gc's lists\n"
+        "    harness = [o for o in gc.get_objects() if type(o) is dict and 'write_frame' in o and 'Server' in o]\n"
+        "    fds = sorted(int(fd) for fd in os.listdir('/proc/self/fd'))\n"
+        "    raise RuntimeError('harness globals ' + str(len(harness)) + ', fds ' + str(fds))\n",
+        static="import", guarded=import_refused("gc"),
+        contained=Err(r"exception: RuntimeError: harness globals 1, fds \[0, 1, 2, \d+, \d+\]"),
+    ),
+    Program(
+        "frame_walk", "a generator's gi_frame.f_back chain up to the harness's globals",
+        "def solve(text):\n    def walk():\n        frame = gen.gi_frame\n        while frame is not None:\n"
+        "            if 'Server' in frame.f_globals:\n                yield frame.f_globals\n            frame = frame.f_back\n\n"
+        "    gen = walk()\n    harness = next(gen)\n    return int('os' in harness)\n",
+        static="restricted",
+        guarded=Fail(r"load: forbidden: attribute '(gi_frame|f_globals|f_back)' is not allowed in a skill \(line \d+\)"),
+        contained=Pred((1,)),  # it reaches its own forked copy of the harness; the container holds
+    ),
+    # ------------------------------------------------------------ hostile return values
+    Program(
+        "hostile_eq", "returns an object whose __eq__ raises SystemExit",
+        "class Liar:\n    def __eq__(self, other):\n        raise SystemExit('eq')\n\n\ndef solve(text):\n    return Liar()\n",
+        static=None, guarded=Err(r"type: returned Liar, not a label"), contained=Err(r"type: returned Liar, not a label"),
+        local=Err(r"type: returned Liar, not a label"),
+    ),
+    Program(
+        "hostile_hash", "returns an object whose __hash__ never returns",
+        "class Spinner:\n    def __hash__(self):\n        while True:\n            pass\n\n\ndef solve(text):\n    return Spinner()\n",
+        static="restricted", guarded=Err(r"type: returned Spinner, not a label"),
+        contained=Err(r"type: returned Spinner, not a label"), local=Err(r"type: returned Spinner, not a label"),
+    ),
+    Program(
+        "hostile_bool", "returns an object whose __bool__ raises",
+        "class Liar:\n    def __bool__(self):\n        raise SystemExit('bool')\n\n\ndef solve(text):\n    return Liar()\n",
+        static="restricted", guarded=Err(r"type: returned Liar, not a label"),
+        contained=Err(r"type: returned Liar, not a label"), local=Err(r"type: returned Liar, not a label"),
+    ),
+    Program(
+        "hostile_index", "an int subclass with a lying __index__ and __eq__",
+        "EvilInt = type('EvilInt', (int,), {'__index__': lambda self: 10**100, '__eq__': lambda self, o: True})\n\n\n"
+        "def solve(text):\n    return EvilInt(1)\n",
+        static=None, guarded=Err(r"type: returned EvilInt, not a label"),
+        contained=Err(r"type: returned EvilInt, not a label"), local=Err(r"type: returned EvilInt, not a label"),
+    ),
+    Program(
+        "hostile_reduce", "returns an object whose __reduce__ would run code if anyone pickled it",
+        "class Payload:\n    def __reduce__(self):\n        return (print, ('pickled',))\n\n\ndef solve(text):\n    return Payload()\n",
+        static="restricted", guarded=Err(r"type: returned Payload, not a label"),
+        contained=Err(r"type: returned Payload, not a label"), local=Err(r"type: returned Payload, not a label"),
+    ),
+    Program(
+        "hostile_metaclass_name", "a class whose metaclass lies about its __name__ (a loop)",
+        "class Meta(type):\n    @property\n    def __name__(cls):\n        while True:\n            pass\n\n\n"
+        "class Sneaky(metaclass=Meta):\n    pass\n\n\ndef solve(text):\n    return Sneaky()\n",
+        static="restricted", guarded=Err(r"type: returned Sneaky, not a label"),
+        contained=Err(r"type: returned Sneaky, not a label"), local=Err(r"type: returned Sneaky, not a label"),
+    ),
+    Program(
+        "hostile_exception_str", "raises an exception whose __str__ never returns",
+        "class Stuck(Exception):\n    def __str__(self):\n        while True:\n            pass\n\n\ndef solve(text):\n    raise Stuck()\n",
+        static="restricted", guarded=Err(TIMEOUT_ERR), contained=Err(TIMEOUT_ERR), local=Err(TIMEOUT_ERR),
+        limits=QUICK,
+    ),
+]
+
+NAMES = [p.name for p in PROGRAMS]
+assert len(NAMES) == len(set(NAMES)), "program names must be unique"

@@ -1,0 +1,278 @@
+"""The pool under failure and load: dead, killed and frozen containers are replaced and counted,
+the next request works; N workers serve N requests at once; the local fallback's isolation.
+
+The Pool unit tests at the end use fake workers (no Docker): out-of-step answers, garbage,
+workers that cannot start."""
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+from sandbox_helpers import (  # noqa: F401 - fixtures are used by name
+    RULE, RULE_PREDICTIONS, RULE_TEXTS, hostile_docker, hostile_local, wait_for,
+)
+
+from sandbox.backend import Limits, RunRequest
+
+SLEEP = "import time\n\n\ndef solve(text):\n    time.sleep(float(text))\n    return 1\n"
+
+
+def rule_works(backend) -> bool:
+    result = backend.run(RunRequest(RULE, RULE_TEXTS, labels=(0, 1)))
+    return (result.predictions, result.per_example_errors, result.failure) == (RULE_PREDICTIONS, {}, "")
+
+
+def state(container) -> dict:
+    container.reload()
+    return container.attrs["State"]
+
+
+# ---------------------------------------------------------------- Docker: dead, killed, frozen
+
+
+@pytest.mark.docker
+def test_a_container_that_died_idle_is_replaced_before_it_is_used(hostile_docker):
+    (container,) = hostile_docker.containers()
+    restarts = hostile_docker.restarts
+    container.kill()  # as the OOM killer or an operator would
+    assert wait_for(lambda: not state(container)["Running"])
+    assert rule_works(hostile_docker)  # the request itself does not pay for the dead worker
+    assert hostile_docker.restarts == restarts + 1
+    (fresh,) = hostile_docker.containers()
+    assert fresh.id != container.id
+
+
+@pytest.mark.docker
+def test_a_container_killed_mid_request_fails_that_request_only(hostile_docker):
+    (container,) = hostile_docker.containers()
+    restarts = hostile_docker.restarts
+    results: queue.Queue = queue.Queue()
+    request = RunRequest(SLEEP, ("30",), labels=(0, 1), trusted_builtins=True)
+    thread = threading.Thread(target=lambda: results.put(hostile_docker.run(request, Limits(wall_s=20, call_s=40))))
+    started = time.monotonic()
+    thread.start()
+    time.sleep(1.0)
+    container.kill()
+    thread.join(15)
+    result = results.get_nowait()
+    assert time.monotonic() - started < 10, "the host noticed the death long before the deadline"
+    assert result.predictions is None
+    assert result.failure.startswith("sandbox: the container closed its channel"), result.failure
+    assert "exited with code 137" in result.failure or "is gone" in result.failure, result.failure
+    assert hostile_docker.restarts == restarts + 1
+    assert rule_works(hostile_docker)
+
+
+@pytest.mark.docker
+def test_the_hosts_own_deadline_replaces_a_container_that_stops_answering(hostile_docker):
+    (container,) = hostile_docker.containers()
+    restarts = hostile_docker.restarts
+    container.pause()  # frozen: the harness can neither answer nor enforce its own deadline
+    started = time.monotonic()
+    result = hostile_docker.run(RunRequest(RULE, RULE_TEXTS, labels=(0, 1)), Limits(wall_s=1.0))
+    waited = time.monotonic() - started
+    assert result.predictions is None and result.timed_out
+    assert result.failure == "sandbox: the container missed its deadline (the container was paused)"
+    assert 1.0 + hostile_docker._pool.host_margin_s - 0.1 <= waited < 15
+    assert hostile_docker.restarts == restarts + 1
+    assert rule_works(hostile_docker)
+    assert container.id not in {c.id for c in hostile_docker.containers()}
+
+
+@pytest.mark.docker
+def test_containers_have_no_shm_and_no_log(hostile_docker):
+    for container in hostile_docker.containers():
+        host = container.attrs["HostConfig"]
+        assert host["IpcMode"] == "none"  # no /dev/shm for candidates to leave state in
+        assert host["LogConfig"]["Type"] == "none"  # the channel never lands on the host's disk
+        assert host["PidsLimit"] == 64
+
+
+@pytest.mark.docker
+def test_a_big_request_is_answered_in_full(docker_backend):
+    """Over the harness's small-request size: parsed after the fork, by parent and child."""
+    texts = tuple(f"the the sentence number {i}" if i % 3 == 0 else f"a sentence number {i}" for i in range(20_000))
+    assert len(json.dumps(texts)) > 64 * 1024
+    result = docker_backend.run(RunRequest(RULE, texts, labels=(0, 1)))
+    assert result.failure == "" and result.per_example_errors == {}
+    assert result.predictions == tuple(0 if i % 3 == 0 else 1 for i in range(20_000))
+
+
+# ---------------------------------------------------------------- parallel
+
+
+def two_at_once(backend, seconds: float) -> tuple[float, list]:
+    request = RunRequest(SLEEP, (str(seconds),), labels=(0, 1), trusted_builtins=True)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(backend.run(request, Limits(wall_s=20, call_s=10))))
+               for _ in range(2)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return time.monotonic() - started, results
+
+
+@pytest.mark.docker
+def test_two_slow_requests_on_two_workers_take_the_time_of_one(docker_backend):
+    assert rule_works(docker_backend) and rule_works(docker_backend)  # both containers warm
+    took, results = two_at_once(docker_backend, 1.5)
+    assert [r.predictions for r in results] == [(1,), (1,)]
+    assert took < 2.6, f"two 1.5 s requests took {took:.2f} s: they ran one after the other"
+
+
+def test_two_slow_requests_on_two_local_workers_take_the_time_of_one():
+    from sandbox.local_backend import LocalBackend
+
+    backend = LocalBackend(workers=2)
+    try:
+        took, results = two_at_once(backend, 1.5)
+    finally:
+        backend.close()
+    assert [r.predictions for r in results] == [(1,), (1,)]
+    assert took < 2.6, f"two 1.5 s requests took {took:.2f} s: they ran one after the other"
+
+
+# ---------------------------------------------------------------- the local fallback
+
+
+def unshare_works(flags: str) -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", flags, "true"], capture_output=True).returncode == 0
+
+
+def test_local_backend_has_no_network_where_unshare_works(hostile_local):
+    from sandbox.local_backend import LABEL
+
+    assert LABEL == "local (weaker isolation)" and hostile_local.label == LABEL and hostile_local.weaker
+    assert hostile_local.network_isolated == unshare_works("-rn")
+    assert hostile_local.pid_isolated == unshare_works("-rnpf")
+    if not hostile_local.network_isolated:
+        pytest.skip("unshare -rn does not work here")
+    code = ("import socket\n\n\ndef solve(text):\n    return len(socket.if_nameindex())\n")
+    result = hostile_local.run(RunRequest(code, ("x",), labels=(0, 1), trusted_builtins=True))
+    assert result.predictions == (1,)  # only lo: a network namespace of its own
+
+
+def test_a_local_worker_that_died_is_replaced(hostile_local):
+    (pid,) = hostile_local.worker_pids()
+    restarts = hostile_local.restarts
+    import os
+    import signal
+
+    os.killpg(pid, signal.SIGKILL)
+    assert wait_for(lambda: not hostile_local._pool.workers()[0].alive())
+    assert rule_works(hostile_local)
+    assert hostile_local.restarts == restarts + 1
+
+
+# ---------------------------------------------------------------- Pool with fake workers
+
+HEADER = struct.Struct(">I")
+
+
+def encode(obj) -> bytes:
+    body = json.dumps(obj).encode()
+    return HEADER.pack(len(body)) + body
+
+
+class FakeWorker:
+    """Says ready, then answers each request with whatever `answer(request)` returns (bytes)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.out = bytearray(encode({"ready": True}))
+        self.killed = False
+
+    def send(self, payload: bytes) -> None:
+        (size,) = HEADER.unpack(payload[:4])
+        self.out += self.answer(json.loads(payload[4:4 + size]))
+
+    def recv(self, size: int, deadline: float) -> bytes:
+        from sandbox.pool import WorkerGone
+
+        if len(self.out) < size:
+            raise WorkerGone("the fake worker has nothing more to say")
+        data = bytes(self.out[:size])
+        del self.out[:size]
+        return data
+
+    def alive(self) -> bool:
+        return not self.killed
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+def good(request) -> bytes:
+    return encode({"ok": True, "id": request["id"], "outputs": [1] * len(request["texts"]), "errors": {}})
+
+
+def make_pool(answers):
+    from sandbox.pool import Pool
+
+    made = []
+
+    def factory():
+        worker = FakeWorker(answers[min(len(made), len(answers) - 1)])
+        made.append(worker)
+        return worker
+
+    return Pool(factory, 1), made
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (lambda r: encode({"ok": True, "id": "someone-else", "outputs": [0], "errors": {}}),
+     "sandbox: the harness answered another request (the channel is out of step)"),
+    (lambda r: HEADER.pack(5) + b"nope!", "sandbox: the harness sent a frame that is not JSON"),
+    (lambda r: HEADER.pack(200_000) + b"[" * 100_000 + b"]" * 100_000, "sandbox: the harness sent a frame that is not JSON"),
+    (lambda r: encode([1, 2]), "sandbox: the harness answered with no object"),
+    (lambda r: b"", "sandbox: the fake worker has nothing more to say"),
+])
+def test_a_worker_that_breaks_the_protocol_is_replaced(bad, reason):
+    pool, made = make_pool([bad, good])
+    result = pool.run(RunRequest("x", ("a",)), Limits())
+    assert (result.predictions, result.failure) == (None, reason)
+    assert made[0].killed and pool.restarts == 1
+    assert pool.run(RunRequest("x", ("a", "b")), Limits()).predictions == (1, 1)
+
+
+def test_an_idle_worker_found_dead_is_replaced_before_use():
+    pool, made = make_pool([good])
+    made[0].killed = True  # died while idle
+    assert pool.run(RunRequest("x", ("a",)), Limits()).predictions == (1,)
+    assert pool.restarts == 1 and len(made) == 2
+
+
+def test_failure_texts_from_the_sandbox_are_safe_to_store():
+    def surrogate(request):
+        return encode({"ok": False, "id": request["id"], "failure": "crash: \udc80 \ud800"})
+
+    pool, _ = make_pool([surrogate])
+    result = pool.run(RunRequest("x", ("a",)), Limits())
+    assert result.failure == "crash: \\udc80 \\ud800"
+    result.failure.encode("utf-8")
+
+
+def test_a_pool_that_cannot_start_a_replacement_says_so():
+    from engine.errors import SkillkilnError
+    from sandbox.pool import Pool, WorkerGone
+
+    starts = []
+
+    def factory():
+        starts.append(1)
+        if len(starts) > 1:
+            raise WorkerGone("no daemon")
+        return FakeWorker(lambda r: b"")
+
+    pool = Pool(factory, 1)
+    assert pool.run(RunRequest("x", ("a",)), Limits()).predictions is None  # the only worker broke
+    with pytest.raises(SkillkilnError, match="could not start a worker"):
+        pool.run(RunRequest("x", ("a",)), Limits())
