@@ -15,6 +15,7 @@ from rich.table import Table
 
 from engine.cli_common import column_options, data_option, json_option, open_store, out_console, sandbox_option, say, store_option
 from engine.errors import SkillkilnError
+from skills_store.store import library_name
 
 SPLITS = ("train", "validation", "test")
 
@@ -251,7 +252,7 @@ def skills_run(ref: str, text: str | None, file: str | None, sandbox: str, store
     store = open_store(store_path)
     v = store.get(ref)
     spec = task_spec(v.task)
-    libraries = {n: store.get(f"{n}@{ver}").code for n, ver in v.dependencies.items()}
+    libraries = {library_name(n): store.get(f"{n}@{ver}").code for n, ver in v.dependencies.items()}
     backend = open_backend(sandbox, 1, say)
     try:
         result = backend.run(RunRequest(v.code, tuple(texts), kind=spec.kind, labels=spec.labels, libraries=libraries))
@@ -413,6 +414,14 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     out_console.print(f"config: {config}", markup=False, highlight=False)
 
 
+def library_code(refs: tuple[str, ...], store_path: str | None) -> dict[str, str]:
+    """Stored skills by their import name, exactly the versions named (or the current ones)."""
+    if not refs:
+        return {}
+    store = open_store(store_path)
+    return {library_name(v.name): v.code for v in (store.get(ref) for ref in refs)}
+
+
 @skills.command("report")
 @click.argument("run_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -430,12 +439,15 @@ def skills_report(run_id: str, output: str | None, store_path: str | None) -> No
 @skills.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--task", required=True)
+@click.option("--library", "libraries", multiple=True, metavar="NAME[@V]",
+              help="A stored skill the file may import (`from skills import NAME`, '-' read as '_'). Repeatable.")
 @column_options
 @sandbox_option
+@store_option
 @data_option
 @json_option
-def skills_check(file: str, task: str, text_col: str, label_col: str, sandbox: str, data_dir: str | None,
-                 as_json: bool) -> None:
+def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str, label_col: str, sandbox: str,
+                 store_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Run a skill file through the static gate, the sandbox and the gate. Exit 0 accepted, 1 rejected."""
     from engine.evaluate import Evaluator
     from sandbox.factory import open_backend
@@ -448,12 +460,14 @@ def skills_check(file: str, task: str, text_col: str, label_col: str, sandbox: s
     loaded = load_task(task, data_dir, text_col, label_col)
     backend = open_backend(sandbox, 1, say)
     try:
-        evaluation = Evaluator(loaded, backend, cascade=False).evaluate(code)  # a one-file check wants full-train numbers
+        # a one-file check wants full-train numbers, so no cascade
+        evaluation = Evaluator(loaded, backend, cascade=False).evaluate(code, libraries=library_code(libraries, store_path))
     finally:
         backend.close()
     verdict = evaluation.verdict
     if as_json:
-        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name})
+        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name,
+                    "libraries": list(libraries)})
     else:
         print_metrics({k: m.to_dict() for k, m in verdict.metrics.items()})
         out_console.print(f"stage reached: {evaluation.stage}", highlight=False)

@@ -366,8 +366,10 @@ def module_copy(module, root: str):
 SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS}  # once, in the parent
 
 
-def make_builtins(allowed_imports: set[str]) -> dict:
+def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> dict:
+    """Guarded builtins. `packages` maps a name (`skills`) to a module the host sent, filled in later."""
     real_import = builtins.__import__
+    packages = packages if packages is not None else {}
     copies: dict[str, tuple[int, types.ModuleType]] = {}
 
     def copy_of(module):
@@ -379,6 +381,8 @@ def make_builtins(allowed_imports: set[str]) -> dict:
         return cached[1]
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if type(name) is str and level == 0 and name.split(".")[0] in packages:
+            return packages[name.split(".")[0]]  # `from skills import NAME`: stored skills the host sent
         if type(name) is not str or level != 0 or name.split(".")[0] not in allowed_imports:
             raise ImportError(f"import of {name!r} is not allowed in a skill")
         module = real_import(name, None, None, fromlist, 0)
@@ -535,7 +539,8 @@ def load_skill(req: dict, limits: dict):
         namespace = {"__name__": "skill"}
         guarded = None
     else:
-        guarded = make_builtins(set(req.get("allowed_imports") or []))
+        packages: dict = {}
+        guarded = make_builtins(set(req.get("allowed_imports") or []), packages)
         namespace = {"__builtins__": guarded, "__name__": "skill"}
     Clock.start(float(limits["load_s"]))
     Clock.started = time.perf_counter()
@@ -546,6 +551,9 @@ def load_skill(req: dict, limits: dict):
                 module.__dict__["__builtins__"] = guarded
             exec(compile(trees[name], f"<skill {name}>", "exec"), module.__dict__)
             namespace[name] = module
+            if guarded is not None:  # a library may itself use the ones loaded before it
+                package = packages.setdefault("skills", types.ModuleType("skills"))
+                setattr(package, name, module)
         exec(compile(trees[""], "<skill>", "exec"), namespace)
     finally:
         Clock.started = 0.0

@@ -41,7 +41,7 @@ def check_source(
     required = len(positional) - len(args.defaults)
     if required != 1 and not (required == 0 and positional):
         return StaticResult(False, "no_solve", f"solve takes {len(positional)} positional arguments; it must take one (text)")
-    allowed = set(allowed_imports) | set(libraries)
+    allowed = set(allowed_imports) | set(libraries) | ({"skills"} if libraries else set())
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import sqlite3
 import threading
@@ -120,6 +121,11 @@ def default_store_path() -> Path:
     from platformdirs import user_data_dir
 
     return Path(os.environ.get(STORE_ENV) or Path(user_data_dir("skillkiln")) / "store.sqlite")
+
+
+def library_name(name: str) -> str:
+    """How a stored skill is imported inside the sandbox: `from skills import cola_offline`."""
+    return re.sub(r"\W", "_", name)
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
