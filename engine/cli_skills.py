@@ -15,6 +15,7 @@ from rich.table import Table
 
 from engine.cli_common import column_options, data_option, json_option, open_store, out_console, sandbox_option, say, store_option
 from engine.errors import SkillkilnError
+from engine.gate_report import render_verdict
 from skills_store.store import library_name
 
 SPLITS = ("train", "validation", "test")
@@ -94,19 +95,6 @@ def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
     out_console.print(table)
 
 
-def verdict_lines(verdict: dict[str, Any]) -> list[str]:
-    try:
-        from engine.gate_report import render_verdict
-    except ImportError:  # the richer report is optional; this is the plain form
-        render_verdict = None
-    if render_verdict is not None:
-        return list(render_verdict(verdict))
-    lines = [f"verdict: {'accepted' if verdict.get('accepted') else 'rejected'}"
-             + (f" ({', '.join(verdict.get('reasons', []))})" if verdict.get("reasons") else "")]
-    lines += [f"  {reason}: {detail}" for reason, detail in (verdict.get("details") or {}).items()]
-    return lines
-
-
 @skills.command("show")
 @click.argument("ref")
 @store_option
@@ -124,7 +112,7 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
         out_console.print(v.description, markup=False, highlight=False)
     out_console.print(Syntax(v.code, "python", word_wrap=True))
     print_metrics(v.metrics)
-    for line in verdict_lines(v.verdict):
+    for line in render_verdict(v.verdict):
         out_console.print(line, markup=False, highlight=False)
     out_console.print(f"parents: {', '.join(v.parents) or 'none'}", highlight=False)
     if v.dependencies:
@@ -152,7 +140,7 @@ def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -
     out_console.print(Syntax(row["code"], "python", word_wrap=True))
     if verdict.get("metrics"):
         print_metrics(verdict["metrics"])
-    for line in verdict_lines(verdict):
+    for line in render_verdict(verdict):
         out_console.print(line, markup=False, highlight=False)
 
 
@@ -471,6 +459,6 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     else:
         print_metrics({k: m.to_dict() for k, m in verdict.metrics.items()})
         out_console.print(f"stage reached: {evaluation.stage}", highlight=False)
-        for line in verdict_lines(verdict.to_dict()):
+        for line in render_verdict(verdict.to_dict()):
             out_console.print(line, markup=False, highlight=False)
     sys.exit(0 if verdict.accepted else 1)

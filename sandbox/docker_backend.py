@@ -162,10 +162,8 @@ def remove_stale_containers(client) -> int:
     removed = 0
     for container in client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
         owner = container.labels.get(CONTAINER_LABEL, "")
-        if owner.isdigit() and owner != str(os.getpid()) and os.path.exists(f"/proc/{owner}"):
-            continue
-        if owner == str(os.getpid()):
-            continue
+        if owner.isdigit() and os.path.exists(f"/proc/{owner}"):
+            continue  # its run (possibly this one) is still alive
         try:
             container.remove(force=True)
             removed += 1
