@@ -130,13 +130,14 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             f"{config.iters} iterations x {config.batch} candidates"
             + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else ""))
         with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("accepted {task.fields[accepted]} · best val MCC {task.fields[best]}"),
+                      TextColumn("accepted {task.fields[accepted]} · best val {task.fields[metric]} {task.fields[best]}"),
                       TimeElapsedColumn(), console=err_console, transient=as_json) as bar:
             job = bar.add_task("evolve", total=config.iters, completed=run.next_iteration,
-                               task_name=config.task, accepted=0, best="-")
+                               task_name=config.task, accepted=0, best="-",
+                               metric=loaded.selection_key.upper())
 
             def progress(done: int, snap: dict[str, Any]) -> None:
-                best = snap["best_validation_mcc"]
+                best = snap["best_validation"]
                 bar.update(job, completed=done, accepted=snap["accepted"], best="-" if best is None else f"{best:.3f}")
 
             summary = run.execute(progress, reuse=seeds)

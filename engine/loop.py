@@ -183,15 +183,16 @@ class Run:
         metrics = record["verdict"].get("metrics") or {}
         if record["train_predictions"] is None or "train" not in metrics:
             return
+        key = self.task.selection_key
         val = metrics.get("validation")
         self.population.add(Member(
-            record["id"], record["code"], tuple(record["train_predictions"]), metrics["train"]["mcc"],
-            val["mcc"] if val else None, bool(record["accepted"]), len(record["code"]),
+            record["id"], record["code"], tuple(record["train_predictions"]), metrics["train"][key],
+            val[key] if val else None, bool(record["accepted"]), len(record["code"]),
         ))
         if not record["accepted"]:
             return
         self.counts["accepted"] += 1
-        if self.best is None or val["mcc"] > self.best["metrics"]["validation"]["mcc"]:
+        if self.best is None or val[key] > self.best["metrics"]["validation"][key]:
             self.best = {"candidate_id": record["id"], "name": self.config.skill_name,
                          "version": record["skill_version"], "metrics": metrics}
 
@@ -260,7 +261,8 @@ class Run:
         return {
             "accepted": self.counts["accepted"],
             "candidates": self.counts["candidates"],
-            "best_validation_mcc": self.best["metrics"]["validation"]["mcc"] if self.best else None,
+            "metric": self.task.selection_key,
+            "best_validation": self.best["metrics"]["validation"][self.task.selection_key] if self.best else None,
         }
 
     def summary(self, wall_s: float) -> dict[str, Any]:
@@ -282,7 +284,11 @@ class Run:
             "rejections": dict(self.rejections.most_common()),
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
             "best": self.best,
-            "majority_accuracy": {s: majority_accuracy(self.task.split(s).labels) for s in ("train", "validation", "test")},
+            "metric": self.task.selection_key,
+            "majority_accuracy": (
+                {s: majority_accuracy(self.task.split(s).labels) for s in ("train", "validation", "test")}
+                if self.task.kind == "classification" else None
+            ),
             "wall_s": round(wall_s, 2),
             "sandbox_s": round(self.sandbox_s, 2),
             "store": str(self.store.path),

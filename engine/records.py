@@ -31,7 +31,7 @@ class Split:
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str  # "classification" (later: "spans")
+    kind: str  # "classification" or "spans"
     description: str
     labels: tuple[Any, ...]
     train: Split
@@ -42,6 +42,15 @@ class Task:
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    @property
+    def selection_key(self) -> str:
+        return selection_key(self.kind)
+
+
+def selection_key(kind: str) -> str:
+    """The chance-corrected score the loop selects and versions by: MCC for labels, span F1 for spans."""
+    return "f1" if kind == "spans" else "mcc"
 
 
 @dataclass(frozen=True)

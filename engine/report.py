@@ -17,6 +17,18 @@ from typing import Any
 from engine.errors import SkillkilnError
 
 TOP_REASONS = 8
+METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
+    "mcc": [("accuracy", "accuracy"), ("mcc", "MCC"), ("balanced_accuracy", "balanced acc."),
+            ("p_value", "p (vs chance)"), ("majority_accuracy", "majority accuracy")],
+    "f1": [("precision", "precision"), ("recall", "recall"), ("f1", "span F1 (exact)"),
+           ("overlap_f1", "span F1 (overlap)"), ("p_value", "p (vs baselines)")],
+}
+
+
+def _cell(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    return f"{value:.2g}" if name == "p_value" else f"{value:.3f}"
 
 
 def _rows(store, run_id: str) -> list[dict[str, Any]]:
@@ -52,28 +64,30 @@ def _iterations(rows: list[dict[str, Any]]) -> list[int]:
     return sorted({r["iteration"] for r in rows})
 
 
-def plot_scores(rows: list[dict[str, Any]]) -> str:
+def plot_scores(rows: list[dict[str, Any]], key: str = "mcc") -> str:
     import matplotlib.pyplot as plt
 
     its = _iterations(rows)
     best_so_far, best, med_train, med_val = [], float("nan"), [], []
     for it in its:
         here = [r for r in rows if r["iteration"] == it]
-        accepted = [r["metrics"]["validation"]["mcc"] for r in here if r["accepted"]]
+        accepted = [r["metrics"]["validation"][key] for r in here if r["accepted"]]
         if accepted:
             best = max(accepted) if best != best else max(best, *accepted)
         best_so_far.append(best)
-        train = [r["metrics"]["train"]["mcc"] for r in here if "train" in r["metrics"]]
-        val = [r["metrics"]["validation"]["mcc"] for r in here if "validation" in r["metrics"]]
+        train = [r["metrics"]["train"][key] for r in here if "train" in r["metrics"]]
+        val = [r["metrics"]["validation"][key] for r in here if "validation" in r["metrics"]]
         med_train.append(statistics.median(train) if train else float("nan"))
         med_val.append(statistics.median(val) if val else float("nan"))
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.plot(its, best_so_far, "-o", color="#1b7f3b", label="best accepted (validation MCC)")
-    ax.plot(its, med_val, "s", color="#2b6cb0", alpha=0.7, label="median validation MCC (reached validation)")
-    ax.plot(its, med_train, "x", color="#888", label="median train MCC (ran on train)")
-    ax.axhline(0, color="#c53030", lw=1, ls="--", label="majority baseline (MCC 0)")
+    name = key.upper()
+    ax.plot(its, best_so_far, "-o", color="#1b7f3b", label=f"best accepted (validation {name})")
+    ax.plot(its, med_val, "s", color="#2b6cb0", alpha=0.7, label=f"median validation {name} (reached validation)")
+    ax.plot(its, med_train, "x", color="#888", label=f"median train {name} (ran on train)")
+    if key == "mcc":
+        ax.axhline(0, color="#c53030", lw=1, ls="--", label="majority baseline (MCC 0)")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("MCC")
+    ax.set_ylabel(name)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -103,7 +117,7 @@ def plot_rejections(rows: list[dict[str, Any]]) -> str:
     return _png(fig)
 
 
-def plot_lineage(rows: list[dict[str, Any]]) -> str:
+def plot_lineage(rows: list[dict[str, Any]], key: str = "mcc") -> str:
     """Accepted skills and their ancestors: x is the iteration, edges run parent to child."""
     import matplotlib.pyplot as plt
 
@@ -132,7 +146,7 @@ def plot_lineage(rows: list[dict[str, Any]]) -> str:
     for node in nodes:
         x, y = pos[node]
         r = by_id[node]
-        val = r["metrics"].get("validation", {}).get("mcc")
+        val = r["metrics"].get("validation", {}).get(key)
         ax.scatter([x], [y], s=60 if r["accepted"] else 25, zorder=2,
                    color="#1b7f3b" if r["accepted"] else "#bbb", edgecolor="k", linewidths=0.4)
         if r["accepted"] and val is not None:
@@ -141,7 +155,7 @@ def plot_lineage(rows: list[dict[str, Any]]) -> str:
         ax.text(0.5, 0.5, "no accepted skill in this run", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("iteration")
     ax.set_ylabel("slot")
-    ax.set_title("green: accepted (label: validation MCC); grey: ancestors", fontsize=8)
+    ax.set_title(f"green: accepted (label: validation {key.upper()}); grey: ancestors", fontsize=8)
     return _png(fig)
 
 
@@ -179,18 +193,20 @@ def render(store, run_id: str) -> str:
     best = summary.get("best")
     best_code = next((r["code"] for r in rows if best and r["id"] == best["candidate_id"]), "")
     e = html.escape
+    key = summary.get("metric", "mcc")
+    columns = METRIC_COLUMNS.get(key, METRIC_COLUMNS["mcc"])
+    metric_head = "".join(f"<th>{e(label)}</th>" for _, label in columns)
     metric_rows = ""
     for split in ("train", "validation", "test"):
         m = (best or {}).get("metrics", {}).get(split)
-        maj = summary.get("majority_accuracy", {}).get(split)
         if m:
-            metric_rows += (f"<tr><td>{split}</td><td>{m['accuracy']:.3f}</td><td>{m['mcc']:.3f}</td>"
-                            f"<td>{m['balanced_accuracy']:.3f}</td><td>{m['p_value']:.2g}</td>"
-                            f"<td>{'' if maj is None else f'{maj:.3f}'}</td></tr>")
+            m = {**m, "majority_accuracy": (summary.get("majority_accuracy") or {}).get(split)}
+            cells = "".join(f"<td>{_cell(m.get(name), name)}</td>" for name, _ in columns)
+            metric_rows += f"<tr><td>{split}</td>{cells}</tr>"
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td></tr>" for r, n in
                       Counter(x for row in rows for x in row["reasons"]).most_common())
-    plots = [("Scores per iteration", plot_scores(rows)), ("Rejection reasons over time", plot_rejections(rows)),
-             ("Lineage of the accepted skills", plot_lineage(rows)), ("Token ledger", plot_tokens(rows))]
+    plots = [("Scores per iteration", plot_scores(rows, key)), ("Rejection reasons over time", plot_rejections(rows)),
+             ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
     figures = "".join(f'<h2>{e(t)}</h2><img alt="{e(t)}" src="data:image/png;base64,{b}">' for t, b in plots)
     best_line = (f"{e(best['name'])}@{best['version']} (candidate {e(best['candidate_id'])})"
                  if best and best.get("version") else (f"candidate {e(best['candidate_id'])} (not stored)" if best
@@ -219,8 +235,7 @@ img {{ max-width: 100%; }}
 <tr><td>wall time</td><td>{summary.get('wall_s', '-')} s ({summary.get('sandbox_s', '-')} s in the sandbox)</td></tr>
 </table>
 <h2>Best skill against the majority baseline</h2>
-<table><tr><th>split</th><th>accuracy</th><th>MCC</th><th>balanced acc.</th><th>p (Fisher)</th>
-<th>majority accuracy</th></tr>{metric_rows or '<tr><td colspan=6>no accepted skill</td></tr>'}</table>
+<table><tr><th>split</th>{metric_head}</tr>{metric_rows or '<tr><td colspan=7>no accepted skill</td></tr>'}</table>
 <p>{e(summary.get('test_note', ''))}</p>
 {figures}
 <h2>Rejections</h2><table><tr><th>reason</th><th>candidates</th></tr>{reasons}</table>
