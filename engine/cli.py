@@ -72,6 +72,9 @@ def llm_options(command):
 @click.option("--name", default=None, help="Name to store the best skill under (default: TASK-PROPOSER).")
 @click.option("--reuse", multiple=True, metavar="NAME[@V]",
               help="Seed the population with a stored skill (re-scored first). Repeatable.")
+@click.option("--library", "libraries", multiple=True, metavar="NAME[@V]",
+              help="A stored skill candidates may call (`from skills import NAME`); the exact version is "
+                   "recorded as a dependency of every accepted skill that imports it. Repeatable.")
 @click.option("--resume", "resume_id", default=None, metavar="RUN",
               help="Continue a stopped run from its last stored iteration, with its own config.")
 @click.option("--list-tasks", is_flag=True, help="List the registered tasks and exit.")
@@ -81,12 +84,14 @@ def llm_options(command):
 @data_option
 @json_option
 def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, workers: int | None,
-           name: str | None, reuse: tuple[str, ...], resume_id: str | None, list_tasks: bool, text_col: str,
-           label_col: str, sandbox: str, store_path: str | None, data_dir: str | None, as_json: bool, **llm: Any) -> None:
+           name: str | None, reuse: tuple[str, ...], libraries: tuple[str, ...], resume_id: str | None,
+           list_tasks: bool, text_col: str, label_col: str, sandbox: str, store_path: str | None,
+           data_dir: str | None, as_json: bool, **llm: Any) -> None:
     """Evolve a skill for TASK (a registered name, file:PATH or hf:NAME): propose, sandbox, gate, store."""
     if list_tasks:
         print_tasks(as_json)
         return
+    from engine.libraries import resolve as resolve_libraries
     from engine.loop import Run
     from engine.proposers import make_proposer
     from engine.summary import print_summary
@@ -111,7 +116,12 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
                            **llm_fields)
-    seeds = [(f"{v.name}@{v.version}", v.code) for v in (reused(store, ref, config.task) for ref in reuse)]
+    reused_versions = [reused(store, ref, config.task) for ref in reuse]
+    seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
+    if not resume_id:  # exact versions, fixed for the run (a resumed run injects the same code)
+        wanted = list(libraries) + [f"{d}@{ver}" for v in reused_versions for d, ver in v.dependencies.items()]
+        config = replace(config, libraries=tuple(lib.ref for lib in resolve_libraries(store, wanted).values()))
+    offered = resolve_libraries(store, config.libraries)
     made = make_proposer(config.proposer, config.seed, config, say)
     preflight = getattr(made, "preflight", None)
     if preflight:  # an unreachable server, a model not pulled, a missing key: one line, before the data loads
@@ -123,12 +133,13 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     loaded = load_task(config.task, data_dir, text_col, label_col)
     backend = open_backend(config.sandbox, config.workers, say)
     try:
-        run = (Run.resume(config, loaded, backend, made, store, resume_id) if resume_id
-               else Run(config, loaded, backend, made, store))
+        run = (Run.resume(config, loaded, backend, made, store, resume_id, libraries=offered) if resume_id
+               else Run(config, loaded, backend, made, store, libraries=offered))
         what = f"resuming run {run.run_id} at iteration {run.next_iteration}" if resume_id else f"run {run.run_id}"
         say(f"{what}: task {config.task}, proposer {config.proposer}, sandbox {getattr(backend, 'label', backend.name)}, "
             f"{config.iters} iterations x {config.batch} candidates"
-            + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else ""))
+            + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else "")
+            + (f", libraries {', '.join(lib.ref for lib in offered.values())}" if offered else ""))
         with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("accepted {task.fields[accepted]} · best val {task.fields[metric]} {task.fields[best]}"),
                       TimeElapsedColumn(), console=err_console, transient=as_json) as bar:

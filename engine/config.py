@@ -40,6 +40,7 @@ class RunConfig:
     record: str | None = None  # write a JSONL transcript of every model call
     max_cost_usd: float | None = None  # stop cleanly once the ledger has spent this much
     baseline_tokens_per_example: float | None = None  # for the break-even line; default: the store's last baseline
+    libraries: tuple[str, ...] = ()  # stored skills candidates may import, as exact NAME@VERSION refs
 
     @property
     def skill_name(self) -> str:
@@ -57,6 +58,7 @@ class RunConfig:
                                        if k in {f.name for f in fields(GateConfig)}})
         values["limits"] = Limits(**{k: v for k, v in (data.get("limits") or {}).items()
                                      if k in {f.name for f in fields(Limits)}})
+        values["libraries"] = tuple(values.get("libraries") or ())
         for key in ("store_path", "data_dir"):
             if values.get(key):
                 values[key] = Path(values[key])

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from engine.config import RunConfig
 from engine.evaluate import Evaluation, Evaluator
+from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
@@ -40,8 +41,9 @@ def new_run_id() -> str:
 
 class Run:
     def __init__(self, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,
-                 run_id: str | None = None):
+                 run_id: str | None = None, libraries: dict[str, Library] | None = None):
         self.config = config
+        self.libraries = dict(libraries or {})  # stored skills candidates may import, by import name
         self.task = task
         self.backend = backend
         self.proposer = proposer
@@ -78,9 +80,10 @@ class Run:
             for m in self.population.select(rng, self.config.parents)
         )
         seed = (self.config.seed * 1_000_003 + iteration * 101 + k) & 0x7FFFFFFF
+        offered = tuple(lib.info() for lib in self.libraries.values())
         if self.config.strategy == "best-of-n":  # independent samples of the first prompt: no parents, no feedback
-            return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed)
-        return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed)
+            return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed, libraries=offered)
+        return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed, libraries=offered)
 
     # ------------------------------------------------------------ one iteration
 
@@ -96,7 +99,9 @@ class Run:
             todo.append((iteration, k, proposal, duplicate))
 
         def evaluate(item) -> Evaluation | None:
-            return None if item[3] else self.evaluator.evaluate(item[2].code)
+            if item[3]:
+                return None
+            return self.evaluator.evaluate(item[2].code, libraries=sources_for(item[2].code, self.libraries))
 
         reasons_now: list[str] = []
         observe = getattr(self.proposer, "observe", None)  # LLM proposers learn each candidate's fate
@@ -162,6 +167,7 @@ class Run:
                             "model": proposal.model, "note": proposal.note, "sandbox": self.backend.name,
                             "tokens": proposal.usage.total},
                 candidate_id=cand_id, description=describe(proposal.code, self.task.name), key=self.task.metric,
+                dependencies=dependencies_of(proposal.code, self.libraries),
             )
         stored = self.store.add_candidate(record, offer)
         record["skill_version"] = stored.version if stored else None
@@ -198,13 +204,13 @@ class Run:
 
     @classmethod
     def resume(cls, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,
-               run_id: str) -> "Run":
+               run_id: str, libraries: dict[str, Library] | None = None) -> "Run":
         """Rebuild a run's state from the store, ready to continue where it stopped.
 
         Candidates of an iteration cut short are held back until that iteration's proposals
         are made again, so those proposals see the same population the first attempt saw.
         """
-        run = cls(config, task, backend, proposer, store, run_id=run_id)
+        run = cls(config, task, backend, proposer, store, run_id=run_id, libraries=libraries)
         records = [
             {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
              "train_predictions": store.train_predictions(row)}

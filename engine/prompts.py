@@ -295,6 +295,19 @@ def feedback_section(reasons: Sequence[str], details: dict[str, str] | None = No
     return FEEDBACK.substitute(lines="\n".join(lines))
 
 
+def libraries_section(libraries: Sequence[Any]) -> str:
+    """Stored skills the new skill may call (evolve --library), each with what its solve returns."""
+    if not libraries:
+        return ""
+    lines = []
+    for lib in libraries:
+        returns = "a list of (start, end, label) spans" if lib.kind == "spans" else "a label"
+        lines.append(f"- `from skills import {lib.import_name}`: `{lib.import_name}.solve(text)` returns {returns} "
+                     f"(stored skill {lib.ref}, task {lib.task}). {lib.description[:300]}")
+    return ("## Skills you may call\nThese accepted skills are available inside the sandbox; import only these "
+            "from `skills`, and only if they help:\n" + "\n".join(lines) + "\n")
+
+
 # ---------------------------------------------------------------- whole prompts
 
 
@@ -318,6 +331,9 @@ def proposal_prompt(ctx: ProposalContext, strategy: str = "evolve", examples: Se
     card = ctx.task
     shots = list(examples) if examples else builtin_examples(card.labels)
     parts = [task_card(card, limits, gate), few_shot(shots, rng)]
+    offered = libraries_section(getattr(ctx, "libraries", ()))
+    if offered:
+        parts.append(offered)
     parents: tuple[ParentInfo, ...] = ()
     if strategy != "best-of-n":
         parents = tuple(ctx.parents[:max_parents])

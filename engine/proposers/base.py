@@ -37,12 +37,24 @@ class ParentInfo:
 
 
 @dataclass(frozen=True)
+class LibraryInfo:
+    """A stored skill a new skill may call: `from skills import <import_name>`, then `<import_name>.solve(text)`."""
+
+    import_name: str
+    ref: str  # NAME@VERSION in the store: exactly this version is injected
+    task: str
+    kind: str  # what its solve returns: "classification" (a label) or "spans"
+    description: str
+
+
+@dataclass(frozen=True)
 class ProposalContext:
     task: TaskCard
     iteration: int  # 0-based
     parents: tuple[ParentInfo, ...]  # selected parents, best first; empty when nothing has scored yet
     last_reasons: tuple[str, ...] = ()  # the gate's reasons for the previous candidate(s)
     seed: int = 0  # a proposer's randomness comes from here, so runs repeat
+    libraries: tuple[LibraryInfo, ...] = ()  # stored skills offered to this run (evolve --library)
 
 
 class Proposer(Protocol):

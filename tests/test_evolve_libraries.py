@@ -1,0 +1,119 @@
+"""evolve --library: stored skills offered to a run, injected at exact versions, recorded as dependencies."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import require_docker, skill_code
+from engine.config import RunConfig
+from engine.errors import SkillkilnError
+from engine.libraries import dependencies_of, resolve, sources_for
+from engine.loop import Run
+from engine.prompts import proposal_prompt
+from engine.records import Proposal
+from sandbox.factory import open_backend
+from skills_store.store import Store
+from tasks import load_task
+from test_cli import one_line_error, run
+
+RULES = skill_code("honest_rules.py")
+DOUBLED = (
+    "from skills import cola_rules\n\n\n"
+    "def solve(text):\n"
+    "    words = text.lower().split()\n"
+    "    if any(a == b for a, b in zip(words, words[1:])):\n"
+    "        return 0\n"
+    "    return cola_rules.solve(text)\n"
+)
+SHORT = (
+    "from skills import cola_rules\n\n\n"
+    "def solve(text):\n"
+    "    if len(text.split()) <= 2:\n"
+    "        return 0\n"
+    "    return cola_rules.solve(text)\n"
+)
+PLAIN = "def solve(text):\n    return int(len(text.split()) > 3 and not text.endswith('?'))\n"
+
+
+class ComposingProposer:
+    """Proposes skills that call the first library it is offered (and one that calls none)."""
+
+    name = "composer"
+    model = "fixed"
+
+    def __init__(self):
+        self.contexts = []
+
+    def propose(self, ctx):
+        self.contexts.append(ctx)
+        code = [DOUBLED, SHORT, PLAIN][len(self.contexts) - 1 if len(self.contexts) <= 3 else 2]
+        return Proposal(code=code, proposer=self.name, model=self.model)
+
+
+def offer(store: Store, name: str, code: str, deps=None):
+    return store.offer_version(name, "cola", code, {"validation": {"mcc": 0.1}}, {}, (), {}, None,
+                               dependencies=deps or {})
+
+
+def test_resolve_picks_pinned_versions_with_dependencies_first(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    offer(store, "cola-rules", RULES)
+    store.offer_version("cola-rules", "cola", RULES + "\n# v2\n", {"validation": {"mcc": 0.2}}, {}, (), {}, None)
+    offer(store, "composed", DOUBLED, {"cola-rules": 1})
+    assert store.current_version("cola-rules") == 2
+    libs = resolve(store, ["composed"])
+    assert list(libs) == ["cola_rules", "composed"]  # the dependency first: the sandbox loads in this order
+    assert libs["cola_rules"].ref == "cola-rules@1"  # the version composed depends on, not the latest
+    with pytest.raises(SkillkilnError, match="two versions of cola-rules"):
+        resolve(store, ["composed", "cola-rules@2"])
+    store.pin("cola-rules@1", "test")
+    assert resolve(store, ["cola-rules"])["cola_rules"].version == 1
+    with pytest.raises(SkillkilnError):
+        resolve(store, ["no-such-skill"])
+    # a candidate gets what it imports and what that imports; its dependencies are its direct imports
+    uses_composed = "from skills import composed\n\ndef solve(text):\n    return composed.solve(text)\n"
+    assert list(sources_for(uses_composed, libs)) == ["cola_rules", "composed"]
+    assert sources_for(PLAIN, libs) == {}
+    assert dependencies_of(uses_composed, libs) == {"composed": 1}
+
+
+def test_evolve_offers_libraries_and_records_dependencies(tmp_path):
+    require_docker()
+    store = Store(tmp_path / "s.sqlite")
+    offer(store, "cola-rules", RULES)
+    libraries = resolve(store, ["cola-rules"])
+    config = RunConfig(task="cola", iters=1, batch=3, workers=2, name="composed", libraries=("cola-rules@1",))
+    task = load_task("cola", os.environ.get("SKILLKILN_DATA_DIR"))
+    proposer = ComposingProposer()
+    backend = open_backend("docker", 2, lambda _m: None)
+    try:
+        summary = Run(config, task, backend, proposer, store, libraries=libraries).execute()
+    finally:
+        backend.close()
+
+    offered = proposer.contexts[0].libraries
+    assert [(lib.import_name, lib.ref, lib.kind) for lib in offered] == [("cola_rules", "cola-rules@1", "classification")]
+    assert "from skills import cola_rules" in proposal_prompt(proposer.contexts[0]).user
+    assert summary["accepted_count"] >= 2, summary["rejections"]
+    versions = {v.code: v for v in store.versions("composed")}
+    assert versions, "no accepted version"
+    for code, version in versions.items():  # each version depends on exactly what it imports
+        assert version.dependencies == ({} if code == PLAIN else {"cola-rules": 1})
+    assert json.loads(store.run(summary["run_id"])["config"])["libraries"] == ["cola-rules@1"]
+    store.close()
+
+    # the composed skill runs later with its dependency injected again, through the CLI
+    composed = next(v for v in versions.values() if v.dependencies)
+    done = run("skills", "run", f"composed@{composed.version}", "The the cat sat.", "--store",
+               str(tmp_path / "s.sqlite"), "--sandbox", "docker")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].strip().endswith("0")  # doubled word: 0 by the composed rule
+
+
+def test_evolve_with_an_unknown_library_fails_in_one_line(tmp_path):
+    done = run("evolve", "--task", "cola", "--iters", "1", "--library", "nope", "--store", str(tmp_path / "s.sqlite"),
+               "--sandbox", "local")
+    assert done.returncode != 0
+    assert "nope" in one_line_error(done)
