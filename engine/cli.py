@@ -122,7 +122,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         wanted = list(libraries) + [f"{d}@{ver}" for v in reused_versions for d, ver in v.dependencies.items()]
         config = replace(config, libraries=tuple(lib.ref for lib in resolve_libraries(store, wanted).values()))
     offered = resolve_libraries(store, config.libraries)
-    made = make_proposer(config.proposer, config.seed, config, say)
+    made = make_proposer(config.proposer, config.seed, config, say, task=config.task)
     preflight = getattr(made, "preflight", None)
     if preflight:  # an unreachable server, a model not pulled, a missing key: one line, before the data loads
         try:

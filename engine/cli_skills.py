@@ -13,9 +13,19 @@ import click
 from rich.syntax import Syntax
 from rich.table import Table
 
-from engine.cli_common import column_options, data_option, json_option, open_store, out_console, sandbox_option, say, store_option
+from engine.cli_common import (
+    column_options,
+    data_option,
+    json_option,
+    open_store,
+    out_console,
+    sandbox_option,
+    say,
+    store_option,
+)
 from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
+from engine.records import selection_key
 from skills_store.store import library_name
 
 SPLITS = ("train", "validation", "test")
@@ -36,6 +46,26 @@ def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, default=str))
 
 
+def task_kind(task: str, metrics: dict[str, Any] | None = None) -> str:
+    """The kind of a stored skill's task: from the registry, else from what its metrics hold."""
+    from tasks import task_spec
+
+    try:
+        return task_spec(task).kind
+    except SkillkilnError:
+        held = set((metrics or {}).get("validation") or {})
+        return "spans" if "overlap_f1" in held else "classification"
+
+
+def metric_key(v) -> str:
+    """The score a version is selected and versioned by: "f1" for span skills, "mcc" otherwise."""
+    return selection_key(task_kind(v.task, v.metrics))
+
+
+def metric_name(key: str) -> str:
+    return {"mcc": "MCC", "f1": "span F1"}.get(key, key)
+
+
 @click.group("skills")
 def skills() -> None:
     """Browse, check and reuse the skills in the store."""
@@ -45,10 +75,11 @@ def skills() -> None:
 
 
 def _version_row(v, store=None) -> dict[str, Any]:
+    key = metric_key(v)
     row = {
-        "name": v.name, "version": v.version, "task": v.task,
-        "validation_mcc": v.metrics.get("validation", {}).get("mcc"),
-        "test_mcc": v.metrics.get("test", {}).get("mcc"),
+        "name": v.name, "version": v.version, "task": v.task, "metric": key,
+        f"validation_{key}": v.metrics.get("validation", {}).get(key),
+        f"test_{key}": v.metrics.get("test", {}).get(key),
         "created_at": v.created_at,
         "origin": f"{v.provenance.get('proposer', '?')} run {v.provenance.get('run_id', '?')}",
     }
@@ -73,17 +104,39 @@ def skills_list(task: str | None, include_retired: bool, store_path: str | None,
     if not rows:
         say(f"no skills in {store.path} yet: run `evolve --task cola` first")
         return
+    keys = {r["metric"] for r in rows}
+    what = metric_name(keys.pop()) if len(keys) == 1 else "score"  # mixed tasks: each row's own metric
     table = Table(title=f"skills in {store.path}", title_justify="left")
-    for col in ("name", "version", "task", "val MCC", "test MCC", "created", "origin"):
-        table.add_column(col, justify="right" if "MCC" in col or col == "version" else "left")
+    for col in ("name", "version", "task", f"val {what}", f"test {what}", "created", "origin"):
+        table.add_column(col, justify="right" if col.startswith(("val ", "test ")) or col == "version" else "left")
     for r in rows:
         marks = (" pinned" if r["pinned"] else "") + (" retired" if r["retired"] else "")
-        table.add_row(r["name"], f"{r['version']}{marks}", r["task"], _num(r["validation_mcc"]),
-                      _num(r["test_mcc"]), r["created_at"], r["origin"])
+        mark = f" ({metric_name(r['metric'])})" if what == "score" else ""
+        table.add_row(r["name"], f"{r['version']}{marks}", r["task"], _num(r[f"validation_{r['metric']}"]) + mark,
+                      _num(r[f"test_{r['metric']}"]), r["created_at"], r["origin"])
+    out_console.print(table)
+
+
+def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    """Span skills: precision, recall and F1 (exact and overlap) per split, beside both baselines."""
+    table = Table()
+    for col in ("split", "docs", "precision", "recall", "span F1", "overlap F1", "empty baseline F1",
+                "capitalised baseline F1", "p (vs baselines)"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in ("train_subset",) + SPLITS:
+        m = metrics.get(split)
+        if m:
+            table.add_row(split, str(m.get("n", "-")), _num(m.get("precision")), _num(m.get("recall")),
+                          _num(m.get("f1")), _num(m.get("overlap_f1")), _num(m.get("baseline_empty_f1")),
+                          _num(m.get("baseline_capitalised_f1")),
+                          "-" if m.get("p_value") is None else f"{m['p_value']:.2g}")
     out_console.print(table)
 
 
 def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    if any("overlap_f1" in (m or {}) for m in metrics.values()):
+        print_span_metrics(metrics)
+        return
     table = Table()
     for col in ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (Fisher)"):
         table.add_column(col, justify="right" if col != "split" else "left")
@@ -156,15 +209,23 @@ def skills_history(name: str, store_path: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json({"versions": [_version_row(v) for v in versions], "events": events})
         return
+    key = metric_key(versions[-1]) if versions else "mcc"
+    what = metric_name(key)
     table = Table(title=f"history of {name}", title_justify="left")
-    for col in ("version", "created", "val MCC", "change", "test MCC", "origin"):
-        table.add_column(col, justify="right" if col in ("version", "val MCC", "change", "test MCC") else "left")
+    for col in ("version", "created", f"val {what}", "change", f"test {what}", "origin"):
+        table.add_column(col, justify="left" if col in ("created", "origin") else "right")
+    if key == "f1":
+        table.add_column("val precision / recall", justify="right")
     previous = None
     for v in versions:
-        val = v.metrics.get("validation", {}).get("mcc")
+        val = v.metrics.get("validation", {}).get(key)
         change = "-" if previous is None or val is None else f"{val - previous:+.3f}"
-        table.add_row(str(v.version), v.created_at, _num(val), change, _num(v.metrics.get("test", {}).get("mcc")),
-                      _version_row(v)["origin"])
+        cells = [str(v.version), v.created_at, _num(val), change, _num(v.metrics.get("test", {}).get(key)),
+                 _version_row(v)["origin"]]
+        if key == "f1":
+            m = v.metrics.get("validation", {})
+            cells.append(f"{_num(m.get('precision'))} / {_num(m.get('recall'))}")
+        table.add_row(*cells)
         previous = val
     out_console.print(table)
     for e in events:
@@ -186,8 +247,11 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
     table = Table(title="metrics", title_justify="left")
     for col in ("split", "metric", label_a, label_b, "change"):
         table.add_column(col, justify="left" if col in ("split", "metric") else "right")
+    span = "f1" in (metric_key(a), metric_key(b))
+    names = (("precision", "recall", "f1", "overlap_f1", "baseline_capitalised_f1") if span
+             else ("accuracy", "mcc", "balanced_accuracy", "f1"))
     for split in SPLITS:
-        for metric in ("accuracy", "mcc", "balanced_accuracy", "f1"):
+        for metric in names:
             x = a.metrics.get(split, {}).get(metric)
             y = b.metrics.get(split, {}).get(metric)
             if x is None and y is None:
@@ -219,17 +283,34 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
     say(f"wrote {output} ({v.name}@{v.version})")
 
 
+def mask_text(text: str, spans: Any) -> str:
+    """TEXT with each span replaced by [LABEL] (the ai4privacy form); spans that are malformed,
+    outside the text or overlap an earlier one are left out."""
+    kept: list[tuple[int, int, str]] = []
+    for span in sorted(s for s in (spans or []) if isinstance(s, (list, tuple)) and len(s) == 3
+                       and type(s[0]) is int and type(s[1]) is int and isinstance(s[2], str)):
+        start, end, label = span
+        if 0 <= start < end <= len(text) and (not kept or start >= kept[-1][1]):
+            kept.append((start, end, label))
+    out, at = [], 0
+    for start, end, label in kept:
+        out += [text[at:start], f"[{label}]"]
+        at = end
+    return "".join(out) + text[at:]
+
+
 @skills.command("run")
 @click.argument("ref")
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="One text per line.")
+@click.option("--mask", is_flag=True, help="Span skills: print each text with its spans replaced by [LABEL].")
 @sandbox_option
 @store_option
 @json_option
-def skills_run(ref: str, text: str | None, file: str | None, sandbox: str, store_path: str | None,
+def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox: str, store_path: str | None,
                as_json: bool) -> None:
-    """Apply NAME[@VERSION] through the sandbox: one prediction per line."""
+    """Apply NAME[@VERSION] through the sandbox: one prediction (or, with --mask, one masked text) per line."""
     from sandbox.backend import RunRequest
     from sandbox.factory import open_backend
     from tasks import task_spec
@@ -240,6 +321,8 @@ def skills_run(ref: str, text: str | None, file: str | None, sandbox: str, store
     store = open_store(store_path)
     v = store.get(ref)
     spec = task_spec(v.task)
+    if mask and spec.kind != "spans":
+        raise SkillkilnError(f"--mask needs a span skill; {v.name}@{v.version} is a {spec.kind} skill (task {v.task})")
     libraries = {library_name(n): store.get(f"{n}@{ver}").code for n, ver in v.dependencies.items()}
     backend = open_backend(sandbox, 1, say)
     try:
@@ -249,11 +332,15 @@ def skills_run(ref: str, text: str | None, file: str | None, sandbox: str, store
     if result.predictions is None:
         raise SkillkilnError(f"{v.name}@{v.version} failed in the sandbox: {result.failure}")
     if as_json:
-        _echo_json([{"text": t, "prediction": p, "error": result.per_example_errors.get(i)}
+        _echo_json([{"text": t, "prediction": p, "error": result.per_example_errors.get(i),
+                     **({"masked": mask_text(t, p)} if mask else {})}
                     for i, (t, p) in enumerate(zip(texts, result.predictions))])
         return
     for i, prediction in enumerate(result.predictions):
-        click.echo(prediction if i not in result.per_example_errors else f"error: {result.per_example_errors[i]}")
+        if i in result.per_example_errors:
+            click.echo(f"error: {result.per_example_errors[i]}")
+        else:
+            click.echo(mask_text(texts[i], prediction) if mask else prediction)
 
 
 @skills.command("search")
@@ -274,11 +361,12 @@ def skills_search(query: str, task: str | None, limit: int, store_path: str | No
         say(f"no skill matches {query!r}")
         return
     table = Table(title=f"skills nearest {query!r}", title_justify="left")
-    for col in ("score", "skill", "task", "val MCC", "description"):
+    for col in ("score", "skill", "task", "val metric", "description"):
         table.add_column(col)
     for score, v in hits:
+        key = metric_key(v)
         table.add_row(f"{score:.3f}", f"{v.name}@{v.version}", v.task,
-                      _num(v.metrics.get("validation", {}).get("mcc")), v.description[:100])
+                      f"{metric_name(key)} {_num(v.metrics.get('validation', {}).get(key))}", v.description[:100])
     out_console.print(table)
 
 

@@ -8,6 +8,9 @@
                 property tests inside the sandbox; the train-validation gap
   test          scored only for accepted skills, and only reported: it never decides anything
 
+The checks come from engine/gate.py for classification and engine/span_gate.py for span tasks
+(`checks_for(task)`): the same stages, functions and reason codes, scored for the task's kind.
+
 `Evaluator(..., cascade=False)` skips the subset stage and runs the whole train split at once.
 Evaluation.stage is the last stage reached; Evaluation.stage_s the sandbox seconds per stage.
 """
@@ -15,10 +18,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
-from engine import gate
+from engine import gate, span_gate
 from engine.gate import GateConfig, MemoryIndex
 from engine.records import ExecResult, Metrics, Task, Verdict
 from sandbox.backend import Backend, Limits, RunRequest
@@ -104,6 +108,24 @@ def cut(result: ExecResult, start: int, stop: int, properties: bool) -> ExecResu
     )
 
 
+def train_outputs(task: Task, predictions: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """The train outputs as the loop keeps them. Span lists become sorted tuples of (start, end,
+    label) tuples: hashable (the population compares behaviours by hash) and equal to a gold
+    label exactly when the document is right; anything malformed becomes None."""
+    if predictions is None or task.kind != "spans":
+        return predictions
+    out = []
+    for p in predictions:
+        spans = span_gate.as_spans(p)
+        out.append(None if spans is None else tuple(sorted(spans)))
+    return tuple(out)
+
+
+def checks_for(task: Task):
+    """The module holding the gate's checks for this task's kind."""
+    return span_gate if task.kind == "spans" else gate
+
+
 class Evaluator:
     def __init__(self, task: Task, backend: Backend, config: GateConfig = GateConfig(), limits: Limits = Limits(),
                  *, cascade: bool = True, generated: bool = True):
@@ -112,13 +134,15 @@ class Evaluator:
         self.config = config
         self.limits = limits
         self.cascade = cascade
+        self.checks = checks_for(task)
         self.memory = MemoryIndex.of_task(task, config.memorised_words)
         self.probes = tuple(task.train.texts[:PROPERTY_PROBES])
-        self.subset = gate.stratified_subset(task.train.labels, config.subset_size)
+        self.subset = (span_gate.subset_indices(task, config.subset_size) if task.kind == "spans"
+                       else gate.stratified_subset(task.train.labels, config.subset_size))
         chosen = set(self.subset)
         self.rest = tuple(i for i in range(len(task.train)) if i not in chosen)
         self.generated = generated_texts(task.train.texts, config.generated_texts) if generated else ()
-        self.config_detail = gate.config_detail(task, config, cascade)
+        self.config_detail = self.checks.config_detail(task, config, cascade)
 
     def _run(self, code: str, texts: Sequence[str], properties: bool, libraries: dict[str, str]) -> tuple[ExecResult, float]:
         request = RunRequest(
@@ -135,6 +159,7 @@ class Evaluator:
 
     def evaluate(self, code: str, libraries: dict[str, str] | None = None) -> Evaluation:
         libraries = libraries or {}
+        checks = self.checks
         base = {"gate:config": self.config_detail}
         static = check_source(code, libraries=tuple(libraries))
         if not static.ok:
@@ -155,7 +180,7 @@ class Evaluator:
             return Evaluation(
                 Verdict(not reasons, tuple(reasons), dict(metrics), details),
                 stage,
-                train.predictions if train is not None else None,
+                train_outputs(self.task, train.predictions) if train is not None else None,
                 sum(stage_s.values()),
                 results,
                 stage_s,
@@ -166,7 +191,7 @@ class Evaluator:
         if self.cascade and self.rest:
             subset, stage_s["train_subset"] = self._run(code, [train_texts[i] for i in self.subset], False, libraries)
             results["train_subset"] = subset
-            reasons, more, subset_metrics = gate.subset_reasons(self.task, self.subset, subset, self.config)
+            reasons, more, subset_metrics = checks.subset_reasons(self.task, self.subset, subset, self.config)
             details.update(more)
             if reasons:
                 if subset_metrics is not None:
@@ -176,10 +201,10 @@ class Evaluator:
             results["train"] = merge([(self.subset, subset), (self.rest, rest)], len(train_texts))
         else:
             results["train"], stage_s["train"] = self._run(code, train_texts, False, libraries)
-        reasons, more = gate.split_reasons(self.task, "train", results["train"], self.config)
+        reasons, more = checks.split_reasons(self.task, "train", results["train"], self.config)
         details.update(more)
         if results["train"].predictions is not None:
-            metrics["train"] = gate.score(self.task, "train", results["train"], self.config)
+            metrics["train"] = checks.score(self.task, "train", results["train"], self.config)
         if reasons:
             return done("train", reasons)
 
@@ -190,20 +215,20 @@ class Evaluator:
         both, stage_s["validation"] = self._run(code, list(self.generated) + list(val_texts), True, libraries)
         results["validation"] = cut(both, g, g + len(val_texts), properties=True)
         for check in (
-            lambda: gate.split_reasons(self.task, "validation", results["validation"], self.config),
-            lambda: gate.property_reasons(results["validation"]),
+            lambda: checks.split_reasons(self.task, "validation", results["validation"], self.config),
+            lambda: checks.property_reasons(results["validation"]),
         ):
             more_reasons, more = check()
             reasons += more_reasons
             details.update(more)
         if self.generated and both.predictions is not None:
             results["generated"] = cut(both, 0, g, properties=False)
-            more_reasons, more = gate.generated_reasons(self.task, self.generated, results["generated"], self.config)
+            more_reasons, more = checks.generated_reasons(self.task, self.generated, results["generated"], self.config)
             reasons += more_reasons
             details.update(more)
         if results["validation"].predictions is not None:
-            metrics["validation"] = gate.score(self.task, "validation", results["validation"], self.config)
-            more_reasons, more = gate.gap_reasons(metrics["train"], metrics["validation"], self.config)
+            metrics["validation"] = checks.score(self.task, "validation", results["validation"], self.config)
+            more_reasons, more = checks.gap_reasons(metrics["train"], metrics["validation"], self.config)
             reasons += more_reasons
             details.update(more)
         if reasons:
@@ -212,5 +237,5 @@ class Evaluator:
         # test: accepted skills only, reported, never used to decide
         results["test"], stage_s["test"] = self._run(code, self.task.test.texts, False, libraries)
         if results["test"].predictions is not None:
-            metrics["test"] = gate.score(self.task, "test", results["test"], self.config)
+            metrics["test"] = checks.score(self.task, "test", results["test"], self.config)
         return done("test", [])

@@ -13,8 +13,41 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def span_scores_table(summary: dict[str, Any]) -> Table:
+    """Span tasks: the best skill's precision, recall and span F1 per split beside both trivial baselines
+    (empty: no spans; caps: every capitalised token as PERSON) and the paired bootstrap p-values."""
+    best = summary.get("best")
+    scores = Table(title=f"skillkiln run {summary['run_id']} · task {summary['task']} · span F1, exact match",
+                   title_justify="left",
+                   caption="baselines: empty = no spans, caps = every capitalised token as PERSON; "
+                           "p: paired bootstrap over documents, one-sided", caption_justify="left")
+    for col in ("split", "prec.", "recall", "F1", "overlap F1", "empty F1", "caps F1", "p vs empty", "p vs caps"):
+        scores.add_column(col, justify="left" if col == "split" else "right")
+    for split in SPLITS:
+        m = (best or {}).get("metrics", {}).get(split, {})
+        scores.add_row(split, _fmt(m.get("precision")), _fmt(m.get("recall")), _fmt(m.get("f1")),
+                       _fmt(m.get("overlap_f1")), _fmt(m.get("baseline_empty_f1")),
+                       _fmt(m.get("baseline_capitalised_f1")), _p(m.get("p_empty")), _p(m.get("p_capitalised")))
+    return scores
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+def is_spans(summary: dict[str, Any]) -> bool:
+    if summary.get("metric") == "f1":
+        return True
+    best = summary.get("best") or {}
+    return "overlap_f1" in (best.get("metrics") or {}).get("validation", {})
+
+
 def print_summary(summary: dict[str, Any], console: Console) -> None:
     best = summary.get("best")
+    if is_spans(summary):
+        console.print(span_scores_table(summary))
+        print_facts(summary, console)
+        return
     scores = Table(title=f"skillkiln run {summary['run_id']} · task {summary['task']}", title_justify="left")
     scores.add_column("split")
     scores.add_column("best skill accuracy", justify="right")
@@ -26,7 +59,11 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         scores.add_row(split, _fmt(m.get("accuracy")), _fmt(m.get("mcc")),
                        _fmt(summary["majority_accuracy"][split]), "0.000")
     console.print(scores)
+    print_facts(summary, console)
 
+
+def print_facts(summary: dict[str, Any], console: Console) -> None:
+    best = summary.get("best")
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold")
     facts.add_column()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.records import SkillVersion
+from engine.records import SkillVersion, selection_key
 
 MAIN = '''
 
@@ -15,16 +15,36 @@ if __name__ == "__main__":
 '''
 
 
-def _metric(v: SkillVersion, split: str) -> str:
-    value = v.metrics.get(split, {}).get("mcc")
+def _key(v: SkillVersion) -> str:
+    """The version's selection metric: span F1 for span skills (their metrics hold overlap_f1), else MCC."""
+    try:
+        from tasks import task_spec
+
+        kind = task_spec(v.task).kind
+    except Exception:  # noqa: BLE001 - an unknown task name: read the metrics
+        kind = "spans" if "overlap_f1" in v.metrics.get("validation", {}) else "classification"
+    return selection_key(kind)
+
+
+def _metric(v: SkillVersion, split: str, key: str = "mcc") -> str:
+    value = v.metrics.get(split, {}).get(key)
     return "-" if value is None else f"{value:.3f}"
+
+
+def _scores(v: SkillVersion) -> str:
+    key = _key(v)
+    if key != "f1":
+        return f"validation MCC {_metric(v, 'validation')}, test MCC {_metric(v, 'test')}"
+    return (f"span F1 (exact) validation {_metric(v, 'validation', 'f1')} (precision "
+            f"{_metric(v, 'validation', 'precision')}, recall {_metric(v, 'validation', 'recall')}), test "
+            f"{_metric(v, 'test', 'f1')}; capitalised-token baseline F1 on test {_metric(v, 'test', 'baseline_capitalised_f1')}")
 
 
 def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
     header = (
         f'"""{v.name}@{v.version}: {v.description or "a skillkiln skill"}\n\n'
-        f"Exported from skillkiln on {date.today().isoformat()}. Task {v.task}; validation MCC "
-        f"{_metric(v, 'validation')}, test MCC {_metric(v, 'test')}; code sha256 {v.code_sha256[:12]}.\n"
+        f"Exported from skillkiln on {date.today().isoformat()}. Task {v.task}; "
+        f"{_scores(v)}; code sha256 {v.code_sha256[:12]}.\n"
         f'Run it: python THIS_FILE "a sentence"   (or pipe one text per line on stdin)\n"""\n'
     )
     parts = [header]

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import SkillkilnError
 from engine.records import Task
@@ -18,16 +18,19 @@ class TaskSpec:
     name: str
     kind: str
     summary: str
-    loader: Callable[[Path | None], Task]
+    loader: Callable[..., Task]  # loader(data_dir) or, with takes_dataset, loader(data_dir, dataset)
     labels: tuple = (0, 1)
+    takes_dataset: bool = False  # a hub set may be named with --dataset
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from tasks import cola, sst2
+    from tasks import cola, pii, sst2
 
     return {
         "cola": TaskSpec("cola", "classification", "English grammatical acceptability (CoLA v1.1), MCC", cola.load),
         "sst2": TaskSpec("sst2", "classification", "movie-review sentiment (GLUE SST-2), accuracy", sst2.load),
+        "pii": TaskSpec("pii", "spans", "PII span extraction (presidio synthetic set; --dataset for ai4privacy), "
+                        "span F1", pii.load, labels=pii.LABELS, takes_dataset=True),
     }
 
 
@@ -56,18 +59,24 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(name: str, data_dir: Path | None) -> Task:
-    return _registry()[name].loader(data_dir)
+def _load_cached(name: str, data_dir: Path | None, dataset: str | None = None) -> Task:
+    spec = _registry()[name]
+    return spec.loader(data_dir, dataset) if spec.takes_dataset else spec.loader(data_dir)
 
 
 def load_task(name: str, data_dir: str | Path | None = None, text_col: str = "text",
-              label_col: str = "label") -> Task:
-    """A registered task, or `file:PATH` / `hf:NAME` with a text and a label column."""
+              label_col: str = "label", dataset: str | None = None) -> Task:
+    """A registered task, or `file:PATH` / `hf:NAME` with a text and a label column.
+
+    DATASET names a hub set for a task that takes one (pii: an ai4privacy PII-masking set)."""
     from tasks import generic
 
     if name.startswith("file:"):
         return generic.load_file(name[len("file:"):], text_col, label_col)
     if name.startswith("hf:"):
         return generic.load_hub(name[len("hf:"):], text_col, label_col)
-    task_spec(name)
-    return _load_cached(name, resolve_data_dir(data_dir))
+    spec = task_spec(name)
+    if dataset and not spec.takes_dataset:
+        raise SkillkilnError(f"task {name!r} takes no --dataset (only: "
+                             f"{', '.join(n for n, s in sorted(_registry().items()) if s.takes_dataset)})")
+    return _load_cached(name, resolve_data_dir(data_dir), dataset or None)

@@ -1,0 +1,251 @@
+"""Task `pii` end to end: registry, split, the span offline proposer, the gate through Docker,
+`skills run --mask`, and span metrics in the summary and the browsing commands."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+from test_cli import one_line_error, run
+
+from engine.errors import SkillkilnError
+from engine.proposers import make_proposer
+from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
+from engine.proposers.offline_spans import (
+    LIBRARY,
+    Bank,
+    Genome,
+    OfflineSpanProposer,
+    apply,
+    compile_genome,
+    parse_genome,
+    render,
+)
+from sandbox.static import check_source
+from tasks import load_task, task_names, task_spec
+
+
+@pytest.fixture(scope="module")
+def pii():
+    return load_task("pii")
+
+
+def test_registered_as_a_span_task(pii):
+    assert "pii" in task_names()
+    spec = task_spec("pii")
+    assert spec.kind == "spans" and "PERSON" in spec.labels and spec.takes_dataset
+    assert pii.kind == "spans" and pii.selection_key == "f1" and pii.metric == "f1"
+    assert (len(pii.train), len(pii.validation), len(pii.test)) == (1050, 214, 236)
+    with pytest.raises(SkillkilnError, match="takes no --dataset"):
+        load_task("cola", dataset="ai4privacy/pii-masking-300k")
+
+
+def test_list_tasks_shows_pii():
+    done = run("evolve", "--list-tasks", "--json")
+    assert done.returncode == 0
+    assert {"name": "pii", "kind": "spans"}.items() <= next(t for t in json.loads(done.stdout) if t["name"] == "pii").items()
+
+
+def test_split_by_template_keeps_templates_apart():
+    import datasets
+
+    from tasks import resolve_data_dir
+    from tasks.pii import FILE, SPLIT_SEED, split_by_group
+
+    rows = list(datasets.load_dataset("json", data_files=str(resolve_data_dir(None) / "pii" / FILE), split="train"))
+    parts = split_by_group(rows, "template_id", SPLIT_SEED)
+    templates = [{r["template_id"] for r in part} for part in parts]
+    assert not (templates[0] & templates[1]) and not (templates[0] & templates[2]) and not (templates[1] & templates[2])
+    assert sum(map(len, parts)) == 1500
+
+
+def test_make_proposer_picks_the_span_proposer():
+    assert isinstance(make_proposer("offline", 3, task="pii"), OfflineSpanProposer)
+    assert not isinstance(make_proposer("offline", 3, task="cola"), OfflineSpanProposer)
+    assert not isinstance(make_proposer("offline", 3), OfflineSpanProposer)
+
+
+def _ctx(pii, iteration=0, parents=()):
+    return ProposalContext(TaskCard.of(pii), iteration, tuple(parents), seed=5)
+
+
+def test_proposer_is_deterministic_and_its_skills_pass_the_static_gate(pii):
+    first = [OfflineSpanProposer(seed=1).propose(_ctx(pii, i)) for i in range(3)]
+    again = [OfflineSpanProposer(seed=1).propose(_ctx(pii, i)) for i in range(3)]
+    assert [p.code for p in first] == [p.code for p in again]
+    for proposal in first:
+        assert check_source(proposal.code).ok
+        assert len(proposal.code.encode()) < 20_000
+        assert "train span F1" in proposal.note
+
+
+def test_proposer_evolves_parents(pii):
+    proposer = OfflineSpanProposer(seed=2)
+    parent = proposer.propose(_ctx(pii))
+    info = ParentInfo("p1", parent.code, (), 0.4)
+    other = ParentInfo("p2", proposer.propose(_ctx(pii, 1)).code, (), 0.3)
+    children = [proposer.propose(_ctx(pii, 2 + k, [info, other])) for k in range(6)]
+    assert all(c.code != parent.code for c in children)
+    assert any(c.parent_ids and c.parent_ids[0] in ("p1", "p2") for c in children)
+
+
+def test_render_and_parse_round_trip_and_rendered_code_agrees_with_apply(pii):
+    bank = Bank(pii.train, pii.labels)
+    genome = Genome([rule for _, rule in LIBRARY], tuple(sorted(bank.names[:100])), tuple(sorted(bank.places[:50])))
+    code = render(genome, "pii")
+    back = parse_genome(code)
+    assert back is not None and back.key() == genome.key()
+    namespace: dict = {}
+    exec(compile(code, "<skill>", "exec"), namespace)  # noqa: S102 - our own rendered template, no candidate code
+    compiled = compile_genome(genome)
+    for text in pii.train.texts[:200]:
+        assert namespace["solve"](text) == apply(compiled, text)
+    assert bank.memory.hit(code) is None  # no 5 consecutive training words in any literal
+
+
+def test_mined_word_lists_come_from_train_spans(pii):
+    bank = Bank(pii.train, pii.labels)
+    assert bank.names and all(" " not in n and n[0].isupper() for n in bank.names)
+    assert bank.places
+
+
+# ------------------------------------------------------------------ through Docker
+
+
+@pytest.fixture(scope="module")
+def pii_evaluator(pii, docker_backend):
+    from engine.evaluate import Evaluator
+
+    return Evaluator(pii, docker_backend)
+
+
+def test_gate_accepts_a_rule_skill_that_beats_both_baselines(pii, pii_evaluator):
+    bank = Bank(pii.train, pii.labels)
+    code = render(Genome([rule for _, rule in LIBRARY], bank.names[:200], bank.places[:100]), "pii")
+    evaluation = pii_evaluator.evaluate(code)
+    verdict = evaluation.verdict
+    assert verdict.accepted, verdict.reasons
+    assert evaluation.stage == "test"
+    for split in ("train", "validation", "test"):
+        m = verdict.metrics[split].to_dict()
+        assert m["f1"] > m["baseline_capitalised_f1"] > m["baseline_empty_f1"] == 0.0
+        assert m["p_empty"] < 0.05 and m["p_capitalised"] < 0.05
+    assert "p_capitalised" in verdict.metrics["validation"].to_dict()
+    assert "gate:validation_labels" in verdict.details and "gate:gap" in verdict.details
+    assert all(isinstance(p, tuple) or p is None for p in evaluation.train_predictions)
+
+
+@pytest.mark.parametrize("code, reason, stage", [
+    ("def solve(text):\n    return []\n", "empty_output", "train_subset"),
+    ("import re\ndef solve(text):\n    return [(m.start(), m.end(), 'PERSON') for m in re.finditer(r'\\b[A-Z]\\w*', text)]\n",
+     "not_significant", "train"),
+    ("def solve(text):\n    return [(0, len(text) + 1, 'PERSON')]\n", "invalid_spans", "train_subset"),
+    ("def solve(text):\n    return [(0, 2, 'PERSON'), (1, 3, 'PERSON')] if len(text) > 3 else []\n",
+     "invalid_spans", "train_subset"),
+    ("def solve(text):\n    return [(0, 1, 'NAME')] if text else []\n", "invalid_spans", "train_subset"),
+    ("def solve(text):\n    return 'PERSON'\n", "bad_output", "train_subset"),
+    ("def solve(text):\n    return [(0, 1, 'PERSON')] if len(text) % 7 else 1 / 0\n", "crash", "train_subset"),
+])
+def test_gate_rejects_trivial_and_invalid_span_skills(pii_evaluator, code, reason, stage):
+    evaluation = pii_evaluator.evaluate(code)
+    reasons = evaluation.verdict.reasons
+    assert not evaluation.verdict.accepted
+    assert any(r.startswith(reason + ":") for r in reasons), reasons
+    assert evaluation.stage == stage
+    for r in reasons:
+        assert evaluation.verdict.details[r]
+
+
+def test_gate_rejects_memorised_training_text(pii, pii_evaluator):
+    words = pii.train.texts[0].split()[:6]
+    code = f"def solve(text):\n    return [(0, 3, 'PERSON')] if {' '.join(words)!r} in text else []\n"
+    assert "memorised:source" in pii_evaluator.evaluate(code).verdict.reasons
+
+
+# ------------------------------------------------------------------ the store and the commands
+
+
+@pytest.fixture(scope="module")
+def span_store(tmp_path_factory, pii):
+    from engine.gate import GateConfig
+    from engine.span_gate import measure
+    from skills_store.store import Store
+    from tasks.span_metrics import count_arrays
+
+    path = tmp_path_factory.mktemp("pii-store") / "s.sqlite"
+    code = ("import re\n\n\ndef solve(text):\n    return [(m.start(), m.end(), 'EMAIL_ADDRESS') "
+            "for m in re.finditer(r'[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+', text)]\n")
+    metrics = {}
+    for split in ("train", "validation", "test"):
+        data = pii.split(split)
+        m = measure(data.labels, [[] for _ in data.texts], {"empty": count_arrays(data.labels, [[]] * len(data)),
+                                                            "capitalised": count_arrays(data.labels, [[]] * len(data))},
+                    GateConfig(permutations=100))
+        metrics[split] = {**m.to_dict(), "f1": 0.9 if split == "validation" else 0.8, "precision": 1.0}
+    store = Store(path)
+    store.offer_version("pii-emails", "pii", code, metrics, {"accepted": True, "reasons": [], "details": {}},
+                        (), {"run_id": "r", "proposer": "offline"}, None, key="f1", description="e-mail finder")
+    store.close()
+    return str(path)
+
+
+def test_skills_run_mask_prints_labels(span_store):
+    done = run("skills", "run", "pii-emails", "Mail ann@example.org or bob@x.io now", "--mask", "--store", span_store)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Mail [EMAIL_ADDRESS] or [EMAIL_ADDRESS] now"
+
+
+def test_skills_run_mask_needs_a_span_skill(tmp_path):
+    from test_skills_browse import HONEST
+
+    from skills_store.store import Store
+
+    path = tmp_path / "c.sqlite"
+    store = Store(path)
+    metrics = {s: {"mcc": 0.2, "accuracy": 0.7, "f1": 0.8, "balanced_accuracy": 0.6, "n": 10,
+                   "majority_accuracy": 0.7, "p_value": 0.01} for s in ("train", "validation", "test")}
+    store.offer_version("cola-x", "cola", HONEST, metrics, {"accepted": True, "reasons": []}, (), {}, None)
+    store.close()
+    done = run("skills", "run", "cola-x", "a text", "--mask", "--store", str(path))
+    assert done.returncode != 0
+    assert "--mask needs a span skill" in one_line_error(done)
+
+
+def test_browsing_shows_span_metrics(span_store):
+    listed = json.loads(run("skills", "list", "--json", "--store", span_store).stdout)
+    assert listed[0]["metric"] == "f1" and listed[0]["validation_f1"] == 0.9
+    table = run("skills", "list", "--store", span_store).stdout
+    assert "val span F1" in table and "0.900" in table
+    shown = run("skills", "show", "pii-emails", "--store", span_store).stdout
+    assert "capitalised baseline F1" in shown and "precision" in shown
+    history = run("skills", "history", "pii-emails", "--store", span_store).stdout
+    assert "val span F1" in history
+    exported = run("skills", "export", "pii-emails", "--store", span_store).stdout
+    assert "span F1 (exact) validation 0.900" in exported
+
+
+def test_mask_text_by_hand():
+    from engine.cli_skills import mask_text
+
+    assert mask_text("Ann Lee met Bob", [[12, 15, "PERSON"], [0, 7, "PERSON"]]) == "[PERSON] met [PERSON]"
+    assert mask_text("abc", [[0, 2, "A"], [1, 3, "B"], [0, 9, "C"]]) == "[A]c"  # overlap and outside left out
+    assert mask_text("abc", []) == "abc"
+
+
+def test_summary_prints_span_scores_and_baselines():
+    from engine.summary import print_summary
+
+    m = {"precision": 0.7, "recall": 0.4, "f1": 0.51, "overlap_f1": 0.6, "baseline_empty_f1": 0.0,
+         "baseline_capitalised_f1": 0.158, "p_empty": 0.0005, "p_capitalised": 0.0005, "p_value": 0.0005}
+    summary = {"run_id": "r", "task": "pii", "metric": "f1", "majority_accuracy": None,
+               "best": {"name": "pii-offline", "version": 2, "candidate_id": "c", "metrics": {s: m for s in ("train", "validation", "test")}},
+               "candidates": 100, "accepted_count": 40, "parse_failures": 0, "rejections": {"duplicate": 3},
+               "sandbox": "docker", "sandbox_label": "docker", "tokens": {"total": 0, "prompt": 0, "completion": 0},
+               "proposer": "offline", "model": "span-rules-v1", "wall_s": 60.0, "sandbox_s": 20.0, "store": "s",
+               "test_note": "note"}
+    out = io.StringIO()
+    print_summary(summary, Console(file=out, width=200))
+    text = out.getvalue()
+    assert "caps F1" in text and "capitalised token as PERSON" in text and "0.510" in text and "0.158" in text and "0.0005" in text
+    assert "100 proposed, 40 accepted" in text
