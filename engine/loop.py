@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from engine.config import RunConfig
-from engine.evaluate import Evaluation, Evaluator
+from engine.evaluate import Evaluation, Evaluator, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
@@ -213,7 +213,7 @@ class Run:
         run = cls(config, task, backend, proposer, store, run_id=run_id, libraries=libraries)
         records = [
             {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
-             "train_predictions": store.train_predictions(row)}
+             "train_predictions": train_outputs(task, store.train_predictions(row))}
             for row in store.candidates(run_id)
         ]
         per_iteration = Counter(r["iteration"] for r in records if r["iteration"] != SEED_ITERATION)
