@@ -16,7 +16,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.cli_common import (
-    column_options, data_option, err_console, json_option, open_store, out_console, sandbox_option, say, store_option,
+    column_options, data_option, dataset_option, err_console, json_option, open_store, out_console, sandbox_option,
+    say, store_option,
 )
 from engine.cli_skills import skills
 from engine.config import RunConfig, default_workers
@@ -82,11 +83,12 @@ def llm_options(command):
 @sandbox_option
 @store_option
 @data_option
+@dataset_option
 @json_option
 def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, workers: int | None,
            name: str | None, reuse: tuple[str, ...], libraries: tuple[str, ...], resume_id: str | None,
            list_tasks: bool, text_col: str, label_col: str, sandbox: str, store_path: str | None,
-           data_dir: str | None, as_json: bool, **llm: Any) -> None:
+           data_dir: str | None, dataset: str | None, as_json: bool, **llm: Any) -> None:
     """Evolve a skill for TASK (a registered name, file:PATH or hf:NAME): propose, sandbox, gate, store."""
     if list_tasks:
         print_tasks(as_json)
@@ -115,6 +117,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
+                           dataset=dataset,
                            **llm_fields)
     reused_versions = [reused(store, ref, config.task) for ref in reuse]
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
@@ -130,7 +133,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         except BaseException:
             getattr(made, "close", lambda: None)()
             raise
-    loaded = load_task(config.task, data_dir, text_col, label_col)
+    loaded = load_task(config.task, data_dir, text_col, label_col, dataset=config.dataset)
     backend = open_backend(config.sandbox, config.workers, say)
     try:
         run = (Run.resume(config, loaded, backend, made, store, resume_id, libraries=offered) if resume_id

@@ -25,6 +25,8 @@ store_option = click.option("--store", "store_path", type=click.Path(dir_okay=Fa
                             help="Store file (default: $SKILLKILN_STORE or the per-user data directory).")
 data_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                            help="Local data folder (default: $SKILLKILN_DATA_DIR, else the hub).")
+dataset_option = click.option("--dataset", default=None, metavar="HUB_NAME",
+                              help="A hub dataset for a task that takes one (pii: an ai4privacy PII-masking set).")
 sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto",
                               show_default=True, help="docker, local (weaker isolation), or auto.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")

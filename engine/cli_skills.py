@@ -26,7 +26,6 @@ from engine.cli_common import (
 from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
 from engine.records import selection_key
-from skills_store.store import library_name
 
 SPLITS = ("train", "validation", "test")
 
@@ -271,7 +270,10 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
 
     store = open_store(store_path)
     v = store.get(ref)
-    deps = [store.get(f"{n}@{ver}") for n, ver in v.dependencies.items()]
+    from engine.libraries import resolve
+
+    # what it imports and what those import, dependencies first
+    deps = [store.get(lib.ref) for lib in resolve(store, [f"{n}@{ver}" for n, ver in v.dependencies.items()]).values()]
     text = standalone(v, deps)
     if output is None:
         click.echo(text, nl=False)
@@ -323,7 +325,10 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
     spec = task_spec(v.task)
     if mask and spec.kind != "spans":
         raise SkillkilnError(f"--mask needs a span skill; {v.name}@{v.version} is a {spec.kind} skill (task {v.task})")
-    libraries = {library_name(n): store.get(f"{n}@{ver}").code for n, ver in v.dependencies.items()}
+    from engine.libraries import resolve
+
+    deps = resolve(store, [f"{n}@{ver}" for n, ver in v.dependencies.items()])  # transitive, dependencies first
+    libraries = {name: lib.code for name, lib in deps.items()}
     backend = open_backend(sandbox, 1, say)
     try:
         result = backend.run(RunRequest(v.code, tuple(texts), kind=spec.kind, labels=spec.labels, libraries=libraries))
@@ -495,7 +500,9 @@ def library_code(refs: tuple[str, ...], store_path: str | None) -> dict[str, str
     if not refs:
         return {}
     store = open_store(store_path)
-    return {library_name(v.name): v.code for v in (store.get(ref) for ref in refs)}
+    from engine.libraries import resolve
+
+    return {name: lib.code for name, lib in resolve(store, refs).items()}  # with their own imports, first
 
 
 @skills.command("report")

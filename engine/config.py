@@ -25,6 +25,7 @@ class RunConfig:
     workers: int = field(default_factory=default_workers)
     store_path: Path | None = None
     data_dir: Path | None = None
+    dataset: str | None = None  # a hub set for a task that takes one (pii)
     name: str | None = None  # the stored skill's name; default "<task>-<proposer>"
     parents: int = 4  # parents offered to each proposal
     gate: GateConfig = GateConfig()

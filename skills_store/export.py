@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from engine.records import SkillVersion, selection_key
+from skills_store.store import library_name
 
 MAIN = '''
 
@@ -52,12 +53,13 @@ def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
         parts.append("import sys as _sys\nimport types as _types\n\n"
                      "# stored skills this one imports as `from skills import NAME`, pinned by version\n"
                      "_skills = _types.ModuleType(\"skills\")\n_sys.modules[\"skills\"] = _skills\n")
-        for dep in dependencies:
+        for dep in dependencies:  # dependencies first: a library may import the ones before it
+            name = library_name(dep.name)
             parts.append(
                 f"# {dep.name}@{dep.version}, sha256 {dep.code_sha256[:12]}\n"
-                f"_module = _types.ModuleType(\"skills.{dep.name}\")\n"
+                f"_module = _types.ModuleType(\"skills.{name}\")\n"
                 f"exec(compile({dep.code!r}, \"{dep.name}@{dep.version}\", \"exec\"), _module.__dict__)\n"
-                f"setattr(_skills, {dep.name!r}, _module)\n_sys.modules[\"skills.{dep.name}\"] = _module\n"
+                f"setattr(_skills, {name!r}, _module)\n_sys.modules[\"skills.{name}\"] = _module\n"
             )
         parts.append("\n")
     parts.append(v.code.rstrip("\n") + "\n")

@@ -117,3 +117,26 @@ def test_evolve_with_an_unknown_library_fails_in_one_line(tmp_path):
                "--sandbox", "local")
     assert done.returncode != 0
     assert "nope" in one_line_error(done)
+
+
+def test_run_and_export_inject_dependencies_of_dependencies(tmp_path):
+    require_docker()
+    store = Store(tmp_path / "s.sqlite")
+    offer(store, "cola-rules", RULES)
+    offer(store, "composed", DOUBLED, {"cola-rules": 1})
+    outer = "from skills import composed\n\n\ndef solve(text):\n    return composed.solve(text)\n"
+    offer(store, "outer", outer, {"composed": 1})
+    store.close()
+    where = ["--store", str(tmp_path / "s.sqlite")]
+    done = run("skills", "run", "outer", "The the cat sat.", *where, "--sandbox", "docker")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].strip().endswith("0")
+    exported = tmp_path / "outer.py"
+    assert run("skills", "export", "outer", "-o", str(exported), *where).returncode == 0
+    import subprocess
+    import sys
+
+    alone = subprocess.run([sys.executable, str(exported), "The the cat sat."], capture_output=True, text=True,
+                           cwd=tmp_path, env={"PATH": os.environ.get("PATH", "")})
+    assert alone.returncode == 0, alone.stderr
+    assert alone.stdout.strip() == "0"
