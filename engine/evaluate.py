@@ -16,11 +16,13 @@ Evaluation.stage is the last stage reached; Evaluation.stage_s the sandbox secon
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from engine import gate, span_gate
 from engine.gate import GateConfig, MemoryIndex
@@ -42,6 +44,7 @@ class Evaluation:
     results: dict[str, ExecResult] = field(default_factory=dict)
     stage_s: dict[str, float] = field(default_factory=dict)  # sandbox seconds per stage
     cascade: bool = True
+    behaviour: str | None = None  # signature of the train-subset outputs (see behaviour_signature)
 
 
 def generated_texts(texts: Sequence[str], n: int, seed: int = GENERATED_SEED) -> tuple[str, ...]:
@@ -121,6 +124,13 @@ def train_outputs(task: Task, predictions: tuple[Any, ...] | None) -> tuple[Any,
     return tuple(out)
 
 
+def behaviour_signature(task: Task, subset_outputs: Sequence[Any]) -> str:
+    """A candidate's behaviour on the fixed train subset, as one hash: two candidates with the same
+    signature gave the same output on every one of those texts."""
+    outputs = train_outputs(task, tuple(subset_outputs))
+    return hashlib.sha256(json.dumps(outputs, default=list).encode()).hexdigest()[:24]
+
+
 def checks_for(task: Task):
     """The module holding the gate's checks for this task's kind."""
     return span_gate if task.kind == "spans" else gate
@@ -157,8 +167,13 @@ class Evaluator:
         result = self.backend.run(request, self.limits)
         return result, time.perf_counter() - started
 
-    def evaluate(self, code: str, libraries: dict[str, str] | None = None) -> Evaluation:
+    def evaluate(self, code: str, libraries: dict[str, str] | None = None,
+                 behaviours: Mapping[str, str] | None = None) -> Evaluation:
+        """BEHAVIOURS maps behaviour signatures of candidates judged before to their ids: with the
+        cascade on, a candidate that behaves exactly like one of them on the train subset stops
+        there (`same_behaviour`), since its full evaluation would very likely repeat that one's."""
         libraries = libraries or {}
+        behaviour: str | None = None
         checks = self.checks
         base = {"gate:config": self.config_detail}
         static = check_source(code, libraries=tuple(libraries))
@@ -185,6 +200,7 @@ class Evaluator:
                 results,
                 stage_s,
                 self.cascade,
+                behaviour,
             )
 
         # train: the subset first (cascade), then the rest; or all of it at once
@@ -193,6 +209,13 @@ class Evaluator:
             results["train_subset"] = subset
             reasons, more, subset_metrics = checks.subset_reasons(self.task, self.subset, subset, self.config)
             details.update(more)
+            if not reasons and subset.predictions is not None:
+                behaviour = behaviour_signature(self.task, subset.predictions)
+                twin = (behaviours or {}).get(behaviour)
+                if twin is not None:
+                    reasons = ["same_behaviour"]
+                    details["same_behaviour"] = (f"the same output as candidate {twin} on all {len(self.subset)} "
+                                                 "texts of the train subset; not evaluated further")
             if reasons:
                 if subset_metrics is not None:
                     metrics["train_subset"] = subset_metrics

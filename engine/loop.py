@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from engine.config import RunConfig
-from engine.evaluate import Evaluation, Evaluator, train_outputs
+from engine.evaluate import Evaluation, Evaluator, behaviour_signature, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
@@ -53,6 +53,7 @@ class Run:
         self.run_id = run_id or new_run_id()
         self.resumed = run_id is not None
         self.seen: set[str] = set()
+        self.behaviours: dict[str, tuple[int, str]] = {}  # train-subset signature -> (iteration, first candidate)
         self.stored_ids: set[str] = set()
         self.rejections: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
@@ -98,10 +99,15 @@ class Run:
             self.seen.add(digest)
             todo.append((iteration, k, proposal, duplicate))
 
+        # behaviours judged in earlier iterations only: siblings never stop each other, so what is
+        # skipped does not depend on which thread finishes first, and a resumed run skips the same
+        known = {sig: cid for sig, (it, cid) in self.behaviours.items() if todo and it < todo[0][0]}
+
         def evaluate(item) -> Evaluation | None:
             if item[3]:
                 return None
-            return self.evaluator.evaluate(item[2].code, libraries=sources_for(item[2].code, self.libraries))
+            return self.evaluator.evaluate(item[2].code, libraries=sources_for(item[2].code, self.libraries),
+                                           behaviours=known)
 
         reasons_now: list[str] = []
         observe = getattr(self.proposer, "observe", None)  # LLM proposers learn each candidate's fate
@@ -189,6 +195,8 @@ class Run:
         metrics = record["verdict"].get("metrics") or {}
         if record["train_predictions"] is None or "train" not in metrics:
             return
+        subset = [record["train_predictions"][i] for i in self.evaluator.subset]
+        self.behaviours.setdefault(behaviour_signature(self.task, subset), (record["iteration"], record["id"]))
         key = self.task.selection_key
         val = metrics.get("validation")
         self.population.add(Member(
