@@ -6,7 +6,10 @@ early rejections.
    sent to the evaluator (duplicates never reach it).
 2. Evaluate that same list twice, cascade on and off, interleaved candidate by candidate (the
    order alternates) so load on the machine hits both alike. Sandbox seconds are the time
-   spent in sandbox requests (Evaluation.sandbox_s).
+   spent in sandbox requests (Evaluation.sandbox_s). With the cascade on, as in the loop, a
+   candidate with the same train-subset outputs as one of an earlier iteration stops there
+   (same_behaviour); the bench counts how many of those differed from their twin on the full
+   train split, by how much train MCC, and whether one would have been the run's best.
 3. False early rejections, observed: candidates the cascade stopped at the train subset that
    passed the full train stage with the cascade off.
 4. False early rejections, estimated: for every candidate with full-train outputs, the subset
@@ -52,8 +55,8 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def generate(task, backend, iters: int, seed: int, workers: int) -> tuple[list[str], dict[str, Any]]:
-    """The codes the offline proposer's loop sent to the evaluator, in order."""
+def generate(task, backend, iters: int, seed: int, workers: int) -> tuple[list[tuple[int, str]], dict[str, Any]]:
+    """(iteration, code) of every candidate the offline proposer's loop sent to the evaluator, in order."""
     with tempfile.TemporaryDirectory(prefix="skillkiln-bench-") as tmp:
         store = Store(Path(tmp) / "store.sqlite")
         config = RunConfig(task=task.name, iters=iters, seed=seed, sandbox=backend.name, workers=workers,
@@ -62,7 +65,7 @@ def generate(task, backend, iters: int, seed: int, workers: int) -> tuple[list[s
         started = time.perf_counter()
         summary = run.execute()
         rows = store.candidates(run.run_id)
-        codes = [r["code"] for r in rows if json.loads(r["reasons"]) != ["duplicate"]]
+        codes = [(r["iteration"], r["code"]) for r in rows if json.loads(r["reasons"]) != ["duplicate"]]
         store.close()
     info = {"run_wall_s": round(time.perf_counter() - started, 2), "proposed": len(rows), "evaluated": len(codes),
             "accepted_in_run": summary.get("accepted_count")}
@@ -81,22 +84,36 @@ def texts_run(evaluation: Evaluation, evaluator: Evaluator) -> int:
     return sum(sizes[stage] for stage in evaluation.stage_s)
 
 
-def evaluate_both(codes: list[str], on: Evaluator, off: Evaluator) -> list[dict[str, Any]]:
+def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator) -> list[dict[str, Any]]:
+    """Each candidate both ways. With the cascade on, as in the loop, a candidate whose train-subset
+    outputs equal those of a candidate from an earlier iteration stops there (same_behaviour)."""
     rows = []
-    for k, code in enumerate(codes):
+    behaviours: dict[str, tuple[int, int]] = {}  # signature -> (iteration, row index)
+    for k, (iteration, code) in enumerate(items):
         first, second = (on, off) if k % 2 == 0 else (off, on)
+        known = {sig: str(j) for sig, (it, j) in behaviours.items() if it < iteration}
         results: dict[bool, Evaluation] = {}
         for evaluator in (first, second):
-            results[evaluator.cascade] = evaluator.evaluate(code)
+            results[evaluator.cascade] = evaluator.evaluate(code, behaviours=known if evaluator.cascade else None)
         a, b = results[True], results[False]
+        if a.behaviour and a.train_predictions is not None:
+            behaviours.setdefault(a.behaviour, (iteration, k))
+        twin = int(known[a.behaviour]) if a.verdict.reasons == ("same_behaviour",) else None
         rows.append({
+            "twin": twin,
             "on": {"stage": a.stage, "accepted": a.verdict.accepted, "reasons": list(a.verdict.reasons),
                    "sandbox_s": a.sandbox_s, "stage_s": a.stage_s, "texts": texts_run(a, on)},
             "off": {"stage": b.stage, "accepted": b.verdict.accepted, "reasons": list(b.verdict.reasons),
-                    "sandbox_s": b.sandbox_s, "stage_s": b.stage_s, "texts": texts_run(b, off)},
+                    "sandbox_s": b.sandbox_s, "stage_s": b.stage_s, "texts": texts_run(b, off),
+                    "train": _metric(b, "train"), "validation": _metric(b, "validation")},
             "off_train": b.results.get("train"),
         })
     return rows
+
+
+def _metric(evaluation: Evaluation, split: str) -> float | None:
+    m = evaluation.verdict.metrics.get(split)
+    return None if m is None else m.to_dict()["mcc"]
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,7 +122,19 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     on_texts = sum(r["on"]["texts"] for r in rows)
     off_texts = sum(r["off"]["texts"] for r in rows)
     early = [r for r in rows if r["on"]["stage"] == "train_subset"]
-    false_early = [r for r in early if r["off"]["stage"] in PASSED_TRAIN]
+    twins = [r for r in early if r["twin"] is not None]
+    false_early = [r for r in early if r["twin"] is None and r["off"]["stage"] in PASSED_TRAIN]
+    differs, gains, better_best = 0, [], False
+    best_off = max((r["off"]["validation"] for r in rows if r["off"]["accepted"]), default=None)
+    for r in twins:
+        twin = rows[r["twin"]]
+        mine, theirs = r["off_train"], twin["off_train"]
+        if mine is not None and theirs is not None and mine.predictions != theirs.predictions:
+            differs += 1
+        if r["off"]["train"] is not None and twin["off"]["train"] is not None:
+            gains.append(r["off"]["train"] - twin["off"]["train"])
+        if r["off"]["accepted"] and best_off is not None and r["off"]["validation"] == best_off:
+            better_best = True
     return {
         "candidates": len(rows),
         "sandbox_s_cascade_on": round(on_s, 3),
@@ -115,6 +144,10 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "texts_cascade_off": off_texts,
         "saving_in_texts": round(1 - on_texts / off_texts, 4) if off_texts else 0.0,
         "stopped_at_train_subset": len(early),
+        "same_behaviour_skips": len(twins),
+        "same_behaviour_but_different_on_full_train": differs,
+        "same_behaviour_train_mcc_gain_over_twin_max": round(max(gains), 4) if gains else None,
+        "same_behaviour_skipped_the_best_skill": better_best,
         "false_early_rejections": len(false_early),
         "verdicts_agree": sum(r["on"]["accepted"] == r["off"]["accepted"] for r in rows),
         "reasons_off": _count(x for r in rows for x in r["off"]["reasons"]),
@@ -247,7 +280,7 @@ def main() -> None:
         if not args.no_corpus:
             corpus_codes = load_corpus(task)
             say(f"evaluating the gate corpus ({len(corpus_codes)} skills) both ways")
-            corpus = totals(evaluate_both(corpus_codes, on, off))
+            corpus = totals(evaluate_both([(0, c) for c in corpus_codes], on, off))
     finally:
         backend.close()
 
@@ -275,7 +308,9 @@ def main() -> None:
         print(f"{label}: sandbox {t['sandbox_s_cascade_off']:.2f} s without the cascade, "
               f"{t['sandbox_s_cascade_on']:.2f} s with it: saving {t['saving']:.1%} "
               f"({t['saving_in_texts']:.1%} of the texts run); "
-              f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']}, "
+              f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']} "
+              f"({t['same_behaviour_skips']} as same_behaviour, {t['same_behaviour_but_different_on_full_train']} of "
+              f"them different on full train), "
               f"false early rejections {t['false_early_rejections']}; verdicts agree {t['verdicts_agree']}/{t['candidates']}")
     sim = offline["simulated"]
     print(f"simulated false early rejection rate (offline candidates passing full train, {sim['draws_per_candidate']} "

@@ -51,6 +51,22 @@ def _ordered(keys) -> list[str]:
     return known + sorted(k for k in keys if k not in SPLIT_ORDER)
 
 
+def _span_floors(metrics: dict[str, dict[str, Any]], settings: dict[str, Any]) -> list[str]:
+    floor = float(settings.get("f1_floor", 0.05))
+    lines = []
+    for split in _ordered(metrics):
+        m = metrics[split]
+        parts = [f"span F1 {_num(m.get('f1'))}" + ("" if split in NOT_HELD else
+                                                   f" {'>=' if (m.get('f1') or 0) >= floor else '<'} {floor}"),
+                 f"precision {_num(m.get('precision'))}", f"recall {_num(m.get('recall'))}",
+                 f"empty baseline F1 {_num(m.get('baseline_empty_f1'))} (p {_num(m.get('p_empty'), '.3g')})",
+                 f"capitalised-PERSON baseline F1 {_num(m.get('baseline_capitalised_f1'))} (p {_num(m.get('p_capitalised'), '.3g')})"]
+        n = m.get("n")
+        lines.append(f"  {split:<12} " + " | ".join(parts) + (f" | n {int(n)}" if n is not None else "")
+                     + (f" | {NOT_HELD[split]}" if split in NOT_HELD else ""))
+    return lines
+
+
 def render_verdict(verdict: dict[str, Any]) -> list[str]:
     """Lines: verdict; reasons with details; p-values against alpha; floors; checks; counterexamples; settings."""
     verdict = verdict or {}
@@ -82,6 +98,9 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
                 continue
             lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {'<' if ok else '>='} {alpha}  {'pass' if ok else 'FAIL'}")
         lines.append("floors:")
+        if "f1_floor" in settings:  # a span verdict: span F1 against its floor and the two baselines
+            lines += _span_floors(metrics, settings)
+            metrics = {}
         mcc_floor = settings.get("mcc", 0.05)
         ba_floor = settings.get("balanced_accuracy", 0.52)
         for split in _ordered(metrics):
@@ -118,6 +137,15 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
 
     share = settings.get("max_label_share", 0.97)
     errors = settings.get("max_error_share", 0.0)
+    if "f1_floor" in settings:
+        gate_line = (f"gate (spans): alpha {alpha} · {settings.get('test', 'paired bootstrap')} against "
+                     f"{' and '.join(settings.get('baselines') or ['the baselines'])} · span F1 >= "
+                     f"{settings['f1_floor']} · errors <= {_num(errors, '.0%')} · gap slack {settings.get('gap_slack')}"
+                     f" (p < {settings.get('gap_alpha', 0.001)})")
+        if settings.get("cascade"):
+            gate_line += f" · cascade subset {settings.get('subset_size')} (beta {settings.get('cascade_beta')})"
+        lines.append(gate_line)
+        return lines
     gate_line = (
         f"gate{'' if stored else ' (defaults: this verdict stored no settings)'}: alpha {alpha}"
         f" · MCC >= {settings.get('mcc', 0.05)} · balanced accuracy >= {_num(settings.get('balanced_accuracy', 0.52), '.3g')}"
