@@ -21,13 +21,16 @@ def span_scores_table(summary: dict[str, Any]) -> Table:
                    title_justify="left",
                    caption="baselines: empty = no spans, caps = every capitalised token as PERSON; "
                            "p: paired bootstrap over documents, one-sided", caption_justify="left")
-    for col in ("split", "prec.", "recall", "F1", "overlap F1", "empty F1", "caps F1", "p vs empty", "p vs caps"):
-        scores.add_column(col, justify="left" if col == "split" else "right")
+    scores.add_column("best skill")
     for split in SPLITS:
-        m = (best or {}).get("metrics", {}).get(split, {})
-        scores.add_row(split, _fmt(m.get("precision")), _fmt(m.get("recall")), _fmt(m.get("f1")),
-                       _fmt(m.get("overlap_f1")), _fmt(m.get("baseline_empty_f1")),
-                       _fmt(m.get("baseline_capitalised_f1")), _p(m.get("p_empty")), _p(m.get("p_capitalised")))
+        scores.add_column(split, justify="right")
+    rows = (("precision", "precision", _fmt), ("recall", "recall", _fmt), ("span F1 (exact)", "f1", _fmt),
+            ("span F1 (overlap)", "overlap_f1", _fmt), ("empty baseline F1", "baseline_empty_f1", _fmt),
+            ("caps baseline F1", "baseline_capitalised_f1", _fmt), ("p vs empty", "p_empty", _p),
+            ("p vs caps", "p_capitalised", _p))
+    per_split = [(best or {}).get("metrics", {}).get(split, {}) for split in SPLITS]
+    for label, key, fmt in rows:
+        scores.add_row(label, *(fmt(m.get(key)) for m in per_split))
     return scores
 
 
