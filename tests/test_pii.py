@@ -247,5 +247,5 @@ def test_summary_prints_span_scores_and_baselines():
     out = io.StringIO()
     print_summary(summary, Console(file=out, width=200))
     text = out.getvalue()
-    assert "caps F1" in text and "capitalised token as PERSON" in text and "0.510" in text and "0.158" in text and "0.0005" in text
+    assert "caps baseline F1" in text and "capitalised token as PERSON" in text and "0.510" in text and "0.158" in text and "0.0005" in text
     assert "100 proposed, 40 accepted" in text
