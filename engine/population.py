@@ -1,9 +1,45 @@
-"""The run's population: the best-scoring distinct skills so far, and how parents are picked."""
+"""The run's population: distinct skills kept on islands, and how parents are picked.
+
+- **Exact duplicates**: a normalised-AST hash (docstrings dropped, formatting and comments gone)
+  recognises the same program written twice; the copy is not added.
+- **Behavioural duplicates**: two members with the same train prediction vector behave the same;
+  only the better one (train score, then shorter, then older) is kept. `signature(probe outputs)`
+  and `behaves_like(...)` expose the prediction vector on a fixed probe set (default: every
+  `len/PROBE` th train example; the loop may pass the gate's stratified subset) so a caller can
+  skip a candidate that behaves exactly like a stored one before its full evaluation.
+- **Islands** (FunSearch): `islands` sub-populations of `size // islands` members each. A member
+  lands on its parent's island (Member.parents), else on the next island in turn. Every
+  `migrate_every` additions the island with the weakest best is reset to a copy of the global
+  best, then the best of each island is copied to the next island (a ring).
+- **Parent selection** (FunSearch's annealed cluster sampling): an island is drawn, its members
+  are grouped by train score (rounded to 3 places), a score group is drawn with probability
+  softmax(score / T) where T anneals from T0 to 0 over each `anneal_period` additions, and
+  within a group shorter programs are likelier (softmax of -length / mean length). Up to k
+  distinct parents are drawn this way, best first.
+- **Coverage**: with the train labels known, up to `coverage_slots` specialists are kept beside
+  the islands: greedily, the members that get right the most train examples that the best
+  member and the specialists chosen before them get wrong. A skill that is good on one slice
+  survives beside the overall best, and is offered as a parent now and then.
+
+Everything is a function of the order of `add` calls and the rng given to `select`.
+"""
 from __future__ import annotations
 
+import ast
+import hashlib
+import math
 import random
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
+
+PROBE = 400  # default probe set: about this many train examples, evenly spaced
+T0 = 0.1  # initial sampling temperature (MCC units)
+SCORE_DIGITS = 3  # members with the same rounded train score form one group
+SPECIALIST_SHARE = 0.25  # how often a specialist replaces the last parent
+MIN_GAIN = 5  # a specialist must add at least this many correctly classified train examples
 
 
 @dataclass(frozen=True)
@@ -15,35 +51,219 @@ class Member:
     validation_score: float | None
     accepted: bool
     length: int  # source length, the tie-breaker: shorter wins
+    parents: tuple[str, ...] = ()  # ids of the members it was made from
+    island: int = -1  # set by Population.add
+
+
+def ast_hash(code: str) -> str:
+    """A hash of the program's syntax tree without docstrings: formatting and comments do not count."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    return "ast:" + hashlib.sha256(dumped.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _key(m: Member) -> tuple:
+    return (-m.train_score, m.length, m.id)
+
+
+def default_probe(n: int, size: int = PROBE) -> tuple[int, ...]:
+    if n <= size:
+        return tuple(range(n))
+    return tuple(int(i) for i in np.linspace(0, n - 1, size).round().astype(int))
 
 
 class Population:
-    def __init__(self, size: int = 16):
+    def __init__(self, size: int = 16, islands: int = 2, labels: Sequence[Any] | None = None,
+                 probe: Sequence[int] | None = None, migrate_every: int = 12, anneal_period: int = 40,
+                 coverage_slots: int = 4):
         self.size = size
-        self._members: list[Member] = []
+        self.n_islands = max(1, islands)
+        self.per_island = max(2, size // self.n_islands)
+        self.labels = tuple(labels) if labels is not None else None
+        self.probe = tuple(probe) if probe is not None else None
+        self.migrate_every = migrate_every
+        self.anneal_period = anneal_period
+        self.coverage_slots = coverage_slots
+        self._islands: list[list[Member]] = [[] for _ in range(self.n_islands)]
+        self._specialists: list[Member] = []
+        self._hashes: dict[str, str] = {}  # AST hash -> member id, of every member ever added
+        self._behaviours: dict[int, tuple[str, tuple[Any, ...]]] = {}  # hash of train predictions -> (id, preds)
+        self._signatures: dict[tuple[Any, ...], str] = {}  # probe signature -> member id
+        self._island_of: dict[str, int] = {}
+        self._right: dict[str, np.ndarray] = {}  # member id -> correct on each train example
+        self.adds = 0  # members accepted into the population (not duplicates)
+        self.duplicates = {"ast": 0, "behaviour": 0}
+
+    # ------------------------------------------------------------ queries
+
+    def members(self) -> list[Member]:
+        """Every distinct member kept (islands and specialists), best first."""
+        seen: dict[str, Member] = {}
+        for m in [m for island in self._islands for m in island] + self._specialists:
+            seen.setdefault(m.id, m)
+        return sorted(seen.values(), key=_key)
 
     def __len__(self) -> int:
-        return len(self._members)
-
-    def add(self, member: Member) -> None:
-        if any(m.code == member.code for m in self._members):
-            return
-        self._members.append(member)
-        self._members.sort(key=lambda m: (-m.train_score, m.length, m.id))
-        del self._members[self.size :]
+        return len(self.members())
 
     def best(self) -> Member | None:
-        return self._members[0] if self._members else None
+        kept = self.members()
+        return kept[0] if kept else None
+
+    def island(self, i: int) -> list[Member]:
+        return list(self._islands[i])
+
+    def specialists(self) -> list[Member]:
+        return list(self._specialists)
+
+    def signature(self, predictions: Sequence[Any]) -> tuple[Any, ...]:
+        """The behavioural signature of a full train prediction vector: its values on the probe set."""
+        probe = self.probe if self.probe is not None else default_probe(len(predictions))
+        return tuple(predictions[i] for i in probe)
+
+    def behaves_like(self, probe_predictions: Sequence[Any]) -> str | None:
+        """The id of a member ever added whose outputs on the probe set are exactly these, else None."""
+        return self._signatures.get(tuple(probe_predictions))
+
+    def is_duplicate_code(self, code: str) -> str | None:
+        """The id of a member ever added with the same normalised syntax tree, else None."""
+        return self._hashes.get(ast_hash(code))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "members": len(self), "islands": [len(i) for i in self._islands],
+            "island_best": [round(i[0].train_score, 4) if i else None for i in self._islands],
+            "specialists": len(self._specialists), "adds": self.adds, "duplicates": dict(self.duplicates),
+        }
+
+    # ------------------------------------------------------------ adding
+
+    def add(self, member: Member) -> None:
+        digest = ast_hash(member.code)
+        if digest in self._hashes:
+            self.duplicates["ast"] += 1
+            return
+        preds = tuple(member.train_predictions)
+        behaviour = hash(preds)
+        twin = self._behaviours.get(behaviour)
+        if twin is not None and twin[1] == preds:
+            old = self._find(twin[0])
+            if old is None or _key(old) <= _key(member):
+                self.duplicates["behaviour"] += 1
+                self._hashes[digest] = twin[0]
+                return
+            self._remove(old.id)  # the newcomer behaves the same and is better (shorter): it replaces
+        self._hashes[digest] = member.id
+        self._behaviours[behaviour] = (member.id, preds)
+        self._signatures.setdefault(self.signature(preds), member.id)
+        island = self._home(member)
+        member = replace(member, island=island)
+        self._island_of[member.id] = island
+        if self.labels is not None and len(preds) == len(self.labels):
+            self._right[member.id] = np.array([p is not None and p == y for p, y in zip(preds, self.labels)])
+        self.adds += 1
+        self._place(island, member)
+        self._cover(member)
+        if self.migrate_every and self.adds % self.migrate_every == 0:
+            self.migrate()
+
+    def _home(self, member: Member) -> int:
+        for parent in member.parents:
+            if parent in self._island_of:
+                return self._island_of[parent]
+        return self.adds % self.n_islands
+
+    def _place(self, island: int, member: Member) -> None:
+        members = self._islands[island]
+        if any(m.id == member.id for m in members):
+            return
+        members.append(member)
+        members.sort(key=_key)
+        del members[self.per_island :]
+
+    def _find(self, member_id: str) -> Member | None:
+        return next((m for m in self.members() if m.id == member_id), None)
+
+    def _remove(self, member_id: str) -> None:
+        for island in self._islands:
+            island[:] = [m for m in island if m.id != member_id]
+        self._specialists = [m for m in self._specialists if m.id != member_id]
+
+    def _cover(self, member: Member) -> None:
+        """Re-choose the specialists among the old ones and the newcomer (greedy set cover)."""
+        if self.labels is None or not self.coverage_slots or member.id not in self._right:
+            return
+        best = self.best()
+        if best is None or best.id not in self._right:
+            return
+        pool = {m.id: m for m in self._specialists + [member]}
+        pool.pop(best.id, None)
+        covered = self._right[best.id].copy()
+        chosen: list[Member] = []
+        while pool and len(chosen) < self.coverage_slots:
+            gains = {i: int((self._right[i] & ~covered).sum()) for i in pool}
+            top = max(pool.values(), key=lambda m: (gains[m.id], -_key(m)[0], -m.length, m.id))
+            if gains[top.id] < MIN_GAIN:
+                break
+            chosen.append(top)
+            covered |= self._right[top.id]
+            del pool[top.id]
+        self._specialists = chosen
+
+    def migrate(self) -> None:
+        """The weakest island restarts from the global best, then each island's best joins the next (a ring)."""
+        if self.n_islands < 2:
+            return
+        overall = self.best()
+        scored = [(island[0].train_score if island else -math.inf, i) for i, island in enumerate(self._islands)]
+        _, weakest = min(scored)
+        if overall is not None and not any(m.id == overall.id for m in self._islands[weakest]):
+            self._islands[weakest] = [overall]
+        bests = [island[0] if island else None for island in self._islands]
+        for i, m in enumerate(bests):
+            if m is not None:
+                self._place((i + 1) % self.n_islands, m)
+
+    # ------------------------------------------------------------ selecting
+
+    def temperature(self) -> float:
+        period = max(1, self.anneal_period)
+        return T0 * (1 - (self.adds % period) / period) + 1e-3
 
     def select(self, rng: random.Random, k: int) -> list[Member]:
-        """k parents by tournaments of two, best first; the elite is always among them."""
-        if not self._members:
+        """Up to k distinct parents from one island by annealed cluster sampling, best first."""
+        occupied = [i for i, island in enumerate(self._islands) if island]
+        if not occupied or k <= 0:
             return []
-        chosen = [self._members[0]]
-        pool = self._members[1:]
+        pool = list(self._islands[rng.choice(occupied)])
+        chosen: list[Member] = []
+        temperature = self.temperature()
         while pool and len(chosen) < k:
-            a, b = rng.choice(pool), rng.choice(pool)
-            winner = a if (a.train_score, -a.length) >= (b.train_score, -b.length) else b
-            chosen.append(winner)
-            pool.remove(winner)
-        return sorted(chosen, key=lambda m: (-m.train_score, m.length))
+            groups: dict[float, list[Member]] = {}
+            for m in pool:
+                groups.setdefault(round(m.train_score, SCORE_DIGITS), []).append(m)
+            scores = sorted(groups, reverse=True)
+            top = scores[0]
+            weights = [math.exp((s - top) / temperature) for s in scores]
+            group = groups[rng.choices(scores, weights=weights)[0]]
+            mean_len = sum(m.length for m in group) / len(group) or 1.0
+            shortest = min(m.length for m in group)
+            pick = rng.choices(group, weights=[math.exp(-(m.length - shortest) / mean_len) for m in group])[0]
+            chosen.append(pick)
+            pool.remove(pick)
+        taken = {m.id for m in chosen}
+        others = [m for m in self._specialists if m.id not in taken]
+        if others and k >= 2 and rng.random() < SPECIALIST_SHARE:
+            if len(chosen) >= k:
+                chosen.pop()
+            chosen.append(rng.choice(others))
+        return sorted(chosen, key=_key)

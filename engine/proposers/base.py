@@ -21,7 +21,7 @@ class TaskCard:
     train: Split
 
     @classmethod
-    def of(cls, task: Task) -> "TaskCard":
+    def of(cls, task: Task) -> TaskCard:
         return cls(task.name, task.kind, task.description, task.labels, task.train)
 
 
@@ -54,6 +54,7 @@ class ProposalContext:
     parents: tuple[ParentInfo, ...]  # selected parents, best first; empty when nothing has scored yet
     last_reasons: tuple[str, ...] = ()  # the gate's reasons for the previous candidate(s)
     seed: int = 0  # a proposer's randomness comes from here, so runs repeat
+    evidence: Any = None  # engine.evidence.Evidence of the current elite's train errors, when the loop has it
     libraries: tuple[LibraryInfo, ...] = ()  # stored skills offered to this run (evolve --library)
 
 

@@ -1,13 +1,29 @@
 """The offline proposer: evolves readable rule programs without an LLM.
 
-A rule program (a `Genome`) sums the integer weights of the words, word bigrams and regex
-patterns a text shows; a score at or above its threshold gives label 0 (unacceptable),
-else 1. Genomes are rendered as the plain Python source of a skill `solve(text)` and read
-back from that source (`parse_genome`), so skills stored by an earlier run can seed a new one.
+A rule program (a `Genome`) sums the integer weights of the words, word bigrams, word pairs
+(two words anywhere in the text) and regex patterns a text shows; a score at or above its
+threshold gives label 0 (unacceptable), else 1. Genomes are rendered as the plain Python
+source of a skill `solve(text)` and read back from that source (`parse_genome`), so skills
+stored by an earlier run can seed a new one.
 
 Only the train split is read. Features are mined there with a minimum support and smoothed
-log-odds; mutations are sized by a ridge-penalised logistic fit of the parent's score, a
-smooth yardstick that overfits less than train MCC would.
+log-odds. A fresh genome (a restart) samples a few dozen of the strongest features with their
+log-odds as weights. Mutations:
+
+- induce (the main move): rule induction guided by a failure cluster: the largest unsolved
+  clusters of `ctx.evidence` (engine/evidence.py; without it, a sample of the parent's
+  errors of one label) name the train examples to fix; words, bigrams and patterns seen in
+  them, and word pairs mined from their most frequent words, are ranked by how much they
+  would improve the ridge-penalised log-likelihood of the whole train split (so a rule must
+  separate the cluster *and* hold on train), provided they pull the cluster the same way;
+  a block of the best is added and all weights are refitted (ridge logistic regression,
+  a few Newton steps, weights rounded to integers);
+- crossover: the union of two parents' rule sets, refitted;
+- prune: the weakest tenth of the rules go, the rest is refitted;
+- add, weight, drop, threshold: single-rule steps; restart: a fresh genome.
+
+After a refit, simplification removes every rule whose removal changes no train prediction,
+and the genome is shrunk until its source is under MAX_SOURCE bytes (the gate's cap is 20 kB).
 """
 from __future__ import annotations
 
@@ -29,24 +45,34 @@ from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
 from engine.records import Proposal, Split, TokenUsage
 
 FLAGGED, OTHER = 0, 1  # the skill returns FLAGGED when the score reaches the threshold
-MAX_FEATURES = 80  # keeps the source small (well under 20 kB) and readable
+MAX_FEATURES = 700  # with MAX_SOURCE, keeps the source under the gate's 20 kB cap
+MAX_SOURCE = 18_000  # bytes of rendered source a genome may take
 FRESH_FEATURES = (50, 70)  # a fresh genome holds this many features (inclusive range)
-MIN_SUPPORT = 20  # a mined word, bigram or start/end pattern occurs in this many train examples
+FRESH_MIN_SUPPORT = 20  # a fresh genome samples features seen in at least this many train examples
+MIN_SUPPORT = 4  # a mined word or bigram occurs in this many train examples (induction may use it)
+EDGE_MIN_SUPPORT = 20  # the same for start/end-word patterns
 LIBRARY_MIN_SUPPORT = 8  # the same for the hand-written grammar heuristics
+PAIR_MIN_SUPPORT = 8  # a mined word pair occurs in this many train examples
+PAIR_WORDS = 24  # pairs are mined among this many of a cluster's most frequent words
 PRIOR = 10.0  # pseudo-examples at the base rate: shrinks the log-odds of rarer features
-SCALE = 3  # score units per nat of log-odds
-MAX_WEIGHT = 8
-RIDGE = 20.0  # ridge penalty (in curvature units) that keeps weights and steps small
+SCALE = 10  # score units per nat of log-odds
+MAX_WEIGHT = 30
+RIDGE = 20.0  # ridge penalty (in curvature units) that keeps single-rule steps small
+REFIT_RIDGE = 8.0  # ridge penalty of a refit of all weights (0.5 * REFIT_RIDGE * w^2, w in nats)
+NEWTON_STEPS = 5
+INDUCE_RULES = (40, 100)  # an induction adds this many rules (inclusive range)
 ADD_CHOICES = 5  # "add" and "weight" mutations pick among this many of the best options
 DROP_TOLERANCE = 0.5  # a feature worth less than this (nats of penalised log-likelihood) may go
 MAX_CHARS = 1000  # the skill reads at most this much of a text (bounds regex time)
 FIRST_PARENT_SHARE = 0.5  # how often a mutation takes the best-first parent (else another one)
-MOVES = {"add": 0.4, "weight": 0.2, "drop": 0.12, "threshold": 0.06, "crossover": 0.15, "restart": 0.07}
+MOVES = {"induce": 0.5, "add": 0.08, "weight": 0.06, "drop": 0.03, "threshold": 0.02, "crossover": 0.15,
+         "prune": 0.08, "restart": 0.08}
 
 WORD_RE = re.compile(r"[a-z']+")  # the skill's words
 LITERAL_WORD_RE = re.compile(r"[a-z0-9']+")  # words as the memorisation check reads a literal
-KINDS = ("word", "bigram", "pattern")
-Feature = tuple[str, str]  # (kind, key), kind one of KINDS: ("word", "himself"), ("pattern", r"\?\W*$")
+KINDS = ("word", "bigram", "pattern", "pair", "suffix")
+Feature = tuple[str, str]  # (kind, key), kind one of KINDS: ("word", "himself"), ("pair", "what that"), ("suffix", "ed")
+SUFFIX_LENGTHS = (2, 3)  # a suffix feature is the last 2 or 3 letters of a longer word
 
 # Hand-written grammar heuristics: (regex on the raw text, what it looks for).
 _MODALS = "can|could|will|would|shall|should|may|might|must"
@@ -226,11 +252,22 @@ def _patterns_source(items: dict[str, int]) -> str:
     return "PATTERN_WEIGHTS = [\n" + "\n".join(lines) + "\n]"
 
 
+def _pairs_source(items: dict[str, int]) -> str:
+    if not items:
+        return "PAIR_WEIGHTS = {}"
+    lines = [f"    {tuple(key.split())!r}: {w}," for key, w in _ordered(items)]
+    return "PAIR_WEIGHTS = {  # two words anywhere in the text\n" + "\n".join(lines) + "\n}"
+
+
 SOLVE_SOURCE = f'''def solve(text):
     text = text[:MAX_CHARS]
     words = re.findall(r"[a-z']+", text.lower())
     score = sum(WORD_WEIGHTS.get(w, 0) for w in words)
     score += sum(BIGRAM_WEIGHTS.get(a + " " + b, 0) for a, b in zip(words, words[1:]))
+    present = set(words)
+    score += sum(w for (a, b), w in PAIR_WEIGHTS.items() if a in present and b in present)
+    score += sum(SUFFIX_WEIGHTS.get(w[-2:], 0) for w in words if len(w) > 2)
+    score += sum(SUFFIX_WEIGHTS.get(w[-3:], 0) for w in words if len(w) > 3)
     for pattern, weight in PATTERN_WEIGHTS:
         if re.search(pattern, text):
             score += weight
@@ -249,6 +286,8 @@ def render(genome: Genome, task_name: str) -> str:
         _dict_source("WORD_WEIGHTS", genome.of_kind("word")),
         _dict_source("BIGRAM_WEIGHTS", genome.of_kind("bigram")),
         _patterns_source(genome.of_kind("pattern")),
+        _pairs_source(genome.of_kind("pair")),
+        _dict_source("SUFFIX_WEIGHTS", genome.of_kind("suffix")).replace(" = {\n", " = {  # word endings\n", 1),
         f"THRESHOLD = {genome.threshold}\nMAX_CHARS = {MAX_CHARS}",
     ]
     return "\n\n".join(parts) + "\n\n\n" + SOLVE_SOURCE
@@ -284,6 +323,8 @@ def _weight_map(value: Any) -> dict[str, int] | None:
         if not (isinstance(item, (list, tuple)) and len(item) == 2):
             return None
         key, weight = item
+        if isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key):
+            key = f"{key[0]} {key[1]}"  # a word pair
         if not (isinstance(key, str) and _is_int(weight)):
             return None
         if weight:
@@ -297,6 +338,8 @@ def parse_genome(code: str) -> Genome | None:
     if found is None:
         return None
     maps = [_weight_map(found.get(name)) for name in ("WORD_WEIGHTS", "BIGRAM_WEIGHTS", "PATTERN_WEIGHTS")]
+    maps.append(_weight_map(found.get("PAIR_WEIGHTS", {})))  # optional: older skills have none
+    maps.append(_weight_map(found.get("SUFFIX_WEIGHTS", {})))
     threshold = found.get("THRESHOLD")
     if any(m is None for m in maps) or not _is_int(threshold):
         return None
@@ -341,6 +384,11 @@ def _column(pairs: Sequence[tuple[int, int]]) -> Column:
 def _count(kind: str, key: str, words: list[str]) -> int:
     if kind == "word":
         return words.count(key)
+    if kind == "pair":
+        a, _, b = key.partition(" ")
+        return int(a in words and b in words)
+    if kind == "suffix":
+        return sum(1 for w in words if len(w) > len(key) and w.endswith(key))
     return sum(1 for a, b in pairwise(words) if f"{a} {b}" == key)
 
 
@@ -370,6 +418,7 @@ class FeatureBank:
         for i, words in enumerate(self.words):
             grams = Counter(("word", w) for w in words)
             grams.update(("bigram", f"{a} {b}") for a, b in pairwise(words))
+            grams.update(("suffix", w[-n:]) for w in words for n in SUFFIX_LENGTHS if len(w) > n)
             for feature, count in grams.items():
                 index.setdefault(feature, []).append((i, count))
         mined = []
@@ -388,8 +437,10 @@ class FeatureBank:
         firsts = Counter(w[0] for w in self.words if w)
         lasts = Counter(w[-1] for w in self.words if w)
         pool = [(p, LIBRARY_MIN_SUPPORT) for p, _ in PATTERN_LIBRARY]
-        pool += [(starts_with(w), MIN_SUPPORT) for w, n in sorted(firsts.items()) if n >= MIN_SUPPORT and w.isalpha()]
-        pool += [(ends_with(w), MIN_SUPPORT) for w, n in sorted(lasts.items()) if n >= MIN_SUPPORT and w.isalpha()]
+        pool += [(starts_with(w), EDGE_MIN_SUPPORT) for w, n in sorted(firsts.items())
+                 if n >= EDGE_MIN_SUPPORT and w.isalpha()]
+        pool += [(ends_with(w), EDGE_MIN_SUPPORT) for w, n in sorted(lasts.items())
+                 if n >= EDGE_MIN_SUPPORT and w.isalpha()]
         return pool
 
     def _stats(self, feature: Feature) -> tuple[int, int, float]:
@@ -416,6 +467,13 @@ class FeatureBank:
 
     def _compute(self, feature: Feature) -> Column | None:
         kind, key = feature
+        if kind == "pair":
+            a, _, b = key.partition(" ")
+            first, second = self.column(("word", a)), self.column(("word", b))
+            if first is None or second is None or not b:
+                return None
+            rows = np.intersect1d(first.rows, second.rows, assume_unique=True)
+            return Column(rows, np.ones(len(rows), dtype=np.int64))
         if kind != "pattern":
             counted = ((i, _count(kind, key, words)) for i, words in enumerate(self.words))
             return _column([(i, n) for i, n in counted if n])
@@ -521,12 +579,15 @@ def _weight_for(lo: float) -> int:
 
 def _describe(feature: Feature) -> str:
     kind, key = feature
+    if kind == "pair":
+        return "pair " + "+".join(repr(w) for w in key.split())
     return f"pattern {pattern_note(key)!r}" if kind == "pattern" else f"{kind} {key!r}"
 
 
 def fresh(bank: FeatureBank, rng: random.Random) -> Genome:
     """Features sampled among the strongest mined ones, weighted by their smoothed log-odds."""
-    ranked = sorted(bank.candidates, key=lambda f: (-bank.strength(f), f))
+    ranked = sorted((f for f in bank.candidates if bank.stats[f][0] >= FRESH_MIN_SUPPORT),
+                    key=lambda f: (-bank.strength(f), f))
     size = rng.randint(*FRESH_FEATURES)
     chosen = rng.sample(ranked[: size * 3], min(size, len(ranked)))
     return with_best_threshold(Genome({f: _weight_for(bank.stats[f][2]) for f in chosen}), bank)
@@ -610,18 +671,222 @@ def move_threshold(genome: Genome, bank: FeatureBank, rng: random.Random, nudge:
 
 
 def crossover(first: Genome, second: Genome, bank: FeatureBank, rng: random.Random) -> tuple[Genome, str]:
-    """Shared features take either parent's weight; the others come from their parent by a coin."""
-    weights: dict[Feature, int] = {}
-    for feature in list(first.weights) + [f for f in second.weights if f not in first.weights]:
-        if feature in first.weights and feature in second.weights:
-            weights[feature] = rng.choice((first.weights[feature], second.weights[feature]))
-        elif rng.random() < 0.5:
-            weights[feature] = first.weights.get(feature) or second.weights[feature]
-    if len(weights) > MAX_FEATURES:
-        keep = sorted(weights, key=lambda f: (-abs(weights[f]), rng.random()))[:MAX_FEATURES]
-        weights = {f: weights[f] for f in keep}
-    child = with_best_threshold(Genome(weights or dict(first.weights)), bank)
-    return child, f"crossover of two parents: {len(child.weights)} features"
+    """The union of two rule sets (shared rules start from the mean weight), refitted and simplified."""
+    weights = dict(first.weights)
+    for feature, w in second.weights.items():
+        weights[feature] = round((weights[feature] + w) / 2) if feature in weights else w
+    weights = {f: w for f, w in weights.items() if w} or dict(first.weights)
+    child = compact(refit(Genome(weights), bank), bank)
+    shared = len(set(first.weights) & set(second.weights))
+    return child, (f"crossover of two rule sets: {len(first.weights)} + {len(second.weights)} rules "
+                   f"({shared} shared), refitted to {len(child.weights)}")
+
+
+# ----------------------------------------------------------------------------- refit and simplification
+
+
+def design(features: Sequence[Feature], bank: FeatureBank) -> sparse.csc_matrix:
+    """Examples x features, the counts the rendered skill sees."""
+    rows, cols, vals = [], [], []
+    for j, feature in enumerate(features):
+        column = bank.column(feature)
+        if column is not None and len(column.rows):
+            rows.append(column.rows)
+            cols.append(np.full(len(column.rows), j))
+            vals.append(column.counts.astype(float))
+    shape = (len(bank.texts), len(features))
+    if not rows:
+        return sparse.csc_matrix(shape, dtype=float)
+    return sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+
+
+def refit(genome: Genome, bank: FeatureBank, ridge: float = REFIT_RIDGE) -> Genome:
+    """All weights refitted at once: ridge logistic regression by Newton steps from the current
+    weights, rounded to integers (SCALE per nat); the threshold is the best on train."""
+    features = sorted(f for f in genome.weights if (c := bank.column(f)) is not None and len(c.rows))
+    if not features:
+        return genome.copy()
+    x = design(features, bank)
+    y = bank.target
+    w = np.array([genome.weights[f] / SCALE for f in features])
+    mean = min(max(float(y.mean()), 0.01), 0.99)
+    b = math.log(mean / (1 - mean)) - float((x @ w).mean())
+
+    def objective(w: np.ndarray, b: float) -> float:
+        z = x @ w + b
+        return float(np.logaddexp(0, z).sum() - (y * z).sum() + 0.5 * ridge * (w * w).sum())
+
+    current = objective(w, b)
+    for _ in range(NEWTON_STEPS):
+        p = 1 / (1 + np.exp(-np.clip(x @ w + b, -30, 30)))
+        r, c = y - p, p * (1 - p)
+        grad = np.concatenate([[r.sum()], x.T @ r - ridge * w])
+        xc = x.multiply(c[:, None]).tocsc()
+        hess = np.empty((len(w) + 1, len(w) + 1))
+        hess[0, 0] = c.sum() + 1e-9
+        hess[0, 1:] = hess[1:, 0] = np.asarray(xc.sum(axis=0)).ravel()
+        hess[1:, 1:] = (x.T @ xc).toarray() + ridge * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        size = 1.0
+        while size > 1e-3:  # step halving: a Newton step from far away may overshoot
+            trial = objective(w + size * step[1:], b + size * step[0])
+            if trial <= current:
+                break
+            size /= 2
+        else:
+            break
+        b, w, current = b + size * step[0], w + size * step[1:], trial
+        if np.abs(size * step).max() < 1e-4:
+            break
+    weights = {f: int(np.clip(round(v * SCALE), -MAX_WEIGHT, MAX_WEIGHT)) for f, v in zip(features, w)}
+    return with_best_threshold(Genome({f: v for f, v in weights.items() if v}), bank)
+
+
+def simplify(genome: Genome, bank: FeatureBank) -> Genome:
+    """Remove every rule whose removal changes no train prediction (the weakest tried first)."""
+    scores = bank.scores(genome)
+    t = genome.threshold
+    kept = dict(genome.weights)
+
+    def weakness(feature: Feature) -> tuple:
+        column = bank.column(feature)
+        support = len(column.rows) if column is not None else 0
+        return (abs(kept[feature]) * math.sqrt(support), feature)
+
+    for feature in sorted(kept, key=weakness):
+        if len(kept) <= 1:
+            break
+        column = bank.column(feature)
+        if column is None or not len(column.rows):
+            del kept[feature]
+            continue
+        before = scores[column.rows]
+        after = before - kept[feature] * column.counts
+        if np.array_equal(before >= t, after >= t):
+            scores[column.rows] = after
+            del kept[feature]
+    return Genome(kept, t)
+
+
+def source_size(genome: Genome) -> int:
+    return len(render(genome, "task").encode())
+
+
+def compact(genome: Genome, bank: FeatureBank) -> Genome:
+    """Simplified, and shrunk (weakest rules out, refitted) until it fits MAX_FEATURES and MAX_SOURCE."""
+    genome = simplify(genome, bank)
+    while len(genome.weights) > 1 and (len(genome.weights) > MAX_FEATURES or source_size(genome) > MAX_SOURCE):
+        genome = simplify(refit(_without_weakest(genome, bank, 0.1), bank), bank)
+    return genome
+
+
+def _without_weakest(genome: Genome, bank: FeatureBank, share: float) -> Genome:
+    def strength(feature: Feature) -> tuple:
+        column = bank.column(feature)
+        return (abs(genome.weights[feature]) * math.sqrt(len(column.rows) if column is not None else 0), feature)
+
+    ranked = sorted(genome.weights, key=strength)
+    cut = max(1, int(len(ranked) * share))
+    if len(genome.weights) > MAX_FEATURES:
+        cut = max(cut, len(genome.weights) - MAX_FEATURES)
+    return Genome({f: genome.weights[f] for f in ranked[cut:]}, genome.threshold)
+
+
+def prune(genome: Genome, bank: FeatureBank) -> tuple[Genome, str]:
+    """The weakest tenth of the rules out, the rest refitted and simplified."""
+    if len(genome.weights) < 4:
+        return genome, "prune: too few rules"
+    child = compact(refit(_without_weakest(genome, bank, 0.1), bank), bank)
+    return child, f"prune: {len(genome.weights)} -> {len(child.weights)} rules, refitted"
+
+
+# ----------------------------------------------------------------------------- cluster-guided induction
+
+
+@dataclass
+class Target:
+    """The train examples an induction tries to fix, and how they were chosen."""
+
+    indices: np.ndarray
+    label: str
+
+
+def target_of(evidence: Any, errors: np.ndarray, bank: FeatureBank, rng: random.Random) -> Target:
+    """A failure cluster: one of the largest unsolved clusters of the evidence (those the parent
+    also gets wrong), else a sample of the parent's errors of one label."""
+    clusters = list(getattr(evidence, "clusters", None) or ())
+    if clusters and getattr(evidence, "n_texts", None) == len(bank.texts):
+        unsolved = [c for c in clusters if not c.solved] or clusters
+        top = unsolved[:5]
+        cluster = rng.choices(top, weights=[c.size for c in top])[0]
+        idx = np.array(cluster.indices, dtype=np.int64)
+        wrong = np.intersect1d(idx, errors) if len(errors) else idx
+        idx = wrong if len(wrong) >= 5 else idx
+        terms = ", ".join(cluster.terms[:3])
+        return Target(idx, f"failure cluster {cluster.id} ({cluster.size} examples{': ' + terms if terms else ''})")
+    if not len(errors):
+        return Target(np.arange(len(bank.texts)), "all of train")
+    flagged = rng.random() < 0.5
+    of_label = errors[bank.flagged[errors] == flagged]
+    pool = of_label if len(of_label) >= 5 else errors
+    picked = np.sort(np.array(rng.sample(list(pool), min(80, len(pool))), dtype=np.int64))
+    return Target(picked, f"{len(picked)} errors on label {FLAGGED if flagged else OTHER}")
+
+
+def _pair_options(target: np.ndarray, bank: FeatureBank, res: np.ndarray, curv: np.ndarray,
+                  genome: Genome) -> list[tuple[float, Feature, float]]:
+    """Word pairs among the target's most frequent words: (gain, feature, Newton step in nats)."""
+    counted = Counter(w for i in target for w in set(bank.words[i]))
+    words = sorted((w for w, n in counted.items() if n >= 3), key=lambda w: (-counted[w], w))[:PAIR_WORDS]
+    out = []
+    for a_i, a in enumerate(words):
+        for b in words[a_i + 1 :]:
+            key = " ".join(sorted((a, b)))
+            feature = ("pair", key)
+            if feature in genome.weights:
+                continue
+            column = bank.column(feature)
+            if column is None or len(column.rows) < PAIR_MIN_SUPPORT:
+                continue
+            local = float(res[np.intersect1d(column.rows, target, assume_unique=True)].sum())
+            grad, hess = float(res[column.rows].sum()), float(curv[column.rows].sum()) + REFIT_RIDGE
+            if local * grad > 0:
+                out.append((grad * grad / hess, feature, grad / hess))
+    return out
+
+
+def induce(genome: Genome, bank: FeatureBank, rng: random.Random, target: Target) -> tuple[Genome, str]:
+    """Add a block of rules that separate the target examples and hold on train; refit; simplify."""
+    res, curv = residuals(bank.scores(genome), bank.target)
+    options: list[tuple[float, Feature, float]] = []
+    if bank.candidates:
+        seen = np.asarray(bank.present[target.indices].sum(axis=0)).ravel()
+        local = bank.matrix[target.indices].T @ res[target.indices]
+        grad = bank.matrix.T @ res
+        hess = bank.squares.T @ curv + REFIT_RIDGE
+        ok = (seen >= 2) & (local * grad > 0)
+        for feature in genome.weights:
+            if feature in bank.position:
+                ok[bank.position[feature]] = False
+        for j in np.flatnonzero(ok):
+            options.append((float(grad[j] ** 2 / hess[j]), bank.candidates[j], float(grad[j] / hess[j])))
+    options += _pair_options(target.indices, bank, res, curv, genome)
+    if not options:
+        return genome, "induce: nothing to add"
+    options.sort(key=lambda o: (-o[0], o[1]))
+    want = rng.randint(*INDUCE_RULES)
+    pool = options[: want * 2]
+    chosen: list[tuple[float, Feature, float]] = []
+    while pool and len(chosen) < want:
+        pick = rng.choices(range(len(pool)), weights=[o[0] + 1e-9 for o in pool])[0]
+        chosen.append(pool.pop(pick))
+    child = genome.copy()
+    for _, feature, step in chosen:
+        child.weights[feature] = int(np.clip(round(step * SCALE), -MAX_WEIGHT, MAX_WEIGHT)) or (1 if step > 0 else -1)
+    child = compact(refit(child, bank), bank)
+    shown = ", ".join(_describe(f) for _, f, _ in chosen[:3])
+    return child, (f"induce {len(chosen)} rules for {target.label}: {shown}, ...; "
+                   f"refitted to {len(child.weights)} rules")
 
 
 def predicts_both(genome: Genome, bank: FeatureBank) -> bool:
@@ -651,6 +916,10 @@ def _safe(feature: Feature, bank: FeatureBank) -> bool:
         return WORD_RE.fullmatch(key) is not None and key not in bank.sentences
     if kind == "bigram":
         return re.fullmatch(r"[a-z']+ [a-z']+", key) is not None and key not in bank.sentences
+    if kind == "pair":
+        return re.fullmatch(r"[a-z']+ [a-z']+", key) is not None
+    if kind == "suffix":
+        return re.fullmatch(r"[a-z']{2,3}", key) is not None
     return kind == "pattern" and len(key) <= 500 and _compiles(key) and not bank.holds_train_text(key)
 
 
@@ -673,7 +942,7 @@ class OfflineProposer:
     """Proposes rule skills by mining train features and mutating parents' genomes; no LLM."""
 
     name = "offline"
-    model = "rules-v1"
+    model = "rules-v2"
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -700,7 +969,7 @@ class OfflineProposer:
         rng = self._rng(ctx)
         parents = [(p, g) for p in ctx.parents if (g := usable(parse_genome(p.code), bank)) is not None]
         if parents:
-            outcome = self._mutate(bank, rng, parents)
+            outcome = self._mutate(bank, rng, parents, ctx.evidence)
         else:
             outcome = Outcome(fresh(bank, rng), "fresh: features mined from train", ())
         return Proposal(
@@ -712,7 +981,8 @@ class OfflineProposer:
             note=outcome.note,
         )
 
-    def _mutate(self, bank: FeatureBank, rng: random.Random, parents: list[tuple[ParentInfo, Genome]]) -> Outcome:
+    def _mutate(self, bank: FeatureBank, rng: random.Random, parents: list[tuple[ParentInfo, Genome]],
+                evidence: Any = None) -> Outcome:
         """One mutation of one parent: the best-first parent half of the time, else another one."""
         pick = 0 if len(parents) == 1 or rng.random() < FIRST_PARENT_SHARE else rng.randrange(1, len(parents))
         info, genome = parents[pick]
@@ -725,7 +995,11 @@ class OfflineProposer:
         if move == "restart":
             return Outcome(fresh(bank, rng), "restart: fresh features mined from train", ())
         errors = misclassified(info, genome, bank)
-        if move == "add":
+        if move == "induce":
+            child, note = induce(genome, bank, rng, target_of(evidence, errors, bank, rng))
+        elif move == "prune":
+            child, note = prune(genome, bank)
+        elif move == "add":
             child, note = add_feature(genome, bank, rng, errors)
         elif move == "weight":
             child, note = change_weight(genome, bank, rng)

@@ -1,0 +1,117 @@
+"""Population: duplicates by syntax tree and by behaviour, islands, migration, coverage, selection."""
+from __future__ import annotations
+
+import random
+
+from engine.population import Member, Population, ast_hash
+
+LABELS = tuple([0] * 10 + [1] * 30)
+
+
+def code(n: int, doc: str = "") -> str:
+    return f'"""{doc}"""\ndef solve(text):\n    return {n} if len(text) > {n} else 1\n'
+
+
+def preds(wrong: set[int]) -> tuple[int, ...]:
+    return tuple(1 - y if i in wrong else y for i, y in enumerate(LABELS))
+
+
+def member(i: int, score: float, wrong: set[int] | None = None, length: int = 100, parents=(), src=None) -> Member:
+    p = preds(wrong if wrong is not None else {i % 40, (i + 7) % 40, (i * 3) % 40})
+    return Member(f"m{i}", src or code(i), p, score, None, True, length, parents=parents)
+
+
+def test_ast_hash_ignores_docstrings_comments_and_layout() -> None:
+    a = code(3, "one")
+    b = '"""other words"""\n\ndef solve(text):   # a comment\n    return 3 if len(text) > 3 else 1\n'
+    assert ast_hash(a) == ast_hash(b)
+    assert ast_hash(a) != ast_hash(code(4))
+    assert ast_hash("not python (").startswith("src:")
+
+
+def test_exact_and_behavioural_duplicates() -> None:
+    pop = Population(labels=LABELS)
+    pop.add(member(1, 0.3))
+    pop.add(Member("copy", code(1, "reworded"), preds({5}), 0.9, None, True, 50))  # same tree
+    assert len(pop) == 1 and pop.duplicates["ast"] == 1 and pop.is_duplicate_code(code(1, "x")) == "m1"
+    twin = Member("twin", code(2), member(1, 0.3).train_predictions, 0.3, None, True, 500)  # longer
+    pop.add(twin)
+    assert [m.id for m in pop.members()] == ["m1"] and pop.duplicates["behaviour"] == 1
+    short = Member("short", code(3), member(1, 0.3).train_predictions, 0.3, None, True, 20)  # shorter: replaces
+    pop.add(short)
+    assert [m.id for m in pop.members()] == ["short"]
+    sig = pop.signature(short.train_predictions)
+    assert pop.behaves_like(sig) == "m1"  # the first member that showed this behaviour
+    assert pop.behaves_like(tuple(1 - v for v in sig)) is None
+
+
+def test_probe_signature_uses_the_given_probe() -> None:
+    pop = Population(probe=(0, 5, 39))
+    m = member(1, 0.2)
+    pop.add(m)
+    assert pop.signature(m.train_predictions) == (m.train_predictions[0], m.train_predictions[5], m.train_predictions[39])
+    assert pop.behaves_like(pop.signature(m.train_predictions)) == "m1"
+
+
+def test_islands_children_follow_parents_and_capacity() -> None:
+    pop = Population(size=4, islands=2, migrate_every=0)
+    pop.add(member(0, 0.1))
+    pop.add(member(1, 0.2))
+    assert pop.island(0)[0].id == "m0" and pop.island(1)[0].id == "m1"
+    for i in range(2, 8):
+        pop.add(member(i, 0.2 + i / 100, parents=("m1",)))
+    assert [m.id for m in pop.island(0)] == ["m0"]
+    assert [m.id for m in pop.island(1)] == ["m7", "m6"]
+    assert pop.best().id == "m7"
+
+
+def test_migration_copies_bests_and_resets_the_weakest_island() -> None:
+    pop = Population(size=8, islands=2, migrate_every=4, coverage_slots=0)
+    for i, score in enumerate((0.5, 0.1, 0.4, 0.05)):
+        pop.add(member(i, score))
+    # after the 4th addition: ring migration, then the weaker island restarts from the global best
+    assert [m.id for m in pop.island(1)] == ["m0"]
+    assert pop.island(0)[0].id == "m0"
+
+
+def test_coverage_keeps_a_specialist_beside_the_best() -> None:
+    pop = Population(size=2, islands=1, labels=LABELS, migrate_every=0)
+    everything_but_label0 = set(range(10))  # gets all label-1 examples right, misses every label-0 one
+    pop.add(member(1, 0.5, wrong=everything_but_label0))
+    specialist = member(2, 0.01, wrong=set(range(10, 40)))  # only right on the label-0 slice
+    pop.add(specialist)
+    for i in range(3, 9):
+        pop.add(member(i, 0.3 + i / 100, wrong=everything_but_label0 | {i + 10}))
+    kept = {m.id for m in pop.members()}
+    assert "m2" in kept and "m2" in {m.id for m in pop.specialists()}
+    assert "m2" not in {m.id for m in pop.island(0)}
+
+
+def test_select_is_deterministic_best_first_and_prefers_score() -> None:
+    pop = Population(size=16, islands=2, labels=LABELS)
+    for i in range(12):
+        pop.add(member(i, i / 20, length=100 + i))
+    picks = [tuple(m.id for m in pop.select(random.Random(s), 3)) for s in range(50)]
+    again = [tuple(m.id for m in pop.select(random.Random(s), 3)) for s in range(50)]
+    assert picks == again
+    for ids in picks:
+        assert len(set(ids)) == len(ids) and 1 <= len(ids) <= 3
+    firsts = [ids[0] for ids in picks]
+    assert firsts.count(pop.best().id) > 0
+    assert Population().select(random.Random(0), 4) == []
+
+
+def test_select_prefers_shorter_among_equal_scores() -> None:
+    pop = Population(size=16, islands=1, migrate_every=0)
+    pop.add(member(1, 0.3, length=100))
+    pop.add(member(2, 0.3, length=1000))
+    firsts = [pop.select(random.Random(s), 1)[0].id for s in range(200)]
+    assert firsts.count("m1") > firsts.count("m2")
+
+
+def test_loop_api_still_works() -> None:
+    pop = Population()
+    pop.add(Member("a", code(1), (0, 1, 1), 0.2, 0.1, True, 10))
+    pop.add(Member("b", code(2), (0, 0, 1), 0.4, None, False, 12))
+    assert len(pop) == 2 and pop.best().id == "b"
+    assert [m.id for m in pop.select(random.Random(0), 4)] in (["b", "a"], ["b"], ["a"])
