@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from engine.config import RunConfig
+from engine.evidence import Evidence, analyse, default_embedder
 from engine.evaluate import Evaluation, Evaluator, behaviour_signature, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
@@ -49,7 +50,9 @@ class Run:
         self.proposer = proposer
         self.store = store
         self.evaluator = Evaluator(task, backend, config.gate, config.limits)
-        self.population = Population()
+        # islands, behaviour on the gate's train subset as the probe, coverage (engine/population.py)
+        self.population = Population(labels=task.train.labels, probe=self.evaluator.subset)
+        self.evidence: Evidence | None = None  # failure clusters of the current elite, for proposers
         self.run_id = run_id or new_run_id()
         self.resumed = run_id is not None
         self.seen: set[str] = set()
@@ -84,7 +87,8 @@ class Run:
         offered = tuple(lib.info() for lib in self.libraries.values())
         if self.config.strategy == "best-of-n":  # independent samples of the first prompt: no parents, no feedback
             return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed, libraries=offered)
-        return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed, libraries=offered)
+        return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed, libraries=offered,
+                               evidence=self.evidence)
 
     # ------------------------------------------------------------ one iteration
 
@@ -119,9 +123,24 @@ class Run:
         if todo:
             self.last_reasons = tuple(dict.fromkeys(reasons_now))
 
+    def gather_evidence(self, iteration: int) -> None:
+        """Cluster the elite's misclassified train examples before an iteration's proposals; the
+        statistics go into the store. A function of the population and the seed, so a resumed
+        run sees what the uninterrupted one saw."""
+        elite = self.population.best()
+        self.evidence = None
+        if elite is None or self.config.strategy != "evolve":
+            return
+        others = [m.train_predictions for m in self.population.members() if m.id != elite.id]
+        train = self.task.train
+        self.evidence = analyse(train.texts, train.labels, elite.train_predictions, default_embedder(),
+                                seed=self.config.seed, others=others)
+        self.store.add_iteration(self.run_id, iteration, {"elite": elite.id, **self.evidence.stats()})
+
     def iteration(self, iteration: int, pool: ThreadPoolExecutor) -> None:
         items = []
         failure: BaseException | None = None
+        self.gather_evidence(iteration)
         try:
             for k in range(self.config.batch):
                 self.ledger.check_budget()
@@ -202,6 +221,7 @@ class Run:
         self.population.add(Member(
             record["id"], record["code"], tuple(record["train_predictions"]), metrics["train"][key],
             val[key] if val else None, bool(record["accepted"]), len(record["code"]),
+            parents=tuple(record["parent_ids"] or ()),
         ))
         if not record["accepted"]:
             return
@@ -221,6 +241,7 @@ class Run:
         run = cls(config, task, backend, proposer, store, run_id=run_id, libraries=libraries)
         records = [
             {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
+             "parent_ids": tuple(json.loads(row["parent_ids"])),
              "train_predictions": train_outputs(task, store.train_predictions(row))}
             for row in store.candidates(run_id)
         ]

@@ -181,6 +181,41 @@ def plot_tokens(rows: list[dict[str, Any]]) -> str:
     return _png(fig)
 
 
+def plot_clusters(stats: list[dict[str, Any]]) -> str:
+    """Failure clusters of the elite before each iteration: how many, the largest, the average size."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    its = [s["iteration"] for s in stats]
+    ax.plot(its, [s.get("errors", 0) for s in stats], "-", color="#c53030", label="misclassified train examples")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("examples")
+    ax.set_yscale("log")
+    ax.plot(its, [s.get("largest", 0) for s in stats], "-o", ms=3, color="#2b6cb0", label="largest cluster")
+    ax.plot(its, [s.get("average_size", 0) for s in stats], "-s", ms=3, color="#1b7f3b", label="average cluster size")
+    twin = ax.twinx()
+    twin.bar(its, [s.get("clusters", 0) for s in stats], color="#a0aec0", alpha=0.35, label="clusters")
+    twin.set_ylabel("clusters")
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left", bbox_to_anchor=(1.1, 1.0))
+    return _png(fig)
+
+
+def cluster_table(stats: list[dict[str, Any]]) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{s['iteration']}</td><td>{s.get('errors', '')}</td><td>{s.get('clusters', '')}</td>"
+        f"<td>{s.get('largest', '')}</td><td>{s.get('average_size', '')}</td><td>{s.get('unsolved', '')}</td>"
+        f"<td>{e(', '.join((s.get('top') or [{}])[0].get('terms', [])[:5]))}</td></tr>"
+        for s in stats
+    )
+    rule = e(stats[0].get("k_rule", "")) if stats else ""
+    return ("<table><tr><th>iteration</th><th>misclassified</th><th>clusters</th><th>largest</th><th>average size</th>"
+            f"<th>unsolved</th><th>largest cluster's terms</th></tr>{rows}</table><p>{rule}</p>")
+
+
 def render(store, run_id: str) -> str:
     import matplotlib
 
@@ -207,7 +242,12 @@ def render(store, run_id: str) -> str:
                       Counter(x for row in rows for x in row["reasons"]).most_common())
     plots = [("Scores per iteration", plot_scores(rows, key)), ("Rejection reasons over time", plot_rejections(rows)),
              ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
+    stats = store.iterations(run_id)
+    if stats:
+        plots.insert(1, ("Failure clusters of the elite per iteration", plot_clusters(stats)))
     figures = "".join(f'<h2>{e(t)}</h2><img alt="{e(t)}" src="data:image/png;base64,{b}">' for t, b in plots)
+    if stats:
+        figures += "<h2>Failure clusters, iteration by iteration</h2>" + cluster_table(stats)
     best_line = (f"{e(best['name'])}@{best['version']} (candidate {e(best['candidate_id'])})"
                  if best and best.get("version") else (f"candidate {e(best['candidate_id'])} (not stored)" if best
                                                        else "none accepted"))

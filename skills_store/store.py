@@ -1,7 +1,8 @@
 """The versioned skill store: SQLite in WAL mode, one transaction per write.
 
-Tables: runs, candidates (every candidate with its verdict and reasons), skills and
-skill_versions (accepted skills; versions are immutable and content-addressed).
+Tables: runs, candidates (every candidate with its verdict and reasons), iterations (each
+iteration's failure-cluster statistics), skills and skill_versions (accepted skills; versions
+are immutable and content-addressed), events and dependencies.
 A new accepted skill of an existing name becomes version N+1 only if it beats
 version N on validation.
 """
@@ -22,7 +23,7 @@ from typing import Any, Iterator
 from engine.errors import SkillkilnError
 from engine.records import SkillVersion
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -105,6 +106,14 @@ CREATE TABLE IF NOT EXISTS dependencies (
     3: """
 ALTER TABLE candidates ADD COLUMN train_predictions BLOB;
 ALTER TABLE candidates ADD COLUMN skill_version INTEGER;
+""",
+    4: """
+CREATE TABLE IF NOT EXISTS iterations (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    iteration INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (run_id, iteration)
+);
 """,
 }
 
@@ -210,6 +219,17 @@ class Store:
                 "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
                 (now(), status, json.dumps(summary, default=str), run_id),
             )
+
+    def add_iteration(self, run_id: str, iteration: int, evidence: dict[str, Any]) -> None:
+        """What the run knew before proposing an iteration (failure clusters); a rerun replaces it."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO iterations (run_id, iteration, evidence) VALUES (?, ?, ?)",
+                       (run_id, iteration, json.dumps(evidence, default=str)))
+
+    def iterations(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT iteration, evidence FROM iterations WHERE run_id = ? ORDER BY iteration",
+                                (run_id,)).fetchall()
+        return [{"iteration": r["iteration"], **json.loads(r["evidence"])} for r in rows]
 
     def add_candidate(self, row: dict[str, Any], offer: dict[str, Any] | None = None) -> SkillVersion | None:
         """One candidate with its verdict and, when accepted, its offer as a skill version: one transaction,

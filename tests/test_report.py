@@ -30,7 +30,11 @@ def test_evolve_writes_a_self_contained_report(report):
     path, summary, _ = report
     text = path.read_text()
     assert path.name == f"{summary['run_id']}.html"
-    assert text.count('src="data:image/png;base64,') == 4  # scores, rejections, lineage, tokens
+    assert text.count('src="data:image/png;base64,') == 5  # scores, clusters, rejections, lineage, tokens
+    assert "Failure clusters of the elite per iteration" in text
+    assert "k = round(sqrt(n/2))" in text  # the stated rule for the number of clusters
+    # iterations 1..3 had an elite: one row of cluster statistics each
+    assert text.count("<tr><td>") - text.split("Failure clusters, iteration by iteration")[0].count("<tr><td>") >= 3
     assert "http://" not in text and "https://" not in text  # nothing to fetch
     assert summary["run_id"] in text and "majority" in text
     for reason in summary["rejections"]:

@@ -136,6 +136,6 @@ def test_old_schema_is_migrated(tmp_path):
     db.commit()
     db.close()
     store = Store(path)
-    assert store.schema_version == 3
+    assert store.schema_version == 4 and store.iterations("none") == []
     assert store.get("old").code == "x" and store.get("old").description == ""
     assert store.verify() == []
