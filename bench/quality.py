@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -49,10 +48,7 @@ from scipy.optimize import minimize
 
 from engine.config import RunConfig, default_workers
 from engine.evaluate import Evaluator
-from engine.evidence import analyse, default_embedder
 from engine.loop import Run
-from engine.population import Member, Population
-from engine.proposers.base import ProposalContext
 from engine.proposers.offline import OfflineProposer
 from sandbox.factory import open_backend
 from skills_store.store import Store
@@ -73,59 +69,18 @@ def mcc(labels, preds) -> float:
     return mcc_from_confusion(*confusion(list(labels), list(preds)))
 
 
-# ----------------------------------------------------------------------------- the loop, with evidence wired in
-
-
-class LinkedPopulation(Population):
-    """A Population that learns each member's parents from the run (the loop does not pass them yet)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.parents_of: dict[str, tuple[str, ...]] = {}
-
-    def add(self, member: Member) -> None:
-        super().add(replace(member, parents=member.parents or self.parents_of.get(member.id, ())))
-
-
-class EvidenceRun(Run):
-    """engine.loop.Run plus what issue 7 wires into it: evidence once per iteration, in every context."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.population = LinkedPopulation(labels=self.task.train.labels, probe=self.evaluator.subset)
-        self.evidence = None
-        self.evidence_log: list[dict[str, Any]] = []
-
-    def iteration(self, iteration, pool) -> None:
-        elite = self.population.best()
-        self.evidence = None
-        if elite is not None and self.config.strategy == "evolve":
-            train = self.task.train
-            others = [m.train_predictions for m in self.population.members() if m.id != elite.id]
-            self.evidence = analyse(train.texts, train.labels, elite.train_predictions, default_embedder(),
-                                    seed=self.config.seed, others=others)
-            self.evidence_log.append({"iteration": iteration, **self.evidence.stats()})
-        super().iteration(iteration, pool)
-
-    def _context(self, iteration: int, k: int) -> ProposalContext:
-        return replace(super()._context(iteration, k), evidence=self.evidence)
-
-    def _absorb(self, record: dict[str, Any]) -> None:
-        self.population.parents_of[record["id"]] = tuple(record.get("parent_ids") or ())
-        super()._absorb(record)
-
-
 def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="skillkiln-quality-") as tmp:
         path = Path(tmp) / "store.sqlite"
         store = Store(path)
         config = RunConfig(task=task.name, iters=iters, batch=batch, seed=seed, sandbox=backend.name,
                            workers=workers, store_path=path, strategy=strategy)
-        run = EvidenceRun(config, task, backend, OfflineProposer(seed=seed), store)
+        run = Run(config, task, backend, OfflineProposer(seed=seed), store)  # evidence is wired into the loop
         started = time.perf_counter()
         summary = run.execute()
         wall = time.perf_counter() - started
         rows = store.candidates(run.run_id)
+        evidence_log = store.iterations(run.run_id)
         accepted = []
         for r in rows:
             if r["accepted"]:
@@ -133,7 +88,7 @@ def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, 
                 accepted.append((metrics, r["code"], r["id"]))
         store.close()
     out: dict[str, Any] = {"seed": seed, "wall_s": round(wall, 1), "candidates": summary["candidates"],
-                           "accepted": len(accepted), "evidence": run.evidence_log,
+                           "accepted": len(accepted), "evidence": evidence_log,
                            "population": run.population.stats()}
     if not accepted:
         return {**out, "test_mcc": None, "validation_mcc": None, "train_mcc": None, "size": None}
