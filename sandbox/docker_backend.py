@@ -25,6 +25,7 @@ from sandbox.pool import HOST_MARGIN_S, Pool, WorkerGone
 LABEL = "docker"
 MUX_HEADER = struct.Struct(">BxxxI")  # Docker's attach stream: stream type, 3 pad bytes, length
 CONTAINER_LABEL = "skillkiln.sandbox"
+SEND_TIMEOUT_S = 30.0
 SCRATCH = ("/tmp", "/dev/mqueue")  # the only writable places; the harness wipes them after each request
 HARNESS_COMMAND = ["python3", "-I", "/opt/skillkiln/harness.py", "serve"] + [a for d in SCRATCH for a in ("--scratch", d)]
 
@@ -82,7 +83,11 @@ class DockerWorker:
         except Exception:
             self.kill()
             raise
-        self._buffer = bytearray()
+        # reads wait in select() for their own deadline; this bounds a send to a harness that
+        # stopped reading (a frozen container)
+        self._sock.settimeout(SEND_TIMEOUT_S)
+        self._raw = bytearray()  # what came off the socket: Docker's multiplexed frames
+        self._buffer = bytearray()  # the harness's stdout, demultiplexed
 
     def send(self, payload: bytes) -> None:
         try:
@@ -90,37 +95,48 @@ class DockerWorker:
         except OSError:
             raise WorkerGone("the container's channel is closed") from None
 
-    def _read_raw(self, size: int, deadline: float) -> bytes:
-        data = bytearray()
-        while len(data) < size:
+    def _fill(self, deadline: float) -> None:
+        """One read of whatever the socket holds (up to 1 MB), within the deadline."""
+        while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WorkerGone("the container missed its deadline")
-            self._sock.settimeout(left)
             try:
-                chunk = self._sock.recv(min(size - len(data), 1 << 20))
-            except (socket.timeout, TimeoutError):
-                continue
-            except OSError:
+                readable, _, _ = select.select([self._sock], [], [], left)
+                if not readable:
+                    continue
+                chunk = self._sock.recv(1 << 20)
+            except (OSError, ValueError):
                 raise WorkerGone("the container's channel broke") from None
             if not chunk:
                 raise WorkerGone("the container closed its channel (it may have been killed)")
-            data += chunk
-        return bytes(data)
+            self._raw += chunk
+            return
 
     def recv(self, size: int, deadline: float) -> bytes:
-        while len(self._buffer) < size:
-            stream, length = MUX_HEADER.unpack(self._read_raw(MUX_HEADER.size, deadline))
-            payload = self._read_raw(length, deadline)
-            if stream == 1:  # stdout; stderr (2) is the harness's own and is dropped
-                self._buffer += payload
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
+        raw, buffer = self._raw, self._buffer
+        while len(buffer) < size:
+            while len(raw) >= MUX_HEADER.size:
+                stream, length = MUX_HEADER.unpack_from(raw)
+                end = MUX_HEADER.size + length
+                if len(raw) < end:
+                    break
+                if stream == 1:  # stdout; stderr (2) is the harness's own and is dropped
+                    buffer += raw[MUX_HEADER.size:end]
+                del raw[:end]
+            if len(buffer) >= size:
+                break
+            self._fill(deadline)
+        out = bytes(buffer[:size])
+        del buffer[:size]
         return out
 
     def alive(self) -> bool:
-        """An idle harness sends nothing: a readable channel means it closed (the container died)
-        or it is out of step. Either way the worker is not used."""
+        """An idle harness sends nothing: a readable channel (or bytes left over from the last
+        answer) means it closed (the container died) or it is out of step. Either way the worker
+        is not used."""
+        if self._raw or self._buffer:
+            return False
         try:
             readable, _, _ = select.select([self._sock], [], [], 0)
         except (OSError, ValueError):

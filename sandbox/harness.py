@@ -4,25 +4,34 @@ It runs inside the sandbox (a Docker container, or a subprocess for the local ba
 with the standard library and hypothesis only: it must not import anything from skillkiln.
 
 Protocol on stdin/stdout: frames of a 4-byte big-endian length and UTF-8 JSON.
-  host -> harness: {"op": "run", "id", "code", "texts", "kind", "labels", "limits", "properties",
-                    "allowed_imports", "libraries"} or {"op": "ping"}
+  host -> harness: a head {"op": "run", "id", "kind", "n", "limits", "texts_key", "texts_sent"}
+                   and then a second frame, the request itself {"op": "run", "code", "texts",
+                   "texts_key", "kind", "labels", "limits", "properties", "allowed_imports",
+                   "libraries"}; or one head {"op": "ping", "id"}
   harness -> host: {"ok": true, "id", "outputs": [...], "errors": {"i": "kind: message"},
-                    "properties": {...}, "wall_s": float, "failure": ""}
+                    "properties": {...}, "wall_s": float, "failure": "", "texts_held": [keys]}
 Labels never come in: the harness returns raw outputs, the host scores them. The answer
-echoes the request's id, so the host notices an answer that is not to its question.
+echoes the request's id, so the host notices an answer that is not to its question. The
+server reads only the small head; the request goes to the child unparsed. The server keeps
+the last few text lists it was sent (many texts, under a key the host gives): a request
+whose texts it holds comes with texts null ("texts_sent": false), and its child finds them
+in the memory it was forked with; "texts_held" tells the host what it holds.
 
-Each request forks a child that makes itself a session leader, points fds 0-2 at
-/dev/null (so nothing a skill prints can reach the channel), applies rlimits, runs the
-skill under a per-call clock and writes one length-prefixed JSON result to a pipe. The
-parent reads exactly that frame with a size cap and a wall-clock deadline, kills the
-child's whole process group once the answer is sent, and rebuilds the answer from the
-frame field by field (so nothing a skill forges reaches the host but predictions). Before
-the next child is forked (or 50 ms after the answer, if no request follows), it reaps the
-child and, when it is the init of its PID namespace (in a container, or under `unshare -p`),
-kills every process left in the namespace, whatever session it fled to, and wipes the
-scratch directories it was given: the next request starts from a pristine state. The
-parent never runs skill code and is not dumpable: a child cannot read its memory or reopen
-its channel.
+The server keeps one spare child forked ahead of time, idle on a pipe: a request costs no
+fork. The spare makes itself a session leader and points fds 0-2 at /dev/null (so nothing a
+skill prints can reach the channel) before it is handed anything; it reads its request from
+its pipe, applies rlimits, runs the skill under the clock and writes its result, two
+length-prefixed frames (the result without outputs, then the outputs' JSON), to a second
+pipe. The server reads exactly those frames with a size cap and a wall-clock deadline,
+checks them (the outputs' JSON passes to the host byte for byte only when it is exact
+labels; anything else is rebuilt field by field, so nothing a skill forges reaches the host
+but predictions) and answers. Then (Server.recycle) it kills the child's whole process group
+and, when it is the init of its PID namespace (in a container, or under `unshare -p`), every
+process left in the namespace, whatever session it fled to; it forks the next spare only
+once all of them are doomed, reaps them and wipes the scratch directories it was given
+before the spare gets a request, so every request starts from a pristine state, and this
+work happens while the host reads the answer. The server never runs skill code and is not
+dumpable: a child cannot read its memory or reopen its channel.
 
 Inside the child a skill gets guarded builtins: imports only from the allow-list (as
 read-only copies of the modules without their submodules), no open/eval/exec/compile,
@@ -34,7 +43,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import fcntl
 import gc
+import itertools
 import json
 import os
 import resource
@@ -54,7 +65,6 @@ if os.path.isdir(SITE) and SITE not in sys.path:
 import collections  # noqa: E402,F401
 import collections.abc  # noqa: E402,F401
 import functools  # noqa: E402,F401
-import itertools  # noqa: E402,F401
 import math  # noqa: E402,F401
 import re  # noqa: E402,F401
 import string  # noqa: E402,F401
@@ -65,8 +75,11 @@ hypothesis = None  # imported by load_hypothesis(), after the ready frame
 HEADER = struct.Struct(">I")
 MAX_CALL_TIMEOUTS = 3
 MAX_REQUEST = 256 * 1024 * 1024
-SMALL_REQUEST = 64 * 1024  # parsed before the fork; a bigger one after it, alongside the child's own parse
-SETTLE_IDLE_S = 0.05  # a spent child is settled at the next request, or after this long without one
+MAX_HEAD = 64 * 1024  # a request's head (op, id, kind, n, limits): the only part the server parses
+PIPE_BYTES = 1 << 20  # the request pipe's size, so a big request goes to the spare in one write
+LINGER_S = 1.0  # how long a child that has written its result waits to be killed before it exits
+MAX_HELD = 4  # text lists the server keeps, most recently used first out last
+MAX_HELD_BYTES = 32 * 1024 * 1024  # a request bigger than this does not leave its texts behind
 SWEEP_S = 3.0  # how long the init may take to clear the namespace before it gives up (and exits)
 DEFAULT_LIMITS = {
     "wall_s": 60.0,  # whole request
@@ -99,6 +112,12 @@ HIDDEN_MODULE_ATTRIBUTES = {
     "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod"},
 }
 TIMEOUT_MESSAGE = "timeout: one call ran past its time bound"
+NOT_HELD = "protocol: the texts are not held here"
+
+# Texts the server was sent, by the host's key: a spare inherits them with its fork, so a request
+# naming a key it holds comes without its texts, which are then neither sent nor parsed again.
+# Only the server writes it (after an answer, before the next fork); a child's changes stay its own.
+HELD: "collections.OrderedDict[str, list[str]]" = collections.OrderedDict()
 
 
 class CallTimeout(Exception):
@@ -123,20 +142,15 @@ def read_exact(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_body(fd: int) -> bytes | None:
+def read_body(fd: int, cap: int = MAX_REQUEST) -> bytes | None:
     """One frame's body, unparsed; None at the end of the channel."""
     head = read_exact(fd, HEADER.size)
     if head is None:
         return None
     (size,) = HEADER.unpack(head)
-    if size > MAX_REQUEST:
-        raise ValueError(f"request of {size} bytes is over the cap")
+    if size > cap:
+        raise ValueError(f"a frame of {size} bytes is over the {cap} byte cap")
     return read_exact(fd, size)
-
-
-def read_frame(fd: int):
-    body = read_body(fd)
-    return None if body is None else json.loads(body)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -145,9 +159,12 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def framed(body: bytes) -> bytes:
+    return HEADER.pack(len(body)) + body
+
+
 def write_frame(fd: int, obj) -> None:
-    body = json.dumps(obj, ensure_ascii=True).encode()
-    write_all(fd, HEADER.pack(len(body)) + body)
+    write_all(fd, framed(json.dumps(obj, ensure_ascii=True).encode()))
 
 
 # ---------------------------------------------------------------- inside the child: the clock
@@ -156,12 +173,18 @@ def write_frame(fd: int, obj) -> None:
 class Clock:
     """One periodic SIGALRM for the whole child; a call past its bound gets CallTimeout.
 
-    Cheaper than arming a timer around every call (two syscalls each): a call only stores
-    its start time. A call is stopped within limit + tick (an eighth of the limit, at most
-    0.25 s) of its start."""
+    Cheaper than arming a timer around every call (two syscalls each). A single timed section
+    (the module body, one call of call_one) stores its start time in `started`. run_texts
+    stores nothing per call: it hands the clock its outputs list, whose length is the index
+    of the call under way, and a tick that finds the same length it first saw at least
+    `limit` seconds ago stops that call. Either way a call is never stopped before its bound
+    and is stopped within limit + 2 ticks (a tick is an eighth of the limit, at most 0.25 s)."""
 
     limit = 2.0
     started = 0.0  # perf_counter() at the start of the timed section, 0.0 outside one
+    progress: list | None = None  # run_texts' outputs while it runs
+    seen = -1  # len(progress) at the tick that first saw it
+    seen_at = 0.0
 
     @classmethod
     def start(cls, limit: float) -> None:
@@ -173,13 +196,24 @@ class Clock:
     @classmethod
     def stop(cls) -> None:
         cls.started = 0.0
+        cls.progress = None
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def on_alarm(signum, frame):
     started = Clock.started
-    if started and time.perf_counter() - started >= Clock.limit:
-        raise CallTimeout()
+    if started:
+        if time.perf_counter() - started >= Clock.limit:
+            raise CallTimeout()
+        return
+    progress = Clock.progress
+    if progress is not None:
+        n = len(progress)
+        now = time.perf_counter()
+        if n != Clock.seen:
+            Clock.seen, Clock.seen_at = n, now
+        elif now - Clock.seen_at >= Clock.limit:
+            raise CallTimeout()
 
 
 # ---------------------------------------------------------------- inside the child: results
@@ -280,53 +314,49 @@ def call_one(solve, text, kind: str):
 def run_texts(solve, texts: list, kind: str) -> tuple[list, dict]:
     """solve() over every text, each call under the clock: (outputs, errors by index).
 
-    The same contract as call_one() per text, with the common case inlined (a classification
-    skill returning an exact int or bool costs one clock store before and after the call, no
-    extra function call): on a split of thousands of texts the harness's own share stays small.
-    The clock only raises while Clock.started is set, so an interruption can only land inside
-    the timed part, before text i's output is stored, and is then text i's error."""
+    The same contract as call_one() per text, at the cost of a plain loop: the clock watches
+    len(outputs) (see Clock), so a call stores nothing before or after it, and a classification
+    skill returning an exact int or bool costs one type check and an append. Whatever stops a
+    call (an exception, the clock) lands before that text's output is stored, so the failed
+    text is always the one at len(outputs); the loop resumes after it."""
     outputs: list = []
     errors: dict[str, str] = {}
+    append = outputs.append
     fast = kind == "classification"
-    perf = time.perf_counter
-    clock = Clock
-    timeouts = 0
     n = len(texts)
-    i = 0
-    while i < n:
-        try:
-            while i < n:
-                if timeouts >= MAX_CALL_TIMEOUTS:  # a skill this slow is not worth the rest of the split
-                    outputs.append(None)
-                    errors[str(i)] = f"timeout: skipped after {MAX_CALL_TIMEOUTS} calls ran past their bound"
-                    i += 1
-                    continue
-                clock.started = perf()
-                out = solve(texts[i])
-                t = type(out)
-                if fast and (t is int or t is bool):
-                    clock.started = 0.0
-                    outputs.append(out)
-                    i += 1
-                    continue
-                value, err = encode_output(kind, out)
-                del out  # a hostile __del__ runs here, under the clock
-                clock.started = 0.0
-                outputs.append(value)
-                if err is not None:
-                    errors[str(i)] = err
-                i += 1
-        except BaseException as exc:  # noqa: BLE001 - the skill raised, or the clock ran out: text i failed
+    timeouts = 0
+    Clock.seen = -1
+    Clock.progress = outputs
+    try:
+        while len(outputs) < n:
+            if timeouts >= MAX_CALL_TIMEOUTS:  # a skill this slow is not worth the rest of the split
+                skipped = f"timeout: skipped after {MAX_CALL_TIMEOUTS} calls ran past their bound"
+                for i in range(len(outputs), n):
+                    errors[str(i)] = skipped
+                outputs.extend([None] * (n - len(outputs)))
+                break
             try:
-                err = TIMEOUT_MESSAGE if type(exc) is CallTimeout else describe_error(exc)
-                del exc  # its traceback holds the skill's frames: their objects go here, under the clock
-            except CallTimeout:  # the clock ran out while describing a hostile exception
-                err = TIMEOUT_MESSAGE
-            clock.started = 0.0
-            outputs.append(None)
-            errors[str(i)] = err
-            timeouts += err.startswith("timeout")
-            i += 1
+                for text in itertools.islice(texts, len(outputs), None):
+                    out = solve(text)
+                    if fast and (type(out) is int or type(out) is bool):
+                        append(out)
+                        continue
+                    value, err = encode_output(kind, out)
+                    del out  # a hostile __del__ runs here, under the clock
+                    if err is not None:
+                        errors[str(len(outputs))] = err
+                    append(value)
+            except BaseException as exc:  # noqa: BLE001 - the skill raised, or the clock ran out
+                try:
+                    err = TIMEOUT_MESSAGE if type(exc) is CallTimeout else describe_error(exc)
+                    del exc  # its traceback holds the skill's frames: their objects go here, under the clock
+                except CallTimeout:  # the clock ran out while describing a hostile exception
+                    err = TIMEOUT_MESSAGE
+                errors[str(len(outputs))] = err
+                append(None)
+                timeouts += err.startswith("timeout")
+    finally:
+        Clock.progress = None
     return outputs, errors
 
 
@@ -363,22 +393,28 @@ def module_copy(module, root: str):
     return copy
 
 
-SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS}  # once, in the parent
+# Made once, in the server; a child fills in (rather than copies) its own forked copy of them, so
+# a request does not touch every builtin and module attribute again (each a copy-on-write fault).
+SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS}
+COPIES: dict[str, tuple[int, types.ModuleType]] = {}  # module name -> (size of its dict, its copy)
+PRELOADED = ("re", "math", "string", "collections", "collections.abc", "itertools", "functools", "unicodedata")
+
+
+def copy_of(module):
+    """The copy of an allowed module (made again if the module has changed since)."""
+    name = module.__name__
+    size = len(vars(module))
+    cached = COPIES.get(name)
+    if cached is None or cached[0] != size:
+        cached = COPIES[name] = (size, module_copy(module, name.split(".")[0]))
+    return cached[1]
 
 
 def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> dict:
-    """Guarded builtins. `packages` maps a name (`skills`) to a module the host sent, filled in later."""
+    """Guarded builtins (this process's SAFE_BUILTINS, filled in: call it once per child).
+    `packages` maps a name (`skills`) to a module the host sent, filled in later."""
     real_import = builtins.__import__
     packages = packages if packages is not None else {}
-    copies: dict[str, tuple[int, types.ModuleType]] = {}
-
-    def copy_of(module):
-        name = module.__name__
-        size = len(vars(module))
-        cached = copies.get(name)
-        if cached is None or cached[0] != size:
-            cached = copies[name] = (size, module_copy(module, name.split(".")[0]))
-        return cached[1]
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if type(name) is str and level == 0 and name.split(".")[0] in packages:
@@ -395,7 +431,7 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
             raise AttributeError(f"attribute {name!r} is not allowed in a skill")
         return getattr(obj, name, *default)
 
-    safe = dict(SAFE_BUILTINS)
+    safe = SAFE_BUILTINS
     safe["__import__"] = guarded_import
     safe["getattr"] = safer_getattr
 
@@ -426,16 +462,38 @@ def apply_limits(limits: dict) -> None:
             pass  # a hard limit already lower than ours is fine
 
 
-def isolate_fds(keep: int) -> None:
+def isolate_fds(*keep: int) -> None:
+    """fds 0-2 on /dev/null, every other fd but `keep` closed (the channel above all)."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def span_problem(spans: list, text: str, labels: list) -> str:
+    """Why an encoded span list (exact [int, int, str] items) is not valid for `text`, or "":
+    each span inside the text with start < end, its label in the label set, no two overlapping."""
+    ordered = []
+    for start, end, label in spans:
+        if not 0 <= start < end <= len(text):
+            return f"span {(start, end, label)!r} is not inside the text (length {len(text)}) with start < end"
+        if label not in labels:
+            return f"span {(start, end, label)!r} has a label outside the label set"
+        ordered.append((start, end, label))
+    ordered.sort()
+    for a, b in zip(ordered, ordered[1:]):
+        if b[0] < a[1]:
+            return f"spans {a!r} and {b!r} overlap"
+    return ""
 
 
 def run_properties(solve, req: dict, first_outputs: list) -> dict:
-    """Hypothesis properties, run here inside the sandbox: total, label set, deterministic, sensitive."""
+    """Hypothesis properties, run here inside the sandbox: total, label set (classification) or
+    valid spans (spans), deterministic, sensitive."""
     spec = req.get("properties") or {}
     if hypothesis is None:
         return {"available": {"passed": False, "detail": "hypothesis is not installed in the sandbox"}}
@@ -447,15 +505,23 @@ def run_properties(solve, req: dict, first_outputs: list) -> dict:
     probes = [t for t in spec.get("probe_texts", []) if type(t) is str]
     seen: set[str] = set()
     failures: dict[str, str] = {}
+    final: list[str] = []  # the key and detail of the last failing call (hypothesis replays the shrunk one last)
+
+    def fail(key: str, detail: str) -> None:
+        failures.setdefault(key, detail)
+        final[:] = [key, detail]
+        raise AssertionError(key)
 
     def check(text: str):
         out, err = call_one(solve, text, kind)
         if err is not None:
-            failures.setdefault("total", f"{err} on input {text[:120]!r}")
-            raise AssertionError(err)
+            fail("total", f"{err} on input {text[:120]!r}")
         if kind == "classification" and out not in labels:
-            failures.setdefault("label_set", f"returned {out!r} on input {text[:120]!r}")
-            raise AssertionError("label")
+            fail("label_set", f"returned {out!r} on input {text[:120]!r}")
+        if kind == "spans":
+            problem = span_problem(out, text, labels)
+            if problem:
+                fail("span_valid", f"returned {safe_str(out, 200)}: {problem} on input {text[:120]!r}")
         seen.add(json.dumps(out))
         return out
 
@@ -499,12 +565,22 @@ def run_properties(solve, req: dict, first_outputs: list) -> dict:
     except BaseException:  # noqa: BLE001
         pass
     if last_bad:  # hypothesis re-runs the shrunk example last
-        for key in ("total", "label_set"):
+        for key in ("total", "label_set", "span_valid"):
             if key in failures:
                 failures[key] = failures[key].split(" on input ")[0] + f" on input {last_bad[0][:120]!r}"
+        if final and final[1].endswith(f" on input {last_bad[0][:120]!r}"):
+            failures[final[0]] = final[1]  # with the shrunk example's own output
     record("total", "total" not in failures, failures.get("total", ""))
     if kind == "classification":
         record("label_set", "label_set" not in failures, failures.get("label_set", ""))
+    if kind == "spans":
+        if "span_valid" not in failures:  # the outputs on the request's own texts
+            for text, out in zip(req["texts"], first_outputs):
+                problem = span_problem(out, text, labels) if out is not None else ""
+                if problem:
+                    failures["span_valid"] = f"returned {safe_str(out, 200)}: {problem} on input {text[:120]!r}"
+                    break
+        record("span_valid", "span_valid" not in failures, failures.get("span_valid", ""))
 
     # 2. deterministic: the same text twice, and the first texts again in reverse order
     detail = ""
@@ -563,12 +639,54 @@ def load_skill(req: dict, limits: dict):
     return solve
 
 
-def child_main(req: dict, out_fd: int) -> None:
+def touch_held(req_fd: int, chunk: int = 1024) -> None:
+    """While idle, walk the most recently used texts the server holds, so that their pages (every
+    str's reference count is written) are copied from the server's now rather than during the
+    request that scores them. Stops as soon as a request is there."""
+    texts = next(reversed(HELD.values()), None) if HELD else None
+    if texts is None:
+        return
+    for start in range(0, len(texts), chunk):
+        if select.select([req_fd], [], [], 0)[0]:
+            return
+        for _ in texts[start:start + chunk]:
+            pass
+
+
+def spare_main(req_fd: int, out_fd: int) -> None:
+    """A spare child: cut off from the channel at once, then idle until the server hands it a
+    request on req_fd (or closes it: then it just exits)."""
+    isolate_fds(req_fd, out_fd)
+    touch_held(req_fd)
+    try:
+        body = read_body(req_fd)
+    except ValueError:
+        body = None
+    os.close(req_fd)
+    if body is None:
+        return
+    started = time.perf_counter()
+    try:
+        req = json.loads(body)
+        if type(req) is not dict:
+            raise ValueError("a request is an object")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        finish(out_fd, {"ok": False, "failure": f"protocol: {str(exc)[:200]}"}, started)
+        return
+    del body
+    if req.get("texts") is None:
+        texts = HELD.get(req.get("texts_key")) if type(req.get("texts_key")) is str else None
+        if texts is None:
+            finish(out_fd, {"ok": False, "failure": NOT_HELD}, started)
+            return
+        req["texts"] = texts
+    child_main(req, out_fd, started)
+
+
+def child_main(req: dict, out_fd: int, started: float) -> None:
     limits = {**DEFAULT_LIMITS, **(req.get("limits") or {})}
     req["limits"] = limits
-    isolate_fds(out_fd)
     apply_limits(limits)
-    started = time.perf_counter()
     result = {"ok": True, "outputs": None, "errors": {}, "properties": {}, "failure": ""}
     kind = req.get("kind", "classification")
     try:
@@ -602,76 +720,132 @@ def child_main(req: dict, out_fd: int) -> None:
 
 
 def finish(out_fd: int, result: dict, started: float) -> None:
+    """Two frames in one write: the result without its outputs, then the outputs' JSON."""
     result["wall_s"] = time.perf_counter() - started
+    outputs = result.pop("outputs", None)
     try:
+        tail = json.dumps(outputs, ensure_ascii=True, separators=(",", ":")).encode()
         body = json.dumps(result, ensure_ascii=True).encode()
     except BaseException as exc:  # noqa: BLE001
         body = json.dumps({"ok": False, "failure": f"result: {describe_error(exc)}"}).encode()
-    write_all(out_fd, HEADER.pack(len(body)) + body)
+        tail = b"null"
+    write_all(out_fd, framed(body) + framed(tail))
+    # Wait to be killed rather than exit: tearing down a forked address space takes a
+    # millisecond or two of CPU, better spent after the server has answered (it kills this
+    # child then). Bounded, so a child whose server is gone does not stay behind.
+    time.sleep(LINGER_S)
 
 
 # ---------------------------------------------------------------- the server: reading a child
 
 
-def read_child(fd: int, deadline: float, cap: int) -> tuple[bytes | None, str]:
-    """The child's one frame: (body, "") or (None, failure). Stops at the frame's end, so
-    whatever the child left running cannot hold the answer back by keeping the pipe open."""
+def read_child(fd: int, deadline: float, cap: int) -> tuple[list[bytes], str]:
+    """The child's two frames: ([result, outputs], "") or ([], failure), both under one size cap.
+    Stops at the second frame's end, so whatever the child left running cannot hold the answer
+    back by keeping the pipe open."""
     data = bytearray()
+    frames: list[bytes] = []
+    start = 0  # where the frame being read begins in data
     need = HEADER.size
     header_done = False
     while True:
         while len(data) < need:
             left = deadline - time.perf_counter()
             if left <= 0:
-                return None, "deadline"
+                return [], "deadline"
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
-            chunk = os.read(fd, min(need - len(data), 1 << 20))
+            chunk = os.read(fd, max(need - len(data), 1 << 16))
             if not chunk:
-                return None, "eof" if not header_done else "cut"
+                return [], "eof" if not frames and not header_done else "cut"
             data += chunk
         if header_done:
-            return bytes(data[HEADER.size:]), ""
-        (size,) = HEADER.unpack(data[:HEADER.size])
-        if size > cap:
-            return None, "cap"
+            frames.append(bytes(data[start + HEADER.size:need]))
+            if len(frames) == 2:
+                return frames, ""
+            start, header_done = need, False
+            need += HEADER.size
+            continue
+        (size,) = HEADER.unpack(data[start:start + HEADER.size])
+        if need + size > cap:
+            return [], "cap"
         need += size
         header_done = True
 
 
-def clean_result(raw, n_texts: int, kind: str) -> dict:
-    """The child's answer rebuilt field by field: only known keys, exact types, clean text."""
+LABEL_TYPES = frozenset({int, bool, type(None)})
+DIGITS_TO_ONE = bytes.maketrans(b"[123456789", b",111111111")  # "[" reads as ",", digits as 0 or 1
+DIGITS_TO_D = bytes.maketrans(b"0123456789", b"dddddddddd")
+
+
+def plain_labels(raw: bytes, n_texts: int) -> bool:
+    """True if raw is a JSON array of exactly n_texts non-negative integers of at most 18 digits,
+    with no spaces: what a classification child sends for int labels. Byte checks only (half of
+    what parsing costs), so the common answer is not parsed on this side."""
+    if raw[:1] != b"[" or raw[-1:] != b"]" or raw[1:-1].strip(b"0123456789,"):
+        return False
+    if raw == b"[]":
+        return n_texts == 0
+    if raw[:2] == b"[," or raw[-2:] == b",]" or raw.count(b",") + 1 != n_texts:
+        return False
+    ones = raw.translate(DIGITS_TO_ONE)  # an empty item, or a number with a leading zero:
+    if b",," in ones or b",00" in ones or b",01" in ones:
+        return False
+    return b"d" * 19 not in raw.translate(DIGITS_TO_D)
+
+
+def clean_outputs(raw: bytes, n_texts: int, kind: str, errors: dict[str, str]) -> bytes | str:
+    """The outputs' JSON for the host, or a failure (a str). The child's own bytes when they are
+    ASCII JSON for n_texts exact labels (what an honest child always sends): checked by bytes
+    (plain_labels) or by parsing them, and passed on without encoding them again; anything else
+    is rebuilt output by output."""
+    if plain_labels(raw, n_texts):
+        return raw
+    try:
+        outputs = json.loads(raw.decode("ascii"))
+    except (ValueError, RecursionError, MemoryError):  # UnicodeDecodeError is a ValueError
+        return "crash: the child's outputs were not valid JSON"
+    if type(outputs) is not list or len(outputs) != n_texts:
+        got = len(outputs) if type(outputs) is list else type(outputs).__name__
+        return f"crash: the child's result held {got} outputs for {n_texts} texts"
+    if set(map(type, outputs)) <= LABEL_TYPES:
+        return raw
+    clean = []
+    for i, out in enumerate(outputs):
+        t = type(out)
+        if out is None or t is int or t is bool:
+            clean.append(out)
+            continue
+        if kind == "spans" and t is list and all(
+            type(s) is list and len(s) == 3 and type(s[0]) is int and type(s[1]) is int
+            and type(s[2]) is str and valid_unicode(s[2]) for s in out
+        ):
+            clean.append(out)
+            continue
+        clean.append(None)
+        errors.setdefault(str(i), "type: the child's result held an output that is not a label")
+    return json.dumps(clean, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def clean_result(raw, outputs: bytes, n_texts: int, kind: str) -> tuple[dict, bytes | None]:
+    """The child's answer rebuilt field by field (only known keys, exact types, clean text), and
+    the outputs' JSON to splice into it (None when the run failed)."""
     if type(raw) is not dict:
-        return {"ok": False, "failure": "crash: the child's result was not an object"}
+        return {"ok": False, "failure": "crash: the child's result was not an object"}, None
     failure = raw.get("failure")
     failure = clean_text(failure[:2000]) if type(failure) is str else ""
     if raw.get("ok") is not True:
-        return {"ok": False, "failure": failure or "crash: the child reported a failure with no reason"}
-    outputs = raw.get("outputs")
-    if type(outputs) is not list or len(outputs) != n_texts:
-        got = len(outputs) if type(outputs) is list else type(outputs).__name__
-        return {"ok": False, "failure": f"crash: the child's result held {got} outputs for {n_texts} texts"}
+        return {"ok": False, "failure": failure or "crash: the child reported a failure with no reason"}, None
     errors: dict[str, str] = {}
     raw_errors = raw.get("errors")
     if type(raw_errors) is dict:
         for key, msg in raw_errors.items():
             if type(key) is str and key.isdigit() and int(key) < n_texts and type(msg) is str:
                 errors[key] = clean_text(msg[:1000])
-    clean_outputs = []
-    for i, out in enumerate(outputs):
-        t = type(out)
-        if out is None or t is int or t is bool:
-            clean_outputs.append(out)
-            continue
-        if kind == "spans" and t is list and all(
-            type(s) is list and len(s) == 3 and type(s[0]) is int and type(s[1]) is int
-            and type(s[2]) is str and valid_unicode(s[2]) for s in out
-        ):
-            clean_outputs.append(out)
-            continue
-        clean_outputs.append(None)
-        errors.setdefault(str(i), "type: the child's result held an output that is not a label")
+    tail = clean_outputs(outputs, n_texts, kind, errors)
+    if type(tail) is str:
+        return {"ok": False, "failure": tail}, None
     properties: dict[str, dict] = {}
     raw_props = raw.get("properties")
     if type(raw_props) is dict:
@@ -682,23 +856,65 @@ def clean_result(raw, n_texts: int, kind: str) -> dict:
                     "passed": outcome["passed"],
                     "detail": clean_text(detail[:500]) if type(detail) is str else "",
                 }
-    return {"ok": True, "outputs": clean_outputs, "errors": errors, "properties": properties, "failure": failure}
+    return {"ok": True, "errors": errors, "properties": properties, "failure": failure}, tail
+
+
+def answer_body(reply: dict, outputs: bytes | None = None) -> bytes:
+    """One JSON object for the host: the reply, with the outputs' JSON spliced in as is."""
+    body = json.dumps(reply, ensure_ascii=True).encode()
+    if outputs is None:
+        return body
+    return body[:-1] + b', "outputs": ' + outputs + b"}"
 
 
 # ---------------------------------------------------------------- the server
 
 
-class Spent:
-    """A child whose answer is in. kill() stops it and all it left in its process group at once;
-    settle() waits for it and, as init, kills and reaps every other process in the namespace and
-    wipes the scratch directories. After an ok answer the harness settles just before forking the
-    next child, so the child's exit overlaps the host's next request; otherwise at once."""
+class Child:
+    """A child forked ahead of its request: a spare, idle on its request pipe, until run_request()
+    hands it one. kill() stops it and all it left in its process group at once; settle() waits for
+    it and, as init, kills and reaps every other process in the namespace and wipes the scratch
+    directories."""
 
-    def __init__(self, server: "Server", pid: int):
+    def __init__(self, server: "Server"):
+        req_r, self.req_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        try:
+            fcntl.fcntl(self.req_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:  # over the user's pipe quota: the default size works too, in more writes
+            pass
+        try:
+            pid = os.fork()
+        except OSError:  # the pids limit, still full of processes on their way out
+            for fd in (req_r, self.req_w, self.res_r, res_w):
+                os.close(fd)
+            raise
+        if pid == 0:
+            try:
+                os.setsid()
+                spare_main(req_r, res_w)
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(res_w)
         self.server = server
         self.pid = pid
         self.killed = False
         self.status: int | None = None
+
+    def hand(self, body: bytes) -> None:
+        """Give the spare its request (OSError if it is gone) and close its request pipe."""
+        try:
+            write_all(self.req_w, framed(body))
+        finally:
+            os.close(self.req_w)
+            self.req_w = -1
+
+    def close(self) -> None:
+        for fd in (self.req_w, self.res_r):
+            if fd >= 0:
+                os.close(fd)
+        self.req_w = self.res_r = -1
 
     def kill(self) -> None:
         if not self.killed:
@@ -709,12 +925,16 @@ class Spent:
                 except (ProcessLookupError, PermissionError):
                     pass
 
-    def settle(self) -> int:
+    def settle(self, spare: "Child | None" = None) -> int:
+        """Kill and reap this child; as init, clear the namespace and wipe the scratch directories.
+        With a spare (forked after doom_all(): see Server.recycle), everything but the spare."""
         if self.status is None:
             self.kill()
-            self.status = os.waitpid(self.pid, 0)[1]
+            self.close()
+            self.status = self.server.wait(self.pid)
             if self.server.init:
-                self.server.healthy = sweep(self.server.scratch) and self.server.healthy
+                cleared = sweep(self.server.scratch) if spare is None else sweep_around(spare.pid, self.server)
+                self.server.healthy = cleared and self.server.healthy
         return self.status
 
 
@@ -722,50 +942,78 @@ class Server:
     def __init__(self, scratch: list[str]):
         self.scratch = scratch
         self.init = os.getpid() == 1  # the init of a PID namespace: everything else in it is a skill's
+        # /proc shows this namespace (a container's does; `unshare -p` without a new /proc does not)
+        self.own_proc = self.init and proc_pid() == 1
         self.healthy = True
+        self.reaped: dict[int, int] = {}  # the spare's exit status, if a sweep reaped it
 
-    def run_request(self, req: dict | None, body: bytes) -> tuple[dict, "Spent"]:
-        """Run one request in a fresh child: (answer, the spent child). The answer goes to the host
-        first; then the child's group is killed, and it is reaped (and as init the namespace
-        cleared) before the next child is forked: see Spent. A big request (req None)
-        is parsed after the fork, by the parent and the child side by side: the fork does not copy
-        its parsed texts, and neither waits for the other's parse."""
-        read_fd, write_fd = os.pipe()
-        started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(read_fd)
-                os.setsid()
-                child_main(req if req is not None else json.loads(body), write_fd)
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        spent = Spent(self, pid)
+    def wait(self, pid: int) -> int:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except ChildProcessError:  # reaped already by a sweep
+            return self.reaped.pop(pid, 0)
 
-        if req is None:
-            try:
-                req = json.loads(body)
-                if type(req) is not dict:
-                    raise ValueError("a request is an object")
-            except (ValueError, RecursionError) as exc:
-                os.close(read_fd)
-                spent.settle()
-                return {"ok": False, "failure": f"protocol: {str(exc)[:200]}"}, spent
-        limits = {**DEFAULT_LIMITS, **(req.get("limits") or {})}
-        cap = int(limits["result_bytes"])
-        texts = req.get("texts")
-        n_texts = len(texts) if type(texts) is list else 0
-        request_id = req.get("id")
+    def recycle(self, child: Child) -> "Child | None":
+        """After an answer: settle the child and fork the next spare (None if the server must exit).
 
-        def answer(reply: dict) -> tuple[dict, Spent]:
+        In a container the spare is forked before the spent child is reaped, so its exit (a
+        millisecond or more to tear down an address space) overlaps the fork. First every process
+        in the namespace is doomed: the child's process group gets SIGKILL, and if /proc lists any
+        process besides this server and the child (one that left the group), kill(-1) dooms them
+        all at once (it walks every process on the machine: too slow to make it a habit). A
+        process with SIGKILL pending never runs user code again, and one being forked while the
+        signal is delivered gets it too. Then the spare is forked, then the doomed are reaped until
+        /proc lists no one but this server and the spare. Elsewhere the namespace is cleared first
+        (kill(-1) until no one is left) and the spare forked after."""
+        spare = None
+        if child.status is None and self.own_proc:
+            child.kill()
+            if not alone_with(child.pid) and not doom_all():
+                self.healthy = False
+            else:
+                try:
+                    spare = Child(self)
+                except OSError:  # no pid free until the doomed are reaped: clear first, fork after
+                    pass
+        child.settle(spare)
+        if spare is None and self.healthy:
+            spare = self.fork_spare()
+        if not self.healthy and spare is not None:
+            spare.settle()
+            return None
+        return spare
+
+    def fork_spare(self) -> "Child | None":
+        try:
+            return Child(self)
+        except OSError:  # with nothing of a skill's left (the namespace is clear), the server cannot go on
+            self.healthy = False
+            return None
+
+    def run_request(self, head: dict, body: bytes, child: Child, held_after: list[str]) -> bytes:
+        """Hand one request to the spare child and return the answer for the host. The server parses
+        only the head; the child alone parses the request. held_after: the keys of the texts the
+        server holds once this request is done, for the host."""
+        request_id = head.get("id")
+
+        def answer(reply: dict, outputs: bytes | None = None) -> bytes:
             reply["id"] = request_id  # echoed, so the host can tell it answers its question
-            return reply, spent
+            reply["texts_held"] = held_after
+            return answer_body(reply, outputs)
 
         try:
-            body, why = read_child(read_fd, started + float(limits["wall_s"]), cap)
-        finally:
-            os.close(read_fd)
+            limits = {**DEFAULT_LIMITS, **(head.get("limits") or {})}
+            wall_s, cap = float(limits["wall_s"]), int(limits["result_bytes"])
+            n_texts = int(head.get("n", 0))
+            kind = str(head.get("kind", "classification"))
+        except (TypeError, ValueError) as exc:
+            return answer({"ok": False, "failure": f"protocol: a bad request head ({str(exc)[:200]})"})
+        started = time.perf_counter()
+        try:
+            child.hand(body)
+            frames, why = read_child(child.res_r, started + wall_s, cap)
+        except OSError:  # the spare died before it took its request
+            frames, why = [], "eof"
         wall = time.perf_counter() - started
 
         if why == "deadline":
@@ -774,16 +1022,16 @@ class Server:
         if why == "cap":
             return answer({"ok": False, "failure": f"output: the result passed the {cap} byte cap", "wall_s": wall})
         if why in ("eof", "cut"):  # the child is gone (or going): its exit status says why
-            status = spent.settle()
+            status = child.settle()
             said = "the child died with no result" if why == "eof" else "the child's result was cut short"
             return answer({"ok": False, "failure": f"crash: {said} ({describe_status(status)})", "wall_s": wall})
         try:
-            raw = json.loads(body)
+            raw = json.loads(frames[0])
         except (ValueError, RecursionError, MemoryError):
             return answer({"ok": False, "failure": "crash: the child's result was not valid JSON", "wall_s": wall})
-        result = clean_result(raw, n_texts, str(req.get("kind", "classification")))
+        result, outputs = clean_result(raw, frames[1], n_texts, kind)
         result["wall_s"] = wall
-        return answer(result)
+        return answer(result, outputs)
 
     def serve(self) -> None:
         channel_in, channel_out = os.dup(0), os.dup(1)
@@ -793,55 +1041,74 @@ class Server:
         not_dumpable()
         write_frame(channel_out, {"ready": True, "python": sys.version.split()[0], "init": self.init})
         load_hypothesis()  # while the host gets its first request ready
+        for name in PRELOADED:  # the copies every child would otherwise make
+            copy_of(sys.modules[name])
         gc.freeze()  # children's collectors leave what is here now alone: fewer copy-on-write faults
-        pending: Spent | None = None  # the last child, killed but not yet reaped
+        child = self.fork_spare()
         try:
-            while self.healthy:
-                if pending is not None and not select.select([channel_in], [], [], SETTLE_IDLE_S)[0]:
-                    pending.settle()  # no request right behind: settle now, so nothing it left runs on
-                    pending = None
-                    if not self.healthy:
-                        return
+            while child is not None:
                 try:
-                    body = read_body(channel_in)
+                    head = read_body(channel_in, MAX_HEAD)
+                    if head is None:
+                        return
+                    head = json.loads(head)
+                    if type(head) is not dict:
+                        raise ValueError("a request's head is an object")
+                except (ValueError, RecursionError) as exc:  # out of step: the host starts a fresh worker
+                    write_frame(channel_out, {"ok": False, "failure": f"protocol: {str(exc)[:200]}"})
+                    return
+                if head.get("op") == "ping":
+                    write_frame(channel_out, {"ok": True, "pong": True, "id": head.get("id"),
+                                              "hypothesis": getattr(hypothesis, "__version__", None)})
+                    continue
+                try:
+                    body = read_body(channel_in) if head.get("op") == "run" else None
                 except ValueError as exc:
                     write_frame(channel_out, {"ok": False, "failure": f"protocol: {exc}"})
                     return
                 if body is None:
+                    if head.get("op") != "run":
+                        write_frame(channel_out, {"ok": False, "failure": "protocol: an unknown op"})
                     return
-                req = None
-                if len(body) <= SMALL_REQUEST:
-                    try:
-                        req = json.loads(body)
-                    except (ValueError, RecursionError):
-                        write_frame(channel_out, {"ok": False, "failure": "protocol: a request is not JSON"})
-                        continue
-                    if type(req) is not dict:
-                        write_frame(channel_out, {"ok": False, "failure": "protocol: a request is an object"})
-                        continue
-                    if req.get("op") == "ping":
-                        write_frame(channel_out, {"ok": True, "pong": True, "id": req.get("id"),
-                                                  "hypothesis": getattr(hypothesis, "__version__", None)})
-                        continue
-                if pending is not None:  # nothing of the last request may run beside the next one
-                    pending.settle()
-                    pending = None
-                    if not self.healthy:
-                        return  # the host sees the channel close and starts a fresh worker
-                answer, spent = self.run_request(req, body)
-                del body, req  # not held (and copied into the next child) while idle
+                key = head.get("texts_key") if type(head.get("texts_key")) is str else ""
+                if key and head.get("texts_sent") is False and key not in HELD:  # the spare stays unused
+                    write_frame(channel_out, {"ok": False, "id": head.get("id"), "failure": NOT_HELD,
+                                              "texts_missing": True, "texts_held": list(HELD)})
+                    continue
+                keep = key if key and key not in HELD and len(body) <= MAX_HELD_BYTES else ""
+                if key in HELD:
+                    HELD.move_to_end(key)
+                held_after = (list(HELD) + [keep])[-MAX_HELD:] if keep else list(HELD)
+                answer = self.run_request(head, body, child, held_after)
                 try:
-                    write_frame(channel_out, answer)
+                    write_all(channel_out, framed(answer))
                 finally:
-                    spent.kill()
-                    if answer.get("ok") is True:
-                        pending = spent  # reaped while the next request is on its way
-                    else:
-                        spent.settle()
+                    if keep:
+                        hold(keep, body, head.get("n"))  # before the next fork, so the spare has them
+                    del body  # not held (and copied into the next child) while idle
+                    spent, child = child, None
+                    child = self.recycle(spent)  # while the host reads the answer
+                if child is None:
+                    return  # the host sees the channel close and starts a fresh worker
         finally:
-            if pending is not None:
-                pending.settle()
+            if child is not None:
+                child.settle()
         # not healthy: something a skill left could not be cleared; exit, and the host starts a fresh one
+
+
+def hold(key: str, body: bytes, n_texts) -> None:
+    """Keep a request's texts under the host's key (the oldest out past MAX_HELD). A body that does
+    not parse to n_texts strings leaves nothing: the host then sends the texts again."""
+    try:
+        texts = json.loads(body).get("texts")
+    except (ValueError, RecursionError, MemoryError, AttributeError):
+        return
+    if type(texts) is not list or len(texts) != n_texts or not all(type(t) is str for t in texts):
+        return
+    HELD[key] = texts
+    while len(HELD) > MAX_HELD:
+        HELD.popitem(last=False)
+    gc.freeze()  # the new lists too: a child's collector leaves them alone
 
 
 def sweep(scratch: list[str]) -> bool:
@@ -865,14 +1132,73 @@ def sweep(scratch: list[str]) -> bool:
     return ok
 
 
-def reap() -> None:
+def alone_with(pid: int) -> bool:
+    """True if /proc lists no process but this one and pid."""
+    me = os.getpid()
+    try:
+        return all(int(p) in (me, pid) for p in os.listdir("/proc") if p.isdigit())
+    except OSError:
+        return False
+
+
+def doom_all() -> bool:
+    """SIGKILL every process in the namespace but this one, at once; False if not allowed."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:  # no one left
+        pass
+    except PermissionError:
+        return False
+    return True
+
+
+def sweep_around(keep: int, server: "Server") -> bool:
+    """After doom_all() and the spare's fork: reap until /proc lists only this server and the spare
+    (whatever is still listed gets SIGKILL by pid, though doom_all() reached it already), then wipe
+    the scratch directories. False if that takes too long."""
+    end = time.monotonic() + SWEEP_S
+    me = os.getpid()
+    while True:
+        status = reap(keep)
+        if status is not None:
+            server.reaped[keep] = status
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (me, keep)]
+        if not others:
+            break
+        if time.monotonic() > end:
+            return False
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.0002)
+    ok = True
+    for path in server.scratch:
+        ok = wipe(path) and ok
+    return ok
+
+
+def proc_pid() -> int:
+    """This process's pid as /proc sees it (0 if /proc is not there)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return 0
+
+
+def reap(keep: int = 0) -> int | None:
+    """Reap every child that has exited; the exit status of `keep` if it was one of them."""
+    kept = None
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return kept
         if pid == 0:
-            return
+            return kept
+        if pid == keep:
+            kept = status
 
 
 def wipe(path: str) -> bool:

@@ -8,6 +8,7 @@ the next request does not pay for it. Every replacement counts in `restarts`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import secrets
@@ -48,39 +49,62 @@ def frame(obj) -> bytes:
 
 
 class TextsCache:
-    """The JSON of recently sent text tuples: an evaluator sends the same splits (train subset,
-    the rest of train, validation) for every candidate, and encoding thousands of texts costs
-    milliseconds each time. Keyed by the tuple itself (strings cache their hashes)."""
+    """The JSON of recently sent text tuples, and a key for each: an evaluator sends the same
+    splits (train subset, the rest of train, validation) for every candidate. Encoding thousands
+    of texts costs milliseconds, and so does sending and parsing them again: a worker's harness
+    keeps the texts it was sent under their key (see Pool.run), and a request whose texts it
+    holds carries only the key. Keyed by the tuple itself (strings cache their hashes)."""
 
     def __init__(self, size: int = 8):
         self._size = size
-        self._cache: OrderedDict[tuple, str] = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def encode(self, texts: tuple) -> str:
+    def encode(self, texts: tuple) -> tuple[str, str]:
+        """(the texts' JSON, their key); the key is "" for a few texts, which are always sent."""
         if len(texts) < 256:  # small: cheaper to encode than to hash and keep
-            return json.dumps(list(texts), ensure_ascii=True)
+            return json.dumps(list(texts), ensure_ascii=True), ""
         with self._lock:
             hit = self._cache.get(texts)
             if hit is not None:
                 self._cache.move_to_end(texts)
                 return hit
         encoded = json.dumps(list(texts), ensure_ascii=True)
+        entry = encoded, hashlib.sha256(encoded.encode()).hexdigest()[:32]
         with self._lock:
-            self._cache[texts] = encoded
+            self._cache[texts] = entry
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        return encoded
+        return entry
 
 
-def request_frame(request: RunRequest, limits: Limits, nonce: str, cache: TextsCache) -> bytes:
-    """frame(request.to_wire(limits) + id), with the texts' JSON from the cache."""
+def request_frame(request: RunRequest, limits: Limits, nonce: str, cache: TextsCache,
+                  held: frozenset[str] = frozenset()) -> bytes:
+    """A request on the wire: a head the harness's server reads (op, id, kind, n, limits, the
+    texts' key), then request.to_wire(limits) as a second frame, which only the child that runs
+    it parses: with the texts' JSON from the cache, or, when the worker holds them (`held`),
+    with texts null and their key."""
     wire = request.to_wire(limits)
     del wire["texts"]
-    wire["id"] = nonce
-    head = json.dumps(wire, ensure_ascii=True)
-    body = (head[:-1] + ', "texts": ' + cache.encode(tuple(request.texts)) + "}").encode()
-    return HEADER.pack(len(body)) + body
+    encoded, key = cache.encode(tuple(request.texts))
+    head = {"op": "run", "id": nonce, "kind": request.kind, "n": len(request.texts), "limits": wire["limits"]}
+    if key:
+        head["texts_key"] = wire["texts_key"] = key
+        head["texts_sent"] = key not in held
+    if key and key in held:
+        body = json.dumps({**wire, "texts": None}, ensure_ascii=True).encode()
+    else:
+        front = json.dumps(wire, ensure_ascii=True)
+        body = (front[:-1] + ', "texts": ' + encoded + "}").encode()
+    return frame(head) + HEADER.pack(len(body)) + body
+
+
+def texts_held(resp: dict) -> frozenset[str]:
+    """The keys of the texts a harness says it holds (after its answer)."""
+    keys = resp.get("texts_held")
+    if not isinstance(keys, list) or len(keys) > 16:
+        return frozenset()
+    return frozenset(k for k in keys if isinstance(k, str) and len(k) <= 64)
 
 
 def read_frame(worker: Worker, deadline: float, cap: int):
@@ -129,6 +153,7 @@ class Pool:
         self.size = size
         self.restarts = 0
         self._texts = TextsCache()
+        self._held: dict[Worker, frozenset[str]] = {}  # per worker, the keys of the texts its harness holds
         with ThreadPoolExecutor(max_workers=size) as starter:  # containers start side by side
             futures = [starter.submit(self._start) for _ in range(size)]
         failed = [f.exception() for f in futures if f.exception() is not None]
@@ -155,6 +180,7 @@ class Pool:
 
     def _discard(self, worker: Worker) -> None:
         worker.kill()
+        self._held.pop(worker, None)
         with self._lock:
             if worker in self._all:
                 self._all.remove(worker)
@@ -198,14 +224,20 @@ class Pool:
     def run(self, request: RunRequest, limits: Limits) -> ExecResult:
         worker = self._take()
         started = time.monotonic()
-        nonce = secrets.token_hex(8)
         try:
-            worker.send(request_frame(request, limits, nonce, self._texts))
-            resp = read_frame(worker, started + limits.wall_s + self.host_margin_s, limits.result_bytes + (1 << 20))
-            if not isinstance(resp, dict):
-                raise WorkerGone("the harness answered with no object")
-            if resp.get("id") != nonce:
-                raise WorkerGone("the harness answered another request (the channel is out of step)")
+            held = self._held.get(worker, frozenset())
+            while True:
+                nonce = secrets.token_hex(8)
+                worker.send(request_frame(request, limits, nonce, self._texts, held))
+                resp = read_frame(worker, started + limits.wall_s + self.host_margin_s, limits.result_bytes + (1 << 20))
+                if not isinstance(resp, dict):
+                    raise WorkerGone("the harness answered with no object")
+                if resp.get("id") != nonce:
+                    raise WorkerGone("the harness answered another request (the channel is out of step)")
+                self._held[worker] = texts_held(resp)
+                if not (resp.get("texts_missing") is True and held):
+                    break
+                held = frozenset()  # it no longer holds the texts it was sent: send them again
         except Exception as exc:  # noqa: BLE001 - WorkerGone, or anything else: the channel cannot be trusted
             why = getattr(worker, "why_gone", lambda: "")()
             self._discard(worker)

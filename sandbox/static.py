@@ -1,9 +1,19 @@
 """The static gate, before any execution: size cap, syntax, a solve(text) signature,
-an import allow-list, and RestrictedPython's compile (no dunder or _private names,
-no exec/eval, no attribute tricks it can see)."""
+an import allow-list, attribute walks out of the allowed modules, and RestrictedPython's
+compile (no dunder or _private names, no exec/eval, no attribute tricks it can see).
+
+Attribute walks: an allowed module hands out other modules (`re.enum.sys.modules['os']`) and
+a few callables that do a real getattr or eval on the caller's behalf (string.Formatter's
+field lookup, functools.update_wrapper's attribute copying, singledispatch's evaluation of
+string annotations). The sandbox's copies of the modules leave all of them out; this layer
+rejects them before execution: from-imports of them, their names as attributes anywhere, and
+attribute chains on a name bound by an import that reach a module outside the imported one.
+What it cannot follow (a module passed around under another name) the sandbox still stops."""
 from __future__ import annotations
 
 import ast
+import importlib
+import types
 from dataclasses import dataclass
 
 from RestrictedPython import compile_restricted_exec
@@ -11,6 +21,12 @@ from RestrictedPython import compile_restricted_exec
 from sandbox.backend import ALLOWED_IMPORTS
 
 MAX_SOURCE_BYTES = 20_000
+# The same table as HIDDEN_MODULE_ATTRIBUTES in sandbox/harness.py (a test holds them equal).
+HIDDEN_MODULE_ATTRIBUTES = {
+    "string": {"Formatter"},
+    "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod"},
+}
+HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for name in names)
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,69 @@ def check_source(
         for name in names:
             if name.split(".")[0] not in allowed:
                 return StaticResult(False, "import", f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))})")
+    walk = attribute_walk(tree, set(allowed_imports))
+    if walk:
+        return StaticResult(False, "restricted", walk)
     result = compile_restricted_exec(code, filename="<skill>")
     if result.errors:
         return StaticResult(False, "restricted", "; ".join(result.errors)[:300])
     return StaticResult(True)
+
+
+def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
+    """Why the code reaches past an allowed module (see the module docstring), or ""."""
+    bound: dict[str, str] = {}  # a name bound by an import -> the module it names
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in allowed:  # `import a.b` binds a, `import a.b as c` binds a.b
+                    bound[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in allowed:
+            name = node.module or ""
+            module = real_module(name)
+            for alias in node.names:
+                where = f"from {name} import {alias.name} (line {node.lineno})"
+                if alias.name in HIDDEN_MODULE_ATTRIBUTES.get(name, ()):
+                    return f"{where}: {alias.name} does a real getattr or eval for the caller"
+                value = getattr(module, alias.name, None)
+                if isinstance(value, types.ModuleType):
+                    if not inside(value, name.split(".")[0]):
+                        return f"{where}: {value.__name__} is another module"
+                    bound[alias.asname or alias.name] = value.__name__
+
+    def named_module(expr: ast.AST) -> types.ModuleType | None:
+        """The module an expression names: an import-bound name, or a submodule attribute of one."""
+        if isinstance(expr, ast.Name):
+            return real_module(bound[expr.id]) if expr.id in bound else None
+        if isinstance(expr, ast.Attribute):
+            base = named_module(expr.value)
+            value = getattr(base, expr.attr, None) if base is not None else None
+            if isinstance(value, types.ModuleType) and inside(value, base.__name__.split(".")[0]):
+                return value
+        return None
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        if node.attr in HIDDEN_NAMES:
+            return f"attribute {node.attr!r} (line {node.lineno}): it does a real getattr or eval for the caller"
+        base = named_module(node.value)
+        value = getattr(base, node.attr, None) if base is not None else None
+        if isinstance(value, types.ModuleType) and not inside(value, base.__name__.split(".")[0]):
+            return (f"attribute {node.attr!r} (line {node.lineno}) walks from the module {base.__name__} "
+                    f"into the module {value.__name__}")
+    return ""
+
+
+def real_module(name: str) -> types.ModuleType | None:
+    """The host's own copy of an allowed module (the sandbox runs the same Python minor version)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def inside(module: types.ModuleType, root: str) -> bool:
+    """A module that is `root` itself or one of its submodules (collections.abc for collections)."""
+    name = module.__name__
+    return name == root or name.startswith(root + ".")

@@ -191,8 +191,13 @@ class FakeWorker:
         self.killed = False
 
     def send(self, payload: bytes) -> None:
+        """A run request is two frames: the head (op, id, kind, n, limits), then the request."""
         (size,) = HEADER.unpack(payload[:4])
-        self.out += self.answer(json.loads(payload[4:4 + size]))
+        head = json.loads(payload[4:4 + size])
+        (rest,) = HEADER.unpack(payload[4 + size:8 + size])
+        request = json.loads(payload[8 + size:8 + size + rest])
+        assert len(payload) == 8 + size + rest and head["n"] == len(request["texts"]) and "id" not in request
+        self.out += self.answer({**request, "id": head["id"]})
 
     def recv(self, size: int, deadline: float) -> bytes:
         from sandbox.pool import WorkerGone

@@ -3,6 +3,8 @@ the guard functions are plain Python, imported from sandbox/harness.py)."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,97 @@ def test_hostile_type_names_and_surrogates_are_reported_safely():
     assert h.encode_output("classification", Sneaky()) == (None, "type: returned Sneaky, not a label")
     assert h.safe_str(ValueError("a\ud800b")) == "a\\ud800b"
     assert h.encode_output("spans", [(0, 1, "\udfff")])[1].startswith("type: a span label is not valid unicode")
+
+
+def test_the_static_gate_hides_what_the_harness_hides():
+    from sandbox import static
+
+    assert static.HIDDEN_MODULE_ATTRIBUTES == harness().HIDDEN_MODULE_ATTRIBUTES
+
+
+@pytest.mark.parametrize("raw, failure", [
+    (b"[1,0,true,null]", ""),
+    (b"[1, 0, 2, 1]", ""),  # any valid JSON for exact labels passes as is
+    ("[1,0,1,\u00e9]".encode(), "crash: the child's outputs were not valid JSON"),  # not ASCII
+    ("[1,0,1,0]".encode("utf-16"), "crash: the child's outputs were not valid JSON"),  # json.loads would take it
+    (b"[1,0,1]", "crash: the child's result held 3 outputs for 4 texts"),
+    (b"{}", "crash: the child's result held dict outputs for 4 texts"),
+    (b"[01,0,1,0]", "crash: the child's outputs were not valid JSON"),
+    (b"[" + b"9" * 5000 + b",0,1,0]", "crash: the child's outputs were not valid JSON"),  # over the int digit limit
+    (b"[1,0,1,0] [2]", "crash: the child's outputs were not valid JSON"),  # nothing may follow the array
+])
+def test_a_childs_outputs_pass_to_the_host_only_as_exact_json(raw, failure):
+    h = harness()
+    meta = {"ok": True, "errors": {}, "properties": {}, "failure": ""}
+    reply, outputs = h.clean_result(meta, raw, 4, "classification")
+    if failure:
+        assert (reply, outputs) == ({"ok": False, "failure": failure}, None)
+    else:
+        assert outputs == raw and reply["ok"] is True
+        body = h.answer_body({**reply, "id": "x"}, outputs)
+        assert json.loads(body)["outputs"] == json.loads(raw) and json.loads(body)["id"] == "x"
+
+
+def test_forged_output_values_are_rebuilt():
+    h = harness()
+    meta = {"ok": True, "errors": {}, "properties": {}, "failure": "", "id": "forged", "extra": 1}
+    reply, outputs = h.clean_result(meta, b'[1,1.5,"x",[0,1,"A"],NaN]', 5, "classification")
+    assert json.loads(outputs) == [1, None, None, None, None] and set(reply) == {"ok", "errors", "properties", "failure"}
+    assert set(reply["errors"]) == {"1", "2", "3", "4"}
+    _, spans = h.clean_result({"ok": True}, b'[[[0,1,"A"]],[[0,"1","A"]]]', 2, "spans")
+    assert json.loads(spans) == [[[0, 1, "A"]], None]
+
+
+def test_the_child_is_read_as_two_frames_under_one_cap():
+    import os
+    import time
+
+    h = harness()
+
+    def read(data: bytes, cap: int = 1 << 20):
+        r, w = os.pipe()
+        os.write(w, data)
+        os.close(w)
+        try:
+            return h.read_child(r, time.perf_counter() + 5, cap)
+        finally:
+            os.close(r)
+
+    two = h.framed(b'{"ok": true}') + h.framed(b"[1]")
+    assert read(two + b"trailing noise") == ([b'{"ok": true}', b"[1]"], "")
+    assert read(two[:-1]) == ([], "cut")
+    assert read(b"") == ([], "eof")
+    assert read(two, cap=len(two) - 1) == ([], "cap")
+
+
+def test_run_texts_times_calls_without_a_clock_store_per_call():
+    h = harness()
+    h.Clock.start(0.2)
+    try:
+        code = "def solve(text):\n    if text == 'hang':\n        while True:\n            pass\n    return len(text)\n"
+        solve = h.load_skill({"code": code, "allowed_imports": []}, dict(h.DEFAULT_LIMITS, load_s=5))
+        h.Clock.start(0.2)
+        texts = ["a", "hang", "abc", "hang", "x", "hang", "yy", "zz"]
+        started = time.perf_counter()
+        outputs, errors = h.run_texts(solve, texts, "classification")
+        took = time.perf_counter() - started
+    finally:
+        h.Clock.stop()
+    assert outputs == [1, None, 3, None, 1, None, None, None]
+    assert errors["1"] == errors["3"] == errors["5"] == h.TIMEOUT_MESSAGE
+    assert errors["6"].startswith("timeout: skipped after 3")
+    assert 3 * 0.2 <= took < 3 * (0.2 + 2 * 0.025) + 0.5
+
+
+def test_plain_labels_passes_only_what_parses_to_exact_non_negative_ints():
+    import itertools
+
+    h = harness()
+    assert h.plain_labels(b"[1,0,17,0]", 4) and h.plain_labels(b"[]", 0)
+    for size in range(1, 6):
+        for combo in itertools.product(b"[]0,1 -9", repeat=size):
+            raw = bytes(combo)
+            for n in range(4):
+                if h.plain_labels(raw, n):
+                    value = json.loads(raw)
+                    assert type(value) is list and len(value) == n and all(type(x) is int and x >= 0 for x in value)

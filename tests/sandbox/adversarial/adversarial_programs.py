@@ -289,10 +289,11 @@ PROGRAMS: list[Program] = [
         static=None, guarded=Pred((1, 1, 1)), contained=Pred((1, 1, 1)), local=Pred((1, 1, 1)),
     ),
     Program(
-        "forged_result_pipe", "writes a forged result into every fd it has, then exits (only its own result pipe is there)",
+        "forged_result_pipe", "writes a forged result (both frames) into every fd it has, then exits (only its own result pipe is there)",
         "import os\nimport struct\n\n\ndef solve(text):\n"
-        "    body = b'{\"ok\": true, \"outputs\": [0, 0, 0], \"errors\": {}, \"id\": \"x\"}'\n"
-        "    for fd in range(0, 64):\n        try:\n            os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "    body = b'{\"ok\": true, \"errors\": {}, \"id\": \"x\"}'\n    outputs = b'[0, 0, 0]'\n"
+        "    forged = struct.pack('>I', len(body)) + body + struct.pack('>I', len(outputs)) + outputs\n"
+        "    for fd in range(0, 64):\n        try:\n            os.write(fd, forged)\n"
         "        except OSError:\n            pass\n    os._exit(0)\n",
         static="import", guarded=forbidden("_exit"),
         contained=Fail(r"crash: the child's result held 3 outputs for 1 texts"),
@@ -301,7 +302,7 @@ PROGRAMS: list[Program] = [
     Program(
         "forged_deep_result", "forges a result nested 100,000 deep (a RecursionError for a naive reader)",
         "import os\nimport struct\n\n\ndef solve(text):\n    body = b'[' * 100000 + b']' * 100000\n"
-        "    for fd in range(3, 64):\n        try:\n            os.write(fd, struct.pack('>I', len(body)) + body)\n"
+        "    for fd in range(3, 64):\n        try:\n            os.write(fd, (struct.pack('>I', len(body)) + body) * 2)\n"
         "        except OSError:\n            pass\n    os._exit(0)\n",
         static="import", guarded=forbidden("_exit"),
         contained=Fail(r"crash: the child's result was not valid JSON"),
@@ -408,36 +409,42 @@ PROGRAMS: list[Program] = [
         static="import", guarded=import_refused("importlib"), contained=Pred((65534,)),
     ),
     Program(
-        "module_attribute_walk", "re.enum.sys.modules['os']: no import, no underscore (past the static gate)",
+        "module_attribute_walk", "re.enum.sys.modules['os']: no import, no underscore",
         "import re\n\n\ndef solve(text):\n    return re.enum.sys.modules['os'].getuid()\n",
+        static="restricted", guarded=Err(r"exception: AttributeError: module 're' has no attribute 'enum'"),
+        contained=Pred((65534,)),
+    ),
+    Program(
+        "module_alias_walk", "the same walk through a list: the static gate cannot follow it (past the static gate)",
+        "import re\n\nMODULES = [re]\n\n\ndef solve(text):\n    return MODULES[0].enum.sys.modules['os'].getuid()\n",
         static=None, guarded=Err(r"exception: AttributeError: module 're' has no attribute 'enum'"),
         contained=Pred((65534,)),
     ),
     Program(
-        "formatter_escape", "string.Formatter().get_field walks '0.__class__...' with the real getattr (past the static gate)",
+        "formatter_escape", "string.Formatter().get_field walks '0.__class__...' with the real getattr",
         "import string\n\n\ndef solve(text):\n"
         "    found = string.Formatter().get_field('0.__class__.__base__.__subclasses__', [()], {})[0]()\n"
         "    return len(found) > 0\n",
-        static=None, guarded=Err(r"exception: AttributeError: module 'string' has no attribute 'Formatter'"),
+        static="restricted", guarded=Err(r"exception: AttributeError: module 'string' has no attribute 'Formatter'"),
         contained=Pred((True,)),
     ),
     Program(
         "update_wrapper_gadget",
-        "functools.update_wrapper merges a module's globals (real __builtins__ included) into the skill's (past the static gate)",
+        "functools.update_wrapper merges a module's globals (real __builtins__ included) into the skill's",
         "import functools\nimport string\n\n\ndef solve(text):\n"
         "    functools.update_wrapper(solve, string.capwords, assigned=(), updated=('__globals__',))\n"
         "    escape = lambda: getattr(getattr((), '__class__'), '__mro__')  # made now: real builtins\n"
         "    return len(escape())\n",
-        static=None, guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'update_wrapper'"),
+        static="restricted", guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'update_wrapper'"),
         contained=Pred((2,)),
     ),
     Program(
-        "singledispatch_eval", "functools.singledispatch evaluates a string annotation (past the static gate)",
+        "singledispatch_eval", "functools.singledispatch evaluates a string annotation",
         "import functools\n\nFOUND = []\n\n\ndef keep(value):\n    FOUND.append(value)\n    return int\n\n\n"
         "def solve(text):\n    @functools.singledispatch\n    def f(x):\n        return 0\n\n"
         "    def g(x: 'keep(().__class__.__mro__[1].__subclasses__())'):\n        return 1\n\n"
         "    f.register(g)\n    return len(FOUND)\n",
-        static=None, guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'singledispatch'"),
+        static="restricted", guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'singledispatch'"),
         contained=Pred((1,)),
     ),
     Program(
