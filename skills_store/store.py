@@ -14,6 +14,7 @@ import re
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -157,13 +158,28 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise SkillkilnError(f"store {self.path} is unreadable or corrupt ({exc}); nothing was changed") from None
         except OSError as exc:
             raise SkillkilnError(f"store {self.path} cannot be opened ({exc.strerror})") from None
+
+    def _enable_wal(self, wait_s: float = 30.0) -> None:
+        """Switch to WAL. On a store another process is creating at this very moment SQLite answers
+        "database is locked" at once, without waiting on the busy timeout, so wait here instead."""
+        deadline = time.monotonic() + wait_s
+        delay = 0.01
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
