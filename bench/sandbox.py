@@ -18,7 +18,7 @@
                    ["python3", "-I", "-c", ...], remove=True, network_mode="none")) running the
                    same trivial skill, vs the warm pool of (b)
   (e) evolve       candidates per minute of a short CoLA evolve with the offline proposer
-                   (5 iterations x 4, a throwaway store, a warm pool of `--workers`), and the
+                   (25 iterations x 4, a throwaway store, a warm pool of `--workers`), and the
                    share of its wall time spent in the sandbox (summary sandbox_s / wall_s)
 
 Every figure is a median with min and max over repeated runs (--reps, at least 5).
@@ -310,7 +310,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reps", type=int, default=7, help="repeated runs per figure (at least 5)")
     parser.add_argument("--requests", type=int, default=200, help="requests for the overhead figure")
     parser.add_argument("--scoring-reps", type=int, default=21, help="interleaved rounds for the scoring figure")
-    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=25, help="iterations of each evolve run (the issue's 25)")
+    parser.add_argument("--evolve-reps", type=int, default=5, help="evolve runs for figure (e)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 8))
     args = parser.parse_args(argv)
@@ -344,10 +345,10 @@ def main(argv: list[str]) -> int:
     results["docker_run"] = bench_docker_run(client, image, reps)
     results["docker_run_speedup"] = (results["docker_run"]["per_candidate_ms"]["median"]
                                      / results["overhead"]["round_trip_ms"]["median"])
-    say(f"(e) {reps} evolve runs of {args.iters} x {args.batch} on {args.workers} warm workers")
+    say(f"(e) {args.evolve_reps} evolve runs of {args.iters} x {args.batch} on {args.workers} warm workers")
     pool = DockerBackend(workers=args.workers, client=client, image=image)
     try:
-        results["evolve"] = bench_evolve(task, pool, reps, args.iters, args.batch, args.workers)
+        results["evolve"] = bench_evolve(task, pool, max(3, args.evolve_reps), args.iters, args.batch, args.workers)
     finally:
         pool.close()
     results["machine"]["load_average"] = {"before": [round(x, 2) for x in load_before],

@@ -140,3 +140,15 @@ def test_run_and_export_inject_dependencies_of_dependencies(tmp_path):
                            cwd=tmp_path, env={"PATH": os.environ.get("PATH", "")})
     assert alone.returncode == 0, alone.stderr
     assert alone.stdout.strip() == "0"
+
+
+def test_offline_evolve_with_a_library_says_it_will_not_call_it(tmp_path):
+    require_docker()
+    store = Store(tmp_path / "s.sqlite")
+    offer(store, "cola-rules", RULES)
+    store.close()
+    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "1", "--library", "cola-rules", "--store",
+               str(tmp_path / "s.sqlite"), "--sandbox", "docker", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "the offline proposer writes rule skills that call no library" in done.stderr
+    assert "libraries cola-rules@1" in done.stderr
