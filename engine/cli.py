@@ -125,9 +125,6 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         wanted = list(libraries) + [f"{d}@{ver}" for v in reused_versions for d, ver in v.dependencies.items()]
         config = replace(config, libraries=tuple(lib.ref for lib in resolve_libraries(store, wanted).values()))
     offered = resolve_libraries(store, config.libraries)
-    if offered and config.proposer == "offline":
-        say("note: the offline proposer writes rule skills that call no library; --library is for LLM proposers "
-            "(use --reuse to seed any proposer with a stored skill)")
     made = make_proposer(config.proposer, config.seed, config, say, task=config.task)
     preflight = getattr(made, "preflight", None)
     if preflight:  # an unreachable server, a model not pulled, a missing key: one line, before the data loads

@@ -13,6 +13,7 @@ import random
 import secrets
 import time
 from collections import Counter
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -25,7 +26,7 @@ from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_fla
 from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
 from engine.records import Proposal, Task
-from sandbox.backend import Backend
+from sandbox.backend import Backend, RunRequest
 from skills_store.describe import describe
 from skills_store.store import Store, sha256
 
@@ -45,6 +46,7 @@ class Run:
                  run_id: str | None = None, libraries: dict[str, Library] | None = None):
         self.config = config
         self.libraries = dict(libraries or {})  # stored skills candidates may import, by import name
+        self.library_outputs: dict[str, tuple[Any, ...]] = {}  # their train outputs, for proposers that use them
         self.task = task
         self.backend = backend
         self.proposer = proposer
@@ -84,7 +86,8 @@ class Run:
             for m in self.population.select(rng, self.config.parents)
         )
         seed = (self.config.seed * 1_000_003 + iteration * 101 + k) & 0x7FFFFFFF
-        offered = tuple(lib.info() for lib in self.libraries.values())
+        offered = tuple(replace(lib.info(), train_outputs=self.library_outputs.get(name))
+                        for name, lib in self.libraries.items())
         if self.config.strategy == "best-of-n":  # independent samples of the first prompt: no parents, no feedback
             return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed, libraries=offered)
         return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed, libraries=offered,
@@ -122,6 +125,22 @@ class Run:
                 observe(iteration, proposal, evaluation)
         if todo:
             self.last_reasons = tuple(dict.fromkeys(reasons_now))
+
+    def score_libraries(self) -> None:
+        """Run each offered library over the train texts, in the sandbox, once per run, for a
+        proposer that uses their outputs as features (the offline one). A library that fails
+        there is simply not offered as a feature."""
+        if not self.libraries or not getattr(self.proposer, "uses_library_outputs", False):
+            return
+        from tasks import task_spec
+
+        for name, lib in self.libraries.items():
+            labels = task_spec(lib.task).labels if lib.kind == "classification" else ()
+            request = RunRequest(code=lib.code, texts=self.task.train.texts, kind=lib.kind, labels=tuple(labels),
+                                 libraries=sources_for(lib.code, self.libraries))
+            result = self.backend.run(request, self.config.limits)
+            if result.predictions is not None:
+                self.library_outputs[name] = tuple(result.predictions)
 
     def gather_evidence(self, iteration: int) -> None:
         """Cluster the elite's misclassified train examples before an iteration's proposals; the
@@ -270,6 +289,7 @@ class Run:
             self.store.start_run(self.run_id, self.task.name, self.config.to_dict(), self.backend.name)
         status = "failed"
         try:
+            self.score_libraries()
             with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
                 if reuse and not self.resumed:
                     self.seed_with(reuse, pool)

@@ -142,13 +142,22 @@ def test_run_and_export_inject_dependencies_of_dependencies(tmp_path):
     assert alone.stdout.strip() == "0"
 
 
-def test_offline_evolve_with_a_library_says_it_will_not_call_it(tmp_path):
+def test_offline_evolve_uses_a_library_as_a_rule_and_records_it(tmp_path):
     require_docker()
     store = Store(tmp_path / "s.sqlite")
     offer(store, "cola-rules", RULES)
     store.close()
-    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "1", "--library", "cola-rules", "--store",
+    done = run("evolve", "--task", "cola", "--iters", "2", "--library", "cola-rules", "--store",
                str(tmp_path / "s.sqlite"), "--sandbox", "docker", "--json")
     assert done.returncode == 0, done.stderr
-    assert "the offline proposer writes rule skills that call no library" in done.stderr
     assert "libraries cola-rules@1" in done.stderr
+    summary = json.loads(done.stdout)
+    store = Store(tmp_path / "s.sqlite")
+    rows = store.candidates(summary["run_id"])
+    calling = [r for r in rows if "from skills import cola_rules" in r["code"]]
+    assert calling, "no candidate used the offered library"
+    assert "SKILL_WEIGHTS" in calling[0]["code"]
+    accepted = [r for r in calling if r["accepted"] and r["skill_version"]]
+    assert accepted, [json.loads(r["reasons"]) for r in calling]
+    version = store.get(f"cola-offline@{accepted[0]['skill_version']}")
+    assert version.dependencies == {"cola-rules": 1}

@@ -106,13 +106,13 @@ def test_parse_rejects_other_code(code: str) -> None:
 
 def test_same_seed_same_code(card: TaskCard, bank: FeatureBank) -> None:
     first, second = OfflineProposer(seed=3), OfflineProposer(seed=3)
-    first._banks = second._banks = {id(card.train): bank}  # share the (deterministic) bank: saves time
+    first._banks = second._banks = {(id(card.train), ()): bank}  # share the (deterministic) bank: saves time
     a, b = first.propose(ctx(card, 0)), second.propose(ctx(card, 0))
     assert a == b
     parent = as_parent(a.code, bank, "p0")
     assert first.propose(ctx(card, 1, parent)) == second.propose(ctx(card, 1, parent))
     other = OfflineProposer(seed=4)
-    other._banks = {id(card.train): bank}
+    other._banks = {(id(card.train), ()): bank}
     assert other.propose(ctx(card, 0)).code != a.code
 
 
@@ -214,7 +214,7 @@ def test_unsafe_parent_features_are_dropped(proposer: OfflineProposer, card: Tas
 
 def test_short_loop_improves_train_mcc(card: TaskCard, bank: FeatureBank) -> None:
     proposer = OfflineProposer(seed=1)
-    proposer._banks = {id(card.train): bank}
+    proposer._banks = {(id(card.train), ()): bank}
     population: list[ParentInfo] = []
     first_score = None
     timings = []

@@ -159,7 +159,7 @@ def test_a_short_evolution_beats_its_fresh_start(card: TaskCard, bank: FeatureBa
     import time
 
     proposer = OfflineProposer(seed=3)
-    proposer._banks = {id(card.train): bank}
+    proposer._banks = {(id(card.train), ()): bank}
     best = None
     started = time.perf_counter()
     for it in range(6):
@@ -174,3 +174,15 @@ def test_a_short_evolution_beats_its_fresh_start(card: TaskCard, bank: FeatureBa
                 first = scored.train_score
     assert best.train_score > first + 0.05
     assert (time.perf_counter() - started) / 12 < 1.0
+
+
+def test_a_library_rule_renders_an_import_and_parses_back() -> None:
+    from engine.proposers.offline import Genome, parse_genome, render
+
+    genome = Genome({("word", "himself"): 4, ("skill", "cola_rules"): -6}, 2)
+    code = render(genome, "cola")
+    assert "from skills import cola_rules" in code and "SKILLS = {'cola_rules': cola_rules.solve}" in code
+    back = parse_genome(code)
+    assert back is not None and back.weights == genome.weights and back.threshold == 2
+    plain = render(Genome({("word", "himself"): 4}, 2), "cola")
+    assert "skills" not in plain and "skill_score" not in plain  # no library, no trace of one

@@ -45,6 +45,7 @@ class LibraryInfo:
     task: str
     kind: str  # what its solve returns: "classification" (a label) or "spans"
     description: str
+    train_outputs: tuple[Any, ...] | None = None  # its outputs on the task's train texts, for proposers that ask
 
 
 @dataclass(frozen=True)

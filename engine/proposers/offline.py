@@ -70,7 +70,7 @@ MOVES = {"induce": 0.5, "add": 0.08, "weight": 0.06, "drop": 0.03, "threshold": 
 
 WORD_RE = re.compile(r"[a-z']+")  # the skill's words
 LITERAL_WORD_RE = re.compile(r"[a-z0-9']+")  # words as the memorisation check reads a literal
-KINDS = ("word", "bigram", "pattern", "pair", "suffix")
+KINDS = ("word", "bigram", "pattern", "pair", "suffix", "skill")  # skill: a stored skill's output (evolve --library)
 Feature = tuple[str, str]  # (kind, key), kind one of KINDS: ("word", "himself"), ("pair", "what that"), ("suffix", "ed")
 SUFFIX_LENGTHS = (2, 3)  # a suffix feature is the last 2 or 3 letters of a longer word
 
@@ -275,14 +275,29 @@ SOLVE_SOURCE = f'''def solve(text):
 '''
 
 
+SKILL_LINE = "    skill_score = sum(w for name, w in SKILL_WEIGHTS.items() if SKILLS[name](text))\n"
+
+
+def _skills_source(items: dict[str, int]) -> str:
+    """Stored skills as features: the weight counts when the skill's solve(text) gives a true value
+    (label 1, or any span at all)."""
+    names = sorted(items)
+    lines = [f"    {key!r}: {w}," for key, w in _ordered(items)]
+    return (f"SKILLS = {{{', '.join(f'{n!r}: {n}.solve' for n in names)}}}\n"
+            "SKILL_WEIGHTS = {  # stored skills called as libraries: weight when solve(text) is true\n"
+            + "\n".join(lines) + "\n}")
+
+
 def render(genome: Genome, task_name: str) -> str:
     """The Python source of the skill a genome stands for."""
     doc = (
         f'"""Rule skill for {task_name}: sums the weights of the features a sentence shows; '
         f'a score at or above THRESHOLD means label {FLAGGED}, else {OTHER}."""'
     )
+    skills = genome.of_kind("skill")
+    imports = "\nimport re" + (f"\n\nfrom skills import {', '.join(sorted(skills))}" if skills else "")
     parts = [
-        doc + "\nimport re",
+        doc + imports,
         _dict_source("WORD_WEIGHTS", genome.of_kind("word")),
         _dict_source("BIGRAM_WEIGHTS", genome.of_kind("bigram")),
         _patterns_source(genome.of_kind("pattern")),
@@ -290,7 +305,12 @@ def render(genome: Genome, task_name: str) -> str:
         _dict_source("SUFFIX_WEIGHTS", genome.of_kind("suffix")).replace(" = {\n", " = {  # word endings\n", 1),
         f"THRESHOLD = {genome.threshold}\nMAX_CHARS = {MAX_CHARS}",
     ]
-    return "\n\n".join(parts) + "\n\n\n" + SOLVE_SOURCE
+    solve = SOLVE_SOURCE
+    if skills:  # called on the whole text, as the bank computed their outputs
+        parts.insert(-1, _skills_source(skills))
+        solve = solve.replace("def solve(text):\n", "def solve(text):\n" + SKILL_LINE, 1)
+        solve = solve.replace("    present = set(words)\n", "    present = set(words)\n    score += skill_score\n", 1)
+    return "\n\n".join(parts) + "\n\n\n" + solve
 
 
 def _constants(code: str) -> dict[str, Any] | None:
@@ -340,6 +360,7 @@ def parse_genome(code: str) -> Genome | None:
     maps = [_weight_map(found.get(name)) for name in ("WORD_WEIGHTS", "BIGRAM_WEIGHTS", "PATTERN_WEIGHTS")]
     maps.append(_weight_map(found.get("PAIR_WEIGHTS", {})))  # optional: older skills have none
     maps.append(_weight_map(found.get("SUFFIX_WEIGHTS", {})))
+    maps.append(_weight_map(found.get("SKILL_WEIGHTS", {})))
     threshold = found.get("THRESHOLD")
     if any(m is None for m in maps) or not _is_int(threshold):
         return None
@@ -382,6 +403,8 @@ def _column(pairs: Sequence[tuple[int, int]]) -> Column:
 
 
 def _count(kind: str, key: str, words: list[str]) -> int:
+    if kind == "skill":
+        return 0  # a stored skill's column comes from its outputs (FeatureBank.skill_outputs)
     if kind == "word":
         return words.count(key)
     if kind == "pair":
@@ -395,8 +418,11 @@ def _count(kind: str, key: str, words: list[str]) -> int:
 class FeatureBank:
     """The features of one train split: per-example columns, mined candidates and their statistics."""
 
-    def __init__(self, split: Split) -> None:
+    def __init__(self, split: Split, skill_outputs: dict[str, Sequence[Any]] | None = None) -> None:
         self.texts = [t[:MAX_CHARS] for t in split.texts]  # what the skill reads
+        # stored skills offered as libraries: their outputs on each train text, computed in the sandbox
+        self.skill_outputs = {name: list(out) for name, out in (skill_outputs or {}).items()
+                              if len(out) == len(split.texts)}
         self.flagged = np.array([label == FLAGGED for label in split.labels], dtype=bool)
         self.target = self.flagged.astype(float)
         self.base_rate = min(max(float(self.flagged.mean()), 0.01), 0.99) if len(self.texts) else 0.5
@@ -426,6 +452,10 @@ class FeatureBank:
             if len(pairs) >= MIN_SUPPORT and feature[1] not in self.sentences:
                 self.columns[feature] = _column(pairs)
                 mined.append(feature)
+        for name, outputs in sorted(self.skill_outputs.items()):
+            column = self.column(("skill", name))
+            if column is not None and MIN_SUPPORT <= len(column.rows) <= len(self.texts) - MIN_SUPPORT:
+                mined.append(("skill", name))
         for pattern, support in self._pattern_pool():
             column = self.column(("pattern", pattern))
             if column is not None and len(column.rows) >= support:
@@ -467,6 +497,11 @@ class FeatureBank:
 
     def _compute(self, feature: Feature) -> Column | None:
         kind, key = feature
+        if kind == "skill":
+            outputs = self.skill_outputs.get(key)
+            if outputs is None:
+                return None
+            return _column([(i, 1) for i, out in enumerate(outputs) if out])
         if kind == "pair":
             a, _, b = key.partition(" ")
             first, second = self.column(("word", a)), self.column(("word", b))
@@ -590,6 +625,7 @@ def fresh(bank: FeatureBank, rng: random.Random) -> Genome:
                     key=lambda f: (-bank.strength(f), f))
     size = rng.randint(*FRESH_FEATURES)
     chosen = rng.sample(ranked[: size * 3], min(size, len(ranked)))
+    chosen += [f for f in bank.candidates if f[0] == "skill" and f not in chosen]  # offered skills: always tried
     return with_best_threshold(Genome({f: _weight_for(bank.stats[f][2]) for f in chosen}), bank)
 
 
@@ -920,6 +956,8 @@ def _safe(feature: Feature, bank: FeatureBank) -> bool:
         return re.fullmatch(r"[a-z']+ [a-z']+", key) is not None
     if kind == "suffix":
         return re.fullmatch(r"[a-z']{2,3}", key) is not None
+    if kind == "skill":
+        return key in bank.skill_outputs  # only the skills offered to this run
     return kind == "pattern" and len(key) <= 500 and _compiles(key) and not bank.holds_train_text(key)
 
 
@@ -943,17 +981,20 @@ class OfflineProposer:
 
     name = "offline"
     model = "rules-v2"
+    uses_library_outputs = True  # the loop computes offered libraries' train outputs (in the sandbox) for it
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
-        self._banks: dict[int, FeatureBank] = {}
+        self._banks: dict[tuple, FeatureBank] = {}
         self._calls: Counter = Counter()
 
-    def bank(self, task: TaskCard) -> FeatureBank:
-        """The feature bank of a task's train split, built once (keyed by the split's id)."""
-        key = id(task.train)
+    def bank(self, task: TaskCard, libraries: Sequence[Any] = ()) -> FeatureBank:
+        """The feature bank of a task's train split and the libraries offered, built once."""
+        outputs = {lib.import_name: lib.train_outputs for lib in libraries
+                   if getattr(lib, "train_outputs", None) is not None}
+        key = (id(task.train), tuple(sorted(outputs)))
         if key not in self._banks:
-            self._banks = {key: FeatureBank(task.train)}  # keep one: a bank is big
+            self._banks = {key: FeatureBank(task.train, outputs)}  # keep one: a bank is big
         return self._banks[key]
 
     def _rng(self, ctx: ProposalContext) -> random.Random:
@@ -965,7 +1006,7 @@ class OfflineProposer:
     def propose(self, ctx: ProposalContext) -> Proposal:
         if ctx.task.kind != "classification" or set(ctx.task.labels) != {FLAGGED, OTHER}:
             raise SkillkilnError(f"the offline proposer needs a 0/1 classification task; {ctx.task.name!r} is not one")
-        bank = self.bank(ctx.task)
+        bank = self.bank(ctx.task, getattr(ctx, "libraries", ()))
         rng = self._rng(ctx)
         parents = [(p, g) for p in ctx.parents if (g := usable(parse_genome(p.code), bank)) is not None]
         if parents:
