@@ -73,6 +73,9 @@ def llm_options(command):
 @click.option("--name", default=None, help="Name to store the best skill under (default: TASK-PROPOSER).")
 @click.option("--reuse", multiple=True, metavar="NAME[@V]",
               help="Seed the population with a stored skill (re-scored first). Repeatable.")
+@click.option("--embedder", default="offline", show_default=True, metavar="offline|ollama[:MODEL]",
+              help="How failure clusters embed texts: offline hashed n-grams, or Ollama embeddings "
+                   "(default model nomic-embed-text; host from --ollama-host or OLLAMA_HOST).")
 @click.option("--library", "libraries", multiple=True, metavar="NAME[@V]",
               help="A stored skill candidates may call (`from skills import NAME`); the exact version is "
                    "recorded as a dependency of every accepted skill that imports it. Repeatable.")
@@ -86,7 +89,8 @@ def llm_options(command):
 @dataset_option
 @json_option
 def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, workers: int | None,
-           name: str | None, reuse: tuple[str, ...], libraries: tuple[str, ...], resume_id: str | None,
+           name: str | None, embedder: str, reuse: tuple[str, ...], libraries: tuple[str, ...],
+           resume_id: str | None,
            list_tasks: bool, text_col: str, label_col: str, sandbox: str, store_path: str | None,
            data_dir: str | None, dataset: str | None, as_json: bool, **llm: Any) -> None:
     """Evolve a skill for TASK (a registered name, file:PATH or hf:NAME): propose, sandbox, gate, store."""
@@ -113,11 +117,11 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     else:
         if not task:
             raise click.UsageError("--task is required (or --resume RUN)")
-        proposer, llm_fields = llm_settings(proposer, llm)
+        proposer, llm_fields = llm_settings(proposer, llm, embedder)
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
-                           dataset=dataset,
+                           dataset=dataset, embedder=embedder,
                            **llm_fields)
     reused_versions = [reused(store, ref, config.task) for ref in reuse]
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
@@ -133,6 +137,10 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         except BaseException:
             getattr(made, "close", lambda: None)()
             raise
+    if config.embedder != "offline":  # an unreachable server or a model not pulled: one line, before the data loads
+        from engine.evidence import make_embedder
+
+        make_embedder(config.embedder, host=config.ollama_host).embed(["skillkiln checks the embedder"])
     loaded = load_task(config.task, data_dir, text_col, label_col, dataset=config.dataset)
     backend = open_backend(config.sandbox, config.workers, say)
     try:
@@ -184,7 +192,7 @@ def print_tasks(as_json: bool) -> None:
     out_console.print(table)
 
 
-def llm_settings(proposer: str | None, llm: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "offline") -> tuple[str, dict[str, Any]]:
     """The proposer and the RunConfig fields of the LLM options, checked for conflicts."""
     from engine.proposers.llm import DEFAULT_MODELS, parse_spec
 
@@ -197,6 +205,8 @@ def llm_settings(proposer: str | None, llm: dict[str, Any]) -> tuple[str, dict[s
                                       ("--transcript", llm["transcript"]), ("--max-cost-usd", llm["max_cost_usd"]),
                                       ("--baseline-tokens-per-example", llm["baseline_tokens_per_example"]))
              if value is not None]
+    if embedder.startswith("ollama"):  # the embedder talks to Ollama too, whatever the proposer
+        given = [flag for flag in given if flag != "--ollama-host"]
     if proposer == "offline" and (given or llm["strategy"] != "evolve"):
         wrong = given + (["--strategy"] if llm["strategy"] != "evolve" else [])
         raise click.UsageError(f"{', '.join(wrong)}: only for an LLM proposer (--proposer ollama, anthropic or replay)")

@@ -26,6 +26,7 @@ class RunConfig:
     store_path: Path | None = None
     data_dir: Path | None = None
     dataset: str | None = None  # a hub set for a task that takes one (pii)
+    embedder: str = "offline"  # failure clusters: offline hashed n-grams, or ollama[:MODEL] embeddings
     name: str | None = None  # the stored skill's name; default "<task>-<proposer>"
     parents: int = 4  # parents offered to each proposal
     gate: GateConfig = GateConfig()

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from engine.config import RunConfig
-from engine.evidence import Evidence, analyse, default_embedder
+from engine.evidence import Evidence, analyse, default_embedder, make_embedder
 from engine.evaluate import Evaluation, Evaluator, behaviour_signature, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
@@ -55,6 +55,8 @@ class Run:
         # islands, behaviour on the gate's train subset as the probe, coverage (engine/population.py)
         self.population = Population(labels=task.train.labels, probe=self.evaluator.subset)
         self.evidence: Evidence | None = None  # failure clusters of the current elite, for proposers
+        self.embedder = (default_embedder() if config.embedder == "offline"
+                         else make_embedder(config.embedder, host=config.ollama_host))
         self.run_id = run_id or new_run_id()
         self.resumed = run_id is not None
         self.seen: set[str] = set()
@@ -152,7 +154,7 @@ class Run:
             return
         others = [m.train_predictions for m in self.population.members() if m.id != elite.id]
         train = self.task.train
-        self.evidence = analyse(train.texts, train.labels, elite.train_predictions, default_embedder(),
+        self.evidence = analyse(train.texts, train.labels, elite.train_predictions, self.embedder,
                                 seed=self.config.seed, others=others)
         self.store.add_iteration(self.run_id, iteration, {"elite": elite.id, **self.evidence.stats()})
 
