@@ -27,7 +27,6 @@ and the genome is shrunk until its source is under MAX_SOURCE bytes (the gate's 
 """
 from __future__ import annotations
 
-import ast
 import math
 import random
 import re
@@ -41,6 +40,7 @@ import numpy as np
 from scipy import sparse
 
 from engine.errors import SkillkilnError
+from engine.proposers.literals import constants, literal
 from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
 from engine.records import Proposal, Split, TokenUsage
 
@@ -222,18 +222,6 @@ class Genome:
         return self.weights == other.weights and self.threshold == other.threshold
 
 
-def _literal(text: str) -> str:
-    """A readable literal for `text`: a raw string when that is exact, else repr()."""
-    raw = f'r"{text}"'
-    if '"' not in text and "\n" not in text and "\r" not in text and not text.endswith("\\"):
-        try:
-            if ast.literal_eval(raw) == text:
-                return raw
-        except (SyntaxError, ValueError):
-            pass
-    return repr(text)
-
-
 def _ordered(items: dict[str, int]) -> list[tuple[str, int]]:
     return sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))
 
@@ -248,7 +236,7 @@ def _dict_source(name: str, items: dict[str, int]) -> str:
 def _patterns_source(items: dict[str, int]) -> str:
     if not items:
         return "PATTERN_WEIGHTS = []"
-    lines = [f"    ({_literal(p)}, {w}),  # {pattern_note(p)}" for p, w in _ordered(items)]
+    lines = [f"    ({literal(p)}, {w}),  # {pattern_note(p)}" for p, w in _ordered(items)]
     return "PATTERN_WEIGHTS = [\n" + "\n".join(lines) + "\n]"
 
 
@@ -313,22 +301,6 @@ def render(genome: Genome, task_name: str) -> str:
     return "\n\n".join(parts) + "\n\n\n" + solve
 
 
-def _constants(code: str) -> dict[str, Any] | None:
-    """Top-level `NAME = literal` assignments of some source; None when it does not parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    found: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                found[node.targets[0].id] = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                continue
-    return found
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -354,7 +326,7 @@ def _weight_map(value: Any) -> dict[str, int] | None:
 
 def parse_genome(code: str) -> Genome | None:
     """Read a genome back from rendered code; None when the code is not in that form."""
-    found = _constants(code)
+    found = constants(code)
     if found is None:
         return None
     maps = [_weight_map(found.get(name)) for name in ("WORD_WEIGHTS", "BIGRAM_WEIGHTS", "PATTERN_WEIGHTS")]

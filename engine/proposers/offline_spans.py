@@ -15,15 +15,14 @@ comes from (seed, ctx.seed, iteration, call), so runs repeat.
 """
 from __future__ import annotations
 
-import ast
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine.errors import SkillkilnError
 from engine.gate import MemoryIndex
+from engine.proposers.literals import constants, literal
 from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
 from engine.records import Proposal, Split, TokenUsage
 from tasks.span_metrics import corpus_counts
@@ -154,17 +153,6 @@ class Genome:
         return (tuple(self.rules), self.names, self.places)
 
 
-def _literal(text: str) -> str:
-    raw = f'r"{text}"'
-    if '"' not in text and "\n" not in text and not text.endswith("\\"):
-        try:
-            if ast.literal_eval(raw) == text:
-                return raw
-        except (SyntaxError, ValueError):
-            pass
-    return repr(text)
-
-
 def _words_source(name: str, words: tuple[str, ...]) -> str:
     if not words:
         return f"{name} = ()"
@@ -206,7 +194,7 @@ def render(genome: Genome, task_name: str) -> str:
     doc = (f'"""Rule skill for {task_name}: regex rules per label, run in order; a match (the rule\'s group) '
            'becomes a span\nunless it overlaps a span an earlier rule kept. FIRST_NAMES and PLACES are word '
            'lists mined from train."""')
-    rules = "\n".join(f"    ({r.label!r}, {_literal(r.pattern)}, {r.group}),  # {NOTES.get(r.pattern, r.note) or 'a rule'}"
+    rules = "\n".join(f"    ({r.label!r}, {literal(r.pattern)}, {r.group}),  # {NOTES.get(r.pattern, r.note) or 'a rule'}"
                       for r in genome.rules)
     parts = [
         doc + "\nimport re",
@@ -221,17 +209,9 @@ def render(genome: Genome, task_name: str) -> str:
 
 def parse_genome(code: str) -> Genome | None:
     """Read a genome back from rendered code; None when the code is not in that form."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    found = constants(code)
+    if found is None:
         return None
-    found: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                found[node.targets[0].id] = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                continue
     rules, names, places = found.get("RULES"), found.get("FIRST_NAMES"), found.get("PLACES")
     if not isinstance(rules, list) or not isinstance(names, tuple) or not isinstance(places, tuple):
         return None
