@@ -191,6 +191,12 @@ def config_detail(task: Task, config: GateConfig, cascade: bool) -> str:
 # ------------------------------------------------------------------ per split
 
 
+def run_failure(split: str, result: ExecResult, note: str = "") -> tuple[list[str], dict[str, str]]:
+    """The reason and detail for a run that failed as a whole (no outputs at all): crash or timeout."""
+    code = "timeout" if result.timed_out else "crash"
+    return [f"{code}:{split}"], {f"{code}:{split}": (result.failure or "the run failed as a whole") + note}
+
+
 def output_reasons(
     task: Task, split: str, texts: Sequence[str], result: ExecResult, config: GateConfig
 ) -> tuple[list[str], dict[str, str], list[Any] | None]:
@@ -200,10 +206,7 @@ def output_reasons(
     reasons: list[str] = []
     details: dict[str, str] = {}
     if result.predictions is None:
-        code = "timeout" if result.timed_out else "crash"
-        reasons.append(f"{code}:{split}")
-        details[f"{code}:{split}"] = result.failure or "the run failed as a whole"
-        return reasons, details, None
+        return *run_failure(split, result), None
     n = len(result.predictions)
     errors = result.per_example_errors
     crashes = {i: m for i, m in errors.items() if not m.startswith("type:")}
@@ -422,10 +425,7 @@ def subset_reasons(
     reasons: list[str] = []
     details: dict[str, str] = {}
     if result.predictions is None:
-        code = "timeout" if result.timed_out else "crash"
-        reasons.append(f"{code}:{split}")
-        details[f"{code}:{split}"] = (result.failure or "the run failed as a whole") + " (the full train split includes these examples)"
-        return reasons, details, None
+        return *run_failure(split, result, " (the full train split includes these examples)"), None
     errors = result.per_example_errors
     crashes = {i: m for i, m in errors.items() if not m.startswith("type:")}
     if crashes and wilson(len(crashes), n, z)[0] > config.max_error_share:

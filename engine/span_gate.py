@@ -144,10 +144,7 @@ def output_reasons(
     reasons: list[str] = []
     details: dict[str, str] = {}
     if result.predictions is None:
-        code = "timeout" if result.timed_out else "crash"
-        reasons.append(f"{code}:{split}")
-        details[f"{code}:{split}"] = result.failure or "the run failed as a whole"
-        return reasons, details, None
+        return *gate.run_failure(split, result), None
     n = len(result.predictions)
     for kind, found in problems(task, texts, result).items():
         if not found or bound(len(found), n) <= config.max_error_share:
