@@ -147,7 +147,7 @@ class OllamaEmbedder:
                  timeout_s: float = 120.0) -> None:
         import ollama
 
-        self.model, self.batch = model, batch
+        self.model, self.batch, self.timeout_s = model, batch, timeout_s
         self.where = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
         self.name = f"ollama:{model}"
         self.client = ollama.Client(host=self.where, timeout=timeout_s)
@@ -155,20 +155,15 @@ class OllamaEmbedder:
         self._cache: dict[str, np.ndarray] = {}
 
     def _call(self, texts: list[str]) -> list[list[float]]:
-        import httpx
-        import ollama
+        from engine.proposers.ollama_provider import fatal_error
 
         try:
             reply = self.client.embed(model=self.model, input=texts)
-        except ConnectionError:
-            raise SkillkilnError(f"Ollama is not reachable at {self.where}: start it (`ollama serve`)") from None
-        except httpx.HTTPError as exc:
-            raise SkillkilnError(" ".join(f"Ollama at {self.where}: {exc}".split())) from None
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                raise SkillkilnError(f"Ollama at {self.where} does not have model {self.model!r}: "
-                                     f"run `ollama pull {self.model}`") from None
-            raise SkillkilnError(" ".join(f"Ollama at {self.where}: HTTP {exc.status_code}: {exc.error}".split())) from None
+        except Exception as exc:  # noqa: BLE001 - mapped to one line, or raised as it is
+            fatal = fatal_error(exc, self.where, self.model, self.timeout_s)
+            if fatal is None:
+                raise
+            raise fatal from None
         vectors = list(reply.embeddings)
         if len(vectors) != len(texts):
             raise SkillkilnError(f"Ollama at {self.where} returned {len(vectors)} embeddings for {len(texts)} texts")

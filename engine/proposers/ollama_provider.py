@@ -19,6 +19,31 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 NUM_CTX = 16384  # Ollama's default context (2-4k tokens) would silently cut our prompts
 
 
+def unreachable(where: str) -> SkillkilnError:
+    return SkillkilnError(f"Ollama is not reachable at {where}: start it (`ollama serve`) or point "
+                          f"--ollama-host / OLLAMA_HOST at it")
+
+
+def not_pulled(where: str, model: str) -> SkillkilnError:
+    return SkillkilnError(f"Ollama at {where} does not have model {model!r}: run `ollama pull {model}`")
+
+
+def fatal_error(exc: BaseException, where: str, model: str, timeout_s: float) -> SkillkilnError | None:
+    """The one-line error for a call to Ollama that cannot go on (no retry), or None for any other
+    exception. Used by the chat model's preflight and by the embedder (engine/evidence.py)."""
+    if isinstance(exc, ConnectionError):
+        return unreachable(where)
+    if isinstance(exc, httpx.TimeoutException):
+        return SkillkilnError(f"Ollama at {where} did not answer within {timeout_s:g} s")
+    if isinstance(exc, httpx.HTTPError):
+        return SkillkilnError(one_line(f"Ollama at {where}: {exc}"))
+    if isinstance(exc, ollama.ResponseError):
+        if exc.status_code == 404:
+            return not_pulled(where, model)
+        return SkillkilnError(one_line(f"Ollama at {where}: HTTP {exc.status_code}: {exc.error}"))
+    return None
+
+
 class OllamaModel(ProviderBase):
     provider = "ollama"
 
@@ -32,26 +57,20 @@ class OllamaModel(ProviderBase):
         self.client = ollama.Client(host=self.where, timeout=timeout_s)
 
     def _unreachable(self) -> SkillkilnError:
-        return SkillkilnError(f"Ollama is not reachable at {self.where}: start it (`ollama serve`) or point "
-                              f"--ollama-host / OLLAMA_HOST at it")
+        return unreachable(self.where)
 
     def _not_pulled(self) -> SkillkilnError:
-        return SkillkilnError(f"Ollama at {self.where} does not have model {self.model!r}: run `ollama pull {self.model}`")
+        return not_pulled(self.where, self.model)
 
     def preflight(self) -> None:
         """One cheap call (/api/show): the server answers and the model is pulled."""
         try:
             self.client.show(self.model)
-        except ConnectionError:
-            raise self._unreachable() from None
-        except httpx.TimeoutException:
-            raise SkillkilnError(f"Ollama at {self.where} did not answer within {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise SkillkilnError(one_line(f"Ollama at {self.where}: {exc}")) from None
-        except ollama.ResponseError as exc:
-            if exc.status_code == 404:
-                raise self._not_pulled() from None
-            raise SkillkilnError(one_line(f"Ollama at {self.where}: HTTP {exc.status_code}: {exc.error}")) from None
+        except Exception as exc:  # noqa: BLE001 - mapped to one line, or raised as it is
+            fatal = fatal_error(exc, self.where, self.model, self.timeout_s)
+            if fatal is None:
+                raise
+            raise fatal from None
 
     def _once(self, messages, system, max_tokens, temperature, seed) -> Completion:
         options = {"temperature": temperature, "num_predict": max_tokens, "num_ctx": self.num_ctx}
