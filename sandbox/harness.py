@@ -41,6 +41,7 @@ gives full builtins and imports, so that what stops a skill is the container its
 """
 from __future__ import annotations
 
+import array
 import ast
 import builtins
 import fcntl
@@ -117,7 +118,27 @@ NOT_HELD = "protocol: the texts are not held here"
 # Texts the server was sent, by the host's key: a spare inherits them with its fork, so a request
 # naming a key it holds comes without its texts, which are then neither sent nor parsed again.
 # Only the server writes it (after an answer, before the next fork); a child's changes stay its own.
-HELD: "collections.OrderedDict[str, list[str]]" = collections.OrderedDict()
+# Each list is packed into one str and one array of offsets: two objects rather than thousands, so
+# a forked child writes (and copies) no page of them unless it unpacks them, and every fork and
+# teardown costs what it would with nothing held.
+HELD: "collections.OrderedDict[str, PackedTexts]" = collections.OrderedDict()
+
+
+class PackedTexts:
+    """A list of str as one joined str plus the offsets where each one ends."""
+
+    __slots__ = ("joined", "ends")
+
+    def __init__(self, texts: list[str]):
+        self.joined = "".join(texts)
+        self.ends = array.array("q", itertools.accumulate(map(len, texts)))
+
+    def unpack(self) -> list[str]:
+        joined, start, texts = self.joined, 0, []
+        for end in self.ends:
+            texts.append(joined[start:end])
+            start = end
+        return texts
 
 
 class CallTimeout(Exception):
@@ -189,6 +210,7 @@ class Clock:
     @classmethod
     def start(cls, limit: float) -> None:
         cls.limit = limit
+        cls.seen, cls.seen_at = -1, 0.0
         tick = min(max(limit / 8, 0.005), 0.25)
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, tick, tick)
@@ -639,25 +661,34 @@ def load_skill(req: dict, limits: dict):
     return solve
 
 
-def touch_held(req_fd: int, chunk: int = 1024) -> None:
-    """While idle, walk the most recently used texts the server holds, so that their pages (every
-    str's reference count is written) are copied from the server's now rather than during the
-    request that scores them. Stops as soon as a request is there."""
-    texts = next(reversed(HELD.values()), None) if HELD else None
-    if texts is None:
-        return
-    for start in range(0, len(texts), chunk):
-        if select.select([req_fd], [], [], 0)[0]:
-            return
-        for _ in texts[start:start + chunk]:
-            pass
+WARM_UP = json.dumps({"code": "def solve(text):\n    return 1 if text else 0\n", "texts": ["a cat"],
+                      "allowed_imports": ["re"], "libraries": {}})
+
+
+def warm_up() -> None:
+    """While a spare waits: parse, load, run and encode a trivial request of its own (never
+    written anywhere), so that the pages of the server's memory every request touches (reference
+    counts are writes) are copied now rather than during the request that needs them. It leaves
+    nothing a request could see: no limits set, the clock stopped and reset."""
+    try:
+        req = json.loads(WARM_UP)
+        solve = load_skill(req, dict(DEFAULT_LIMITS))
+        Clock.start(float(DEFAULT_LIMITS["call_s"]))
+        try:
+            outputs, errors = run_texts(solve, req["texts"], "classification")
+        finally:
+            Clock.stop()
+        json.dumps(outputs, ensure_ascii=True, separators=(",", ":"))
+        json.dumps({"ok": True, "errors": errors, "properties": {}, "failure": "", "wall_s": 0.0})
+    except BaseException:  # noqa: BLE001 - only a warm-up: the request itself says what fails
+        pass
 
 
 def spare_main(req_fd: int, out_fd: int) -> None:
     """A spare child: cut off from the channel at once, then idle until the server hands it a
     request on req_fd (or closes it: then it just exits)."""
     isolate_fds(req_fd, out_fd)
-    touch_held(req_fd)
+    warm_up()
     try:
         body = read_body(req_fd)
     except ValueError:
@@ -675,11 +706,11 @@ def spare_main(req_fd: int, out_fd: int) -> None:
         return
     del body
     if req.get("texts") is None:
-        texts = HELD.get(req.get("texts_key")) if type(req.get("texts_key")) is str else None
-        if texts is None:
+        packed = HELD.get(req.get("texts_key")) if type(req.get("texts_key")) is str else None
+        if packed is None:
             finish(out_fd, {"ok": False, "failure": NOT_HELD}, started)
             return
-        req["texts"] = texts
+        req["texts"] = packed.unpack()
     child_main(req, out_fd, started)
 
 
@@ -946,6 +977,12 @@ class Server:
         self.own_proc = self.init and proc_pid() == 1
         self.healthy = True
         self.reaped: dict[int, int] = {}  # the spare's exit status, if a sweep reaped it
+        # In a container, the next spare is forked while a request runs (see recycle): `ahead`, and
+        # the version of HELD it was forked with (hold() bumps held_version).
+        self.ahead: Child | None = None
+        self.ahead_version = -1
+        self.spent: Child | None = None  # a child recycle() doomed, reaped by ready()
+        self.held_version = 0
 
     def wait(self, pid: int) -> int:
         try:
@@ -953,28 +990,54 @@ class Server:
         except ChildProcessError:  # reaped already by a sweep
             return self.reaped.pop(pid, 0)
 
-    def recycle(self, child: Child) -> "Child | None":
-        """After an answer: settle the child and fork the next spare (None if the server must exit).
+    def fork_ahead(self) -> None:
+        """While a request runs (in a container only): fork the spare for the next one now, so that
+        no fork sits between an answer and the next request (see recycle)."""
+        try:
+            self.ahead = Child(self)
+            self.ahead_version = self.held_version
+        except OSError:  # the pids limit: recycle() forks one the usual way
+            self.ahead = None
 
-        In a container the spare is forked before the spent child is reaped, so its exit (a
-        millisecond or more to tear down an address space) overlaps the fork. First every process
-        in the namespace is doomed: the child's process group gets SIGKILL, and if /proc lists any
-        process besides this server and the child (one that left the group), kill(-1) dooms them
-        all at once (it walks every process on the machine: too slow to make it a habit). A
-        process with SIGKILL pending never runs user code again, and one being forked while the
-        signal is delivered gets it too. Then the spare is forked, then the doomed are reaped until
-        /proc lists no one but this server and the spare. Elsewhere the namespace is cleared first
+    def recycle(self, child: Child) -> "Child | None":
+        """After an answer: doom the child and have the next spare (None if the server must exit).
+
+        In a container the next spare was usually forked while the request ran (fork_ahead). If
+        /proc lists no one but this server, the child and that spare, and HELD has not changed
+        since the fork, the child is doomed (SIGKILL: it never runs user code again) and its
+        reaping is left to ready(), which runs before the spare is handed a request: the child's
+        teardown (a millisecond or two for its address space) then overlaps the host's round trip
+        rather than delaying the next request.
+
+        Otherwise every process in the namespace is doomed now: the child's process group gets
+        SIGKILL, and if /proc lists any process besides this server and the child (one that left
+        the group), kill(-1) dooms them all at once (it walks every process on the machine: too
+        slow to make it a habit; it reaches a spare forked ahead too). A process with SIGKILL
+        pending never runs user code again, and one being forked while the signal is delivered
+        gets it too. Then a spare is forked, then the doomed are reaped until /proc lists no one
+        but this server and the spare. Elsewhere (not a container) the namespace is cleared first
         (kill(-1) until no one is left) and the spare forked after."""
         spare = None
+        ahead, self.ahead = self.ahead, None
         if child.status is None and self.own_proc:
             child.kill()
-            if not alone_with(child.pid) and not doom_all():
+            if alone_with(child.pid, ahead.pid if ahead is not None else 0):
+                if ahead is not None and self.ahead_version == self.held_version:
+                    self.spent = child
+                    return ahead
+            elif not doom_all():
                 self.healthy = False
-            else:
+            if ahead is not None:  # doomed, or holding old texts: reaped by the sweep below
+                ahead.kill()
+                ahead.close()
+            if self.healthy:
                 try:
                     spare = Child(self)
                 except OSError:  # no pid free until the doomed are reaped: clear first, fork after
                     pass
+        elif ahead is not None:  # the child was settled already: its sweep killed the spare ahead
+            ahead.kill()
+            ahead.close()
         child.settle(spare)
         if spare is None and self.healthy:
             spare = self.fork_spare()
@@ -982,6 +1045,21 @@ class Server:
             spare.settle()
             return None
         return spare
+
+    def ready(self, spare: Child) -> "Child | None":
+        """Before a spare is handed a request: reap the child recycle() doomed and sweep the
+        namespace around the spare. That spare was forked ahead and lived beside a skill of the
+        same user, which may have signalled it: it is used only if, now that no process of the
+        skill is left to send anything, it is alive, not stopped and has no signal pending
+        (fit_spare). Otherwise it goes too, and a fresh one is forked. None: the server must exit."""
+        spent, self.spent = self.spent, None
+        if spent is None:
+            return spare
+        spent.settle(spare)
+        if self.healthy and fit_spare(spare.pid):
+            return spare
+        spare.settle()  # as init: kill(-1) until no one is left, wipe the scratch directories
+        return self.fork_spare() if self.healthy else None
 
     def fork_spare(self) -> "Child | None":
         try:
@@ -1011,6 +1089,8 @@ class Server:
         started = time.perf_counter()
         try:
             child.hand(body)
+            if self.own_proc:
+                self.fork_ahead()
             frames, why = read_child(child.res_r, started + wall_s, cap)
         except OSError:  # the spare died before it took its request
             frames, why = [], "eof"
@@ -1021,6 +1101,8 @@ class Server:
             return answer({"ok": False, "failure": failure, "wall_s": wall, "timed_out": True})
         if why == "cap":
             return answer({"ok": False, "failure": f"output: the result passed the {cap} byte cap", "wall_s": wall})
+        if not why:  # it has written its result: its teardown may start now, beside the answer
+            child.kill()
         if why in ("eof", "cut"):  # the child is gone (or going): its exit status says why
             status = child.settle()
             said = "the child died with no result" if why == "eof" else "the child's result was cut short"
@@ -1079,24 +1161,32 @@ class Server:
                 if key in HELD:
                     HELD.move_to_end(key)
                 held_after = (list(HELD) + [keep])[-MAX_HELD:] if keep else list(HELD)
+                child = self.ready(child)
+                if child is None:
+                    write_frame(channel_out, {"ok": False, "id": head.get("id"),
+                                              "failure": "sandbox: the harness could not clear what a skill left"})
+                    return
                 answer = self.run_request(head, body, child, held_after)
                 try:
                     write_all(channel_out, framed(answer))
                 finally:
                     if keep:
-                        hold(keep, body, head.get("n"))  # before the next fork, so the spare has them
+                        hold(self, keep, body, head.get("n"))  # before the next fork, so the spare has them
                     del body  # not held (and copied into the next child) while idle
                     spent, child = child, None
                     child = self.recycle(spent)  # while the host reads the answer
                 if child is None:
                     return  # the host sees the channel close and starts a fresh worker
         finally:
+            for other in (self.ahead, self.spent):
+                if other is not None:
+                    other.kill()
             if child is not None:
                 child.settle()
         # not healthy: something a skill left could not be cleared; exit, and the host starts a fresh one
 
 
-def hold(key: str, body: bytes, n_texts) -> None:
+def hold(server: Server, key: str, body: bytes, n_texts) -> None:
     """Keep a request's texts under the host's key (the oldest out past MAX_HELD). A body that does
     not parse to n_texts strings leaves nothing: the host then sends the texts again."""
     try:
@@ -1105,10 +1195,11 @@ def hold(key: str, body: bytes, n_texts) -> None:
         return
     if type(texts) is not list or len(texts) != n_texts or not all(type(t) is str for t in texts):
         return
-    HELD[key] = texts
+    HELD[key] = PackedTexts(texts)
+    server.held_version += 1
+    del texts
     while len(HELD) > MAX_HELD:
         HELD.popitem(last=False)
-    gc.freeze()  # the new lists too: a child's collector leaves them alone
 
 
 def sweep(scratch: list[str]) -> bool:
@@ -1132,11 +1223,34 @@ def sweep(scratch: list[str]) -> bool:
     return ok
 
 
-def alone_with(pid: int) -> bool:
-    """True if /proc lists no process but this one and pid."""
-    me = os.getpid()
+def fit_spare(pid: int) -> bool:
+    """True if a spare is alive, not stopped, and has no signal pending: nothing a skill that ran
+    beside it sent reached it. (Any signal a spare gets kills it, stops it, or is ignored.)"""
     try:
-        return all(int(p) in (me, pid) for p in os.listdir("/proc") if p.isdigit())
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        try:
+            data = os.read(fd, 1 << 14)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    fields = {}
+    for line in data.split(b"\n"):
+        name, _, value = line.partition(b":")
+        if name in (b"State", b"SigPnd", b"ShdPnd"):
+            fields[name] = value.strip()
+    try:
+        return (fields[b"State"][:1] in (b"R", b"S")
+                and int(fields[b"SigPnd"], 16) == 0 and int(fields[b"ShdPnd"], 16) == 0)
+    except (KeyError, ValueError):
+        return False
+
+
+def alone_with(*pids: int) -> bool:
+    """True if /proc lists no process but this one and pids."""
+    allowed = {os.getpid(), *pids}
+    try:
+        return all(int(p) in allowed for p in os.listdir("/proc") if p.isdigit())
     except OSError:
         return False
 

@@ -32,7 +32,11 @@ PROBE = (
     "    left = os.listdir('/tmp') + os.listdir('/dev/mqueue')\n"
     "    assert not left, 'scratch not wiped: ' + repr(left[:5])\n"
     "    procs = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
-    "    assert len(procs) == 2 and procs[0] == 1, 'left running: ' + repr(procs)\n"
+    # besides the harness (1) and this probe, at most the spare the harness forks for the next
+    # request while this one runs: younger than this probe (pids only grow here)
+    "    others = [p for p in procs if p not in (1, os.getpid())]\n"
+    "    young = len(others) <= 1 and all(p > os.getpid() for p in others)\n"
+    "    assert procs[0] == 1 and os.getpid() in procs and young, 'left running: ' + repr(procs)\n"
     "    return 0 if re.search(r'\\bthe the\\b', text) else 1\n"
 )
 

@@ -119,9 +119,24 @@ PROGRAMS: list[Program] = [
         "        try:\n            os.kill(target, sig)\n            said.append('sent')\n"
         "        except OSError as exc:\n            said.append(type(exc).__name__)\n"
         "    raise RuntimeError('parent ' + str(parent) + ': ' + ', '.join(said))\n",
-        # the harness is the container's init: the kernel drops its signals, and kill(-1) finds no one
+        # the harness is the container's init: the kernel drops its signals. kill(-1) finds no one
+        # but the spare the harness forked for the next request while this one runs (it is
+        # replaced: the next candidate is unharmed, which the test checks)
         static="import", guarded=forbidden("__name__"),
-        contained=Err(r"exception: RuntimeError: parent 1: sent, sent, ProcessLookupError"),
+        contained=Err(r"exception: RuntimeError: parent 1: sent, sent, (sent|ProcessLookupError)"),
+    ),
+    Program(
+        "stop_spare", "SIGSTOP to every other process: the spare forked for the next request",
+        "import os\nimport signal\nimport time\n\n\ndef solve(text):\n    stopped = 0\n"
+        "    for _ in range(500):  # the spare is forked just after this request starts: wait for it\n"
+        "        for entry in os.listdir('/proc'):\n"
+        "            if entry.isdigit() and int(entry) not in (1, os.getpid()):\n"
+        "                os.kill(int(entry), signal.SIGSTOP)\n                stopped += 1\n"
+        "        if stopped:\n            return 1\n        time.sleep(0.001)\n"
+        "    return 0\n",
+        # the harness forks the next request's spare while this one runs; a spare that got a
+        # signal is not used (the test's next candidate would hang on a stopped one)
+        static="import", guarded=import_refused("os"), contained=Pred((1,)),
     ),
     Program(
         "sys_exit", "sys.exit inside solve",
