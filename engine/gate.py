@@ -54,6 +54,11 @@ class GateConfig:
     subset_size: int = 400  # the cascade's stratified train subset
     cascade_beta: float = 0.01  # the cascade stops a candidate that would pass a floor with prob. <= this
     generated_texts: int = 300  # realistic generated texts run beside validation (constant-output check)
+    # Candidates tested on the same validation split (evolve sets it to the run's budget, iters x
+    # batch): a two-label task's validation test is held to alpha / this (Bonferroni), so that one
+    # lucky draw among a run's hundred candidates does not pass. (A permutation test cannot
+    # resolve p-values that small: tasks with more labels keep alpha.)
+    validation_family: int = 1
 
 
 # ------------------------------------------------------------------ scoring
@@ -158,6 +163,13 @@ def association_test(task: Task) -> str:
     return "Fisher exact, one-sided" if len(task.labels) <= 2 else "permutation test of agreement, one-sided"
 
 
+def split_alpha(task: Task, split: str, config: GateConfig) -> float:
+    """The significance level a split's association test is held to (see validation_family)."""
+    if split == "validation" and len(task.labels) <= 2:
+        return config.alpha / max(1, config.validation_family)
+    return config.alpha
+
+
 def floors(task: Task, config: GateConfig) -> dict[str, float]:
     """The floors a split is held to, for this task's number of labels."""
     k = max(len(task.labels), 2)
@@ -179,6 +191,8 @@ def config_detail(task: Task, config: GateConfig, cascade: bool) -> str:
         **floors(task, config),
         "test": association_test(task),
         "labels": len(task.labels),
+        "validation_alpha": split_alpha(task, "validation", config),
+        "validation_family": config.validation_family,
         "gap_slack": config.gap_slack,
         "gap_alpha": config.gap_alpha,
         "memorised_words": config.memorised_words,
@@ -250,13 +264,17 @@ def statistical_reasons(
     details: dict[str, str] = {}
     f = floors(task, config)
     checks = []
-    ok = metrics.p_value < config.alpha
-    checks.append(f"{association_test(task)} p = {metrics.p_value:.3g} {'<' if ok else '>='} alpha {config.alpha}")
+    alpha = split_alpha(task, split, config)
+    level = (f"alpha {config.alpha}/{config.validation_family} = {alpha:.3g}" if alpha != config.alpha
+             else f"alpha {config.alpha}")
+    ok = metrics.p_value < alpha
+    checks.append(f"{association_test(task)} p = {metrics.p_value:.3g} {'<' if ok else '>='} {level}")
     if not ok:
         reasons.append(f"not_significant:{split}")
         details[f"not_significant:{split}"] = (
-            f"{association_test(task)} p = {metrics.p_value:.3g} >= alpha {config.alpha}: "
+            f"{association_test(task)} p = {metrics.p_value:.3g} >= {level}: "
             "no association with the labels beyond chance"
+            + (" strong enough for a split this run reuses for every candidate" if alpha != config.alpha else "")
         )
     ok = metrics.mcc >= f["mcc"]
     checks.append(f"MCC {metrics.mcc:.3f} {'>=' if ok else '<'} floor {f['mcc']}")

@@ -92,11 +92,15 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
             p = m.get("p_value")
             if p is None:
                 continue
-            ok = float(p) < float(alpha)
+            # validation: alpha over the run's candidates (GateConfig.validation_family), if stored
+            level = settings.get("validation_alpha", alpha) if split == "validation" else alpha
+            ok = float(p) < float(level)
             if split in NOT_HELD:
                 lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {NOT_HELD[split]}")
                 continue
-            lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {'<' if ok else '>='} {alpha}  {'pass' if ok else 'FAIL'}")
+            shown = (f"{alpha}/{settings.get('validation_family')} = {_num(level, '.3g')}" if level != alpha
+                     else f"{alpha}")
+            lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {'<' if ok else '>='} {shown}  {'pass' if ok else 'FAIL'}")
         lines.append("floors:")
         if "f1_floor" in settings:  # a span verdict: span F1 against its floor and the two baselines
             lines += _span_floors(metrics, settings)

@@ -425,3 +425,37 @@ def test_render_multiclass_settings():
     assert "macro-F1 >= chance + 0.05" in text and "cascade" not in text
     assert "balanced accuracy >= 0.353" in text
     assert math.isclose(json.loads(verdict["details"]["gate:config"])["balanced_accuracy"], 1 / 3 + 0.02)
+
+
+# ------------------------------------------------------------------ a validation split reused by a run
+
+
+def _weak_validation_predictor(n: int = 900) -> tuple[list[int], list[int]]:
+    """Labels and predictions whose association is significant at 0.05 but not at 0.05/100."""
+    labels = binary_labels(n, seed=3)
+    for seed in range(200):
+        preds = predictor(labels, 0.40, 0.70, seed=seed)
+        m = binary_metrics(labels, preds)
+        if 0.0005 < m.p_value < 0.02 and m.mcc >= 0.05 and m.balanced_accuracy >= 0.52:
+            return labels, preds
+    raise AssertionError("no weak predictor found")
+
+
+def test_validation_is_held_to_alpha_over_the_runs_candidates():
+    labels, preds = _weak_validation_predictor()
+    task = make_task({"validation": labels})
+    alone, _ = gate.split_reasons(task, "validation", result(preds), CONFIG)
+    assert alone == []  # one skill checked on its own: alpha 0.05
+    family = GateConfig(validation_family=100)
+    reasons, details = gate.split_reasons(task, "validation", result(preds), family)
+    assert reasons == ["not_significant:validation"]
+    assert "alpha 0.05/100 = 0.0005" in details["not_significant:validation"]
+    # train is not the split a run reuses: alpha stays 0.05 there
+    train_task = make_task({"train": labels})
+    assert gate.split_reasons(train_task, "train", result(preds), family)[0] == []
+    assert json.loads(gate.config_detail(task, family, True))["validation_alpha"] == pytest.approx(0.0005)
+
+
+def test_permutation_tested_tasks_keep_alpha_on_validation():
+    three = make_task({}, classes=(0, 1, 2))
+    assert gate.split_alpha(three, "validation", GateConfig(validation_family=100)) == 0.05
