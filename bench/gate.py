@@ -268,7 +268,8 @@ def main() -> None:
     try:
         say(f"generating candidates: offline proposer, {args.iters} iterations, seed {args.seed}, sandbox {backend.name}")
         codes, run_info = generate(task, backend, args.iters, args.seed, args.workers)
-        config = gate.GateConfig()
+        # the run's candidates are judged as evolve judges them: validation alpha over its budget
+        config = gate.GateConfig(validation_family=args.iters * RunConfig(task=task.name).batch)
         on = Evaluator(task, backend, config, cascade=True)
         off = Evaluator(task, backend, config, cascade=False)
         say(f"evaluating {len(codes)} candidates with the cascade on and off (interleaved)")
@@ -280,7 +281,9 @@ def main() -> None:
         if not args.no_corpus:
             corpus_codes = load_corpus(task)
             say(f"evaluating the gate corpus ({len(corpus_codes)} skills) both ways")
-            corpus = totals(evaluate_both([(0, c) for c in corpus_codes], on, off))
+            alone = gate.GateConfig()  # each corpus skill on its own, as `skills check` judges it
+            corpus = totals(evaluate_both([(0, c) for c in corpus_codes], Evaluator(task, backend, alone, cascade=True),
+                                          Evaluator(task, backend, alone, cascade=False)))
     finally:
         backend.close()
 
@@ -291,7 +294,8 @@ def main() -> None:
         "seed": args.seed,
         "sandbox": backend.name,
         "run": run_info,
-        "gate": {"subset_size": config.subset_size, "cascade_beta": config.cascade_beta},
+        "gate": {"subset_size": config.subset_size, "cascade_beta": config.cascade_beta,
+                 "validation_alpha_offline_run": gate.split_alpha(task, "validation", config)},
         "offline_run": offline,
         "gate_corpus": corpus,
         "note": "sandbox_s: seconds in sandbox requests; saving = 1 - on/off over the same candidates "

@@ -1068,10 +1068,13 @@ class Server:
             self.healthy = False
             return None
 
-    def run_request(self, head: dict, body: bytes, child: Child, held_after: list[str]) -> bytes:
+    def run_request(self, head: dict, parcel: list[bytes], child: Child, held_after: list[str],
+                    ahead: bool) -> bytes:
         """Hand one request to the spare child and return the answer for the host. The server parses
-        only the head; the child alone parses the request. held_after: the keys of the texts the
-        server holds once this request is done, for the host."""
+        only the head; the child alone parses the request. parcel: [the request's body], which this
+        takes (so that, once handed over, no reference to it is left for a spare forked ahead to
+        inherit). held_after: the keys of the texts the server holds once this request is done, for
+        the host. ahead: fork the next spare while the request runs (see recycle)."""
         request_id = head.get("id")
 
         def answer(reply: dict, outputs: bytes | None = None) -> bytes:
@@ -1087,9 +1090,11 @@ class Server:
         except (TypeError, ValueError) as exc:
             return answer({"ok": False, "failure": f"protocol: a bad request head ({str(exc)[:200]})"})
         started = time.perf_counter()
+        body = parcel.pop()
         try:
             child.hand(body)
-            if self.own_proc:
+            del body
+            if ahead:
                 self.fork_ahead()
             frames, why = read_child(child.res_r, started + wall_s, cap)
         except OSError:  # the spare died before it took its request
@@ -1166,13 +1171,18 @@ class Server:
                     write_frame(channel_out, {"ok": False, "id": head.get("id"),
                                               "failure": "sandbox: the harness could not clear what a skill left"})
                     return
-                answer = self.run_request(head, body, child, held_after)
+                # a request that leaves texts to hold keeps its body here (hold() reads it after the
+                # answer) and gets no spare forked ahead: that one would lack the texts
+                kept = body if keep else None
+                parcel = [body]
+                del body
+                answer = self.run_request(head, parcel, child, held_after, self.own_proc and not keep)
                 try:
                     write_all(channel_out, framed(answer))
                 finally:
-                    if keep:
-                        hold(self, keep, body, head.get("n"))  # before the next fork, so the spare has them
-                    del body  # not held (and copied into the next child) while idle
+                    if kept is not None:
+                        hold(self, keep, kept, head.get("n"))  # before the next fork, so the spare has them
+                    del kept  # not held (and copied into the next child) while idle
                     spent, child = child, None
                     child = self.recycle(spent)  # while the host reads the answer
                 if child is None:

@@ -74,3 +74,42 @@ def test_import_guard_holds_inside_even_without_the_static_gate(docker_backend):
     result = docker_backend.run(RunRequest(code, ("x",), labels=(0, 1)))
     assert result.predictions == (None,)
     assert "not allowed" in result.per_example_errors[0]
+
+
+# Full builtins (trusted): walk every frame on the child's stack (the server's frames it was forked
+# from) and every object the collector tracks, for any str, bytes or list holding `marker`.
+FIND_MARKER = (
+    "import gc\nimport sys\n\n\ndef solve(text):\n"
+    "    marker = text[::-1]\n"
+    "    def holds(value):\n"
+    "        if isinstance(value, (bytes, bytearray)):\n"
+    "            return marker.encode() in value\n"
+    "        if isinstance(value, str):\n"
+    "            return value is not marker and value != text and marker in value\n"
+    "        if isinstance(value, (list, tuple)):\n"
+    "            return any(holds(v) for v in value if isinstance(v, (bytes, bytearray, str)))\n"
+    "        return False\n"
+    "    frame, hits = sys._getframe(), []\n"
+    "    while frame is not None:\n"
+    "        hits += [name for name, value in frame.f_locals.items() if holds(value)]\n"
+    "        frame = frame.f_back\n"
+    "    for obj in gc.get_objects():\n"
+    "        if isinstance(obj, dict):\n"
+    "            hits += [str(k) for k, v in obj.items() if holds(v)]\n"
+    "        elif isinstance(obj, list) and holds(obj):\n"
+    "            hits.append('a list')\n"
+    "    return 1 if hits else 0\n"
+)
+
+
+def test_the_next_child_holds_no_reference_to_the_last_request(docker_backend):
+    """The spare that runs a request is forked while the one before runs: it must not inherit a
+    reference to that request's body (its code and texts)."""
+    marker = "previous-request-9f27c1"
+    first = RunRequest(f"# {marker}\ndef solve(text):\n    return 1\n", (f"{marker} text",), labels=(0, 1))
+    for _ in range(3):  # the spare forked during `first` is the one that runs the probe
+        assert docker_backend.run(first).predictions == (1,)
+        probe = docker_backend.run(RunRequest(FIND_MARKER, (marker[::-1],), labels=(0, 1), trusted_builtins=True),
+                                   Limits(wall_s=20, call_s=10))
+        assert probe.per_example_errors == {} and probe.failure == "", probe
+        assert probe.predictions == (0,), "the next child can reach the previous request's body"
