@@ -37,7 +37,7 @@ def test_containers_are_hardened(docker_backend):
         assert host["CapDrop"] == ["ALL"]
         assert "no-new-privileges" in host["SecurityOpt"]
         assert host["PidsLimit"] and host["PidsLimit"] <= 128
-        assert host["Memory"] > 0 and host["NanoCpus"] > 0
+        assert host["Memory"] > 0 and 0 < host["NanoCpus"] <= 2 * 10**9
         assert "noexec" in host["Tmpfs"]["/tmp"]
         assert config["User"] == "65534:65534"
         assert not host.get("Binds")
