@@ -27,11 +27,14 @@ checks them (the outputs' JSON passes to the host byte for byte only when it is 
 labels; anything else is rebuilt field by field, so nothing a skill forges reaches the host
 but predictions) and answers. Then (Server.recycle) it kills the child's whole process group
 and, when it is the init of its PID namespace (in a container, or under `unshare -p`), every
-process left in the namespace, whatever session it fled to; it forks the next spare only
-once all of them are doomed, reaps them and wipes the scratch directories it was given
-before the spare gets a request, so every request starts from a pristine state, and this
-work happens while the host reads the answer. The server never runs skill code and is not
-dumpable: a child cannot read its memory or reopen its channel.
+process left in the namespace, whatever session it fled to. Before the next spare gets a
+request (Server.ready) the doomed are reaped and the scratch directories wiped, so every
+request starts from a pristine state. In a container the next spare is forked while a request
+runs (with no reference to that request's body) and is used only if, once the skill's
+processes are reaped, it is still alive with no signal pending; otherwise it is forked only
+once everything is doomed. Elsewhere it is forked once the namespace is clear. The server
+never runs skill code and is not dumpable: a child cannot read its memory or reopen its
+channel.
 
 Inside the child a skill gets guarded builtins: imports only from the allow-list (as
 read-only copies of the modules without their submodules), no open/eval/exec/compile,
