@@ -962,12 +962,8 @@ class Server:
         self.own_proc = self.init and proc_pid() == 1
         self.healthy = True
         self.reaped: dict[int, int] = {}  # the spare's exit status, if a sweep reaped it
-        # In a container, the next spare is forked while a request runs (see recycle): `ahead`, and
-        # the version of HELD it was forked with (hold() bumps held_version).
-        self.ahead: Child | None = None
-        self.ahead_version = -1
+        self.ahead: Child | None = None  # in a container, the spare forked while a request runs
         self.spent: Child | None = None  # a child recycle() doomed, reaped by ready()
-        self.held_version = 0
 
     def wait(self, pid: int) -> int:
         try:
@@ -980,16 +976,15 @@ class Server:
         no fork sits between an answer and the next request (see recycle)."""
         try:
             self.ahead = Child(self)
-            self.ahead_version = self.held_version
         except OSError:  # the pids limit: recycle() forks one the usual way
             self.ahead = None
 
     def recycle(self, child: Child) -> "Child | None":
         """After an answer: doom the child and have the next spare (None if the server must exit).
 
-        In a container the next spare was usually forked while the request ran (fork_ahead). If
-        /proc lists no one but this server, the child and that spare, and HELD has not changed
-        since the fork, the child is doomed (SIGKILL: it never runs user code again) and its
+        In a container the next spare was usually forked while the request ran (fork_ahead; never
+        for a request that leaves texts to hold, so it has every text HELD has). If /proc lists no
+        one but this server, the child and that spare, the child is doomed (SIGKILL: it never runs user code again) and its
         reaping is left to ready(), which runs before the spare is handed a request: the child's
         teardown (a millisecond or two for its address space) then overlaps the host's round trip
         rather than delaying the next request.
@@ -1007,22 +1002,19 @@ class Server:
         if child.status is None and self.own_proc:
             child.kill()
             if alone_with(child.pid, ahead.pid if ahead is not None else 0):
-                if ahead is not None and self.ahead_version == self.held_version:
+                if ahead is not None:
                     self.spent = child
                     return ahead
             elif not doom_all():
                 self.healthy = False
-            if ahead is not None:  # doomed, or holding old texts: reaped by the sweep below
-                ahead.kill()
-                ahead.close()
-            if self.healthy:
-                try:
-                    spare = Child(self)
-                except OSError:  # no pid free until the doomed are reaped: clear first, fork after
-                    pass
-        elif ahead is not None:  # the child was settled already: its sweep killed the spare ahead
-            ahead.kill()
+        if ahead is not None:  # doomed by kill(-1), or by the sweep of a child settled already
+            ahead.kill()  # (and if the server is not healthy, killed here): reaped with the rest
             ahead.close()
+        if child.status is None and self.own_proc and self.healthy:
+            try:
+                spare = Child(self)
+            except OSError:  # no pid free until the doomed are reaped: clear first, fork after
+                pass
         child.settle(spare)
         if spare is None and self.healthy:
             spare = self.fork_spare()
@@ -1166,7 +1158,7 @@ class Server:
                     write_all(channel_out, framed(answer))
                 finally:
                     if kept is not None:
-                        hold(self, keep, kept, head.get("n"))  # before the next fork, so the spare has them
+                        hold(keep, kept, head.get("n"))  # before the next fork, so the spare has them
                     del kept  # not held (and copied into the next child) while idle
                     spent, child = child, None
                     child = self.recycle(spent)  # while the host reads the answer
@@ -1181,7 +1173,7 @@ class Server:
         # not healthy: something a skill left could not be cleared; exit, and the host starts a fresh one
 
 
-def hold(server: Server, key: str, body: bytes, n_texts) -> None:
+def hold(key: str, body: bytes, n_texts) -> None:
     """Keep a request's texts under the host's key (the oldest out past MAX_HELD). A body that does
     not parse to n_texts strings leaves nothing: the host then sends the texts again."""
     try:
@@ -1191,7 +1183,6 @@ def hold(server: Server, key: str, body: bytes, n_texts) -> None:
     if type(texts) is not list or len(texts) != n_texts or not all(type(t) is str for t in texts):
         return
     HELD[key] = texts
-    server.held_version += 1
     while len(HELD) > MAX_HELD:
         HELD.popitem(last=False)
     gc.freeze()  # the new list too: a child's collector leaves it alone
