@@ -269,7 +269,7 @@ def main() -> None:
         say(f"generating candidates: offline proposer, {args.iters} iterations, seed {args.seed}, sandbox {backend.name}")
         codes, run_info = generate(task, backend, args.iters, args.seed, args.workers)
         # the run's candidates are judged as evolve judges them: validation alpha over its budget
-        config = gate.GateConfig(validation_family=args.iters * RunConfig(task=task.name).batch)
+        config = RunConfig(task=task.name, iters=args.iters).run_gate()
         on = Evaluator(task, backend, config, cascade=True)
         off = Evaluator(task, backend, config, cascade=False)
         say(f"evaluating {len(codes)} candidates with the cascade on and off (interleaved)")

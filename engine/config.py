@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,11 @@ class RunConfig:
     @property
     def skill_name(self) -> str:
         return self.name or f"{self.task}-{self.proposer}"
+
+    def run_gate(self) -> GateConfig:
+        """The gate as this run applies it: every candidate of the run is tested on the same
+        validation split, so its test is held to alpha over the run's budget (Bonferroni)."""
+        return replace(self.gate, validation_family=max(self.gate.validation_family, self.iters * self.batch))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

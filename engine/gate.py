@@ -170,6 +170,11 @@ def split_alpha(task: Task, split: str, config: GateConfig) -> float:
     return config.alpha
 
 
+def alpha_text(alpha: float, family: Any, level: float) -> str:
+    """The level a test was held to, as shown: "0.05", or "0.05/100 = 0.0005" over a family."""
+    return f"{alpha}/{family} = {level:.3g}" if level != alpha else f"{alpha}"
+
+
 def floors(task: Task, config: GateConfig) -> dict[str, float]:
     """The floors a split is held to, for this task's number of labels."""
     k = max(len(task.labels), 2)
@@ -265,8 +270,7 @@ def statistical_reasons(
     f = floors(task, config)
     checks = []
     alpha = split_alpha(task, split, config)
-    level = (f"alpha {config.alpha}/{config.validation_family} = {alpha:.3g}" if alpha != config.alpha
-             else f"alpha {config.alpha}")
+    level = "alpha " + alpha_text(config.alpha, config.validation_family, alpha)
     ok = metrics.p_value < alpha
     checks.append(f"{association_test(task)} p = {metrics.p_value:.3g} {'<' if ok else '>='} {level}")
     if not ok:

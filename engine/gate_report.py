@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.gate import alpha_text
+
 SPLIT_ORDER = ("train_subset", "train", "validation", "test")
 INFO_ORDER = ("train_subset", "train", "validation", "generated", "gap", "properties")
 COUNTEREXAMPLE_PREFIXES = ("property:", "crash:", "timeout:", "bad_output:")
@@ -98,8 +100,7 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
             if split in NOT_HELD:
                 lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {NOT_HELD[split]}")
                 continue
-            shown = (f"{alpha}/{settings.get('validation_family')} = {_num(level, '.3g')}" if level != alpha
-                     else f"{alpha}")
+            shown = alpha_text(alpha, settings.get("validation_family"), float(level))
             lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {'<' if ok else '>='} {shown}  {'pass' if ok else 'FAIL'}")
         lines.append("floors:")
         if "f1_floor" in settings:  # a span verdict: span F1 against its floor and the two baselines

@@ -51,10 +51,7 @@ class Run:
         self.backend = backend
         self.proposer = proposer
         self.store = store
-        # every candidate of the run is tested on the same validation split: Bonferroni over the budget
-        family = max(config.gate.validation_family, config.iters * config.batch)
-        self.evaluator = Evaluator(task, backend, replace(config.gate, validation_family=family),
-                                   config.limits)
+        self.evaluator = Evaluator(task, backend, config.run_gate(), config.limits)
         # islands, behaviour on the gate's train subset as the probe, coverage (engine/population.py)
         self.population = Population(labels=task.train.labels, probe=self.evaluator.subset)
         self.evidence: Evidence | None = None  # failure clusters of the current elite, for proposers
