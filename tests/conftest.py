@@ -53,6 +53,24 @@ def cola():
     return load_task("cola")
 
 
+@pytest.fixture(scope="module")
+def card(cola):
+    """CoLA's task card, as proposers see it (the offline proposer's tests)."""
+    from engine.proposers.base import TaskCard
+
+    return TaskCard.of(cola)
+
+
+@pytest.fixture(scope="module")
+def proposer(card):
+    """An offline proposer (seed 0) with CoLA's feature bank built, fresh for each test module."""
+    from engine.proposers.offline import OfflineProposer
+
+    made = OfflineProposer(seed=0)
+    made.bank(card)  # build the feature bank once for the module
+    return made
+
+
 @pytest.fixture(scope="session")
 def docker_evaluator(cola, docker_backend):
     from engine.evaluate import Evaluator

@@ -24,23 +24,10 @@ from engine.proposers.offline import (
     render,
 )
 from engine.records import Proposal
-from tasks import load_task
 from tasks.metrics import confusion, mcc_from_confusion
 
 ALLOWED_IMPORTS = {"re", "math", "string", "collections", "itertools", "functools", "unicodedata"}
 WORDS = re.compile(r"[a-z0-9']+")
-
-
-@pytest.fixture(scope="module")
-def card() -> TaskCard:
-    return TaskCard.of(load_task("cola"))
-
-
-@pytest.fixture(scope="module")
-def proposer(card: TaskCard) -> OfflineProposer:
-    made = OfflineProposer(seed=0)
-    made.bank(card)  # build the feature bank once for the module
-    return made
 
 
 @pytest.fixture(scope="module")

@@ -27,19 +27,6 @@ from engine.proposers.offline import (
     source_size,
     target_of,
 )
-from tasks import load_task
-
-
-@pytest.fixture(scope="module")
-def card() -> TaskCard:
-    return TaskCard.of(load_task("cola"))
-
-
-@pytest.fixture(scope="module")
-def proposer(card: TaskCard) -> OfflineProposer:
-    made = OfflineProposer(seed=0)
-    made.bank(card)
-    return made
 
 
 @pytest.fixture(scope="module")
