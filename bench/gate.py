@@ -11,7 +11,9 @@ early rejections.
    (same_behaviour); the bench counts how many of those differed from their twin on the full
    train split, by how much train MCC, and whether one would have been the run's best.
 3. False early rejections, observed: candidates the cascade stopped at the train subset that
-   passed the full train stage with the cascade off.
+   passed the full train stage with the cascade off; and any candidate rejected only with the
+   cascade (its validation stage runs before the rest of train and measures the memorisation
+   gap against the subset), other than a same_behaviour skip.
 4. False early rejections, estimated: for every candidate with full-train outputs, the subset
    rule applied to many other random stratified subsets of the same size; the share of
    subsets on which it would stop a candidate that passes the full train stage.
@@ -75,10 +77,14 @@ def generate(task, backend, iters: int, seed: int, workers: int) -> tuple[list[t
 def texts_run(evaluation: Evaluation, evaluator: Evaluator) -> int:
     """Texts sent to the sandbox: a deterministic measure of the work, beside the noisy seconds."""
     task = evaluator.task
+    cascade = "train_subset" in evaluation.stage_s
     sizes = {
         "train_subset": len(evaluator.subset),
-        "train": len(evaluator.rest) if "train_subset" in evaluation.stage_s else len(task.train),
-        "validation": len(evaluator.generated) + len(task.validation),
+        "train": len(evaluator.rest) if cascade else len(task.train),
+        # with the cascade, validation alone and then generated text with the properties; without
+        # it, both in one request
+        "validation": len(task.validation) + (0 if cascade else len(evaluator.generated)),
+        "properties": len(evaluator.generated or evaluator.probes),
         "test": len(task.test),
     }
     return sum(sizes[stage] for stage in evaluation.stage_s)
@@ -124,6 +130,10 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     early = [r for r in rows if r["on"]["stage"] == "train_subset"]
     twins = [r for r in early if r["twin"] is not None]
     false_early = [r for r in early if r["twin"] is None and r["off"]["stage"] in PASSED_TRAIN]
+    # any verdict the cascade's order changes, other than a same_behaviour skip (the gap measured
+    # on the subset at the validation stage could, in principle, reject what the full split passes)
+    lost = [r for r in rows if r["twin"] is None and r["off"]["accepted"] and not r["on"]["accepted"]]
+    gained = [r for r in rows if r["on"]["accepted"] and not r["off"]["accepted"]]
     differs, gains, better_best = 0, [], False
     best_off = max((r["off"]["validation"] for r in rows if r["off"]["accepted"]), default=None)
     for r in twins:
@@ -149,6 +159,10 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "same_behaviour_train_mcc_gain_over_twin_max": round(max(gains), 4) if gains else None,
         "same_behaviour_skipped_the_best_skill": better_best,
         "false_early_rejections": len(false_early),
+        "rejected_only_with_the_cascade": len(lost),
+        "accepted_only_with_the_cascade": len(gained),
+        "stopped_before_the_rest_of_train": sum(r["on"]["stage"] in ("train_subset", "validation", "properties")
+                                                for r in rows),
         "verdicts_agree": sum(r["on"]["accepted"] == r["off"]["accepted"] for r in rows),
         "reasons_off": _count(x for r in rows for x in r["off"]["reasons"]),
         "accepted": sum(r["on"]["accepted"] for r in rows),
@@ -315,7 +329,11 @@ def main() -> None:
               f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']} "
               f"({t['same_behaviour_skips']} as same_behaviour, {t['same_behaviour_but_different_on_full_train']} of "
               f"them different on full train), "
-              f"false early rejections {t['false_early_rejections']}; verdicts agree {t['verdicts_agree']}/{t['candidates']}")
+              f"false early rejections {t['false_early_rejections']}, rejected only with the cascade "
+              f"{t['rejected_only_with_the_cascade']} (not as same_behaviour), accepted only with it "
+              f"{t['accepted_only_with_the_cascade']}; verdicts agree {t['verdicts_agree']}/{t['candidates']}")
+        print(f"  stages reached, cascade on: {t['stages_on']}; sandbox s by stage, on: {t['sandbox_s_by_stage_on']}, "
+              f"off: {t['sandbox_s_by_stage_off']}")
     sim = offline["simulated"]
     print(f"simulated false early rejection rate (offline candidates passing full train, {sim['draws_per_candidate']} "
           f"random subsets each): {sim['false_early_rejection_rate']} (worst candidate {sim['worst_candidate_false_early_rejection_rate']})")
