@@ -30,9 +30,9 @@ def llm_options(command):
     """The LLM proposer options of `evolve` (engine/proposers/llm.py); they arrive as **llm."""
     options = [
         click.option("--model", default=None, help="The model of --proposer ollama|anthropic "
-                     "(default qwen2.5-coder:32b / claude-opus-4-5-20251101)."),
+                     "(default qwen2.5-coder:32b / claude-opus-5-5)."),
         click.option("--creator", default=None, metavar="PROVIDER:MODEL",
-                     help="The model that writes skills, e.g. anthropic:claude-opus-4-5 (implies its --proposer)."),
+                     help="The model that writes skills, e.g. anthropic:claude-opus-5-5 (implies its --proposer)."),
         click.option("--repairer", default=None, metavar="PROVIDER:MODEL",
                      help="The model of the one repair round after a parse failure, e.g. ollama:llama3.2:3b "
                           "(default: the creator)."),

@@ -33,7 +33,7 @@ class RunConfig:
     limits: Limits = Limits()
     # LLM proposers (engine/proposers/llm.py): roles as PROVIDER:MODEL, transport, budget
     strategy: str = "evolve"  # evolve, or best-of-n: the same budget on independent samples of the first prompt
-    creator: str | None = None  # e.g. anthropic:claude-opus-4-5-20251101; default: the proposer's default model
+    creator: str | None = None  # e.g. anthropic:claude-opus-5-5; default: the proposer's default model
     repairer: str | None = None  # the model of the one repair round; default: the creator
     ollama_host: str | None = None  # default $OLLAMA_HOST, else http://127.0.0.1:11434
     llm_timeout_s: float = 300.0

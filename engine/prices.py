@@ -10,12 +10,16 @@ shows as unknown, and `--max-cost-usd` refuses to start with it.
 """
 from __future__ import annotations
 
-PRICES_DATE = "2026-11-25"
+PRICES_DATE = "2026-12-06"
 PRICES_SOURCE = "https://platform.claude.com/docs/en/about-claude/models/overview (model pages: input / output pricing per MTok)"
 
 # provider -> model id (or alias) -> (input USD per MTok, output USD per MTok)
 PRICES: dict[str, dict[str, tuple[float, float]]] = {
     "anthropic": {
+        "claude-opus-5-5": (4.0, 20.0),
+        "claude-opus-5": (5.0, 25.0),
+        "claude-sonnet-5-5": (2.0, 10.0),
+        "claude-sonnet-5": (2.0, 10.0),
         "claude-opus-4-5": (5.0, 25.0),
         "claude-opus-4-5-20251101": (5.0, 25.0),
         "claude-sonnet-4-5": (3.0, 15.0),

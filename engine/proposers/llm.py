@@ -21,7 +21,7 @@ from engine import prompts
 from engine.records import Proposal, TokenUsage
 
 PROVIDERS = ("ollama", "anthropic")
-DEFAULT_MODELS = {"ollama": "qwen2.5-coder:32b", "anthropic": "claude-opus-4-5-20251101"}
+DEFAULT_MODELS = {"ollama": "qwen2.5-coder:32b", "anthropic": "claude-opus-5-5"}
 STRATEGIES = ("evolve", "best-of-n")
 
 Say = Callable[[str], None]

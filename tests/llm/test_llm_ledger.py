@@ -122,12 +122,15 @@ def test_best_of_n_samples_the_first_prompt_only(anthropic_env, cola, local_back
 
 def test_baseline_command_stores_tokens_per_example(anthropic_env, tmp_path):
     server = anthropic_env
+    from engine.proposers.llm import DEFAULT_MODELS
+
+    model = DEFAULT_MODELS["anthropic"]  # `--proposer anthropic` with no model: the default, which must be priced
 
     def annotate(_api, body):
         prompt = body["messages"][-1]["content"]
         numbers = [line.split(":", 1)[0] for line in prompt.splitlines() if line[:1].isdigit()]
         text = "\n".join(f"{n}: {1 if int(n) % 3 else 0}" for n in numbers)
-        return anthropic_message(text, MODEL, approx_tokens(prompt), approx_tokens(text))
+        return anthropic_message(text, model, approx_tokens(prompt), approx_tokens(text))
 
     server.responder = annotate
     path = tmp_path / "s.sqlite"
@@ -140,10 +143,10 @@ def test_baseline_command_stores_tokens_per_example(anthropic_env, tmp_path):
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["n"] == 12 and result["calls"] == 3 and result["unparsed"] == 0
-    assert result["model"] == f"anthropic:{MODEL}" and 0 <= result["accuracy"] <= 1
+    assert result["model"] == f"anthropic:{model}" and 0 <= result["accuracy"] <= 1
     assert result["tokens_per_example"] == pytest.approx(result["tokens"]["total"] / 12, abs=1e-3)
     assert result["cost_per_example_usd"] > 0
     from skills_store.store import Store
 
-    found = find_baseline(Store(path), "cola", f"anthropic:{MODEL}")
+    found = find_baseline(Store(path), "cola", f"anthropic:{model}")
     assert found["tokens_per_example"] == result["tokens_per_example"] and found["source"].startswith("baseline run ")
