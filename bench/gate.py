@@ -21,7 +21,9 @@ early rejections.
    through both modes: the stream an LLM proposer produces looks more like this.
 
 Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/gate.py [--iters 25] [--seed 0]
-Writes bench/results/gate.json.
+Writes bench/results/gate.json. With --transcript FILE the candidates come from a replayed LLM run
+instead (tests/llm/transcripts/cola_small.jsonl is a scripted one, not a real model's), written to
+bench/results/gate_replay.json.
 """
 from __future__ import annotations
 
@@ -57,13 +59,17 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def generate(task, backend, iters: int, seed: int, workers: int) -> tuple[list[tuple[int, str]], dict[str, Any]]:
-    """(iteration, code) of every candidate the offline proposer's loop sent to the evaluator, in order."""
+def generate(task, backend, iters: int, seed: int, workers: int,
+             transcript: str | None = None) -> tuple[list[tuple[int, str]], dict[str, Any]]:
+    """(iteration, code) of every candidate the loop sent to the evaluator, in order: the offline
+    proposer's, or (TRANSCRIPT) those of a replayed LLM run, one candidate per iteration."""
+    proposer = "replay" if transcript else "offline"
     with tempfile.TemporaryDirectory(prefix="skillkiln-bench-") as tmp:
         store = Store(Path(tmp) / "store.sqlite")
         config = RunConfig(task=task.name, iters=iters, seed=seed, sandbox=backend.name, workers=workers,
-                           store_path=Path(tmp) / "store.sqlite")
-        run = Run(config, task, backend, make_proposer("offline", seed), store)
+                           store_path=Path(tmp) / "store.sqlite", proposer=proposer, transcript=transcript,
+                           **({"batch": 1} if transcript else {}))
+        run = Run(config, task, backend, make_proposer(proposer, seed, config), store)
         started = time.perf_counter()
         summary = run.execute()
         rows = store.candidates(run.run_id)
@@ -102,7 +108,7 @@ def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator) -
         for evaluator in (first, second):
             results[evaluator.cascade] = evaluator.evaluate(code, behaviours=known if evaluator.cascade else None)
         a, b = results[True], results[False]
-        if a.behaviour and a.train_predictions is not None:
+        if a.behaviour:  # as the loop does: any candidate that got past the subset
             behaviours.setdefault(a.behaviour, (iteration, k))
         twin = int(known[a.behaviour]) if a.verdict.reasons == ("same_behaviour",) else None
         rows.append({
@@ -275,15 +281,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--no-corpus", action="store_true")
+    parser.add_argument("--transcript", help="take the candidates from this replayed LLM run (evolve --record) "
+                        "instead of the offline proposer; writes bench/results/gate_replay.json")
     args = parser.parse_args()
+    results = RESULTS.with_name("gate_replay.json") if args.transcript else RESULTS
 
     task = load_task("cola")
     backend = open_backend("docker", args.workers, say)
     try:
-        say(f"generating candidates: offline proposer, {args.iters} iterations, seed {args.seed}, sandbox {backend.name}")
-        codes, run_info = generate(task, backend, args.iters, args.seed, args.workers)
+        say(f"generating candidates: {'replay of ' + args.transcript if args.transcript else 'offline proposer'}, "
+            f"{args.iters} iterations, seed {args.seed}, sandbox {backend.name}")
+        codes, run_info = generate(task, backend, args.iters, args.seed, args.workers, args.transcript)
         # the run's candidates are judged as evolve judges them: validation alpha over its budget
-        config = RunConfig(task=task.name, iters=args.iters).run_gate()
+        config = RunConfig(task=task.name, iters=args.iters, **({"batch": 1} if args.transcript else {})).run_gate()
         on = Evaluator(task, backend, config, cascade=True)
         off = Evaluator(task, backend, config, cascade=False)
         say(f"evaluating {len(codes)} candidates with the cascade on and off (interleaved)")
@@ -303,7 +313,8 @@ def main() -> None:
 
     report = {
         "task": "cola",
-        "proposer": "offline",
+        "proposer": "replay" if args.transcript else "offline",
+        "transcript": args.transcript and Path(args.transcript).name,
         "iterations": args.iters,
         "seed": args.seed,
         "sandbox": backend.name,
@@ -316,11 +327,11 @@ def main() -> None:
                 "(seconds are noisy on a shared machine; texts run are exact). "
                 "False early rejections: stopped at the train subset, yet passed the full train stage with the cascade off.",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"offline run: {run_info['proposed']} proposed, {run_info['evaluated']} evaluated (duplicates never reach the sandbox)")
-    for label, t in (("offline candidates", offline), ("gate corpus", corpus)):
+    print(f"{report['proposer']} run: {run_info['proposed']} proposed, {run_info['evaluated']} evaluated (duplicates never reach the sandbox)")
+    for label, t in ((f"{report['proposer']} candidates", offline), ("gate corpus", corpus)):
         if t is None:
             continue
         print(f"{label}: sandbox {t['sandbox_s_cascade_off']:.2f} s without the cascade, "
@@ -339,7 +350,7 @@ def main() -> None:
           f"random subsets each): {sim['false_early_rejection_rate']} (worst candidate {sim['worst_candidate_false_early_rejection_rate']})")
     print("at the boundary (synthetic, 2000 random subsets each): "
           + ", ".join(f"{k} {v:.2%}" for k, v in sim["at_the_boundary"].items()))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {results.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
