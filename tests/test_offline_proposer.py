@@ -204,19 +204,15 @@ def test_short_loop_improves_train_mcc(card: TaskCard, bank: FeatureBank) -> Non
     proposer._banks = {(id(card.train), ()): bank}
     population: list[ParentInfo] = []
     first_score = None
-    timings = []
     for iteration in range(10):
         parents = tuple(sorted(population, key=lambda p: -p.train_score)[:2])
         for k in range(3):
-            started = time.perf_counter()
             proposal = proposer.propose(ctx(card, iteration, *parents[k % 2 :] if parents else (), seed=1))
-            timings.append(time.perf_counter() - started)
             scored = as_parent(proposal.code, bank, f"c{iteration}.{k}")
             first_score = scored.train_score if first_score is None else first_score
             population.append(scored)
     best = max(p.train_score for p in population)
     assert best > first_score + 0.01
-    assert max(timings) < 0.5 and sum(timings) / len(timings) < 0.2
 
 
 def test_threshold_mcc_matches_the_host_metric() -> None:
