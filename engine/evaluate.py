@@ -174,16 +174,42 @@ class Evaluator:
         result = self.backend.run(request, self.limits)
         return result, time.perf_counter() - started
 
+    def _judge_split(self, split: str, result: ExecResult, metrics: dict[str, Metrics], details: dict[str, str],
+                     gap_with: Metrics | None = None, train_name: str = "train") -> list[str]:
+        """The reasons to reject SPLIT's outputs; its metrics go into METRICS when it has outputs.
+        With GAP_WITH (the other side's metrics) the memorisation gap between train (or, as
+        TRAIN_NAME says, the train subset) and validation is tested too."""
+        checks = self.checks
+        reasons, more = checks.split_reasons(self.task, split, result, self.config)
+        details.update(more)
+        if result.predictions is not None:
+            metrics[split] = checks.score(self.task, split, result, self.config)
+            if gap_with is not None:
+                train, validation = (metrics[split], gap_with) if split == "train" else (gap_with, metrics[split])
+                more_reasons, more = checks.gap_reasons(train, validation, self.config, train_name=train_name)
+                reasons += more_reasons
+                details.update(more)
+        return reasons
+
+    def _judge_properties(self, with_properties: ExecResult, generated: ExecResult | None,
+                          results: dict[str, ExecResult], details: dict[str, str]) -> list[str]:
+        """The reasons from the property tests (in WITH_PROPERTIES) and from the generated texts'
+        outputs (GENERATED, stored in RESULTS when there are any)."""
+        reasons, more = self.checks.property_reasons(with_properties)
+        details.update(more)
+        if self.generated and generated is not None and generated.predictions is not None:
+            results["generated"] = generated
+            more_reasons, more = self.checks.generated_reasons(self.task, self.generated, generated, self.config)
+            reasons += more_reasons
+            details.update(more)
+        return reasons
+
     def _flat(self, code: str, libraries: dict[str, str], results: dict[str, ExecResult], metrics: dict[str, Metrics],
               stage_s: dict[str, float], details: dict[str, str]) -> list[str]:
         """Without the cascade: the whole train split, then generated text and validation in one
         request with the property tests. Fills the dicts given; returns the reasons to reject."""
-        checks = self.checks
         results["train"], stage_s["train"] = self._run(code, self.task.train.texts, False, libraries)
-        reasons, more = checks.split_reasons(self.task, "train", results["train"], self.config)
-        details.update(more)
-        if results["train"].predictions is not None:
-            metrics["train"] = checks.score(self.task, "train", results["train"], self.config)
+        reasons = self._judge_split("train", results["train"], metrics, details)
         if reasons:
             return reasons
         # generated text comes first: the determinism property re-runs the request's first texts,
@@ -191,24 +217,8 @@ class Evaluator:
         val_texts, g = self.task.validation.texts, len(self.generated)
         both, stage_s["validation"] = self._run(code, list(self.generated) + list(val_texts), True, libraries)
         results["validation"] = cut(both, g, g + len(val_texts), properties=True)
-        for check in (
-            lambda: checks.split_reasons(self.task, "validation", results["validation"], self.config),
-            lambda: checks.property_reasons(results["validation"]),
-        ):
-            more_reasons, more = check()
-            reasons += more_reasons
-            details.update(more)
-        if self.generated and both.predictions is not None:
-            results["generated"] = cut(both, 0, g, properties=False)
-            more_reasons, more = checks.generated_reasons(self.task, self.generated, results["generated"], self.config)
-            reasons += more_reasons
-            details.update(more)
-        if results["validation"].predictions is not None:
-            metrics["validation"] = checks.score(self.task, "validation", results["validation"], self.config)
-            more_reasons, more = checks.gap_reasons(metrics["train"], metrics["validation"], self.config)
-            reasons += more_reasons
-            details.update(more)
-        return reasons
+        reasons = self._judge_split("validation", results["validation"], metrics, details, gap_with=metrics["train"])
+        return reasons + self._judge_properties(results["validation"], cut(both, 0, g, properties=False), results, details)
 
     def evaluate(self, code: str, libraries: dict[str, str] | None = None,
                  behaviours: Mapping[str, str] | None = None) -> Evaluation:
@@ -233,8 +243,12 @@ class Evaluator:
         details = dict(base)
         train_texts = self.task.train.texts
 
+        subset_metrics = None  # the train subset's score (cascade): the only train score of a candidate stopped early
+
         def done(stage: str, reasons: list[str]) -> Evaluation:
             train = results.get("train")
+            if "train" not in metrics and subset_metrics is not None:
+                metrics["train_subset"] = subset_metrics
             return Evaluation(
                 Verdict(not reasons, tuple(reasons), dict(metrics), details),
                 stage,
@@ -261,49 +275,27 @@ class Evaluator:
                     details["same_behaviour"] = (f"the same output as candidate {twin} on all {len(self.subset)} "
                                                  "texts of the train subset; not evaluated further")
             if reasons:
-                if subset_metrics is not None:
-                    metrics["train_subset"] = subset_metrics
                 return done("train_subset", reasons)
 
             # validation alone; memorisation by behaviour against the subset's score for now
             results["validation"], stage_s["validation"] = self._run(code, self.task.validation.texts, False, libraries)
-            reasons, more = checks.split_reasons(self.task, "validation", results["validation"], self.config)
-            details.update(more)
-            if results["validation"].predictions is not None:
-                metrics["validation"] = checks.score(self.task, "validation", results["validation"], self.config)
-                more_reasons, more = checks.gap_reasons(subset_metrics, metrics["validation"], self.config,
-                                                        train_name="train subset")
-                reasons += more_reasons
-                details.update(more)
+            reasons = self._judge_split("validation", results["validation"], metrics, details,
+                                        gap_with=subset_metrics, train_name="train subset")
             if reasons:
-                metrics["train_subset"] = subset_metrics  # the only train score a candidate stopped here has
                 return done("validation", reasons)
 
             # generated text with the property tests (the determinism property re-runs the
             # request's first texts and a failure quotes one: train-derived text, never validation)
             generated, stage_s["properties"] = self._run(code, self.generated or self.probes, True, libraries)
             results["validation"] = replace(results["validation"], properties=generated.properties)
-            reasons, more = checks.property_reasons(generated)
-            details.update(more)
-            if self.generated and generated.predictions is not None:
-                results["generated"] = replace(generated, properties={})
-                more_reasons, more = checks.generated_reasons(self.task, self.generated, results["generated"], self.config)
-                reasons += more_reasons
-                details.update(more)
+            reasons = self._judge_properties(generated, replace(generated, properties={}), results, details)
             if reasons:
-                metrics["train_subset"] = subset_metrics
                 return done("properties", reasons)
 
             # the rest of train (the subset's outputs are put back in place, not recomputed)
             rest, stage_s["train"] = self._run(code, [train_texts[i] for i in self.rest], False, libraries)
             results["train"] = merge([(self.subset, subset), (self.rest, rest)], len(train_texts))
-            reasons, more = checks.split_reasons(self.task, "train", results["train"], self.config)
-            details.update(more)
-            if results["train"].predictions is not None:
-                metrics["train"] = checks.score(self.task, "train", results["train"], self.config)
-                more_reasons, more = checks.gap_reasons(metrics["train"], metrics["validation"], self.config)
-                reasons += more_reasons
-                details.update(more)
+            reasons = self._judge_split("train", results["train"], metrics, details, gap_with=metrics["validation"])
             if reasons:
                 return done("train", reasons)
         else:
