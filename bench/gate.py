@@ -12,8 +12,7 @@ early rejections.
    train split, by how much train MCC, and whether one would have been the run's best.
 3. False early rejections, observed: candidates the cascade stopped at the train subset that
    passed the full train stage with the cascade off; and any candidate rejected only with the
-   cascade (its validation stage runs before the rest of train and measures the memorisation
-   gap against the subset), other than a same_behaviour skip.
+   cascade, other than a same_behaviour skip.
 4. False early rejections, estimated: for every candidate with full-train outputs, the subset
    rule applied to many other random stratified subsets of the same size; the share of
    subsets on which it would stop a candidate that passes the full train stage.
@@ -83,14 +82,10 @@ def generate(task, backend, iters: int, seed: int, workers: int,
 def texts_run(evaluation: Evaluation, evaluator: Evaluator) -> int:
     """Texts sent to the sandbox: a deterministic measure of the work, beside the noisy seconds."""
     task = evaluator.task
-    cascade = "train_subset" in evaluation.stage_s
     sizes = {
         "train_subset": len(evaluator.subset),
-        "train": len(evaluator.rest) if cascade else len(task.train),
-        # with the cascade, validation alone and then generated text with the properties; without
-        # it, both in one request
-        "validation": len(task.validation) + (0 if cascade else len(evaluator.generated)),
-        "properties": len(evaluator.generated or evaluator.probes),
+        "train": len(evaluator.rest) if "train_subset" in evaluation.stage_s else len(task.train),
+        "validation": len(evaluator.generated) + len(task.validation),
         "test": len(task.test),
     }
     return sum(sizes[stage] for stage in evaluation.stage_s)
@@ -108,7 +103,7 @@ def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator) -
         for evaluator in (first, second):
             results[evaluator.cascade] = evaluator.evaluate(code, behaviours=known if evaluator.cascade else None)
         a, b = results[True], results[False]
-        if a.behaviour:  # as the loop does: any candidate that got past the subset
+        if a.behaviour and a.train_predictions is not None:
             behaviours.setdefault(a.behaviour, (iteration, k))
         twin = int(known[a.behaviour]) if a.verdict.reasons == ("same_behaviour",) else None
         rows.append({
@@ -136,8 +131,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     early = [r for r in rows if r["on"]["stage"] == "train_subset"]
     twins = [r for r in early if r["twin"] is not None]
     false_early = [r for r in early if r["twin"] is None and r["off"]["stage"] in PASSED_TRAIN]
-    # any verdict the cascade's order changes, other than a same_behaviour skip (the gap measured
-    # on the subset at the validation stage could, in principle, reject what the full split passes)
+    # any verdict the cascade changes, other than a same_behaviour skip
     lost = [r for r in rows if r["twin"] is None and r["off"]["accepted"] and not r["on"]["accepted"]]
     gained = [r for r in rows if r["on"]["accepted"] and not r["off"]["accepted"]]
     differs, gains, better_best = 0, [], False
@@ -167,8 +161,6 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "false_early_rejections": len(false_early),
         "rejected_only_with_the_cascade": len(lost),
         "accepted_only_with_the_cascade": len(gained),
-        "stopped_before_the_rest_of_train": sum(r["on"]["stage"] in ("train_subset", "validation", "properties")
-                                                for r in rows),
         "verdicts_agree": sum(r["on"]["accepted"] == r["off"]["accepted"] for r in rows),
         "reasons_off": _count(x for r in rows for x in r["off"]["reasons"]),
         "accepted": sum(r["on"]["accepted"] for r in rows),

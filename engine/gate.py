@@ -351,13 +351,11 @@ def property_reasons(result: ExecResult) -> tuple[list[str], dict[str, str]]:
     return reasons, details
 
 
-def gap_reasons(train: Metrics, validation: Metrics, config: GateConfig,
-                train_name: str = "train") -> tuple[list[str], dict[str, str]]:
+def gap_reasons(train: Metrics, validation: Metrics, config: GateConfig) -> tuple[list[str], dict[str, str]]:
     """Memorisation by behaviour: train accuracy above validation by more than the slack, significantly.
 
     A one-sided two-proportion z-test of H0: gap <= gap_slack, with the standard error of both
-    splits. Reject when p < gap_alpha. TRAIN may be the cascade's stratified train subset (an
-    unbiased estimate of train accuracy with a wider error, so the test only loses power)."""
+    splits (validation dominates: it is the smaller one). Reject when p < gap_alpha."""
     def var(acc: float, n: int) -> float:
         acc = min(max(acc, 0.01), 0.99)
         return acc * (1 - acc) / max(n, 1)
@@ -366,8 +364,7 @@ def gap_reasons(train: Metrics, validation: Metrics, config: GateConfig,
     se = math.sqrt(var(train.accuracy, train.n) + var(validation.accuracy, validation.n))
     p = 1 - NormalDist().cdf((gap - config.gap_slack) / se)
     summary = (
-        f"{train_name} accuracy {train.accuracy:.3f} (n={train.n}) - validation {validation.accuracy:.3f} "
-        f"(n={validation.n}) = gap {gap:+.3f}; "
+        f"train accuracy {train.accuracy:.3f} - validation {validation.accuracy:.3f} = gap {gap:+.3f}; "
         f"H0 gap <= slack {config.gap_slack}: one-sided p = {p:.3g} (reject below {config.gap_alpha})"
     )
     details = {"gate:gap": summary}

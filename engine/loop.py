@@ -196,8 +196,6 @@ class Run:
         else:
             verdict, stage = evaluation.verdict.to_dict(), evaluation.stage
             sandbox_s, train_predictions = evaluation.sandbox_s, evaluation.train_predictions
-            if evaluation.behaviour:  # stored, so a resumed run knows the behaviours of candidates stopped early
-                verdict["behaviour"] = evaluation.behaviour
         record = {
             "id": cand_id, "run_id": self.run_id, "iteration": iteration, "code": proposal.code,
             "code_sha256": sha256(proposal.code), "parent_ids": proposal.parent_ids, "proposer": proposal.proposer,
@@ -235,15 +233,10 @@ class Run:
         if any(r in PARSE_REASONS for r in reasons):
             self.counts["parse_failures"] += 1
         metrics = record["verdict"].get("metrics") or {}
-        # every candidate that got past the train subset, whatever stopped it later (validation runs
-        # before the rest of train), is a behaviour a later candidate may repeat
-        behaviour = record["verdict"].get("behaviour")
-        if behaviour is None and record["train_predictions"] is not None and "train" in metrics:  # older stores
-            behaviour = behaviour_signature(self.task, [record["train_predictions"][i] for i in self.evaluator.subset])
-        if behaviour is not None:
-            self.behaviours.setdefault(behaviour, (record["iteration"], record["id"]))
         if record["train_predictions"] is None or "train" not in metrics:
             return
+        subset = [record["train_predictions"][i] for i in self.evaluator.subset]
+        self.behaviours.setdefault(behaviour_signature(self.task, subset), (record["iteration"], record["id"]))
         key = self.task.selection_key
         val = metrics.get("validation")
         self.population.add(Member(

@@ -282,15 +282,14 @@ def generated_reasons(task: Task, texts: Sequence[str], result: ExecResult, conf
 property_reasons = gate.property_reasons  # total, deterministic, sensitive and span_valid, from the sandbox
 
 
-def gap_reasons(train: SpanMetrics, validation: SpanMetrics, config: GateConfig,
-                train_name: str = "train") -> tuple[list[str], dict[str, str]]:
+def gap_reasons(train: SpanMetrics, validation: SpanMetrics, config: GateConfig) -> tuple[list[str], dict[str, str]]:
     """Memorisation by behaviour: train F1 above validation F1 by more than SPAN_GAP_SLACK, significantly
     (z-test with the two splits' bootstrap standard errors; reject when p < gap_alpha)."""
     slack = max(config.gap_slack, SPAN_GAP_SLACK)
     gap = train.f1 - validation.f1
     se = math.sqrt(train.f1_se ** 2 + validation.f1_se ** 2) or 1e-9
     p = 1 - NormalDist().cdf((gap - slack) / se)
-    summary = (f"{train_name} span F1 {train.f1:.3f} - validation {validation.f1:.3f} = gap {gap:+.3f}; "
+    summary = (f"train span F1 {train.f1:.3f} - validation {validation.f1:.3f} = gap {gap:+.3f}; "
                f"H0 gap <= slack {slack}: one-sided p = {p:.3g} (reject below {config.gap_alpha})")
     details = {"gate:gap": summary}
     if p < config.gap_alpha:

@@ -18,7 +18,7 @@ TRIVIAL = {
     ),
     "nonempty": ("def solve(text):\n    return int(len(text) > 0)\n", "constant_output", "train_subset"),
     "huge_bound": ("def solve(text):\n    return int(len(text) < 10**9)\n", "constant_output", "train_subset"),
-    "parity": ("def solve(text):\n    return len(text) % 2\n", "not_significant", "validation"),
+    "parity": ("def solve(text):\n    return len(text) % 2\n", "not_significant", "train"),
     "strings": ("def solve(text):\n    return 'acceptable'\n", "bad_output", "train_subset"),
     "raises_half": (
         "def solve(text):\n    if len(text) % 2:\n        raise ValueError('odd')\n    return 1\n",
@@ -92,7 +92,7 @@ def test_honest_rule_skill_is_accepted_with_test_scored(docker_evaluator):
     assert verdict.metrics["validation"].mcc > 0.05
     assert set(verdict.metrics) == {"train", "validation", "test"}
     assert all(p.passed for p in evaluation.results["validation"].properties.values())
-    assert list(evaluation.stage_s) == ["train_subset", "validation", "properties", "train", "test"]
+    assert list(evaluation.stage_s) == ["train_subset", "train", "validation", "test"]
     assert len(evaluation.results["generated"].predictions) == docker_evaluator.config.generated_texts
     assert "gate:generated" in verdict.details and "gate:config" in verdict.details
 

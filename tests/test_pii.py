@@ -139,7 +139,7 @@ def test_gate_accepts_a_rule_skill_that_beats_both_baselines(pii, pii_evaluator)
 @pytest.mark.parametrize("code, reason, stage", [
     ("def solve(text):\n    return []\n", "empty_output", "train_subset"),
     ("import re\ndef solve(text):\n    return [(m.start(), m.end(), 'PERSON') for m in re.finditer(r'\\b[A-Z]\\w*', text)]\n",
-     "not_significant", "validation"),
+     "not_significant", "train"),
     ("def solve(text):\n    return [(0, len(text) + 1, 'PERSON')]\n", "invalid_spans", "train_subset"),
     ("def solve(text):\n    return [(0, 2, 'PERSON'), (1, 3, 'PERSON')] if len(text) > 3 else []\n",
      "invalid_spans", "train_subset"),

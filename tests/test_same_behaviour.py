@@ -69,12 +69,11 @@ def test_loop_skips_twins_of_earlier_iterations_but_not_siblings(tmp_path):
     assert summary["rejections"] == {"same_behaviour": 2}
 
 
-PARITY = "def solve(text):\n    return len(text) % 2\n"  # passes the train subset, fails validation
+PARITY = "def solve(text):\n    return len(text) % 2\n"  # passes the train subset, fails on the whole of train
 
 
-def test_a_twin_of_a_candidate_stopped_at_validation_is_skipped_and_remembered_on_resume(tmp_path):
-    """Validation runs before the rest of train, so a candidate it stops has no full train outputs;
-    its train-subset behaviour is still known, stored with its verdict, and rebuilt by a resume."""
+def test_a_twin_of_a_rejected_candidate_is_skipped_and_remembered_on_resume(tmp_path):
+    """Behaviours of rejected candidates count too, and a resumed run rebuilds them from the store."""
     require_docker()
     task = load_task("cola", os.environ.get("SKILLKILN_DATA_DIR"))
     store = Store(tmp_path / "s.sqlite")
@@ -84,8 +83,8 @@ def test_a_twin_of_a_candidate_stopped_at_validation_is_skipped_and_remembered_o
         run = Run(config, task, backend, Fixed([[PARITY], ["# twin\n" + PARITY]]), store)
         run.execute()
         rows = sorted(store.candidates(run.run_id), key=lambda r: r["iteration"])
-        assert [r["stage"] for r in rows] == ["validation", "train_subset"]
-        assert "not_significant:validation" in rows[0]["reasons"] and "same_behaviour" in rows[1]["reasons"]
+        assert [r["stage"] for r in rows] == ["train", "train_subset"]
+        assert "not_significant:train" in rows[0]["reasons"] and "same_behaviour" in rows[1]["reasons"]
         resumed = Run.resume(config, task, backend, Fixed([[PARITY]]), store, run.run_id)
         assert set(resumed.behaviours) == set(run.behaviours) and len(run.behaviours) == 1
     finally:
