@@ -60,6 +60,7 @@ from engine.config import RunConfig, default_workers
 from engine.evaluate import Evaluator
 from engine.loop import Run
 from engine.proposers.offline import OfflineProposer
+from sandbox.backend import RunRequest
 from sandbox.factory import open_backend
 from skills_store.store import Store
 from tasks import load_task
@@ -69,6 +70,7 @@ RESULTS = ROOT / "bench" / "results" / "quality.json"
 HAND_WRITTEN = ROOT / "tests" / "gate_corpus" / "honest" / "phenomena.py"
 TARGET_TEST_MCC = 0.15
 TARGET_WALL_S = 300.0
+IN_DOMAIN_DEV = 527  # rows of CoLA's in_domain_dev.tsv (out_of_domain_dev.tsv: 516)
 
 
 def say(msg: str) -> None:
@@ -77,6 +79,33 @@ def say(msg: str) -> None:
 
 def mcc(labels, preds) -> float:
     return mcc_from_confusion(*confusion(list(labels), list(preds)))
+
+
+def in_domain_test_count(task) -> int:
+    """How many of test's examples (first) come from in_domain_dev.tsv; the rest are out_of_domain_dev.tsv
+    (tasks/cola.py builds test from the two files in that order, as GLUE's validation split is)."""
+    data = os.environ.get("SKILLKILN_DATA_DIR")
+    path = Path(data) / "cola" / "in_domain_dev.tsv" if data else None
+    if path is not None and path.is_file():
+        return sum(1 for line in path.read_text().splitlines() if line.strip())
+    return IN_DOMAIN_DEV
+
+
+def domain_mccs(task, preds) -> dict[str, float | None]:
+    """Test MCC on the in-domain and the out-of-domain half of test."""
+    if preds is None or len(preds) != len(task.test):
+        return {"test_in_mcc": None, "test_out_mcc": None}
+    n = in_domain_test_count(task)
+    labels = list(task.test.labels)
+    return {"test_in_mcc": mcc(labels[:n], preds[:n]), "test_out_mcc": mcc(labels[n:], preds[n:])}
+
+
+def test_predictions(task, backend, code: str) -> list[Any] | None:
+    """A skill's outputs on test, run in the sandbox (an output that is no label counts as wrong)."""
+    result = backend.run(RunRequest(code=code, texts=tuple(task.test.texts), kind=task.kind, labels=task.labels))
+    if result.predictions is None:
+        return None
+    return [p if p in task.labels else None for p in result.predictions]
 
 
 def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int) -> dict[str, Any]:
@@ -101,7 +130,8 @@ def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, 
                            "accepted": len(accepted), "evidence": evidence_log,
                            "population": run.population.stats()}
     if not accepted:
-        return {**out, "test_mcc": None, "validation_mcc": None, "train_mcc": None, "size": None}
+        return {**out, "test_mcc": None, "test_in_mcc": None, "test_out_mcc": None, "validation_mcc": None,
+                "train_mcc": None, "size": None}
     metrics, code, cid = max(accepted, key=lambda a: (a[0]["train"]["mcc"], -len(a[1])))
     best = summary["best"]
     tests = [a[0]["test"]["mcc"] for a in accepted if "test" in a[0]]
@@ -111,6 +141,7 @@ def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, 
         "train_mcc": metrics["train"]["mcc"],
         "validation_mcc": metrics["validation"]["mcc"],
         "test_mcc": metrics["test"]["mcc"],
+        **domain_mccs(task, test_predictions(task, backend, code)),
         "size": len(code.encode()),
         "val_picked_test_mcc": best["metrics"]["test"]["mcc"] if best else None,
         "val_picked_validation_mcc": best["metrics"]["validation"]["mcc"] if best else None,
@@ -132,6 +163,7 @@ def hand_written_row(task, backend) -> dict[str, Any]:
         "train_mcc": metrics["train"].mcc if "train" in metrics else None,
         "validation_mcc": metrics["validation"].mcc if "validation" in metrics else None,
         "test_mcc": metrics["test"].mcc if "test" in metrics else None,
+        **domain_mccs(task, test_predictions(task, backend, code)),
         "size": len(code.encode()), "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -211,7 +243,8 @@ def logistic_row(task, seed: int) -> dict[str, Any]:
         return mcc(split.labels, np.where(model.decision(list(split.texts)) >= cut, 0, 1).tolist())
 
     return {"seed": seed, "train_mcc": split_mcc(task.train), "validation_mcc": split_mcc(task.validation),
-            "test_mcc": split_mcc(task.test), "cv_mcc": mcc(flagged.astype(int), (oof >= cut).astype(int)),
+            "test_mcc": split_mcc(task.test),
+            **domain_mccs(task, np.where(model.decision(list(task.test.texts)) >= cut, 0, 1).tolist()), "cv_mcc": mcc(flagged.astype(int), (oof >= cut).astype(int)),
             "features": len(model.vocab), "size": None, "wall_s": round(time.perf_counter() - started, 1)}
 
 
@@ -220,7 +253,8 @@ def majority_row(task) -> dict[str, Any]:
     top = max(set(labels), key=labels.count)
     return {"train_mcc": mcc(task.train.labels, [top] * len(task.train)),
             "validation_mcc": mcc(task.validation.labels, [top] * len(task.validation)),
-            "test_mcc": mcc(task.test.labels, [top] * len(task.test)), "size": None, "wall_s": 0.0}
+            "test_mcc": mcc(task.test.labels, [top] * len(task.test)),
+            **domain_mccs(task, [top] * len(task.test)), "size": None, "wall_s": 0.0}
 
 
 # ----------------------------------------------------------------------------- summary
@@ -236,7 +270,7 @@ def spread(values: list[float | None]) -> dict[str, Any]:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("test_mcc", "validation_mcc", "train_mcc", "size", "wall_s", "val_picked_test_mcc")
+    keys = ("test_mcc", "test_in_mcc", "test_out_mcc", "validation_mcc", "train_mcc", "size", "wall_s", "val_picked_test_mcc")
     return {k: spread([r.get(k) for r in rows]) for k in keys if any(r.get(k) is not None for r in rows)}
 
 
@@ -251,13 +285,14 @@ def fmt(s: dict[str, Any] | None, digits: int = 3) -> str:
 def print_table(report: dict[str, Any]) -> None:
     table = Table(title=f"CoLA quality, seeds {report['seeds']}, {report['iters']} iterations x {report['batch']} "
                         f"candidates (test = official dev files, never used to select)", title_justify="left")
-    for col in ("method", "test MCC", "test MCC per seed", "val MCC", "size (bytes)", "wall s",
+    for col in ("method", "test MCC", "test MCC per seed", "test MCC in-domain", "test MCC out-of-domain", "val MCC", "size (bytes)", "wall s",
                 "test MCC (val-picked)"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for name, row in report["methods"].items():
         s = row["summary"]
         per_seed = ", ".join("-" if v is None else f"{v:.3f}" for v in s.get("test_mcc", {}).get("values", []))
-        table.add_row(name, fmt(s.get("test_mcc")), per_seed, fmt(s.get("validation_mcc")),
+        table.add_row(name, fmt(s.get("test_mcc")), per_seed, fmt(s.get("test_in_mcc")), fmt(s.get("test_out_mcc")),
+                      fmt(s.get("validation_mcc")),
                       fmt(s.get("size"), 0), fmt(s.get("wall_s"), 1), fmt(s.get("val_picked_test_mcc")))
     Console(width=150).print(table)
     t = report["targets"]
