@@ -58,16 +58,23 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def run_config(task, iters: int, transcript: str | None = None, **more) -> RunConfig:
+    """The run's config: the offline proposer's, or (TRANSCRIPT) a replayed LLM run's, one candidate
+    per iteration as evolve runs an LLM proposer."""
+    if transcript:
+        more.update(proposer="replay", transcript=transcript, batch=1)
+    return RunConfig(task=task.name, iters=iters, **more)
+
+
 def generate(task, backend, iters: int, seed: int, workers: int,
              transcript: str | None = None) -> tuple[list[tuple[int, str]], dict[str, Any]]:
     """(iteration, code) of every candidate the loop sent to the evaluator, in order: the offline
-    proposer's, or (TRANSCRIPT) those of a replayed LLM run, one candidate per iteration."""
-    proposer = "replay" if transcript else "offline"
+    proposer's, or (TRANSCRIPT) those of a replayed LLM run."""
     with tempfile.TemporaryDirectory(prefix="skillkiln-bench-") as tmp:
         store = Store(Path(tmp) / "store.sqlite")
-        config = RunConfig(task=task.name, iters=iters, seed=seed, sandbox=backend.name, workers=workers,
-                           store_path=Path(tmp) / "store.sqlite", proposer=proposer, transcript=transcript,
-                           **({"batch": 1} if transcript else {}))
+        config = run_config(task, iters, transcript, seed=seed, sandbox=backend.name, workers=workers,
+                            store_path=Path(tmp) / "store.sqlite")
+        proposer = config.proposer
         run = Run(config, task, backend, make_proposer(proposer, seed, config), store)
         started = time.perf_counter()
         summary = run.execute()
@@ -285,7 +292,7 @@ def main() -> None:
             f"{args.iters} iterations, seed {args.seed}, sandbox {backend.name}")
         codes, run_info = generate(task, backend, args.iters, args.seed, args.workers, args.transcript)
         # the run's candidates are judged as evolve judges them: validation alpha over its budget
-        config = RunConfig(task=task.name, iters=args.iters, **({"batch": 1} if args.transcript else {})).run_gate()
+        config = run_config(task, args.iters, args.transcript).run_gate()
         on = Evaluator(task, backend, config, cascade=True)
         off = Evaluator(task, backend, config, cascade=False)
         say(f"evaluating {len(codes)} candidates with the cascade on and off (interleaved)")

@@ -35,6 +35,7 @@ Writes bench/results/quality.json and prints a table.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -81,7 +82,8 @@ def mcc(labels, preds) -> float:
     return mcc_from_confusion(*confusion(list(labels), list(preds)))
 
 
-def in_domain_test_count(task) -> int:
+@functools.cache
+def in_domain_test_count() -> int:
     """How many of test's examples (first) come from in_domain_dev.tsv; the rest are out_of_domain_dev.tsv
     (tasks/cola.py builds test from the two files in that order, as GLUE's validation split is)."""
     data = os.environ.get("SKILLKILN_DATA_DIR")
@@ -95,15 +97,20 @@ def domain_mccs(task, preds) -> dict[str, float | None]:
     """Test MCC on the in-domain and the out-of-domain half of test."""
     if preds is None or len(preds) != len(task.test):
         return {"test_in_mcc": None, "test_out_mcc": None}
-    n = in_domain_test_count(task)
+    n = in_domain_test_count()
     labels = list(task.test.labels)
     return {"test_in_mcc": mcc(labels[:n], preds[:n]), "test_out_mcc": mcc(labels[n:], preds[n:])}
 
 
 def test_predictions(task, backend, code: str) -> list[Any] | None:
     """A skill's outputs on test, run in the sandbox (an output that is no label counts as wrong)."""
-    result = backend.run(RunRequest(code=code, texts=tuple(task.test.texts), kind=task.kind, labels=task.labels))
-    if result.predictions is None:
+    return label_outputs(task, backend.run(RunRequest(code=code, texts=tuple(task.test.texts), kind=task.kind,
+                                                      labels=task.labels)))
+
+
+def label_outputs(task, result) -> list[Any] | None:
+    """RESULT's outputs, an output that is no label as None (it counts as wrong)."""
+    if result is None or result.predictions is None:
         return None
     return [p if p in task.labels else None for p in result.predictions]
 
@@ -163,7 +170,7 @@ def hand_written_row(task, backend) -> dict[str, Any]:
         "train_mcc": metrics["train"].mcc if "train" in metrics else None,
         "validation_mcc": metrics["validation"].mcc if "validation" in metrics else None,
         "test_mcc": metrics["test"].mcc if "test" in metrics else None,
-        **domain_mccs(task, test_predictions(task, backend, code)),
+        **domain_mccs(task, label_outputs(task, evaluation.results.get("test"))),
         "size": len(code.encode()), "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -239,12 +246,14 @@ def logistic_row(task, seed: int) -> dict[str, Any]:
     cut = best_cut(oof, flagged)
     model = NgramLogistic().fit(texts, flagged)
 
-    def split_mcc(split) -> float:
-        return mcc(split.labels, np.where(model.decision(list(split.texts)) >= cut, 0, 1).tolist())
+    def predict(split) -> list[int]:
+        return np.where(model.decision(list(split.texts)) >= cut, 0, 1).tolist()
 
-    return {"seed": seed, "train_mcc": split_mcc(task.train), "validation_mcc": split_mcc(task.validation),
-            "test_mcc": split_mcc(task.test),
-            **domain_mccs(task, np.where(model.decision(list(task.test.texts)) >= cut, 0, 1).tolist()), "cv_mcc": mcc(flagged.astype(int), (oof >= cut).astype(int)),
+    test = predict(task.test)
+    return {"seed": seed, "train_mcc": mcc(task.train.labels, predict(task.train)),
+            "validation_mcc": mcc(task.validation.labels, predict(task.validation)),
+            "test_mcc": mcc(task.test.labels, test), **domain_mccs(task, test),
+            "cv_mcc": mcc(flagged.astype(int), (oof >= cut).astype(int)),
             "features": len(model.vocab), "size": None, "wall_s": round(time.perf_counter() - started, 1)}
 
 
