@@ -2,8 +2,10 @@
 
   (a) scoring      tests/skills/honest_rules.py over the 8,551 CoLA train + validation texts:
                    in the warm Docker sandbox vs called in-process with no sandbox, interleaved
-                   pair by pair (so load on the machine hits both alike); the speed ratio is
-                   in-process time / sandbox time (1.0 = as fast as no sandbox). The host's Python
+                   (so load on the machine hits both alike): each round runs every side three
+                   times in turn and keeps each side's fastest (a slowdown only adds time, and
+                   this machine's speed drifts by tens of percent within a second); the speed
+                   ratio is in-process time / sandbox time per round (1.0 = as fast as no sandbox). The host's Python
                    and the image's are different builds, so the same loop is also timed
                    in-process on the sandbox's own interpreter (inside the container) and set
                    against the same round trip: the ratio with the same Python on both sides.
@@ -60,6 +62,7 @@ DOCKER_RUN_SCRIPT = (
     "print(json.dumps({'ok': True, 'outputs': [ns['solve']('a cat')]}))\n"
 )
 
+SAMPLES_PER_ROUND = 3  # each side runs this many times per round of (a), interleaved; the round keeps its fastest
 SAME_PYTHON = (
     "import json\nimport time\n\n\ndef solve(payload):\n    ns = {'__name__': 'skill'}\n"
     "    exec(compile(HONEST_CODE, 'honest_rules', 'exec'), ns)\n    rule, texts = ns['solve'], json.loads(payload)\n"
@@ -102,38 +105,48 @@ def bench_scoring(backend, texts: tuple[str, ...], labels, reps: int) -> dict[st
     same_python = RunRequest(SAME_PYTHON.replace("HONEST_CODE", repr(code)), (json.dumps(texts),), labels=(0, 1),
                              trusted_builtins=True)
     inproc, sandboxed, ratios, harness, inside, inside_ratios, sent, sent_ratios = [], [], [], [], [], [], [], []
+    single = []  # the same-Python ratio from each round's first sample alone (the estimator before)
     for rep in range(reps):
-        measured: dict[str, Any] = {}
+        samples: dict[str, list[float]] = {"in": [], "sb": [], "harness": [], "inside": [], "sent": []}
 
         def host() -> None:
-            measured["in"] = timed(lambda: [solve(t) for t in texts])[0]
+            samples["in"].append(timed(lambda: [solve(t) for t in texts])[0])
 
         def sandbox() -> None:
-            measured["sb"], result = timed(lambda: backend.run(request))
+            took, result = timed(lambda: backend.run(request))
             assert list(result.predictions) == expected and not result.per_example_errors and not result.failure
-            measured["harness"] = result.wall_s
+            samples["sb"].append(took)
+            samples["harness"].append(result.wall_s)
 
         def same() -> None:
             mine = backend.run(same_python, Limits(call_s=30, wall_s=60))
             assert mine.predictions and isinstance(mine.predictions[0], int), mine
-            measured["inside"] = mine.predictions[0] / 1e6
+            samples["inside"].append(mine.predictions[0] / 1e6)
 
         def resend() -> None:
             backend._pool._held.clear()  # the host forgets what its worker holds: the texts go again
-            measured["sent"], result = timed(lambda: backend.run(request))
+            took, result = timed(lambda: backend.run(request))
             assert list(result.predictions) == expected and not result.failure
+            samples["sent"].append(took)
 
         order = [host, sandbox, same, resend]
-        for step in order[rep % 4:] + order[:rep % 4]:  # rotate, so no side always goes first
-            step()
-        inproc.append(measured["in"])
-        sandboxed.append(measured["sb"])
-        ratios.append(measured["in"] / measured["sb"])
-        harness.append(measured["harness"])
-        inside.append(measured["inside"])
-        inside_ratios.append(measured["inside"] / measured["sb"])
-        sent.append(measured["sent"])
-        sent_ratios.append(measured["inside"] / measured["sent"])
+        for inner in range(SAMPLES_PER_ROUND):  # rotate, so no side always goes first
+            k = (rep + inner) % 4
+            for step in order[k:] + order[:k]:
+                step()
+        single.append(samples["inside"][0] / samples["sb"][0])
+        # each side's fastest of its samples in this round: the machine's speed drifts by tens of
+        # percent over a second here (the same loop takes 77 to 145 ms), and a slowdown only ever
+        # adds time, so the least disturbed sample of each side is the one to set side by side
+        least = {key: min(values) for key, values in samples.items()}
+        inproc.append(least["in"])
+        sandboxed.append(least["sb"])
+        ratios.append(least["in"] / least["sb"])
+        harness.append(least["harness"])
+        inside.append(least["inside"])
+        inside_ratios.append(least["inside"] / least["sb"])
+        sent.append(least["sent"])
+        sent_ratios.append(least["inside"] / least["sent"])
     return {
         "texts": len(texts),
         "in_process_s": spread(inproc),
@@ -149,6 +162,8 @@ def bench_scoring(backend, texts: tuple[str, ...], labels, reps: int) -> dict[st
         "speed_ratio_of_medians": statistics.median(inproc) / statistics.median(sandboxed),
         "speed_ratio_same_python_of_medians": statistics.median(inside) / statistics.median(sandboxed),
         "speed_ratio_same_python_of_minimums": min(inside) / min(sandboxed),
+        "speed_ratio_same_python_single_sample": spread(single),
+        "samples_per_round": SAMPLES_PER_ROUND,
         "target_ratio": 0.9,
     }
 
@@ -275,6 +290,7 @@ def table(results: dict[str, Any]) -> Table:
     row("(a)   speed ratio, same Python on both sides", a["speed_ratio_same_python"], "x", ">= 0.9x",
         a["speed_ratio_same_python"]["median"] >= 0.9)
     row("(a)   the same, texts sent again (a worker's first request)", a["speed_ratio_same_python_texts_sent"], "x")
+    row("(a)   the same, one sample per side per round (no fastest-of-3)", a["speed_ratio_same_python_single_sample"], "x")
     t.add_row("(a)   same Python: ratio of medians / of minimums",
               f"{a['speed_ratio_same_python_of_medians']:.2f}x", f"{a['speed_ratio_same_python_of_minimums']:.2f}x",
               "", "", "")

@@ -655,7 +655,10 @@ WARM_UP = json.dumps({"code": "def solve(text):\n    return 1 if text else 0\n",
                       "allowed_imports": ["re"], "libraries": {}})
 
 
-def warm_up() -> None:
+TOUCH_CHUNK = 1024  # held texts a spare touches between looks at its request pipe
+
+
+def warm_up(req_fd: int = -1) -> None:
     """While a spare waits: parse, load, run and encode a trivial request of its own (never
     written anywhere), so that the pages of the server's memory every request touches (reference
     counts are writes) are copied now rather than during the request that needs them. It leaves
@@ -670,6 +673,16 @@ def warm_up() -> None:
             Clock.stop()
         json.dumps(outputs, ensure_ascii=True, separators=(",", ":"))
         json.dumps({"ok": True, "errors": errors, "properties": {}, "failure": "", "wall_s": 0.0})
+        # The held texts too: a request's first pass over them would otherwise take the page
+        # faults of their reference counts (the first scoring pass measured 4 ms slower than the
+        # next on CoLA's 8,551 texts without this, 1 ms with it). Chunk by chunk, and never once
+        # a request waits on req_fd: the warm-up must not delay the request it prepares for.
+        for texts in reversed(HELD.values()):  # the most recently used first
+            for start in range(0, len(texts), TOUCH_CHUNK):
+                if req_fd >= 0 and select.select([req_fd], [], [], 0)[0]:
+                    return
+                for _ in itertools.islice(texts, start, start + TOUCH_CHUNK):
+                    pass
     except BaseException:  # noqa: BLE001 - only a warm-up: the request itself says what fails
         pass
 
@@ -678,7 +691,7 @@ def spare_main(req_fd: int, out_fd: int) -> None:
     """A spare child: cut off from the channel at once, then idle until the server hands it a
     request on req_fd (or closes it: then it just exits)."""
     isolate_fds(req_fd, out_fd)
-    warm_up()
+    warm_up(req_fd)
     try:
         body = read_body(req_fd)
     except ValueError:
