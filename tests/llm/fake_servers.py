@@ -67,7 +67,7 @@ def ollama_error(status: int, message: str) -> Reply:
     return Reply(status, {"error": message})
 
 
-def anthropic_message(text: str, model: str = "claude-opus-4-5-20251101", input_tokens: int = 1200,
+def anthropic_message(text: str, model: str = "claude-opus-5-5", input_tokens: int = 1200,
                       output_tokens: int = 300, stop_reason: str = "end_turn", n: int = 0) -> Reply:
     return Reply(200, {
         "id": f"msg_01Fake{n:018d}", "type": "message", "role": "assistant", "model": model,

@@ -15,7 +15,7 @@ from typing import Any
 
 from fake_servers import Reply, anthropic_message, approx_tokens, ollama_chat
 
-CREATOR_MODEL = "claude-opus-4-5-20251101"
+CREATOR_MODEL = "claude-opus-5-5"
 REPAIRER_MODEL = "qwen2.5-coder:32b"
 
 # rules a skill may hold: (regex, weight); the first nine make skill A, all fourteen skill D

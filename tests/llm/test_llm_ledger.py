@@ -16,11 +16,11 @@ from fake_servers import anthropic_error, anthropic_message, approx_tokens
 from llm_helpers import FAST, anthropic_env, server  # noqa: F401 - fixtures
 from scripted import SKILL_D, block
 
-MODEL = "claude-opus-4-5-20251101"
+MODEL = "claude-opus-5-5"
 
 
 def test_costs_come_from_the_price_table():
-    assert cost_of("anthropic", MODEL, TokenUsage(1_000_000, 0)) == pytest.approx(5.0)
+    assert cost_of("anthropic", MODEL, TokenUsage(1_000_000, 0)) == pytest.approx(4.0)
     assert cost_of("anthropic", "claude-opus-4-5", TokenUsage(0, 1_000_000)) == pytest.approx(25.0)
     assert cost_of("anthropic", "claude-haiku-4-5", TokenUsage(2000, 1000)) == pytest.approx(0.007)
     assert cost_of("ollama", "qwen2.5-coder:32b", TokenUsage(10**6, 10**6)) == 0.0
@@ -30,7 +30,7 @@ def test_costs_come_from_the_price_table():
     ledger.record("anthropic", "claude-unknown-9", "repairer", TokenUsage(10, 10))
     summary = ledger.summary()
     assert summary["calls"] == 2 and summary["total"] == 1220 and summary["priced"] is False
-    assert summary["cost_usd"] == pytest.approx(0.01) and summary["prices"]["date"]
+    assert summary["cost_usd"] == pytest.approx(0.008) and summary["prices"]["date"]
     with pytest.raises(SkillkilnError, match="needs a price for anthropic:claude-unknown-9"):
         Ledger(budget_usd=1.0).require_prices([("anthropic", "claude-unknown-9")])
 
@@ -38,7 +38,7 @@ def test_costs_come_from_the_price_table():
 def test_the_budget_is_checked_before_each_call():
     ledger = Ledger(budget_usd=0.01)
     ledger.check_budget()
-    ledger.record("anthropic", MODEL, "creator", TokenUsage(2000, 0))  # $0.01
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(2500, 0))  # $0.01
     with pytest.raises(BudgetExhausted, match=r"spent \$0.0100 of \$0.0100"):
         ledger.check_budget()
 

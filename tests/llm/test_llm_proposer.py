@@ -17,7 +17,7 @@ GOOD = "```python\nimport re\n\n\ndef solve(text):\n    return 0 if re.search(r'
 
 
 def hybrid(server) -> LLMProposer:
-    creator = AnthropicModel("claude-opus-4-5-20251101", api_key="sk-ant-fake", base_url=server.url, timeout_s=5, retry=FAST)
+    creator = AnthropicModel("claude-opus-5-5", api_key="sk-ant-fake", base_url=server.url, timeout_s=5, retry=FAST)
     repairer = OllamaModel("llama3.2:3b", host=server.url, timeout_s=5, retry=FAST)
     return LLMProposer(creator, repairer, name="anthropic", ledger=Ledger())
 
@@ -81,12 +81,12 @@ def test_an_unparseable_answer_gets_one_repair_round_from_the_repairer(server):
     assert "the answer holds no ```python code block" in repair_prompt  # the exact error, shown
     assert "I would check agreement" in repair_prompt
     ledger = proposer.ledger.summary()
-    assert ledger["by_model"]["anthropic:claude-opus-4-5-20251101"]["roles"] == {"creator": 1}
+    assert ledger["by_model"]["anthropic:claude-opus-5-5"]["roles"] == {"creator": 1}
     assert ledger["by_model"]["ollama:llama3.2:3b"]["roles"] == {"repairer": 1}
-    assert ledger["cost_usd"] == round((900 * 5 + 12 * 25) / 1e6, 6)
+    assert ledger["cost_usd"] == round((900 * 4 + 12 * 20) / 1e6, 6)
     stats = proposer.stats()["models"]
-    assert stats["anthropic:claude-opus-4-5-20251101"]["first_failures"] == 1
-    assert stats["anthropic:claude-opus-4-5-20251101"]["kinds"] == {"no_code": 1}
+    assert stats["anthropic:claude-opus-5-5"]["first_failures"] == 1
+    assert stats["anthropic:claude-opus-5-5"]["kinds"] == {"no_code": 1}
     assert stats["ollama:llama3.2:3b"]["repairs"] == 1 and stats["ollama:llama3.2:3b"]["repaired"] == 1
 
 
@@ -97,7 +97,7 @@ def test_an_unrepairable_answer_still_becomes_a_candidate_that_fails_the_gate(se
     proposal = proposer.propose(toy_context(toy_card(), with_parent=False))
     assert check_source(proposal.code).reason == "syntax"
     assert "repair by ollama:llama3.2:3b failed" in proposal.note
-    assert proposer.stats()["models"]["anthropic:claude-opus-4-5-20251101"]["failed_after_repair"] == 1
+    assert proposer.stats()["models"]["anthropic:claude-opus-5-5"]["failed_after_repair"] == 1
     repair_prompt = server.chats("ollama")[0].body["messages"][-1]["content"]
     assert "syntax: line 1: expected ':'" in repair_prompt and "def solve(text)" in repair_prompt
 
@@ -108,7 +108,7 @@ def test_search_replace_edits_of_parent_1(server):
     proposal = proposer.propose(toy_context(toy_card()))
     assert proposal.code == PARENT_CODE.replace("THRESHOLD = 1", "THRESHOLD = 2")
     assert proposal.parent_ids == ("p1", "p2") and "edits ok" in proposal.note
-    assert proposer.stats()["models"]["anthropic:claude-opus-4-5-20251101"]["edits"] == 1
+    assert proposer.stats()["models"]["anthropic:claude-opus-5-5"]["edits"] == 1
     assert not server.chats("ollama")  # no repair needed
 
 

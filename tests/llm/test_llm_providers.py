@@ -20,8 +20,8 @@ def ollama(server, model="llama3.2:3b", **kw) -> OllamaModel:
     return OllamaModel(model, host=server.url, timeout_s=kw.pop("timeout_s", 5), retry=kw.pop("retry", FAST), **kw)
 
 
-def claude(server, **kw) -> AnthropicModel:
-    return AnthropicModel("claude-opus-4-5-20251101", api_key="sk-ant-fake", base_url=server.url,
+def claude(server, model: str = "claude-opus-5-5", **kw) -> AnthropicModel:
+    return AnthropicModel(model, api_key="sk-ant-fake", base_url=server.url,
                           timeout_s=kw.pop("timeout_s", 5), retry=kw.pop("retry", FAST), strict=True, **kw)
 
 
@@ -40,13 +40,17 @@ def test_ollama_round_trip_reports_prompt_eval_and_eval_counts(server):
 
 
 def test_anthropic_round_trip_reports_input_and_output_tokens(server):
-    server.push("anthropic", anthropic_message("hello", input_tokens=1234, output_tokens=56))
-    done = claude(server).complete(USER, "be brief", 300, 0.5)
+    server.push("anthropic", anthropic_message("hello", "claude-haiku-4-5", input_tokens=1234, output_tokens=56))
+    done = claude(server, "claude-haiku-4-5").complete(USER, "be brief", 300, 0.5)
     assert (done.text, done.usage.prompt, done.usage.completion) == ("hello", 1234, 56)
-    assert done.model == "claude-opus-4-5-20251101" and done.stop == "end_turn"
+    assert done.model == "claude-haiku-4-5" and done.stop == "end_turn"
     seen = server.chats("anthropic")[0]
     assert seen.body["system"] == "be brief" and seen.body["max_tokens"] == 300
     assert seen.body["messages"] == USER and seen.body["temperature"] == 0.5
+    # a model that rejects non-default sampling (the default one) gets no temperature at all
+    server.push("anthropic", anthropic_message("hi", input_tokens=10, output_tokens=2))
+    done = claude(server).complete(USER, "be brief", 300, 0.5)
+    assert done.model == "claude-opus-5-5" and "temperature" not in server.chats("anthropic")[1].body
     assert seen.headers.get("anthropic-version")
 
 
@@ -106,7 +110,7 @@ def test_a_rejected_key_and_a_missing_key_are_clear(server, monkeypatch):
         claude(server).complete(USER, "s", 10, 0.0)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(SkillkilnError, match="ANTHROPIC_API_KEY is not set"):
-        AnthropicModel("claude-opus-4-5-20251101", base_url=server.url)
+        AnthropicModel("claude-opus-5-5", base_url=server.url)
 
 
 def test_unreachable_ollama_is_one_line_within_seconds(tmp_path):
