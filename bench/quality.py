@@ -29,6 +29,16 @@ from 4 to 8/15/30 lowers CV MCC (0.161 -> 0.143/0.140/0.117): the rare features 
 limits the skills is the 20 kB size cap (about 700 features; top-700 refits reach CV 0.14-0.15) and
 the gate's train-validation accuracy gap test, not under-regularised weights.
 
+Tried and not kept (each chosen on train-only evidence, then test looked at once; the code is on
+the local branches `classgram` and `classgram-content`): word-class 2-3-grams as a rule kind
+(validation MCC 0.188, test 0.118 +- 0.015); rules packed by weight, about 1,200 per skill instead
+of 650 (validation 0.191, test 0.099); class grams plus a five-fold ridge on rules on content
+(open-class) words, the pick of leave-one-source-out CV on train, where CoLA names each sentence's
+source (validation 0.205, test 0.103 +- 0.015, out-of-domain half 0.043). Validation, a random
+tenth of the in-domain train file, rose with each of them; the out-of-domain half of test did not,
+and neither proxy (random or source-held-out CV) separated these configurations by more than its
+fold spread.
+
 Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/quality.py [--seeds 0 1 2] [--iters 25]
 Writes bench/results/quality.json and prints a table.
 """
