@@ -9,7 +9,10 @@ early rejections.
    spent in sandbox requests (Evaluation.sandbox_s). With the cascade on, as in the loop, a
    candidate with the same train-subset outputs as one of an earlier iteration stops there
    (same_behaviour); the bench counts how many of those differed from their twin on the full
-   train split, by how much train MCC, and whether one would have been the run's best.
+   train split, by how much train MCC, and whether one would have been the run's best. Also as in
+   the loop, the cascade gets the offline proposer's expected train outputs (recomputed here from
+   each candidate's rules with the proposer's own feature bank): checked on the train subset, they
+   let validation run before the rest of train, and a candidate it rejects stops there.
 3. False early rejections, observed: candidates the cascade stopped at the train subset that
    passed the full train stage with the cascade off; and any candidate rejected only with the
    cascade, other than a same_behaviour skip.
@@ -45,6 +48,7 @@ from engine.config import RunConfig  # noqa: E402
 from engine.evaluate import Evaluation, Evaluator  # noqa: E402
 from engine.loop import Run  # noqa: E402
 from engine.proposers import make_proposer  # noqa: E402
+from engine.proposers.offline import FeatureBank, expected_train_outputs  # noqa: E402
 from engine.records import ExecResult  # noqa: E402
 from sandbox.factory import open_backend  # noqa: E402
 from skills_store.store import Store  # noqa: E402
@@ -86,21 +90,18 @@ def generate(task, backend, iters: int, seed: int, workers: int,
     return codes, info
 
 
-def texts_run(evaluation: Evaluation, evaluator: Evaluator) -> int:
-    """Texts sent to the sandbox: a deterministic measure of the work, beside the noisy seconds."""
-    task = evaluator.task
-    sizes = {
-        "train_subset": len(evaluator.subset),
-        "train": len(evaluator.rest) if "train_subset" in evaluation.stage_s else len(task.train),
-        "validation": len(evaluator.generated) + len(task.validation),
-        "test": len(task.test),
-    }
-    return sum(sizes[stage] for stage in evaluation.stage_s)
+def expected_outputs(task, codes: list[tuple[int, str]]) -> list[tuple[Any, ...] | None]:
+    """What the offline proposer hands in with each candidate (Proposal.expected_train): its own
+    computation of the skill's train outputs; None for code that is not one of its rule skills."""
+    bank = FeatureBank(task.train)
+    return [expected_train_outputs(code, bank) for _, code in codes]
 
 
-def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator) -> list[dict[str, Any]]:
+def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator,
+                  expected: list[tuple[Any, ...] | None] | None = None) -> list[dict[str, Any]]:
     """Each candidate both ways. With the cascade on, as in the loop, a candidate whose train-subset
-    outputs equal those of a candidate from an earlier iteration stops there (same_behaviour)."""
+    outputs equal those of a candidate from an earlier iteration stops there (same_behaviour), and
+    the proposer's expected train outputs (EXPECTED) are handed in; with it off, never."""
     rows = []
     behaviours: dict[str, tuple[int, int]] = {}  # signature -> (iteration, row index)
     for k, (iteration, code) in enumerate(items):
@@ -108,17 +109,21 @@ def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator) -
         known = {sig: str(j) for sig, (it, j) in behaviours.items() if it < iteration}
         results: dict[bool, Evaluation] = {}
         for evaluator in (first, second):
-            results[evaluator.cascade] = evaluator.evaluate(code, behaviours=known if evaluator.cascade else None)
+            if evaluator.cascade:
+                results[True] = evaluator.evaluate(code, behaviours=known, expected_train=expected and expected[k])
+            else:
+                results[False] = evaluator.evaluate(code)
         a, b = results[True], results[False]
-        if a.behaviour and a.train_predictions is not None:
+        if a.behaviour and (a.train_predictions is not None or a.expected_train is not None):
             behaviours.setdefault(a.behaviour, (iteration, k))
         twin = int(known[a.behaviour]) if a.verdict.reasons == ("same_behaviour",) else None
         rows.append({
             "twin": twin,
             "on": {"stage": a.stage, "accepted": a.verdict.accepted, "reasons": list(a.verdict.reasons),
-                   "sandbox_s": a.sandbox_s, "stage_s": a.stage_s, "texts": texts_run(a, on)},
+                   "sandbox_s": a.sandbox_s, "stage_s": a.stage_s, "texts": a.texts,
+                   "rest_of_train_skipped": a.expected_train is not None},
             "off": {"stage": b.stage, "accepted": b.verdict.accepted, "reasons": list(b.verdict.reasons),
-                    "sandbox_s": b.sandbox_s, "stage_s": b.stage_s, "texts": texts_run(b, off),
+                    "sandbox_s": b.sandbox_s, "stage_s": b.stage_s, "texts": b.texts,
                     "train": _metric(b, "train"), "validation": _metric(b, "validation")},
             "off_train": b.results.get("train"),
         })
@@ -161,6 +166,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "texts_cascade_off": off_texts,
         "saving_in_texts": round(1 - on_texts / off_texts, 4) if off_texts else 0.0,
         "stopped_at_train_subset": len(early),
+        "stopped_at_validation_before_the_rest_of_train": sum(r["on"]["rest_of_train_skipped"] for r in rows),
         "same_behaviour_skips": len(twins),
         "same_behaviour_but_different_on_full_train": differs,
         "same_behaviour_train_mcc_gain_over_twin_max": round(max(gains), 4) if gains else None,
@@ -296,7 +302,7 @@ def main() -> None:
         on = Evaluator(task, backend, config, cascade=True)
         off = Evaluator(task, backend, config, cascade=False)
         say(f"evaluating {len(codes)} candidates with the cascade on and off (interleaved)")
-        rows = evaluate_both(codes, on, off)
+        rows = evaluate_both(codes, on, off, expected_outputs(task, codes))
         offline = totals(rows)
         offline["simulated"] = simulate(task, rows, config, args.draws)
         offline["simulated"]["at_the_boundary"] = at_the_floor(task, config, 2000)
@@ -338,7 +344,8 @@ def main() -> None:
               f"({t['saving_in_texts']:.1%} of the texts run); "
               f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']} "
               f"({t['same_behaviour_skips']} as same_behaviour, {t['same_behaviour_but_different_on_full_train']} of "
-              f"them different on full train), "
+              f"them different on full train), stopped at validation before the rest of train "
+              f"{t['stopped_at_validation_before_the_rest_of_train']}, "
               f"false early rejections {t['false_early_rejections']}, rejected only with the cascade "
               f"{t['rejected_only_with_the_cascade']} (not as same_behaviour), accepted only with it "
               f"{t['accepted_only_with_the_cascade']}; verdicts agree {t['verdicts_agree']}/{t['candidates']}")

@@ -13,6 +13,15 @@ validation: every candidate with outputs on all of train joins the search's popu
 keeping there the ones validation rejects makes better skills. Tried (bench/quality.py, same
 seeds): with validation first, evolve's test MCC fell from 0.080 and 0.128 to 0.059 and 0.084.
 
+Expected outputs change that order without changing the search. A proposer that computes its
+skill's train outputs itself (the offline one does; Proposal.expected_train) hands them in; when
+they match the real outputs on every text of the train subset, validation runs right after the
+subset, on its own, and a candidate it rejects stops there: the rest of train and the property
+tests are never run for it, and its expected outputs join the population in their place (search
+only: no verdict, metric or stored skill ever rests on them). A candidate validation passes then
+runs the rest of train, and the generated text with the property tests. Its checks and verdict are
+those of the usual order.
+
 The checks come from engine/gate.py for classification and engine/span_gate.py for span tasks
 (`checks_for(task)`): the same stages, functions and reason codes, scored for the task's kind.
 
@@ -50,6 +59,10 @@ class Evaluation:
     stage_s: dict[str, float] = field(default_factory=dict)  # sandbox seconds per stage
     cascade: bool = True
     behaviour: str | None = None  # signature of the train-subset outputs (see behaviour_signature)
+    # the proposer's expected train outputs, checked on the train subset, when validation rejected
+    # the candidate before the rest of train ran: the search may use them, the verdict never does
+    expected_train: tuple[Any, ...] | None = None
+    texts: int = 0  # texts sent to the sandbox, all requests together: the work, exactly
 
 
 def generated_texts(texts: Sequence[str], n: int, seed: int = GENERATED_SEED) -> tuple[str, ...]:
@@ -172,12 +185,40 @@ class Evaluator:
         result = self.backend.run(request, self.limits)
         return result, time.perf_counter() - started
 
+    def score_outputs(self, split: str, outputs: Sequence[Any]) -> Metrics:
+        """The metrics of outputs computed elsewhere (expected train outputs), as a run would score them."""
+        result = ExecResult(predictions=tuple(outputs), per_example_errors={}, timed_out=False, wall_s=0.0,
+                            properties={}, failure="")
+        return self.checks.score(self.task, split, result, self.config)
+
+    def _expected_holds(self, expected: Sequence[Any] | None, subset: ExecResult) -> bool:
+        """Whether the proposer's expected train outputs match the real ones on the whole subset."""
+        if expected is None or len(expected) != len(self.task.train) or not self.generated:
+            return False
+        if subset.predictions is None or subset.per_example_errors:
+            return False
+        real = train_outputs(self.task, tuple(subset.predictions))
+        claimed = train_outputs(self.task, tuple(expected[i] for i in self.subset))
+        return real == claimed and all(type(a) is type(b) for a, b in zip(real, claimed))
+
     def evaluate(self, code: str, libraries: dict[str, str] | None = None,
-                 behaviours: Mapping[str, str] | None = None) -> Evaluation:
+                 behaviours: Mapping[str, str] | None = None,
+                 expected_train: Sequence[Any] | None = None) -> Evaluation:
         """BEHAVIOURS maps behaviour signatures of candidates judged before to their ids: with the
         cascade on, a candidate that behaves exactly like one of them on the train subset stops
-        there (`same_behaviour`), since its full evaluation would very likely repeat that one's."""
+        there (`same_behaviour`), since its full evaluation would very likely repeat that one's.
+
+        EXPECTED_TRAIN is the proposer's own computation of the skill's train outputs. With the
+        cascade on, when it matches the real outputs on every text of the train subset, validation
+        runs right after the subset, and a candidate it rejects stops there: its expected outputs
+        stand in for the rest of train, for the search only (Evaluation.expected_train)."""
         libraries = libraries or {}
+        sent = [0]  # texts sent to the sandbox (a local: the loop's threads share this evaluator)
+
+        def run(texts: Sequence[str], properties: bool) -> tuple[ExecResult, float]:
+            sent[0] += len(texts)
+            return self._run(code, texts, properties, libraries)
+
         behaviour: str | None = None
         checks = self.checks
         base = {"gate:config": self.config_detail}
@@ -206,11 +247,15 @@ class Evaluator:
                 stage_s,
                 self.cascade,
                 behaviour,
+                expected,
+                sent[0],
             )
 
+        expected: tuple[Any, ...] | None = None
+        early: tuple[ExecResult, float] | None = None  # validation run before the rest of train
         # train: the subset first (cascade), then the rest; or all of it at once
         if self.cascade and self.rest:
-            subset, stage_s["train_subset"] = self._run(code, [train_texts[i] for i in self.subset], False, libraries)
+            subset, stage_s["train_subset"] = run([train_texts[i] for i in self.subset], False)
             results["train_subset"] = subset
             reasons, more, subset_metrics = checks.subset_reasons(self.task, self.subset, subset, self.config)
             details.update(more)
@@ -225,10 +270,25 @@ class Evaluator:
                 if subset_metrics is not None:
                     metrics["train_subset"] = subset_metrics
                 return done("train_subset", reasons)
-            rest, stage_s["train"] = self._run(code, [train_texts[i] for i in self.rest], False, libraries)
+            if self._expected_holds(expected_train, subset):
+                early = run(self.task.validation.texts, False)
+                results["validation"] = early[0]
+                reasons, more = checks.split_reasons(self.task, "validation", early[0], self.config)
+                details.update(more)
+                if early[0].predictions is not None:
+                    metrics["validation"] = checks.score(self.task, "validation", early[0], self.config)
+                if reasons:
+                    stage_s["validation"] = early[1]
+                    expected = train_outputs(self.task, tuple(expected_train))
+                    note = details.get("gate:train_subset", "").replace("; went on to the full train split", "")
+                    details["gate:train_subset"] = note + (
+                        "; the proposer's expected train outputs matched the real ones on all of these texts, so "
+                        "validation ran next and stopped the candidate: the rest of train was not run")
+                    return done("validation", reasons)
+            rest, stage_s["train"] = run([train_texts[i] for i in self.rest], False)
             results["train"] = merge([(self.subset, subset), (self.rest, rest)], len(train_texts))
         else:
-            results["train"], stage_s["train"] = self._run(code, train_texts, False, libraries)
+            results["train"], stage_s["train"] = run(train_texts, False)
         reasons, more = checks.split_reasons(self.task, "train", results["train"], self.config)
         details.update(more)
         if results["train"].predictions is not None:
@@ -240,12 +300,17 @@ class Evaluator:
         # comes first: the determinism property re-runs the request's first texts, and a failure
         # quotes one, so counterexamples quote train-derived text, never a validation sentence.
         val_texts, g = self.task.validation.texts, len(self.generated)
-        both, stage_s["validation"] = self._run(code, list(self.generated) + list(val_texts), True, libraries)
-        results["validation"] = cut(both, g, g + len(val_texts), properties=True)
-        for check in (
-            lambda: checks.split_reasons(self.task, "validation", results["validation"], self.config),
-            lambda: checks.property_reasons(results["validation"]),
-        ):
+        if early is None:
+            both, stage_s["validation"] = run(list(self.generated) + list(val_texts), True)
+            results["validation"] = cut(both, g, g + len(val_texts), properties=True)
+            checklist = [lambda: checks.split_reasons(self.task, "validation", results["validation"], self.config),
+                         lambda: checks.property_reasons(results["validation"])]
+        else:  # validation ran already (and passed): the generated text and the property tests now
+            both, seconds = run(list(self.generated), True)
+            stage_s["validation"] = early[1] + seconds
+            checklist = [lambda: gate.run_failure("generated", both) if both.predictions is None
+                         else checks.property_reasons(both)]
+        for check in checklist:
             more_reasons, more = check()
             reasons += more_reasons
             details.update(more)
@@ -263,7 +328,7 @@ class Evaluator:
             return done("validation", reasons)
 
         # test: accepted skills only, reported, never used to decide
-        results["test"], stage_s["test"] = self._run(code, self.task.test.texts, False, libraries)
+        results["test"], stage_s["test"] = run(self.task.test.texts, False)
         if results["test"].predictions is not None:
             metrics["test"] = checks.score(self.task, "test", results["test"], self.config)
         return done("test", [])

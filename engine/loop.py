@@ -116,7 +116,7 @@ class Run:
             if item[3]:
                 return None
             return self.evaluator.evaluate(item[2].code, libraries=sources_for(item[2].code, self.libraries),
-                                           behaviours=known)
+                                           behaviours=known, expected_train=item[2].expected_train)
 
         reasons_now: list[str] = []
         observe = getattr(self.proposer, "observe", None)  # LLM proposers learn each candidate's fate
@@ -192,17 +192,20 @@ class Run:
         cand_id = self.candidate_id(iteration, k)
         if evaluation is None:
             verdict: dict[str, Any] = {"accepted": False, "reasons": ["duplicate"], "metrics": {}, "details": {}}
-            stage, sandbox_s, train_predictions = "static", 0.0, None
+            stage, sandbox_s, train_predictions, expected = "static", 0.0, None, False
         else:
             verdict, stage = evaluation.verdict.to_dict(), evaluation.stage
             sandbox_s, train_predictions = evaluation.sandbox_s, evaluation.train_predictions
+            expected = train_predictions is None and evaluation.expected_train is not None
+            if expected:  # validation rejected it before the rest of train: the proposer's outputs, checked on the subset
+                train_predictions = evaluation.expected_train
         record = {
             "id": cand_id, "run_id": self.run_id, "iteration": iteration, "code": proposal.code,
             "code_sha256": sha256(proposal.code), "parent_ids": proposal.parent_ids, "proposer": proposal.proposer,
             "model": proposal.model, "note": proposal.note, "prompt_tokens": proposal.usage.prompt,
             "completion_tokens": proposal.usage.completion, "stage": stage, "accepted": int(verdict["accepted"]),
             "reasons": tuple(verdict["reasons"]), "verdict": verdict, "sandbox_s": sandbox_s,
-            "train_predictions": train_predictions,
+            "train_predictions": train_predictions, "train_expected": int(expected),
         }
         offer = None
         if verdict["accepted"]:
@@ -233,14 +236,16 @@ class Run:
         if any(r in PARSE_REASONS for r in reasons):
             self.counts["parse_failures"] += 1
         metrics = record["verdict"].get("metrics") or {}
-        if record["train_predictions"] is None or "train" not in metrics:
+        outputs = record["train_predictions"]
+        if outputs is None or ("train" not in metrics and not record.get("train_expected")):
             return
-        subset = [record["train_predictions"][i] for i in self.evaluator.subset]
+        subset = [outputs[i] for i in self.evaluator.subset]
         self.behaviours.setdefault(behaviour_signature(self.task, subset), (record["iteration"], record["id"]))
         key = self.task.selection_key
         val = metrics.get("validation")
+        train = metrics.get("train") or self.evaluator.score_outputs("train", outputs).to_dict()
         self.population.add(Member(
-            record["id"], record["code"], tuple(record["train_predictions"]), metrics["train"][key],
+            record["id"], record["code"], tuple(outputs), train[key],
             val[key] if val else None, bool(record["accepted"]), len(record["code"]),
             parents=tuple(record["parent_ids"] or ()),
         ))
@@ -263,7 +268,8 @@ class Run:
         records = [
             {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
              "parent_ids": tuple(json.loads(row["parent_ids"])),
-             "train_predictions": train_outputs(task, store.train_predictions(row))}
+             "train_predictions": train_outputs(task, store.train_predictions(row)),
+             "train_expected": row["train_expected"]}
             for row in store.candidates(run_id)
         ]
         per_iteration = Counter(r["iteration"] for r in records if r["iteration"] != SEED_ITERATION)

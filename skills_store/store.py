@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from engine.errors import SkillkilnError
 from engine.records import SkillVersion
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -115,6 +115,11 @@ CREATE TABLE IF NOT EXISTS iterations (
     evidence TEXT NOT NULL,
     PRIMARY KEY (run_id, iteration)
 );
+""",
+    # 1 when train_predictions holds the proposer's expected outputs (checked on the train subset)
+    # because validation rejected the candidate before the rest of train ran
+    5: """
+ALTER TABLE candidates ADD COLUMN train_expected INTEGER NOT NULL DEFAULT 0;
 """,
 }
 
@@ -257,14 +262,14 @@ class Store:
             db.execute(
                 "INSERT INTO candidates (id, run_id, iteration, code, code_sha256, parent_ids, proposer, model, note,"
                 " prompt_tokens, completion_tokens, stage, accepted, reasons, verdict, sandbox_s, created_at,"
-                " train_predictions, skill_version)"
+                " train_predictions, skill_version, train_expected)"
                 " VALUES (:id, :run_id, :iteration, :code, :code_sha256, :parent_ids, :proposer, :model, :note,"
                 " :prompt_tokens, :completion_tokens, :stage, :accepted, :reasons, :verdict, :sandbox_s, :created_at,"
-                " :train_predictions, :skill_version)",
+                " :train_predictions, :skill_version, :train_expected)",
                 {**row, "parent_ids": json.dumps(list(row["parent_ids"])), "reasons": json.dumps(list(row["reasons"])),
                  "verdict": json.dumps(row["verdict"]), "created_at": now(),
                  "train_predictions": None if preds is None else zlib.compress(json.dumps(list(preds)).encode()),
-                 "skill_version": row.get("skill_version")},
+                 "skill_version": row.get("skill_version"), "train_expected": int(row.get("train_expected") or 0)},
             )
             return stored
 

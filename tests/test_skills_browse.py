@@ -136,6 +136,7 @@ def test_old_schema_is_migrated(tmp_path):
     db.commit()
     db.close()
     store = Store(path)
-    assert store.schema_version == 4 and store.iterations("none") == []
+    assert store.schema_version == 5 and store.iterations("none") == []
+    assert "train_expected" in {r[1] for r in store._db.execute("PRAGMA table_info(candidates)")}
     assert store.get("old").code == "x" and store.get("old").description == ""
     assert store.verify() == []

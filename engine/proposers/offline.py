@@ -570,6 +570,17 @@ def slopes(genome: Genome, bank: FeatureBank) -> dict[Feature, tuple[float, floa
     return out
 
 
+def outputs(genome: Genome, bank: FeatureBank) -> tuple[int, ...]:
+    """What the rendered skill returns for every train text, computed here, without running it."""
+    return tuple(np.where(bank.scores(genome) >= genome.threshold, FLAGGED, OTHER).tolist())
+
+
+def expected_train_outputs(code: str, bank: FeatureBank) -> tuple[int, ...] | None:
+    """The train outputs of a rule skill's source (None when it is not one of this proposer's)."""
+    genome = parse_genome(code)
+    return None if genome is None else outputs(genome, bank)
+
+
 def with_best_threshold(genome: Genome, bank: FeatureBank) -> Genome:
     genome.threshold, _ = best_threshold(bank.scores(genome), bank.flagged)
     return genome
@@ -985,13 +996,15 @@ class OfflineProposer:
             outcome = self._mutate(bank, rng, parents, ctx.evidence)
         else:
             outcome = Outcome(fresh(bank, rng), "fresh: features mined from train", ())
+        genome = ensure_both_labels(outcome.genome, bank)
         return Proposal(
-            code=render(ensure_both_labels(outcome.genome, bank), ctx.task.name),
+            code=render(genome, ctx.task.name),
             proposer=self.name,
             model=self.model,
             usage=TokenUsage(0, 0),
             parent_ids=tuple(p.id for p in outcome.parents),
             note=outcome.note,
+            expected_train=outputs(genome, bank),
         )
 
     def _mutate(self, bank: FeatureBank, rng: random.Random, parents: list[tuple[ParentInfo, Genome]],

@@ -1,0 +1,121 @@
+"""Expected train outputs (Proposal.expected_train): checked on the train subset, they put validation
+before the rest of train; a candidate validation rejects stops there, and nothing else changes."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from conftest import require_docker, skill_code
+from engine.config import RunConfig
+from engine.evaluate import Evaluator
+from engine.gate import GateConfig
+from engine.loop import Run
+from engine.proposers.offline import OfflineProposer
+from sandbox.backend import RunRequest
+from sandbox.factory import open_backend
+from skills_store.store import Store
+from tasks import load_task
+from test_gate_corpus import CORPUS_DIR, corpus
+
+RULES = skill_code("honest_rules.py")
+
+
+@pytest.fixture(scope="module")
+def setting():
+    require_docker()
+    task = load_task("cola", os.environ.get("SKILLKILN_DATA_DIR"))
+    backend = open_backend("docker", 2, lambda _m: None)
+    yield task, backend
+    backend.close()
+
+
+def outputs_on_train(task, backend, code):
+    """The skill's real train outputs, from the sandbox: what an exact proposer would expect."""
+    result = backend.run(RunRequest(code=code, texts=task.train.texts, kind=task.kind, labels=task.labels))
+    assert result.predictions is not None and not result.per_example_errors
+    return tuple(result.predictions)
+
+
+def test_validation_runs_before_the_rest_of_train_and_a_rejection_stops_there(setting):
+    task, backend = setting
+    strict = GateConfig(mcc_floor=0.5)  # no rule skill reaches it on validation (nor on train)
+    expected = outputs_on_train(task, backend, RULES)
+    evaluator = Evaluator(task, backend, strict)
+    usual = evaluator.evaluate(RULES)
+    early = evaluator.evaluate(RULES, expected_train=expected)
+    assert usual.stage == "train" and "mcc_floor:train" in usual.verdict.reasons
+    assert early.stage == "validation" and "mcc_floor:validation" in early.verdict.reasons
+    assert not early.verdict.accepted and "train" not in early.stage_s and "train" not in early.verdict.metrics
+    assert early.train_predictions is None and early.expected_train == expected
+    assert "the rest of train was not run" in early.verdict.details["gate:train_subset"]
+    assert "went on to the full train split" in usual.verdict.details["gate:train_subset"]
+    assert early.texts == len(evaluator.subset) + len(task.validation) < usual.texts
+
+
+def test_expected_outputs_wrong_on_one_subset_text_change_nothing(setting):
+    task, backend = setting
+    expected = list(outputs_on_train(task, backend, RULES))
+    evaluator = Evaluator(task, backend, GateConfig(mcc_floor=0.5))
+    i = evaluator.subset[7]
+    expected[i] = 1 - expected[i]
+    wrong = evaluator.evaluate(RULES, expected_train=expected)
+    assert wrong.stage == "train" and wrong.expected_train is None and "train" in wrong.stage_s
+    assert wrong.texts == len(task.train)
+    short = evaluator.evaluate(RULES, expected_train=expected[:-1])  # not one output per train text
+    assert short.stage == "train" and short.expected_train is None
+
+
+def test_an_accepted_candidate_gets_the_same_verdict_and_runs_the_same_texts(setting):
+    task, backend = setting
+    evaluator = Evaluator(task, backend)
+    usual = evaluator.evaluate(RULES)
+    early = evaluator.evaluate(RULES, expected_train=outputs_on_train(task, backend, RULES))
+    assert usual.verdict.accepted and early.verdict.accepted and early.stage == "test"
+    assert {k: m.to_dict() for k, m in early.verdict.metrics.items()} == \
+        {k: m.to_dict() for k, m in usual.verdict.metrics.items()}
+    assert early.verdict.details["gate:properties"] == usual.verdict.details["gate:properties"]
+    assert early.texts == usual.texts and early.expected_train is None
+    assert early.train_predictions == usual.train_predictions
+
+
+def test_memorisation_is_still_caught_after_the_rest_of_train(setting):
+    task, backend = setting
+    code = corpus.fill((CORPUS_DIR / "fingerprint_table.py").read_text(encoding="utf-8"), task)
+    early = Evaluator(task, backend).evaluate(code, expected_train=outputs_on_train(task, backend, code))
+    assert early.stage == "validation" and "memorised:gap" in early.verdict.reasons
+    assert "train" in early.stage_s and early.expected_train is None
+
+
+class WithoutExpected(OfflineProposer):
+    """The offline proposer with its expected outputs dropped: the usual cascade order."""
+
+    def propose(self, ctx):
+        return dataclasses.replace(super().propose(ctx), expected_train=None)
+
+
+def test_the_search_is_the_same_with_and_without_expected_outputs(setting, tmp_path):
+    task, backend = setting
+    runs = {}
+    for label, proposer in (("with", OfflineProposer(seed=0)), ("without", WithoutExpected(seed=0))):
+        store = Store(tmp_path / f"{label}.sqlite")
+        config = RunConfig(task="cola", iters=2, batch=4, workers=2, seed=0, store_path=tmp_path / f"{label}.sqlite")
+        run = Run(config, task, backend, proposer, store)
+        run.execute()
+        runs[label] = (run, store, config, [dict(r) for r in store.candidates(run.run_id)])
+    (with_run, store, config, with_rows), (without_run, _, _, without_rows) = runs["with"], runs["without"]
+    assert [r["code_sha256"] for r in with_rows] == [r["code_sha256"] for r in without_rows]
+    assert [r["accepted"] for r in with_rows] == [r["accepted"] for r in without_rows]
+    early = [r for r in with_rows if r["train_expected"]]
+    assert early and all(r["stage"] == "validation" and not r["accepted"] for r in early)
+    assert not any(r["train_expected"] for r in without_rows)
+    assert sum(r["sandbox_s"] for r in with_rows) < sum(r["sandbox_s"] for r in without_rows)
+
+    def members(run):
+        return sorted((m.id.rsplit("-", 2)[-2:], m.train_score, m.accepted) for m in run.population.members())
+
+    assert members(with_run) == members(without_run)
+    resumed = Run.resume(config, task, backend, OfflineProposer(seed=0), store, with_run.run_id)
+    assert members(resumed) == members(with_run) and set(resumed.behaviours) == set(with_run.behaviours)
+    store.close()
