@@ -272,13 +272,12 @@ class Evaluator:
                 return done("train_subset", reasons)
             if self._expected_holds(expected_train, subset):
                 early = run(self.task.validation.texts, False)
-                results["validation"] = early[0]
+                results["validation"], stage_s["validation"] = early
                 reasons, more = checks.split_reasons(self.task, "validation", early[0], self.config)
                 details.update(more)
                 if early[0].predictions is not None:
                     metrics["validation"] = checks.score(self.task, "validation", early[0], self.config)
                 if reasons:
-                    stage_s["validation"] = early[1]
                     expected = train_outputs(self.task, tuple(expected_train))
                     note = details.get("gate:train_subset", "").replace("; went on to the full train split", "")
                     details["gate:train_subset"] = note + (
@@ -307,7 +306,7 @@ class Evaluator:
                          lambda: checks.property_reasons(results["validation"])]
         else:  # validation ran already (and passed): the generated text and the property tests now
             both, seconds = run(list(self.generated), True)
-            stage_s["validation"] = early[1] + seconds
+            stage_s["validation"] += seconds
             checklist = [lambda: gate.run_failure("generated", both) if both.predictions is None
                          else checks.property_reasons(both)]
         for check in checklist:
