@@ -81,29 +81,22 @@ def test_an_accepted_candidate_gets_the_same_verdict_and_runs_the_same_texts(set
 
 
 def test_a_candidate_validation_passes_still_fails_on_the_rest_of_train(setting):
-    """It crashes on one train text outside the subset: validation (run first) passes it, the rest
-    of train then rejects it, and the seconds of both stages are counted."""
+    """It crashes on train texts of a length no subset or validation text has: validation (run
+    first) passes it, the rest of train then rejects it, and both stages' seconds are counted."""
     task, backend = setting
     evaluator = Evaluator(task, backend)
     expected = outputs_on_train(task, backend, RULES)
-    target = next(i for i in evaluator.rest if len(task.train.texts[i]) > 20)
+    taken = {len(task.train.texts[i]) for i in evaluator.subset} | {len(t) for t in task.validation.texts}
+    length = max(len(task.train.texts[i]) for i in evaluator.rest if len(task.train.texts[i]) not in taken)
     code = RULES + (
-        "\n\ndef checksum(text):\n    h = 0\n    for ch in text:\n        h = (h * 131 + ord(ch)) % 1000003\n"
-        "    return h\n\n\nrules_solve = solve\n\n\ndef solve(text):\n"
-        f"    if checksum(text) == {sum_of(task.train.texts[target])}:\n        raise ValueError('one train text')\n"
+        "\n\nrules_solve = solve\n\n\ndef solve(text):\n"
+        f"    if len(text) == {length}:\n        raise ValueError('a length only the rest of train has')\n"
         "    return rules_solve(text)\n")
     early = evaluator.evaluate(code, expected_train=expected)
     assert early.stage == "train" and "crash:train" in early.verdict.reasons
     assert set(early.stage_s) == {"train_subset", "validation", "train"} and early.expected_train is None
     assert abs(early.sandbox_s - sum(early.stage_s.values())) < 1e-9
     assert early.texts == len(task.train) + len(task.validation)
-
-
-def sum_of(text):
-    h = 0
-    for ch in text:
-        h = (h * 131 + ord(ch)) % 1000003
-    return h
 
 
 def test_memorisation_is_still_caught_after_the_rest_of_train(setting):
