@@ -41,6 +41,17 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
+# where a candidate stopped, in cascade order ("validation, early": validation ran right after the
+# train subset, on the proposer's expected train outputs, and stopped it before the rest of train)
+STOPS = ("duplicate", "static", "train_subset", "validation, early", "train", "validation", "test")
+
+
+def stage_of(record: dict[str, Any]) -> str:
+    if tuple(record["reasons"]) == ("duplicate",):
+        return "duplicate"
+    return "validation, early" if record.get("train_expected") else record["stage"]
+
+
 class Run:
     def __init__(self, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,
                  run_id: str | None = None, libraries: dict[str, Library] | None = None):
@@ -64,6 +75,7 @@ class Run:
         self.stored_ids: set[str] = set()
         self.rejections: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
+        self.stages: Counter[str] = Counter()  # where candidates stopped (stage_of)
         self.tokens = {"prompt": 0, "completion": 0}
         self.sandbox_s = 0.0
         self.best: dict[str, Any] | None = None
@@ -228,6 +240,7 @@ class Run:
         self.stored_ids.add(record["id"])
         self.seen.add(record["code_sha256"])
         self.counts["candidates"] += 1
+        self.stages[stage_of(record)] += 1
         self.tokens["prompt"] += record["prompt_tokens"]
         self.tokens["completion"] += record["completion_tokens"]
         self.sandbox_s += record["sandbox_s"]
@@ -345,6 +358,7 @@ class Run:
             "accepted_count": self.counts["accepted"],
             "parse_failures": self.counts["parse_failures"],
             "rejections": dict(self.rejections.most_common()),
+            "stages": {stage: self.stages[stage] for stage in STOPS if self.stages[stage]},
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
             "best": self.best,
             "metric": self.task.selection_key,

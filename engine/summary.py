@@ -65,6 +65,17 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     print_facts(summary, console)
 
 
+STOP_LABELS = {
+    "duplicate": "duplicate",
+    "static": "static gate",
+    "train_subset": "train subset",
+    "validation, early": "validation before the rest of train",
+    "train": "train",
+    "validation": "validation",
+    "test": "accepted (every stage)",
+}
+
+
 def print_facts(summary: dict[str, Any], console: Console) -> None:
     best = summary.get("best")
     facts = Table(show_header=False, box=None, pad_edge=False)
@@ -79,6 +90,8 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
                                 f"{summary['parse_failures']} parse failures")
     rejections = ", ".join(f"{r} {n}" for r, n in summary["rejections"].items()) or "none"
     facts.add_row("rejections", rejections)
+    if summary.get("stages"):
+        facts.add_row("stopped at", " · ".join(f"{STOP_LABELS.get(s, s)} {n}" for s, n in summary["stages"].items()))
     sandbox = summary["sandbox_label"]
     facts.add_row("sandbox", sandbox if summary["sandbox"] == "docker" else f"[yellow]{sandbox}[/yellow]")
     tokens = summary["tokens"]

@@ -130,6 +130,10 @@ def test_the_search_is_the_same_with_and_without_expected_outputs(setting, tmp_p
     assert early and all(r["stage"] == "validation" and not r["accepted"] for r in early)
     assert not any(r["train_expected"] for r in without_rows)
     assert sum(r["sandbox_s"] for r in with_rows) < sum(r["sandbox_s"] for r in without_rows)
+    stages, usual = with_run.summary(0.0)["stages"], without_run.summary(0.0)["stages"]
+    assert stages["validation, early"] == len(early) and "validation, early" not in usual
+    assert sum(stages.values()) == sum(usual.values()) == len(with_rows)
+    assert stages.get("test") == usual.get("test") == sum(r["accepted"] for r in with_rows)
 
     def members(run):
         return sorted((m.id.rsplit("-", 2)[-2:], m.train_score, m.accepted) for m in run.population.members())
