@@ -31,6 +31,7 @@ from statistics import NormalDist
 from typing import Any, Sequence
 
 from engine.records import ExecResult, Metrics, Task
+from sandbox.static import parse
 from tasks.metrics import INVALID, binary_metrics, majority_accuracy
 
 WORD = re.compile(r"[a-z0-9']+")
@@ -526,7 +527,7 @@ def literal_texts(code: str) -> list[str]:
     """Every string a skill's source holds as data: literals, folded concatenations, and the
     string elements of one collection literal read in order (a sentence split into words)."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return []
     parents: dict[int, ast.AST] = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from engine.errors import SkillkilnError
 from engine.proposers.base import LibraryInfo
 from skills_store.store import Store, library_name
+from sandbox.static import parse
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def resolve(store: Store, refs: tuple[str, ...] | list[str]) -> dict[str, Librar
 def imported_names(code: str) -> set[str]:
     """The names a skill imports from the `skills` package (`from skills import a, b`)."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return set()
     names: set[str] = set()

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from sandbox.static import parse
 
 PROBE = 400  # default probe set: about this many train examples, evenly spaced
 T0 = 0.1  # initial sampling temperature (MCC units)
@@ -58,8 +59,8 @@ class Member:
 def ast_hash(code: str) -> str:
     """A hash of the program's syntax tree without docstrings: formatting and comments do not count."""
     try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = parse(code)
+    except SyntaxError:
         return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)

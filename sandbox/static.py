@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import threading
 import types
 from dataclasses import dataclass
 
@@ -27,6 +28,26 @@ HIDDEN_MODULE_ATTRIBUTES = {
     "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod"},
 }
 HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for name in names)
+
+
+# CPython 3.11 keeps one AST recursion counter per interpreter, not per thread: two threads
+# building syntax trees at once (the GIL can change hands when the garbage collector runs a
+# finaliser mid-build) corrupt it, and the parse fails with "SystemError: AST constructor
+# recursion depth mismatch" (python/cpython#106905). The loop judges candidates on a thread pool
+# while the main thread hashes and reads others, so every host-side parse goes through this lock.
+AST_LOCK = threading.Lock()
+
+
+def parse(code: str, filename: str = "<skill>") -> ast.Module:
+    """ast.parse under AST_LOCK. Source too deeply nested to build a tree of (RecursionError,
+    MemoryError) or holding a null byte (ValueError) raises SyntaxError like any unparseable code."""
+    with AST_LOCK:
+        try:
+            return ast.parse(code, filename)
+        except (RecursionError, MemoryError) as exc:
+            raise SyntaxError(f"too deeply nested to parse ({type(exc).__name__})") from None
+        except ValueError as exc:
+            raise SyntaxError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -46,9 +67,10 @@ def check_source(
     if size > max_bytes:
         return StaticResult(False, "too_large", f"{size} bytes, the cap is {max_bytes}")
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError as exc:
-        return StaticResult(False, "syntax", f"line {exc.lineno}: {exc.msg}")
+        where = f"line {exc.lineno}: " if exc.lineno else ""
+        return StaticResult(False, "syntax", f"{where}{exc.msg}")
     solve = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "solve"), None)
     if solve is None:
         return StaticResult(False, "no_solve", "no top-level def solve(text)")
@@ -70,7 +92,11 @@ def check_source(
     walk = attribute_walk(tree, set(allowed_imports))
     if walk:
         return StaticResult(False, "restricted", walk)
-    result = compile_restricted_exec(code, filename="<skill>")
+    with AST_LOCK:
+        try:
+            result = compile_restricted_exec(code, filename="<skill>")
+        except (RecursionError, MemoryError) as exc:
+            return StaticResult(False, "restricted", f"too deeply nested for the restricted compiler ({type(exc).__name__})")
     if result.errors:
         return StaticResult(False, "restricted", "; ".join(result.errors)[:300])
     return StaticResult(True)

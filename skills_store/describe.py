@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import ast
 
+from sandbox.static import parse
+
 MAX_WORDS_LISTED = 12
 
 
 def describe(code: str, task: str) -> str:
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return f"skill for {task}"
     doc = (ast.get_docstring(tree) or "").strip().splitlines()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from sandbox.static import check_source
@@ -16,6 +18,11 @@ from sandbox.static import check_source
         ("def solve(text):\n    return eval('1')\n", "restricted"),
         ("def solve(text):\n    _x = 1\n    return _x\n", "restricted"),
         ("X = '" + "a" * 30_000 + "'\ndef solve(text):\n    return 1\n", "too_large"),
+        # under the size cap, yet too deep to build a syntax tree of, or for RestrictedPython's compiler
+        ("def solve(text):\n    return " + "-" * 5000 + "1\n", "syntax"),
+        ("def solve(text):\n    return " + "+".join(["1"] * 4000) + "\n", "syntax"),
+        ("def solve(text):\n    return " + "not " * 600 + "1\n", "restricted"),
+        ("def solve(text):\n    return 1\x00\n", "syntax"),
     ],
 )
 def test_static_gate_reasons(code, reason):
@@ -27,3 +34,49 @@ def test_static_gate_reasons(code, reason):
 def test_allowed_imports_pass():
     code = "import re, math\nfrom collections import Counter\ndef solve(text):\n    return len(Counter(re.findall('a', text))) % 2\n"
     assert check_source(code).ok
+
+
+def test_a_library_import_scan_of_too_deep_code_finds_nothing_and_does_not_raise():
+    from engine.libraries import imported_names
+
+    assert imported_names("from skills import a\nX = " + "-" * 5000 + "1\n") == set()
+
+
+def test_parsing_from_many_threads_at_once_never_corrupts_the_ast_counter():
+    """CPython 3.11 shares one AST recursion counter between threads (python/cpython#106905): with
+    the GIL changing hands mid-build (finalisers of cyclic garbage, a tiny switch interval), plain
+    ast.parse from four threads fails within a few hundred parses here. Through parse() it never does."""
+    import sys
+    import threading
+
+    from sandbox.static import parse
+
+    code = (Path(__file__).parent / "skills" / "honest_rules.py").read_text()
+    errors: list[str] = []
+
+    class Cycle:
+        def __del__(self):
+            [i for i in range(50)]
+
+    def work() -> None:
+        for _ in range(300):
+            for _ in range(20):
+                a, b = Cycle(), Cycle()
+                a.other, b.other = b, a
+            try:
+                parse(code)
+            except SystemError as exc:
+                errors.append(str(exc))
+                return
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

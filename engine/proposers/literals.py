@@ -5,13 +5,17 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from sandbox.static import AST_LOCK, parse
+
 
 def literal(text: str) -> str:
     """A readable literal for `text`: a raw string when that is exact, else repr()."""
     raw = f'r"{text}"'
     if '"' not in text and "\n" not in text and "\r" not in text and not text.endswith("\\"):
         try:
-            if ast.literal_eval(raw) == text:
+            with AST_LOCK:
+                same = ast.literal_eval(raw) == text
+            if same:
                 return raw
         except (SyntaxError, ValueError):
             pass
@@ -21,8 +25,8 @@ def literal(text: str) -> str:
 def constants(code: str) -> dict[str, Any] | None:
     """Top-level `NAME = literal` assignments of some source; None when it does not parse."""
     try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = parse(code)
+    except SyntaxError:
         return None
     found: dict[str, Any] = {}
     for node in tree.body:
