@@ -598,7 +598,11 @@ class MemoryIndex:
 
 
 def source_reasons(code: str, index: MemoryIndex) -> tuple[list[str], dict[str, str]]:
-    found = index.hit(code)
+    try:
+        found = index.hit(code)
+    except RecursionError:  # literals folded too deep to read: never let that hide a training text
+        return ["static:restricted"], {"static:restricted": "string expressions too deeply nested to check for "
+                                                            "training or held-out text"}
     if found is None:
         return [], {}
     literal, split, what = found

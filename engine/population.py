@@ -68,7 +68,10 @@ def ast_hash(code: str) -> str:
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
-    dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    try:
+        dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    except RecursionError:
+        return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
     return "ast:" + hashlib.sha256(dumped.encode("utf-8", "surrogatepass")).hexdigest()
 
 

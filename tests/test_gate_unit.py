@@ -262,6 +262,15 @@ def test_memory_index(code, hit):
     assert reasons == (["memorised:source"] if hit else [])
 
 
+def test_string_expressions_too_deep_to_fold_are_rejected_not_skipped():
+    """A training sentence spelled out letter by letter in one long + chain: folding it back recurses
+    past Python's limit. The scan must reject that source, never skip it (it could hide a text)."""
+    letters = " + ".join(repr(c) for c in "Bill put the book on the table yesterday. " * 40)
+    code = f"X = {letters}\ndef solve(text):\n    return 1\n"
+    reasons, details = gate.source_reasons(code, MemoryIndex(TRAIN, 5))
+    assert reasons == ["static:restricted"] and "too deeply nested" in details["static:restricted"]
+
+
 def test_held_out_text_in_the_source_is_a_leak():
     task = make_task({})
     index = MemoryIndex.of_task(task, 5)

@@ -115,3 +115,8 @@ def test_loop_api_still_works() -> None:
     pop.add(Member("b", code(2), (0, 0, 1), 0.4, None, False, 12))
     assert len(pop) == 2 and pop.best().id == "b"
     assert [m.id for m in pop.select(random.Random(0), 4)] in (["b", "a"], ["b"], ["a"])
+
+
+def test_the_hash_of_a_tree_too_deep_to_dump_falls_back_to_the_source():
+    deep = "def solve(text):\n    return " + "-" * 1600 + "1\n"
+    assert ast_hash(deep).startswith("src:") and ast_hash(deep) != ast_hash(deep + "# other\n")
