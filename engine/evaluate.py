@@ -187,9 +187,7 @@ class Evaluator:
 
     def score_outputs(self, split: str, outputs: Sequence[Any]) -> Metrics:
         """The metrics of outputs computed elsewhere (expected train outputs), as a run would score them."""
-        result = ExecResult(predictions=tuple(outputs), per_example_errors={}, timed_out=False, wall_s=0.0,
-                            properties={}, failure="")
-        return self.checks.score(self.task, split, result, self.config)
+        return self.checks.score(self.task, split, ExecResult(predictions=tuple(outputs)), self.config)
 
     def _expected_holds(self, expected: Sequence[Any] | None, subset: ExecResult) -> bool:
         """Whether the proposer's expected train outputs match the real ones on the whole subset."""

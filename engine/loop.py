@@ -208,7 +208,7 @@ class Run:
         else:
             verdict, stage = evaluation.verdict.to_dict(), evaluation.stage
             sandbox_s, train_predictions = evaluation.sandbox_s, evaluation.train_predictions
-            expected = train_predictions is None and evaluation.expected_train is not None
+            expected = evaluation.expected_train is not None  # set only when the rest of train did not run
             if expected:  # validation rejected it before the rest of train: the proposer's outputs, checked on the subset
                 train_predictions = evaluation.expected_train
         record = {

@@ -58,19 +58,16 @@ class Member:
 
 def ast_hash(code: str) -> str:
     """A hash of the program's syntax tree without docstrings: formatting and comments do not count."""
-    try:
+    try:  # the source's own hash when it does not parse, or its tree is too deep to dump
         tree = parse(code)
-    except SyntaxError:
-        return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    try:
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
         dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
-    except RecursionError:
+    except (SyntaxError, RecursionError):
         return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
     return "ast:" + hashlib.sha256(dumped.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from sandbox.static import AST_LOCK, parse
+from sandbox.static import parse
 
 
 def literal(text: str) -> str:
@@ -13,9 +13,7 @@ def literal(text: str) -> str:
     raw = f'r"{text}"'
     if '"' not in text and "\n" not in text and "\r" not in text and not text.endswith("\\"):
         try:
-            with AST_LOCK:
-                same = ast.literal_eval(raw) == text
-            if same:
+            if ast.literal_eval(parse(raw).body[0].value) == text:
                 return raw
         except (SyntaxError, ValueError):
             pass
