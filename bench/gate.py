@@ -12,7 +12,11 @@ early rejections.
    train split, by how much train MCC, and whether one would have been the run's best. Also as in
    the loop, the cascade gets the offline proposer's expected train outputs (recomputed here from
    each candidate's rules with the proposer's own feature bank): checked on the train subset, they
-   let validation run before the rest of train, and a candidate it rejects stops there.
+   let validation run before the rest of train, and a candidate it rejects stops there, as does
+   one it passes whose validation MCC is not above the best of the candidates accepted (cascade
+   on) in earlier iterations (not_better: it could not become the run's best or a stored version).
+   The bench checks that claim: the versions a run would store (accepted, validation MCC above
+   every earlier accepted one) and its best skill are the same candidates with the cascade on and off.
 3. False early rejections, observed: candidates the cascade stopped at the train subset that
    passed the full train stage with the cascade off; and any candidate rejected only with the
    cascade, other than a same_behaviour skip.
@@ -104,22 +108,28 @@ def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator,
     the proposer's expected train outputs (EXPECTED) are handed in; with it off, never."""
     rows = []
     behaviours: dict[str, tuple[int, int]] = {}  # signature -> (iteration, row index)
+    accepted_on: list[tuple[int, float]] = []  # (iteration, validation MCC) accepted with the cascade on
     for k, (iteration, code) in enumerate(items):
         first, second = (on, off) if k % 2 == 0 else (off, on)
         known = {sig: str(j) for sig, (it, j) in behaviours.items() if it < iteration}
+        bar = max((v for it, v in accepted_on if it < iteration), default=None)  # as Run.bar
         results: dict[bool, Evaluation] = {}
         for evaluator in (first, second):
             if evaluator.cascade:
-                results[True] = evaluator.evaluate(code, behaviours=known, expected_train=expected and expected[k])
+                results[True] = evaluator.evaluate(code, behaviours=known, expected_train=expected and expected[k],
+                                                   bar=bar)
             else:
                 results[False] = evaluator.evaluate(code)
         a, b = results[True], results[False]
+        if a.verdict.accepted:
+            accepted_on.append((iteration, _metric(a, "validation")))
         if a.behaviour and (a.train_predictions is not None or a.expected_train is not None):
             behaviours.setdefault(a.behaviour, (iteration, k))
         twin = int(known[a.behaviour]) if a.verdict.reasons == ("same_behaviour",) else None
         rows.append({
             "twin": twin,
             "on": {"stage": a.stage, "accepted": a.verdict.accepted, "reasons": list(a.verdict.reasons),
+                   "validation": _metric(a, "validation"),
                    "sandbox_s": a.sandbox_s, "stage_s": a.stage_s, "texts": a.texts,
                    "rest_of_train_skipped": a.expected_train is not None},
             "off": {"stage": b.stage, "accepted": b.verdict.accepted, "reasons": list(b.verdict.reasons),
@@ -143,8 +153,10 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     early = [r for r in rows if r["on"]["stage"] == "train_subset"]
     twins = [r for r in early if r["twin"] is not None]
     false_early = [r for r in early if r["twin"] is None and r["off"]["stage"] in PASSED_TRAIN]
-    # any verdict the cascade changes, other than a same_behaviour skip
-    lost = [r for r in rows if r["twin"] is None and r["off"]["accepted"] and not r["on"]["accepted"]]
+    not_better = [r for r in rows if r["on"]["reasons"] == ["not_better"]]
+    # any verdict the cascade changes, other than a same_behaviour or not_better stop
+    lost = [r for r in rows if r["twin"] is None and r["on"]["reasons"] != ["not_better"]
+            and r["off"]["accepted"] and not r["on"]["accepted"]]
     gained = [r for r in rows if r["on"]["accepted"] and not r["off"]["accepted"]]
     differs, gains, better_best = 0, [], False
     best_off = max((r["off"]["validation"] for r in rows if r["off"]["accepted"]), default=None)
@@ -171,6 +183,11 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "same_behaviour_but_different_on_full_train": differs,
         "same_behaviour_train_mcc_gain_over_twin_max": round(max(gains), 4) if gains else None,
         "same_behaviour_skipped_the_best_skill": better_best,
+        "stopped_not_better": len(not_better),
+        "not_better_accepted_with_the_cascade_off": sum(r["off"]["accepted"] for r in not_better),
+        "versions_on": versions(rows, "on"),
+        "versions_off": versions(rows, "off"),
+        "versions_agree": versions(rows, "on") == versions(rows, "off"),
         "false_early_rejections": len(false_early),
         "rejected_only_with_the_cascade": len(lost),
         "accepted_only_with_the_cascade": len(gained),
@@ -182,6 +199,17 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "sandbox_s_by_stage_on": _stage_sum(r["on"]["stage_s"] for r in rows),
         "sandbox_s_by_stage_off": _stage_sum(r["off"]["stage_s"] for r in rows),
     }
+
+
+def versions(rows: list[dict[str, Any]], mode: str) -> list[int]:
+    """The candidates (row indices) a run would store as versions, in order: accepted, with a validation
+    MCC above every earlier accepted one (the last is the run's best skill)."""
+    out, best = [], None
+    for k, r in enumerate(rows):
+        if r[mode]["accepted"] and (best is None or r[mode]["validation"] > best):
+            out.append(k)
+            best = r[mode]["validation"]
+    return out
 
 
 def _count(items) -> dict[str, int]:
@@ -345,7 +373,8 @@ def main() -> None:
               f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']} "
               f"({t['same_behaviour_skips']} as same_behaviour, {t['same_behaviour_but_different_on_full_train']} of "
               f"them different on full train), stopped at validation before the rest of train "
-              f"{t['stopped_at_validation_before_the_rest_of_train']}, "
+              f"{t['stopped_at_validation_before_the_rest_of_train']} (of them not above the best: "
+              f"{t['stopped_not_better']}; versions and best skill the same both ways: {t['versions_agree']}), "
               f"false early rejections {t['false_early_rejections']}, rejected only with the cascade "
               f"{t['rejected_only_with_the_cascade']} (not as same_behaviour), accepted only with it "
               f"{t['accepted_only_with_the_cascade']}; verdicts agree {t['verdicts_agree']}/{t['candidates']}")

@@ -14,6 +14,10 @@ Rows, each over the same fixed seeds (default 0 1 2):
                   strong non-code reference; seeds only change its folds
   (e) majority    the constant majority label
 
+Every accepted candidate is scored on all stages (RunConfig.score_all): by default evolve stops
+one that cannot beat the run's best on validation before the rest of train and test, which leaves
+the run's best and its versions as they are but not the train-MCC pick below.
+
 Which skill a run yields: the accepted skill with the best *train* MCC (ties: shorter). The
 loop's own pick (best validation MCC) is reported beside it as "test MCC (val-picked)"; the
 last session found that picking by validation overfits its 857 examples. Test (the two official
@@ -154,7 +158,7 @@ def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, 
         path = Path(tmp) / "store.sqlite"
         store = Store(path)
         config = RunConfig(task=task.name, iters=iters, batch=batch, seed=seed, sandbox=backend.name,
-                           workers=workers, store_path=path, strategy=strategy)
+                           workers=workers, store_path=path, strategy=strategy, score_all=True)
         run = Run(config, task, backend, OfflineProposer(seed=seed), store)  # evidence is wired into the loop
         started = time.perf_counter()
         summary = run.execute()

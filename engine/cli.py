@@ -79,6 +79,10 @@ def llm_options(command):
 @click.option("--library", "libraries", multiple=True, metavar="NAME[@V]",
               help="A stored skill candidates may call (`from skills import NAME`); the exact version is "
                    "recorded as a dependency of every accepted skill that imports it. Repeatable.")
+@click.option("--score-all", is_flag=True,
+              help="Run every stage for every candidate the gate passes, even one whose validation score cannot "
+                   "beat the run's best (by default it stops after validation, when the proposer's expected "
+                   "train outputs let validation run first).")
 @click.option("--resume", "resume_id", default=None, metavar="RUN",
               help="Continue a stopped run from its last stored iteration, with its own config.")
 @click.option("--list-tasks", is_flag=True, help="List the registered tasks and exit.")
@@ -90,7 +94,7 @@ def llm_options(command):
 @json_option
 def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, workers: int | None,
            name: str | None, embedder: str, reuse: tuple[str, ...], libraries: tuple[str, ...],
-           resume_id: str | None,
+           score_all: bool, resume_id: str | None,
            list_tasks: bool, text_col: str, label_col: str, sandbox: str, store_path: str | None,
            data_dir: str | None, dataset: str | None, as_json: bool, **llm: Any) -> None:
     """Evolve a skill for TASK (a registered name, file:PATH or hf:NAME): propose, sandbox, gate, store."""
@@ -121,7 +125,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
-                           dataset=dataset, embedder=embedder,
+                           dataset=dataset, embedder=embedder, score_all=score_all,
                            **llm_fields)
     reused_versions = [reused(store, ref, config.task) for ref in reuse]
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]

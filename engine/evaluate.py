@@ -22,6 +22,12 @@ only: no verdict, metric or stored skill ever rests on them). A candidate valida
 runs the rest of train, and the generated text with the property tests. Its checks and verdict are
 those of the usual order.
 
+A bar (the run's best validation score when the candidate's iteration began) stops one more kind
+of candidate at that point: one validation passes but whose validation score is not above the bar
+(`not_better`). It cannot become the run's best skill or a stored version (both need a validation
+score above every earlier accepted one), so the stages left would decide nothing that is kept; its
+expected outputs join the population as above. `evolve --score-all` (no bar) runs them anyway.
+
 The checks come from engine/gate.py for classification and engine/span_gate.py for span tasks
 (`checks_for(task)`): the same stages, functions and reason codes, scored for the task's kind.
 
@@ -201,7 +207,7 @@ class Evaluator:
 
     def evaluate(self, code: str, libraries: dict[str, str] | None = None,
                  behaviours: Mapping[str, str] | None = None,
-                 expected_train: Sequence[Any] | None = None) -> Evaluation:
+                 expected_train: Sequence[Any] | None = None, bar: float | None = None) -> Evaluation:
         """BEHAVIOURS maps behaviour signatures of candidates judged before to their ids: with the
         cascade on, a candidate that behaves exactly like one of them on the train subset stops
         there (`same_behaviour`), since its full evaluation would very likely repeat that one's.
@@ -209,7 +215,9 @@ class Evaluator:
         EXPECTED_TRAIN is the proposer's own computation of the skill's train outputs. With the
         cascade on, when it matches the real outputs on every text of the train subset, validation
         runs right after the subset, and a candidate it rejects stops there: its expected outputs
-        stand in for the rest of train, for the search only (Evaluation.expected_train)."""
+        stand in for the rest of train, for the search only (Evaluation.expected_train). There, a
+        candidate validation passes stops too (`not_better`) when its validation score is not above
+        BAR: the run's best before this candidate's iteration."""
         libraries = libraries or {}
         sent = [0]  # texts sent to the sandbox (a local: the loop's threads share this evaluator)
 
@@ -275,6 +283,14 @@ class Evaluator:
                 details.update(more)
                 if early[0].predictions is not None:
                     metrics["validation"] = checks.score(self.task, "validation", early[0], self.config)
+                key = self.task.selection_key
+                score = metrics["validation"].to_dict()[key] if "validation" in metrics else None
+                if not reasons and bar is not None and score is not None and score <= bar:
+                    reasons = ["not_better"]
+                    details["not_better"] = (
+                        f"validation {key} {score:.4f} is not above {bar:.4f}, the run's best before this iteration: "
+                        "it could not become the run's best skill or a new stored version, so the rest of train, the "
+                        "property tests and test were not run (evolve --score-all runs them)")
                 if reasons:
                     expected = train_outputs(self.task, tuple(expected_train))
                     note = details.get("gate:train_subset", "").replace("; went on to the full train split", "")

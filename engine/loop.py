@@ -42,13 +42,14 @@ def new_run_id() -> str:
 
 
 # where a candidate stopped, in cascade order ("validation, early": validation ran right after the
-# train subset, on the proposer's expected train outputs, and stopped it before the rest of train)
-STOPS = ("duplicate", "static", "train_subset", "validation, early", "train", "validation", "test")
+# train subset, on the proposer's expected train outputs, and stopped it before the rest of train;
+# "not_better": validation passed it there, but its score could not beat the run's best)
+STOPS = ("duplicate", "static", "train_subset", "validation, early", "not_better", "train", "validation", "test")
 
 
 def stage_of(record: dict[str, Any]) -> str:
-    if tuple(record["reasons"]) == ("duplicate",):
-        return "duplicate"
+    if tuple(record["reasons"]) in (("duplicate",), ("not_better",)):
+        return record["reasons"][0]
     return "validation, early" if record.get("train_expected") else record["stage"]
 
 
@@ -79,6 +80,7 @@ class Run:
         self.tokens = {"prompt": 0, "completion": 0}
         self.sandbox_s = 0.0
         self.best: dict[str, Any] | None = None
+        self.accepted_scores: list[tuple[int, float]] = []  # (iteration, validation score) of accepted candidates
         self.last_reasons: tuple[str, ...] = ()
         self.next_iteration = 0
         self.held: list[dict[str, Any]] = []  # when resuming: stored candidates of the iteration cut short
@@ -123,12 +125,13 @@ class Run:
         # behaviours judged in earlier iterations only: siblings never stop each other, so what is
         # skipped does not depend on which thread finishes first, and a resumed run skips the same
         known = {sig: cid for sig, (it, cid) in self.behaviours.items() if todo and it < todo[0][0]}
+        bar = self.bar(todo[0][0]) if todo else None
 
         def evaluate(item) -> Evaluation | None:
             if item[3]:
                 return None
             return self.evaluator.evaluate(item[2].code, libraries=sources_for(item[2].code, self.libraries),
-                                           behaviours=known, expected_train=item[2].expected_train)
+                                           behaviours=known, expected_train=item[2].expected_train, bar=bar)
 
         reasons_now: list[str] = []
         observe = getattr(self.proposer, "observe", None)  # LLM proposers learn each candidate's fate
@@ -139,6 +142,15 @@ class Run:
                 observe(iteration, proposal, evaluation)
         if todo:
             self.last_reasons = tuple(dict.fromkeys(reasons_now))
+
+    def bar(self, iteration: int) -> float | None:
+        """The validation score a candidate of ITERATION must beat to change the run's outcome: the best
+        of the accepted candidates of earlier iterations (siblings never set each other's bar, so what
+        stops does not depend on which thread finishes first, and a resumed run stops the same).
+        None with --score-all or before anything is accepted."""
+        if self.config.score_all:
+            return None
+        return max((score for it, score in self.accepted_scores if it < iteration), default=None)
 
     def score_libraries(self) -> None:
         """Run each offered library over the train texts, in the sandbox, once per run, for a
@@ -265,6 +277,7 @@ class Run:
         if not record["accepted"]:
             return
         self.counts["accepted"] += 1
+        self.accepted_scores.append((record["iteration"], val[key]))
         if self.best is None or val[key] > self.best["metrics"]["validation"][key]:
             self.best = {"candidate_id": record["id"], "name": self.config.skill_name,
                          "version": record["skill_version"], "metrics": metrics}

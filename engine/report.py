@@ -269,6 +269,7 @@ img {{ max-width: 100%; }}
 <tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}</td></tr>
 <tr><td>proposer</td><td>{e(str(summary.get('proposer', '')))} {e(str(summary.get('model', '')))}</td></tr>
 <tr><td>candidates</td><td>{len(rows)} proposed, {sum(r['accepted'] for r in rows)} accepted,
+ {sum(r['reasons'] == ['not_better'] for r in rows)} not above the run's best on validation (not scored further),
  {summary.get('parse_failures', 0)} parse failures</td></tr>
 <tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
 <tr><td>best skill</td><td>{best_line}</td></tr>

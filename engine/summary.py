@@ -70,6 +70,7 @@ STOP_LABELS = {
     "static": "static gate",
     "train_subset": "train subset",
     "validation, early": "validation before the rest of train",
+    "not_better": "not above the run's best on validation (rest not run)",
     "train": "train",
     "validation": "validation",
     "test": "accepted (every stage)",
@@ -86,8 +87,11 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
         facts.add_row("best skill", f"{best['name']}{version}  (candidate {best['candidate_id']})")
     else:
         facts.add_row("best skill", "[red]none accepted[/red]: every candidate was rejected (reasons below)")
+    not_better = (summary.get("stages") or {}).get("not_better")
     facts.add_row("candidates", f"{summary['candidates']} proposed, {summary['accepted_count']} accepted, "
-                                f"{summary['parse_failures']} parse failures")
+                                + (f"{not_better} passed validation but were not above the run's best there "
+                                   "(not scored further; --score-all scores them), " if not_better else "")
+                                + f"{summary['parse_failures']} parse failures")
     rejections = ", ".join(f"{r} {n}" for r, n in summary["rejections"].items()) or "none"
     facts.add_row("rejections", rejections)
     if summary.get("stages"):

@@ -1,8 +1,10 @@
 """Expected train outputs (Proposal.expected_train): checked on the train subset, they put validation
-before the rest of train; a candidate validation rejects stops there, and nothing else changes."""
+before the rest of train; a candidate validation rejects stops there, as does one that cannot beat
+the run's best (not_better), and nothing else changes: the same search, versions and best skill."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import pytest
@@ -52,6 +54,27 @@ def test_validation_runs_before_the_rest_of_train_and_a_rejection_stops_there(se
     assert "the rest of train was not run" in early.verdict.details["gate:train_subset"]
     assert "went on to the full train split" in usual.verdict.details["gate:train_subset"]
     assert early.texts == len(evaluator.subset) + len(task.validation) < usual.texts
+
+
+def test_a_candidate_not_above_the_bar_stops_after_validation(setting):
+    task, backend = setting
+    evaluator = Evaluator(task, backend)
+    expected = outputs_on_train(task, backend, RULES)
+    full = evaluator.evaluate(RULES, expected_train=expected)
+    score = full.verdict.metrics["validation"].mcc
+    for bar in (score, score + 0.01):  # not above the bar: a tie stops it too (a version needs more)
+        stopped = evaluator.evaluate(RULES, expected_train=expected, bar=bar)
+        assert stopped.stage == "validation" and stopped.verdict.reasons == ("not_better",)
+        assert not stopped.verdict.accepted and set(stopped.stage_s) == {"train_subset", "validation"}
+        assert stopped.verdict.metrics["validation"].mcc == score and "test" not in stopped.verdict.metrics
+        assert stopped.expected_train == expected and stopped.train_predictions is None
+        assert f"not above {bar:.4f}" in stopped.verdict.details["not_better"]
+        assert stopped.texts == len(evaluator.subset) + len(task.validation)
+    above = evaluator.evaluate(RULES, expected_train=expected, bar=score - 0.01)
+    assert above.verdict.accepted and above.stage == "test" and above.texts == full.texts
+    # without expected outputs validation comes after all of train: the bar stops nothing
+    usual = evaluator.evaluate(RULES, bar=score + 0.01)
+    assert usual.verdict.accepted and usual.stage == "test"
 
 
 def test_expected_outputs_wrong_on_one_subset_text_change_nothing(setting):
@@ -119,7 +142,8 @@ def test_the_search_is_the_same_with_and_without_expected_outputs(setting, tmp_p
     runs = {}
     for label, proposer in (("with", OfflineProposer(seed=0)), ("without", WithoutExpected(seed=0))):
         store = Store(tmp_path / f"{label}.sqlite")
-        config = RunConfig(task="cola", iters=2, batch=4, workers=2, seed=0, store_path=tmp_path / f"{label}.sqlite")
+        config = RunConfig(task="cola", iters=2, batch=4, workers=2, seed=0, store_path=tmp_path / f"{label}.sqlite",
+                           score_all=True)
         run = Run(config, task, backend, proposer, store)
         run.execute()
         runs[label] = (run, store, config, [dict(r) for r in store.candidates(run.run_id)])
@@ -141,4 +165,50 @@ def test_the_search_is_the_same_with_and_without_expected_outputs(setting, tmp_p
     assert members(with_run) == members(without_run)
     resumed = Run.resume(config, task, backend, OfflineProposer(seed=0), store, with_run.run_id)
     assert members(resumed) == members(with_run) and set(resumed.behaviours) == set(with_run.behaviours)
+    store.close()
+
+
+def test_not_better_stops_change_no_version_and_no_best(setting, tmp_path):
+    """The same offline run with and without the bar (--score-all): the same candidates, population,
+    versions and best skill; the bar stops some accepted candidates after validation, each with a
+    validation score not above the best of the accepted candidates of earlier iterations."""
+    task, backend = setting
+    runs = {}
+    for label, score_all in (("bar", False), ("all", True)):
+        path = tmp_path / f"{label}.sqlite"
+        store = Store(path)
+        config = RunConfig(task="cola", iters=4, batch=4, workers=2, seed=0, store_path=path, score_all=score_all)
+        run = Run(config, task, backend, OfflineProposer(seed=0), store)
+        summary = run.execute()
+        rows = [dict(r) for r in store.candidates(run.run_id)]
+        kept = [(v.version, v.provenance["candidate_id"], v.code) for v in store.versions("cola-offline")]
+        runs[label] = (run, store, config, rows, kept, summary)
+    (bar_run, store, config, bar_rows, bar_versions, bar_summary) = runs["bar"]
+    (all_run, _, _, all_rows, all_versions, all_summary) = runs["all"]
+    short = lambda cid: cid.split("-", 3)[-1]  # noqa: E731 - the candidate's place in its run
+    assert [r["code_sha256"] for r in bar_rows] == [r["code_sha256"] for r in all_rows]
+    assert [(v, short(c), code) for v, c, code in bar_versions] == [(v, short(c), code) for v, c, code in all_versions]
+    assert short(bar_summary["best"]["candidate_id"]) == short(all_summary["best"]["candidate_id"])
+    assert bar_summary["best"]["metrics"] == all_summary["best"]["metrics"]
+
+    stopped = [r for r in bar_rows if json.loads(r["reasons"]) == ["not_better"]]
+    assert stopped, "no candidate was stopped by the bar in 4 iterations"
+    by_id = {short(r["id"]): r for r in all_rows}
+    for r in stopped:
+        score = json.loads(r["verdict"])["metrics"]["validation"]["mcc"]
+        earlier = [json.loads(x["verdict"])["metrics"]["validation"]["mcc"] for x in bar_rows
+                   if x["accepted"] and x["iteration"] < r["iteration"]]
+        assert earlier and score <= max(earlier)
+        assert r["train_expected"] and r["stage"] == "validation" and r["skill_version"] is None
+        assert json.loads(by_id[short(r["id"])]["verdict"])["metrics"]["validation"]["mcc"] == score
+    assert bar_summary["stages"]["not_better"] == len(stopped) and "not_better" not in all_summary["stages"]
+    assert bar_summary["accepted_count"] + len(stopped) <= all_summary["accepted_count"]
+    assert sum(r["sandbox_s"] for r in bar_rows) < sum(r["sandbox_s"] for r in all_rows)
+
+    def members(run):
+        return sorted((m.id.split("-", 3)[-1], m.train_score, m.validation_score) for m in run.population.members())
+
+    assert members(bar_run) == members(all_run)
+    resumed = Run.resume(config, task, backend, OfflineProposer(seed=0), store, bar_run.run_id)
+    assert members(resumed) == members(bar_run) and resumed.bar(4) == bar_run.bar(4) is not None
     store.close()
