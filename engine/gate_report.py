@@ -79,8 +79,11 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
     alpha = settings.get("alpha", 0.05)
     accepted = bool(verdict.get("accepted"))
 
-    lines = [f"verdict: {'accepted' if accepted else 'rejected'}"
-             + ("" if accepted else f" ({len(reasons)} reason{'s' if len(reasons) != 1 else ''})")]
+    if reasons in (["not_better"], ["same_behaviour"]):  # stops of the cascade, not failures of the gate
+        lines = [f"verdict: not accepted, stopped by the cascade ({reasons[0]}): not a failure of the gate"]
+    else:
+        lines = [f"verdict: {'accepted' if accepted else 'rejected'}"
+                 + ("" if accepted else f" ({len(reasons)} reason{'s' if len(reasons) != 1 else ''})")]
     if reasons:
         lines.append("reasons:")
         for reason in reasons:

@@ -423,6 +423,11 @@ def test_render_old_and_stub_verdicts():
     stub = {"accepted": False, "reasons": ["duplicate"], "metrics": {}, "details": {}}
     assert render_verdict(stub)[:2] == ["verdict: rejected (1 reason)", "reasons:"]
     assert render_verdict({})[0].startswith("verdict: rejected")
+    stopped = {"accepted": False, "reasons": ["not_better"], "metrics": {},
+               "details": {"not_better": "validation mcc 0.1236 is not above 0.1648"}}
+    lines = render_verdict(stopped)
+    assert lines[0].startswith("verdict: not accepted, stopped by the cascade (not_better)")
+    assert lines[1:3] == ["reasons:", "  x not_better  - validation mcc 0.1236 is not above 0.1648"]
 
 
 def test_render_multiclass_settings():
