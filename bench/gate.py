@@ -358,7 +358,9 @@ def main() -> None:
         "gate_corpus": corpus,
         "note": "sandbox_s: seconds in sandbox requests; saving = 1 - on/off over the same candidates "
                 "(seconds are noisy on a shared machine; texts run are exact). "
-                "False early rejections: stopped at the train subset, yet passed the full train stage with the cascade off.",
+                "False early rejections: stopped at the train subset, yet passed the full train stage with the cascade off. "
+                "verdicts_agree: accepted both ways or neither; a not_better or same_behaviour stop is not accepted "
+                "with the cascade on by design, and versions_agree checks that no such stop changed what a run keeps.",
     }
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(report, indent=2) + "\n")
