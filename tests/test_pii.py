@@ -249,3 +249,37 @@ def test_summary_prints_span_scores_and_baselines():
     text = out.getvalue()
     assert "caps baseline F1" in text and "capitalised token as PERSON" in text and "0.510" in text and "0.158" in text and "0.0005" in text
     assert "100 proposed, 40 accepted" in text
+
+
+def test_span_proposals_carry_their_exact_train_outputs_and_the_bar_keeps_the_versions(pii, docker_backend, tmp_path):
+    """The span proposer hands in its skill's train outputs (computed on the host): they equal the
+    sandbox's exactly, so validation runs before the rest of train and the not_better stop applies;
+    the run keeps the same versions and best skill as with --score-all."""
+    from engine.config import RunConfig
+    from engine.evaluate import train_outputs
+    from engine.loop import Run
+    from sandbox.backend import RunRequest
+    from skills_store.store import Store
+
+    proposal = OfflineSpanProposer(seed=1).propose(_ctx(pii))
+    real = docker_backend.run(RunRequest(code=proposal.code, texts=pii.train.texts, kind="spans", labels=pii.labels))
+    assert proposal.expected_train is not None and real.predictions is not None
+    assert train_outputs(pii, tuple(real.predictions)) == train_outputs(pii, proposal.expected_train)
+
+    kept = {}
+    for label, score_all in (("bar", False), ("all", True)):
+        path = tmp_path / f"{label}.sqlite"
+        store = Store(path)
+        config = RunConfig(task="pii", iters=3, batch=4, workers=2, seed=0, store_path=path, score_all=score_all)
+        run = Run(config, pii, docker_backend, OfflineSpanProposer(seed=0), store)
+        summary = run.execute()
+        rows = [dict(r) for r in store.candidates(run.run_id)]
+        versions = [(v.version, v.code) for v in store.versions("pii-offline")]
+        kept[label] = (summary, rows, versions)
+        store.close()
+    (bar, bar_rows, bar_versions), (full, full_rows, full_versions) = kept["bar"], kept["all"]
+    assert [r["code_sha256"] for r in bar_rows] == [r["code_sha256"] for r in full_rows]
+    assert bar_versions == full_versions and bar_versions
+    assert bar["best"]["metrics"] == full["best"]["metrics"]
+    assert bar["stages"].get("not_better", 0) > 0 and bar["sandbox_s"] < full["sandbox_s"]
+    assert all(r["train_expected"] for r in bar_rows if json.loads(r["reasons"]) == ["not_better"])

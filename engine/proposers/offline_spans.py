@@ -11,7 +11,9 @@ read back from it (`parse_genome`), so stored skills can seed a new run.
 Moves: add, drop or swap rules, swap a rule for a variant of the same label, resize a word
 list, crossover of two parents, restart. Each move tries a few children and keeps the one with
 the best train span F1 (the proposer may read train, never validation or test); all randomness
-comes from (seed, ctx.seed, iteration, call), so runs repeat.
+comes from (seed, ctx.seed, iteration, call), so runs repeat. A proposal carries the skill's train
+outputs as computed here (Proposal.expected_train); the evaluator checks them on its train subset
+before it lets them change the order of its stages (engine/evaluate.py).
 """
 from __future__ import annotations
 
@@ -285,18 +287,32 @@ class Bank:
         self.places = mined_words(train, "GPE", first_only=False)
         self.memory = MemoryIndex(train.texts, MEMORY_WORDS)
         self._scores: dict[tuple, float] = {}
+        self._outputs: dict[tuple, tuple[list[tuple[int, int, str]], ...]] = {}  # the last few genomes'
 
     def f1(self, genome: Genome) -> float:
         key = genome.key()
         if key not in self._scores:
-            compiled = compile_genome(genome)
-            if compiled is None:
+            preds = self.outputs(genome)
+            if preds is None:
                 return -1.0
-            preds = [apply(compiled, t) for t in self.texts]
             if len(self._scores) > 2000:
                 self._scores.clear()
-            self._scores[key] = corpus_counts(self.golds, preds).f1
+            self._scores[key] = corpus_counts(self.golds, list(preds)).f1
         return self._scores[key]
+
+    def outputs(self, genome: Genome) -> tuple[list[tuple[int, int, str]], ...] | None:
+        """The genome's skill's output on every train text, computed here (None: a rule does not compile).
+        The outputs of the last few genomes asked about are kept: a proposal's expected train outputs
+        are those of the child its move just scored."""
+        key = genome.key()
+        if key not in self._outputs:
+            compiled = compile_genome(genome)
+            if compiled is None:
+                return None
+            if len(self._outputs) >= 2 * TRIES:
+                self._outputs.pop(next(iter(self._outputs)))
+            self._outputs[key] = tuple(apply(compiled, t) for t in self.texts)
+        return self._outputs[key]
 
 
 # ----------------------------------------------------------------------------- moves
@@ -455,11 +471,14 @@ class OfflineSpanProposer:
             outcome = self._mutate(bank, rng, parents)
         else:
             outcome = self._best([fresh(bank, rng) for _ in range(TRIES)], bank, "fresh: library rules and mined word lists", ())
-        code = render(outcome.genome, ctx.task.name)
+        genome = outcome.genome
+        code = render(genome, ctx.task.name)
         if bank.memory.hit(code):  # a word list happens to spell out train text: leave the lists out
-            code = render(trim(Genome(outcome.genome.rules)), ctx.task.name)
+            genome = trim(Genome(genome.rules))
+            code = render(genome, ctx.task.name)
         return Proposal(code=code, proposer=self.name, model=self.model, usage=TokenUsage(0, 0),
-                        parent_ids=tuple(p.id for p in outcome.parents), note=outcome.note)
+                        parent_ids=tuple(p.id for p in outcome.parents), note=outcome.note,
+                        expected_train=bank.outputs(genome))
 
     def _best(self, children: list[Genome], bank: Bank, note: str | list[str], parents: tuple) -> Outcome:
         notes = note if isinstance(note, list) else [note] * len(children)
