@@ -89,3 +89,24 @@ def store(tmp_path):
 
 def skill_code(name: str) -> str:
     return (SKILLS / name).read_text()
+
+
+def run_with_and_without_bar(task, backend, make_proposer, tmp_path, iters: int) -> dict:
+    """The same offline run twice, with the not_better bar and with --score-all (RunConfig.score_all):
+    {"bar" | "all": (run, store, config, candidate rows, versions as (version, candidate id, code), summary)}.
+    The caller closes the stores."""
+    from engine.config import RunConfig
+    from engine.loop import Run
+    from skills_store.store import Store
+
+    runs = {}
+    for label, score_all in (("bar", False), ("all", True)):
+        path = tmp_path / f"{label}.sqlite"
+        store = Store(path)
+        config = RunConfig(task=task.name, iters=iters, batch=4, workers=2, seed=0, store_path=path, score_all=score_all)
+        run = Run(config, task, backend, make_proposer(), store)
+        summary = run.execute()
+        rows = [dict(r) for r in store.candidates(run.run_id)]
+        versions = [(v.version, v.provenance["candidate_id"], v.code) for v in store.versions(config.skill_name)]
+        runs[label] = (run, store, config, rows, versions, summary)
+    return runs

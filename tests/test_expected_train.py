@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import require_docker, skill_code
+from conftest import require_docker, run_with_and_without_bar, skill_code
 from engine.config import RunConfig
 from engine.evaluate import Evaluator
 from engine.gate import GateConfig
@@ -173,18 +173,10 @@ def test_not_better_stops_change_no_version_and_no_best(setting, tmp_path):
     versions and best skill; the bar stops some accepted candidates after validation, each with a
     validation score not above the best of the accepted candidates of earlier iterations."""
     task, backend = setting
-    runs = {}
-    for label, score_all in (("bar", False), ("all", True)):
-        path = tmp_path / f"{label}.sqlite"
-        store = Store(path)
-        config = RunConfig(task="cola", iters=4, batch=4, workers=2, seed=0, store_path=path, score_all=score_all)
-        run = Run(config, task, backend, OfflineProposer(seed=0), store)
-        summary = run.execute()
-        rows = [dict(r) for r in store.candidates(run.run_id)]
-        kept = [(v.version, v.provenance["candidate_id"], v.code) for v in store.versions("cola-offline")]
-        runs[label] = (run, store, config, rows, kept, summary)
+    runs = run_with_and_without_bar(task, backend, lambda: OfflineProposer(seed=0), tmp_path, iters=4)
     (bar_run, store, config, bar_rows, bar_versions, bar_summary) = runs["bar"]
-    (all_run, _, _, all_rows, all_versions, all_summary) = runs["all"]
+    (all_run, all_store, _, all_rows, all_versions, all_summary) = runs["all"]
+    all_store.close()
     short = lambda cid: cid.split("-", 3)[-1]  # noqa: E731 - the candidate's place in its run
     assert [r["code_sha256"] for r in bar_rows] == [r["code_sha256"] for r in all_rows]
     assert [(v, short(c), code) for v, c, code in bar_versions] == [(v, short(c), code) for v, c, code in all_versions]

@@ -255,31 +255,21 @@ def test_span_proposals_carry_their_exact_train_outputs_and_the_bar_keeps_the_ve
     """The span proposer hands in its skill's train outputs (computed on the host): they equal the
     sandbox's exactly, so validation runs before the rest of train and the not_better stop applies;
     the run keeps the same versions and best skill as with --score-all."""
-    from engine.config import RunConfig
+    from conftest import run_with_and_without_bar
     from engine.evaluate import train_outputs
-    from engine.loop import Run
     from sandbox.backend import RunRequest
-    from skills_store.store import Store
 
     proposal = OfflineSpanProposer(seed=1).propose(_ctx(pii))
     real = docker_backend.run(RunRequest(code=proposal.code, texts=pii.train.texts, kind="spans", labels=pii.labels))
     assert proposal.expected_train is not None and real.predictions is not None
     assert train_outputs(pii, tuple(real.predictions)) == train_outputs(pii, proposal.expected_train)
 
-    kept = {}
-    for label, score_all in (("bar", False), ("all", True)):
-        path = tmp_path / f"{label}.sqlite"
-        store = Store(path)
-        config = RunConfig(task="pii", iters=3, batch=4, workers=2, seed=0, store_path=path, score_all=score_all)
-        run = Run(config, pii, docker_backend, OfflineSpanProposer(seed=0), store)
-        summary = run.execute()
-        rows = [dict(r) for r in store.candidates(run.run_id)]
-        versions = [(v.version, v.code) for v in store.versions("pii-offline")]
-        kept[label] = (summary, rows, versions)
-        store.close()
-    (bar, bar_rows, bar_versions), (full, full_rows, full_versions) = kept["bar"], kept["all"]
+    runs = run_with_and_without_bar(pii, docker_backend, lambda: OfflineSpanProposer(seed=0), tmp_path, iters=3)
+    (_, bar_store, _, bar_rows, bar_versions, bar), (_, full_store, _, full_rows, full_versions, full) = runs["bar"], runs["all"]
+    bar_store.close()
+    full_store.close()
     assert [r["code_sha256"] for r in bar_rows] == [r["code_sha256"] for r in full_rows]
-    assert bar_versions == full_versions and bar_versions
+    assert [(v, code) for v, _, code in bar_versions] == [(v, code) for v, _, code in full_versions] and bar_versions
     assert bar["best"]["metrics"] == full["best"]["metrics"]
     assert bar["stages"].get("not_better", 0) > 0 and bar["sandbox_s"] < full["sandbox_s"]
     assert all(r["train_expected"] for r in bar_rows if json.loads(r["reasons"]) == ["not_better"])
