@@ -102,6 +102,10 @@ def test_render_and_parse_round_trip_and_rendered_code_agrees_with_apply(pii):
     for text in pii.train.texts[:200]:
         assert namespace["solve"](text) == apply(compiled, text)
     assert bank.memory.hit(code) is None  # no 5 consecutive training words in any literal
+    # the proposer's scoring path (each rule's matches found once, then merged) gives what apply gives
+    assert bank.outputs(genome) == tuple(apply(compiled, text) for text in pii.train.texts)
+    smaller = Genome(genome.rules[::2], genome.names[:10], ())
+    assert bank.outputs(smaller) == tuple(apply(compile_genome(smaller), text) for text in pii.train.texts)
 
 
 def test_mined_word_lists_come_from_train_spans(pii):

@@ -232,12 +232,16 @@ def parse_genome(code: str) -> Genome | None:
 # ----------------------------------------------------------------------------- train: word lists and scoring
 
 
-def compile_genome(genome: Genome) -> list[tuple[str, re.Pattern, int]] | None:
+def final_patterns(genome: Genome) -> list[tuple[str, str, int]]:
+    """(label, pattern, group) of each rule with the word lists put in, as the rendered skill does."""
     names = "|".join(genome.names) or "(?!)"
     places = "|".join(re.escape(p) for p in sorted(genome.places, key=len, reverse=True)) or "(?!)"
+    return [(r.label, r.pattern.replace("{NAMES}", names).replace("{PLACES}", places), r.group) for r in genome.rules]
+
+
+def compile_genome(genome: Genome) -> list[tuple[str, re.Pattern, int]] | None:
     try:
-        return [(r.label, re.compile(r.pattern.replace("{NAMES}", names).replace("{PLACES}", places)), r.group)
-                for r in genome.rules]
+        return [(label, re.compile(pattern), group) for label, pattern, group in final_patterns(genome)]
     except (re.error, IndexError, OverflowError, RecursionError):
         return None
 
@@ -245,10 +249,14 @@ def compile_genome(genome: Genome) -> list[tuple[str, re.Pattern, int]] | None:
 def apply(compiled: list[tuple[str, re.Pattern, int]], text: str) -> list[tuple[int, int, str]]:
     """What the rendered solve() returns (the same algorithm, on host-compiled patterns)."""
     text = text[:MAX_CHARS]
+    return merge_matches([(label, [m.span(group) for m in pattern.finditer(text)]) for label, pattern, group in compiled])
+
+
+def merge_matches(rules: list[tuple[str, list[tuple[int, int]]]]) -> list[tuple[int, int, str]]:
+    """solve()'s rule: each rule's matches in order, a match kept unless empty or overlapping one kept before."""
     spans: list[tuple[int, int, str]] = []
-    for label, pattern, group in compiled:
-        for match in pattern.finditer(text):
-            start, end = match.span(group)
+    for label, found in rules:
+        for start, end in found:
             if start < end and all(end <= s or start >= e for s, e, _ in spans):
                 spans.append((start, end, label))
     return sorted(spans)
@@ -288,6 +296,7 @@ class Bank:
         self.memory = MemoryIndex(train.texts, MEMORY_WORDS)
         self._scores: dict[tuple, float] = {}
         self._outputs: dict[tuple, tuple[list[tuple[int, int, str]], ...]] = {}  # the last few genomes'
+        self._matches: dict[tuple[str, int], list[list[tuple[int, int]]]] = {}  # a rule's matches, per train text
 
     def f1(self, genome: Genome) -> float:
         key = genome.key()
@@ -306,13 +315,30 @@ class Bank:
         are those of the child its move just scored."""
         key = genome.key()
         if key not in self._outputs:
-            compiled = compile_genome(genome)
-            if compiled is None:
-                return None
+            rules = []
+            for label, pattern, group in final_patterns(genome):
+                matches = self.matches(pattern, group)
+                if matches is None:
+                    return None
+                rules.append((label, matches))
             if len(self._outputs) >= 2 * TRIES:
                 self._outputs.pop(next(iter(self._outputs)))
-            self._outputs[key] = tuple(apply(compiled, t) for t in self.texts)
+            self._outputs[key] = tuple(merge_matches([(label, m[i]) for label, m in rules]) for i in range(len(self.texts)))
         return self._outputs[key]
+
+    def matches(self, pattern: str, group: int) -> list[list[tuple[int, int]]] | None:
+        """Where one rule matches each train text (its group's span, in finditer order), found once per
+        run: genomes share most rules, so a genome's outputs are mostly a merge (None: no valid rule)."""
+        if (pattern, group) not in self._matches:
+            try:
+                compiled = re.compile(pattern)
+                found = [[m.span(group) for m in compiled.finditer(t[:MAX_CHARS])] for t in self.texts]
+            except (re.error, IndexError, OverflowError, RecursionError):
+                return None
+            if len(self._matches) > 5000:
+                self._matches.clear()
+            self._matches[(pattern, group)] = found
+        return self._matches[(pattern, group)]
 
 
 # ----------------------------------------------------------------------------- moves
