@@ -335,7 +335,7 @@ class Bank:
                 found = [[m.span(group) for m in compiled.finditer(t[:MAX_CHARS])] for t in self.texts]
             except (re.error, IndexError, OverflowError, RecursionError):
                 return None
-            if len(self._matches) > 5000:
+            if len(self._matches) > 500:  # bounds memory: about 900 short lists an entry on PII
                 self._matches.clear()
             self._matches[(pattern, group)] = found
         return self._matches[(pattern, group)]
