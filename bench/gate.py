@@ -50,7 +50,7 @@ os.environ.setdefault("SKILLKILN_DATA_DIR", str(ROOT.parent / "shared" / "data")
 from engine import gate  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
 from engine.evaluate import Evaluation, Evaluator  # noqa: E402
-from engine.loop import Run  # noqa: E402
+from engine.loop import Run, best_before  # noqa: E402
 from engine.proposers import make_proposer  # noqa: E402
 from engine.proposers.offline import FeatureBank, expected_train_outputs  # noqa: E402
 from engine.records import ExecResult  # noqa: E402
@@ -112,7 +112,7 @@ def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator,
     for k, (iteration, code) in enumerate(items):
         first, second = (on, off) if k % 2 == 0 else (off, on)
         known = {sig: str(j) for sig, (it, j) in behaviours.items() if it < iteration}
-        bar = max((v for it, v in accepted_on if it < iteration), default=None)  # as Run.bar
+        bar = best_before(accepted_on, iteration)  # as Run.bar
         results: dict[bool, Evaluation] = {}
         for evaluator in (first, second):
             if evaluator.cascade:

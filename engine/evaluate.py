@@ -65,8 +65,9 @@ class Evaluation:
     stage_s: dict[str, float] = field(default_factory=dict)  # sandbox seconds per stage
     cascade: bool = True
     behaviour: str | None = None  # signature of the train-subset outputs (see behaviour_signature)
-    # the proposer's expected train outputs, checked on the train subset, when validation rejected
-    # the candidate before the rest of train ran: the search may use them, the verdict never does
+    # the proposer's expected train outputs, checked on the train subset, when validation stopped the
+    # candidate (rejected, or not_better) before the rest of train ran: the search may use them, the
+    # verdict never does
     expected_train: tuple[Any, ...] | None = None
     texts: int = 0  # texts sent to the sandbox, all requests together: the work, exactly
 

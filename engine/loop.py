@@ -47,6 +47,13 @@ def new_run_id() -> str:
 STOPS = ("duplicate", "static", "train_subset", "validation, early", "not_better", "train", "validation", "test")
 
 
+def best_before(accepted: list[tuple[int, float]], iteration: int) -> float | None:
+    """The best validation score among ACCEPTED (iteration, score) pairs of iterations before ITERATION;
+    None before anything is accepted. Siblings never set each other's bar, so what stops does not
+    depend on which thread finishes first, and a resumed run stops the same."""
+    return max((score for it, score in accepted if it < iteration), default=None)
+
+
 def stage_of(record: dict[str, Any]) -> str:
     if tuple(record["reasons"]) in (("duplicate",), ("not_better",)):
         return record["reasons"][0]
@@ -144,13 +151,9 @@ class Run:
             self.last_reasons = tuple(dict.fromkeys(reasons_now))
 
     def bar(self, iteration: int) -> float | None:
-        """The validation score a candidate of ITERATION must beat to change the run's outcome: the best
-        of the accepted candidates of earlier iterations (siblings never set each other's bar, so what
-        stops does not depend on which thread finishes first, and a resumed run stops the same).
-        None with --score-all or before anything is accepted."""
-        if self.config.score_all:
-            return None
-        return max((score for it, score in self.accepted_scores if it < iteration), default=None)
+        """The validation score a candidate of ITERATION must beat to change the run's outcome
+        (best_before); None with --score-all."""
+        return None if self.config.score_all else best_before(self.accepted_scores, iteration)
 
     def score_libraries(self) -> None:
         """Run each offered library over the train texts, in the sandbox, once per run, for a
@@ -221,7 +224,7 @@ class Run:
             verdict, stage = evaluation.verdict.to_dict(), evaluation.stage
             sandbox_s, train_predictions = evaluation.sandbox_s, evaluation.train_predictions
             expected = evaluation.expected_train is not None  # set only when the rest of train did not run
-            if expected:  # validation rejected it before the rest of train: the proposer's outputs, checked on the subset
+            if expected:  # stopped at validation before the rest of train: the proposer's outputs, checked on the subset
                 train_predictions = evaluation.expected_train
         record = {
             "id": cand_id, "run_id": self.run_id, "iteration": iteration, "code": proposal.code,

@@ -75,7 +75,7 @@ class Proposal:
     # The proposer's own computation of the skill's outputs on the train split, when it can make
     # one (the offline proposer can: it scores its rules on train itself). Never trusted by the
     # gate: the evaluator checks it against the real outputs on the train subset and only then
-    # uses it to order the cascade and to keep a skill validation rejected in the population.
+    # uses it to order the cascade and to keep a skill stopped at validation in the population.
     expected_train: tuple[Any, ...] | None = None
 
 

@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS iterations (
 );
 """,
     # 1 when train_predictions holds the proposer's expected outputs (checked on the train subset)
-    # because validation rejected the candidate before the rest of train ran
+    # because validation stopped the candidate (rejected, or not_better) before the rest of train ran
     5: """
 ALTER TABLE candidates ADD COLUMN train_expected INTEGER NOT NULL DEFAULT 0;
 """,

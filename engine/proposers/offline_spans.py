@@ -306,7 +306,7 @@ class Bank:
                 return -1.0
             if len(self._scores) > 2000:
                 self._scores.clear()
-            self._scores[key] = corpus_counts(self.golds, list(preds)).f1
+            self._scores[key] = corpus_counts(self.golds, preds).f1
         return self._scores[key]
 
     def outputs(self, genome: Genome) -> tuple[list[tuple[int, int, str]], ...] | None:
