@@ -25,7 +25,8 @@ from engine.cli_common import (
 )
 from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
-from engine.records import selection_key
+from engine.records import selection_key, split_reasons
+from engine.summary import skipped_line
 
 SPLITS = ("train", "validation", "test")
 
@@ -473,11 +474,13 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     for c in candidates:
         for reason in json.loads(c["reasons"]):
             reasons[reason] = reasons.get(reason, 0) + 1
+    rejections, skipped = split_reasons(reasons)
     info = {
         "run_id": run["id"], "task": run["task"], "status": run["status"], "sandbox": run["sandbox"],
         "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
         "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
-        "rejections": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        "rejections": rejections,  # failures of the gate
+        "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
         "best": json.loads(run["summary"] or "{}").get("best"),
     }
     if as_json or ctx.obj.get("as_json"):
@@ -488,6 +491,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}", highlight=False)
     out_console.print("rejections: " + (", ".join(f"{k} {n}" for k, n in info["rejections"].items()) or "none"),
                       highlight=False)
+    if skipped:
+        out_console.print(f"skipped: {skipped_line(skipped)}", highlight=False)
     best = info["best"]
     out_console.print(f"best: {best['name']}@{best['version']} (candidate {best['candidate_id']})" if best else
                       "best: none accepted", highlight=False)

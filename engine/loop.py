@@ -25,7 +25,7 @@ from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
-from engine.records import Proposal, Task
+from engine.records import SKIPS, Proposal, Task, split_reasons
 from sandbox.backend import Backend, RunRequest
 from skills_store.describe import describe
 from skills_store.store import Store, sha256
@@ -81,7 +81,7 @@ class Run:
         self.seen: set[str] = set()
         self.behaviours: dict[str, tuple[int, str]] = {}  # train-subset signature -> (iteration, first candidate)
         self.stored_ids: set[str] = set()
-        self.rejections: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()  # reasons, gate failures and cascade skips (engine.records.SKIPS)
         self.counts: Counter[str] = Counter()
         self.stages: Counter[str] = Counter()  # where candidates stopped (stage_of)
         self.tokens = {"prompt": 0, "completion": 0}
@@ -261,6 +261,8 @@ class Run:
         self.sandbox_s += record["sandbox_s"]
         reasons = record["reasons"]
         self.rejections.update(reasons)
+        if not record["accepted"]:
+            self.counts["skipped" if reasons and all(r in SKIPS for r in reasons) else "rejected"] += 1
         if any(r in PARSE_REASONS for r in reasons):
             self.counts["parse_failures"] += 1
         metrics = record["verdict"].get("metrics") or {}
@@ -373,7 +375,10 @@ class Run:
             "candidates": self.counts["candidates"],
             "accepted_count": self.counts["accepted"],
             "parse_failures": self.counts["parse_failures"],
-            "rejections": dict(self.rejections.most_common()),
+            "rejected_count": self.counts["rejected"],
+            "skipped_count": self.counts["skipped"],
+            "rejections": split_reasons(self.rejections)[0],  # failures of the gate
+            "skipped": split_reasons(self.rejections)[1],  # stops of the cascade
             "stages": {stage: self.stages[stage] for stage in STOPS if self.stages[stage]},
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
             "best": self.best,

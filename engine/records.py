@@ -4,6 +4,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Reasons that mean the evaluation cascade skipped a candidate, not that the gate failed it: the
+# same code as an earlier one, the same train-subset outputs as an earlier one, or a validation
+# score that cannot beat the run's best (engine/evaluate.py). They are counted apart from rejections.
+SKIPS = {
+    "duplicate": "the same code as an earlier candidate",
+    "same_behaviour": "the same outputs as an earlier candidate on the train subset",
+    "not_better": "not above the run's best on validation, so not scored further (--score-all scores them)",
+}
+
+
+def split_reasons(reasons: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """Reason counts split into (rejections by the gate, skips by the cascade), each largest first."""
+    ordered = sorted(reasons.items(), key=lambda kv: -kv[1])
+    return ({r: n for r, n in ordered if r not in SKIPS}, {r: n for r, n in ordered if r in SKIPS})
+
 
 @dataclass(frozen=True)
 class Example:

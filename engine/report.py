@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SkillkilnError
+from engine.records import SKIPS
+from engine.summary import skipped_line
 
 TOP_REASONS = 8
 METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
@@ -238,8 +240,9 @@ def render(store, run_id: str) -> str:
             m = {**m, "majority_accuracy": (summary.get("majority_accuracy") or {}).get(split)}
             cells = "".join(f"<td>{_cell(m.get(name), name)}</td>" for name, _ in columns)
             metric_rows += f"<tr><td>{split}</td>{cells}</tr>"
-    reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td></tr>" for r, n in
-                      Counter(x for row in rows for x in row["reasons"]).most_common())
+    reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"
+                      for r, n in Counter(x for row in rows for x in row["reasons"]).most_common())
+    skips = [r for r in rows if not r["accepted"] and r["reasons"] and all(x in SKIPS for x in r["reasons"])]
     plots = [("Scores per iteration", plot_scores(rows, key)), ("Rejection reasons over time", plot_rejections(rows)),
              ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
     stats = store.iterations(run_id)
@@ -268,9 +271,10 @@ img {{ max-width: 100%; }}
 <tr><td>status</td><td>{e(run['status'])}</td></tr>
 <tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}</td></tr>
 <tr><td>proposer</td><td>{e(str(summary.get('proposer', '')))} {e(str(summary.get('model', '')))}</td></tr>
-<tr><td>candidates</td><td>{len(rows)} proposed, {sum(r['accepted'] for r in rows)} accepted,
- {sum(r['reasons'] == ['not_better'] for r in rows)} not above the run's best on validation (not scored further),
+<tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted,
+ {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} parse failures</td></tr>
+<tr><td>skipped</td><td>{e(skipped_line(dict(Counter(r['reasons'][0] for r in skips).most_common())) or 'none')}</td></tr>
 <tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
 <tr><td>best skill</td><td>{best_line}</td></tr>
 <tr><td>wall time</td><td>{summary.get('wall_s', '-')} s ({summary.get('sandbox_s', '-')} s in the sandbox)</td></tr>
@@ -279,7 +283,7 @@ img {{ max-width: 100%; }}
 <table><tr><th>split</th>{metric_head}</tr>{metric_rows or '<tr><td colspan=7>no accepted skill</td></tr>'}</table>
 <p>{e(summary.get('test_note', ''))}</p>
 {figures}
-<h2>Rejections</h2><table><tr><th>reason</th><th>candidates</th></tr>{reasons}</table>
+<h2>Rejections and skips</h2><table><tr><th>reason</th><th>candidates</th><th>by</th></tr>{reasons}</table>
 <h2>Best skill's code</h2><pre>{e(best_code) or 'none'}</pre>
 </body></html>
 """

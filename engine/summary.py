@@ -6,6 +6,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from engine.records import SKIPS
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -77,6 +79,19 @@ STOP_LABELS = {
 }
 
 
+def candidates_line(summary: dict[str, Any]) -> str:
+    """How many candidates were accepted, rejected by the gate and skipped by the cascade."""
+    parts = [f"{summary['accepted_count']} accepted"]
+    if "rejected_count" in summary:  # summaries stored before the split have no counts
+        parts += [f"{summary['rejected_count']} rejected by the gate", f"{summary['skipped_count']} skipped"]
+    return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} parse failures"
+
+
+def skipped_line(skipped: dict[str, int]) -> str:
+    """The cascade's skips, each with what it means (they are not failures of the gate)."""
+    return " · ".join(f"{n} {reason}: {SKIPS.get(reason, reason)}" for reason, n in skipped.items())
+
+
 def print_facts(summary: dict[str, Any], console: Console) -> None:
     best = summary.get("best")
     facts = Table(show_header=False, box=None, pad_edge=False)
@@ -87,13 +102,10 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
         facts.add_row("best skill", f"{best['name']}{version}  (candidate {best['candidate_id']})")
     else:
         facts.add_row("best skill", "[red]none accepted[/red]: every candidate was rejected (reasons below)")
-    not_better = (summary.get("stages") or {}).get("not_better")
-    facts.add_row("candidates", f"{summary['candidates']} proposed, {summary['accepted_count']} accepted, "
-                                + (f"{not_better} passed validation but were not above the run's best there "
-                                   "(not scored further; --score-all scores them), " if not_better else "")
-                                + f"{summary['parse_failures']} parse failures")
-    rejections = ", ".join(f"{r} {n}" for r, n in summary["rejections"].items()) or "none"
-    facts.add_row("rejections", rejections)
+    facts.add_row("candidates", candidates_line(summary))
+    facts.add_row("rejections", ", ".join(f"{r} {n}" for r, n in summary["rejections"].items()) or "none")
+    if summary.get("skipped"):
+        facts.add_row("skipped", skipped_line(summary["skipped"]))
     if summary.get("stages"):
         facts.add_row("stopped at", " · ".join(f"{STOP_LABELS.get(s, s)} {n}" for s, n in summary["stages"].items()))
     sandbox = summary["sandbox_label"]

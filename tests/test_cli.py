@@ -98,7 +98,10 @@ def test_evolve_end_to_end_then_browse(tmp_path):
     for split in ("train", "validation", "test"):
         assert {"accuracy", "mcc"} <= set(best["metrics"][split])
     assert best["metrics"]["validation"]["mcc"] > 0.05
-    assert sum(summary["rejections"].values()) >= summary["candidates"] - summary["accepted_count"]
+    assert summary["accepted_count"] + summary["rejected_count"] + summary["skipped_count"] == summary["candidates"]
+    assert sum(summary["rejections"].values()) >= summary["rejected_count"]  # a rejection has one reason or more
+    assert sum(summary["skipped"].values()) == summary["skipped_count"]  # a skip has exactly one
+    assert not set(summary["skipped"]) & set(summary["rejections"])
 
     listed = json.loads(run("skills", "list", "--store", store, "--json").stdout)
     assert [s["name"] for s in listed] == [best["name"]]

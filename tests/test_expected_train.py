@@ -195,6 +195,12 @@ def test_not_better_stops_change_no_version_and_no_best(setting, tmp_path):
         assert json.loads(by_id[short(r["id"])]["verdict"])["metrics"]["validation"]["mcc"] == score
     assert bar_summary["stages"]["not_better"] == len(stopped) and "not_better" not in all_summary["stages"]
     assert bar_summary["accepted_count"] + len(stopped) <= all_summary["accepted_count"]
+    # the summary counts the stops as skips by the cascade, not as failures of the gate
+    assert bar_summary["skipped"]["not_better"] == len(stopped) and "not_better" not in bar_summary["rejections"]
+    # every gate failure with the bar is one without it (a stop scored in full may still fail, e.g. memorised:gap)
+    assert all(n <= all_summary["rejections"].get(r, 0) for r, n in bar_summary["rejections"].items())
+    for summary in (bar_summary, all_summary):
+        assert summary["accepted_count"] + summary["rejected_count"] + summary["skipped_count"] == summary["candidates"]
     assert sum(r["sandbox_s"] for r in bar_rows) < sum(r["sandbox_s"] for r in all_rows)
 
     def members(run):

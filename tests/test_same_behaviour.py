@@ -66,7 +66,8 @@ def test_loop_skips_twins_of_earlier_iterations_but_not_siblings(tmp_path):
     second = [r for r in rows.values() if r["iteration"] == 1]
     assert all(r["stage"] == "test" for r in first)  # siblings: both judged in full
     assert all(r["stage"] == "train_subset" and "same_behaviour" in r["reasons"] for r in second)
-    assert summary["rejections"] == {"same_behaviour": 2}
+    assert summary["skipped"] == {"same_behaviour": 2} and summary["rejections"] == {}  # skips are no gate failures
+    assert (summary["accepted_count"], summary["rejected_count"], summary["skipped_count"]) == (2, 0, 2)
 
 
 PARITY = "def solve(text):\n    return len(text) % 2\n"  # passes the train subset, fails on the whole of train
