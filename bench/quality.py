@@ -71,6 +71,20 @@ Looked at in the sixth session (scripts not kept; each figure one look):
 - rules mined only from words and bigrams seen in at least 20 train sentences (not 4): evolve test
   0.073, 0.073, 0.047, out-of-domain half 0.017: the rare rules carry signal there too.
 
+Looked at in the eighth session (each figure one look):
+- (f), one global fit of the proposer's own rule kinds with no search: test 0.161, 0.123, 0.161
+  (validation 0.202, 0.174, 0.202; accepted by the gate), against evolution's 0.080, 0.128, 0.118 in
+  the same run. Evolution's figures are the same as in the seventh session's run, to the digit.
+- seeded with that fit as its first candidate (branch `seedfit`, not on main), a 25-iteration run,
+  seed 0, never beat it on validation; 42 of 100 candidates failed memorised:gap, and the accepted
+  one with the best train MCC (0.408) had validation 0.181 against the fit's 0.202.
+- bench/ceiling.py: the same fit with 1,500, 3,000 and all 3,583 rules (32 to 72 kB) has
+  validation 0.145 to 0.172 and fails both the 20 kB cap and the gap test; a ridge heavy enough to
+  pass the gap test at that size (100) leaves 163 rules and validation 0.111.
+- the 0.189 of the source-held-out study's content-penalised fit did not carry over: that fit,
+  redone on this train split (not train plus validation) and run as a skill, scored 0.125 (its
+  uniform-ridge twin 0.123), both accepted by the gate.
+
 Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/quality.py [--seeds 0 1 2] [--iters 25]
 Writes bench/results/quality.json and prints a table.
 """
