@@ -112,9 +112,9 @@ class Run:
         offered = tuple(replace(lib.info(), train_outputs=self.library_outputs.get(name))
                         for name, lib in self.libraries.items())
         if self.config.strategy == "best-of-n":  # independent samples of the first prompt: no parents, no feedback
-            return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed, libraries=offered)
+            return ProposalContext(TaskCard.of(self.task), iteration, (), (), seed, libraries=offered, slot=k)
         return ProposalContext(TaskCard.of(self.task), iteration, parents, self.last_reasons, seed, libraries=offered,
-                               evidence=self.evidence)
+                               evidence=self.evidence, slot=k)
 
     # ------------------------------------------------------------ one iteration
 
@@ -285,7 +285,7 @@ class Run:
         self.accepted_scores.append((record["iteration"], val[key]))
         if self.best is None or val[key] > self.best["metrics"]["validation"][key]:
             self.best = {"candidate_id": record["id"], "name": self.config.skill_name,
-                         "version": record["skill_version"], "metrics": metrics}
+                         "version": record["skill_version"], "metrics": metrics, "note": record.get("note") or ""}
 
     @classmethod
     def resume(cls, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,

@@ -100,6 +100,9 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     if best:
         version = f"@{best['version']}" if best.get("version") else " (not stored: the stored version is better)"
         facts.add_row("best skill", f"{best['name']}{version}  (candidate {best['candidate_id']})")
+        if best.get("note"):  # how the proposer made it: the global fit, a mutation, an LLM's answer
+            note = best["note"]
+            facts.add_row("made by", note if len(note) <= 100 else note[:99] + "…")
     else:
         facts.add_row("best skill", "[red]none accepted[/red]: every candidate was rejected (reasons below)")
     facts.add_row("candidates", candidates_line(summary))

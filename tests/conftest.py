@@ -63,10 +63,10 @@ def card(cola):
 
 @pytest.fixture(scope="module")
 def proposer(card):
-    """An offline proposer (seed 0) with CoLA's feature bank built, fresh for each test module."""
+    """An offline proposer (seed 0, no global-fit start) with CoLA's feature bank built, fresh for each test module."""
     from engine.proposers.offline import OfflineProposer
 
-    made = OfflineProposer(seed=0)
+    made = OfflineProposer(seed=0, start_fit=False)  # random fresh genomes; tests/test_global_fit.py covers the fit
     made.bank(card)  # build the feature bank once for the module
     return made
 

@@ -62,3 +62,45 @@ def test_the_gate_accepts_the_cola_fit(fits, docker_evaluator):
     evaluation = docker_evaluator.evaluate(render(genome, "cola"))
     assert evaluation.verdict.accepted, evaluation.verdict.reasons
     assert evaluation.verdict.metrics["validation"].mcc > 0.1
+
+
+def test_a_runs_first_proposal_is_the_fit_and_only_the_first(cola, bank):
+    from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
+    from engine.proposers.offline import FIT_NOTE, OfflineProposer
+
+    card = TaskCard.of(cola)
+
+    def ctx(iteration: int, *parents: ParentInfo, seed: int = 5, slot: int = 0) -> ProposalContext:
+        return ProposalContext(task=card, iteration=iteration, parents=tuple(parents), seed=seed, slot=slot)
+
+    proposer = OfflineProposer(seed=0)
+    proposer._banks = {(id(card.train), ()): bank}
+    first = proposer.propose(ctx(0))
+    assert first.note == FIT_NOTE and parse_genome(first.code) == global_fit(bank, seed=5)
+    second = proposer.propose(ctx(0, seed=6, slot=1))  # the iteration's next fresh proposal is a random restart
+    assert second.note != FIT_NOTE and len(parse_genome(second.code).weights) <= 80
+    assert proposer.propose(ctx(1, seed=7)).note != FIT_NOTE  # a later iteration with no parents: a random restart too
+    parent = ParentInfo(id="p", code=first.code, train_predictions=outputs(parse_genome(first.code), bank),
+                        train_score=0.3)
+    seeded = OfflineProposer(seed=0)
+    seeded._banks = proposer._banks
+    assert "p" in seeded.propose(ctx(0, parent)).parent_ids  # a population seeded by --reuse: a mutation
+    plain = OfflineProposer(seed=0, start_fit=False)
+    plain._banks = proposer._banks
+    assert plain.propose(ctx(0)).note != FIT_NOTE
+
+
+def test_in_a_run_only_candidate_000_0_is_the_fit(cola, docker_backend, tmp_path):
+    from engine.config import RunConfig
+    from engine.loop import Run
+    from engine.proposers.offline import FIT_NOTE, OfflineProposer
+    from skills_store.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    config = RunConfig(task="cola", iters=1, batch=3, workers=2, seed=0, store_path=tmp_path / "s.sqlite")
+    run = Run(config, cola, docker_backend, OfflineProposer(seed=0), store)
+    summary = run.execute()
+    notes = {r["id"].rsplit("-", 2)[-1]: r["note"] for r in store.candidates(run.run_id)}
+    store.close()
+    assert notes["0"] == FIT_NOTE and FIT_NOTE not in (notes["1"], notes["2"])
+    assert summary["best"]["note"] == FIT_NOTE  # random restarts do not beat it on validation

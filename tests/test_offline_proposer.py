@@ -92,13 +92,13 @@ def test_parse_rejects_other_code(code: str) -> None:
 
 
 def test_same_seed_same_code(card: TaskCard, bank: FeatureBank) -> None:
-    first, second = OfflineProposer(seed=3), OfflineProposer(seed=3)
+    first, second = OfflineProposer(seed=3, start_fit=False), OfflineProposer(seed=3, start_fit=False)
     first._banks = second._banks = {(id(card.train), ()): bank}  # share the (deterministic) bank: saves time
     a, b = first.propose(ctx(card, 0)), second.propose(ctx(card, 0))
     assert a == b
     parent = as_parent(a.code, bank, "p0")
     assert first.propose(ctx(card, 1, parent)) == second.propose(ctx(card, 1, parent))
-    other = OfflineProposer(seed=4)
+    other = OfflineProposer(seed=4, start_fit=False)
     other._banks = {(id(card.train), ()): bank}
     assert other.propose(ctx(card, 0)).code != a.code
 
@@ -106,7 +106,7 @@ def test_same_seed_same_code(card: TaskCard, bank: FeatureBank) -> None:
 def test_rendered_code_passes_the_gate_rules(proposer: OfflineProposer, card: TaskCard) -> None:
     proposal = proposer.propose(ctx(card, 0, seed=11))
     code = proposal.code
-    assert isinstance(proposal, Proposal) and proposal.proposer == "offline" and proposal.model == "rules-v2"
+    assert isinstance(proposal, Proposal) and proposal.proposer == "offline" and proposal.model == "rules-v3"
     assert proposal.usage.total == 0 and proposal.note
     assert len(code.encode()) < 20_000
     tree = ast.parse(code)
@@ -200,7 +200,7 @@ def test_unsafe_parent_features_are_dropped(proposer: OfflineProposer, card: Tas
 
 
 def test_short_loop_improves_train_mcc(card: TaskCard, bank: FeatureBank) -> None:
-    proposer = OfflineProposer(seed=1)
+    proposer = OfflineProposer(seed=1, start_fit=False)
     proposer._banks = {(id(card.train), ()): bank}
     population: list[ParentInfo] = []
     first_score = None

@@ -145,7 +145,7 @@ def test_proposer_uses_evidence_and_works_without(proposer: OfflineProposer, car
 def test_a_short_evolution_beats_its_fresh_start(card: TaskCard, bank: FeatureBank) -> None:
     import time
 
-    proposer = OfflineProposer(seed=3)
+    proposer = OfflineProposer(seed=3, start_fit=False)  # from random: the fit leaves little train MCC to gain
     proposer._banks = {(id(card.train), ()): bank}
     best = None
     started = time.perf_counter()

@@ -57,6 +57,7 @@ class ProposalContext:
     seed: int = 0  # a proposer's randomness comes from here, so runs repeat
     evidence: Any = None  # engine.evidence.Evidence of the current elite's train errors, when the loop has it
     libraries: tuple[LibraryInfo, ...] = ()  # stored skills offered to this run (evolve --library)
+    slot: int = 0  # the candidate's place within its iteration (0 .. batch - 1)
 
 
 class Proposer(Protocol):

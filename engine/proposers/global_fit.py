@@ -13,7 +13,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
 
-from engine.proposers.offline import MAX_FEATURES, MAX_WEIGHT, REFIT_RIDGE, SCALE, FeatureBank, best_threshold, design
+from engine.proposers.offline import (MAX_FEATURES, MAX_SOURCE, MAX_WEIGHT, REFIT_RIDGE, SCALE, FeatureBank,
+                                      best_threshold, design, source_size)
 from engine.proposers.rule_skill import Genome
 
 FOLDS = 5
@@ -45,9 +46,19 @@ def fit(x: sparse.csr_matrix, y: np.ndarray, k: int | None, ridge: float) -> tup
     return cols[keep], units[keep], int(round(b * SCALE))
 
 
-def global_fit(bank: FeatureBank, k: int | None = MAX_FEATURES, ridge: float = REFIT_RIDGE, seed: int = 0) -> Genome:
-    """The genome of one global fit on the bank's train split; SEED only assigns the threshold's folds."""
+def global_fit(bank: FeatureBank, k: int | None = MAX_FEATURES, ridge: float = REFIT_RIDGE, seed: int = 0,
+               max_source: int | None = MAX_SOURCE) -> Genome:
+    """The genome of one global fit on the bank's train split; SEED only assigns the threshold's folds.
+    With MAX_SOURCE, K shrinks by a tenth at a time until the rendered source fits."""
     x = design(bank.candidates, bank).tocsr()
+    while True:
+        genome = _fit_genome(bank, x, k, ridge, seed)
+        if max_source is None or len(genome.weights) <= 1 or source_size(genome) <= max_source:
+            return genome
+        k = int(len(genome.weights) * 0.9)
+
+
+def _fit_genome(bank: FeatureBank, x: sparse.csr_matrix, k: int | None, ridge: float, seed: int) -> Genome:
     y = bank.target
     cols, units, bias = fit(x, y, k, ridge)
     folds = np.random.default_rng(seed).permutation(len(y)) % FOLDS

@@ -7,8 +7,10 @@ source of a skill `solve(text)` and read back from that source (engine/proposers
 so skills stored by an earlier run can seed a new one.
 
 Only the train split is read. Features are mined there with a minimum support and smoothed
-log-odds. A fresh genome (a restart) samples a few dozen of the strongest features with their
-log-odds as weights. Mutations:
+log-odds. A run's first candidate (when nothing seeds the population) is one global fit: ridge
+logistic regression on every mined feature, the 700 strongest kept (engine/proposers/global_fit.py;
+`start_fit=False` leaves it out). Any other fresh genome (a restart) samples a few dozen of the
+strongest features with their log-odds as weights. Mutations:
 
 - induce (the main move): rule induction guided by a failure cluster: the largest unsolved
   clusters of `ctx.evidence` (engine/evidence.py; without it, a sample of the parent's
@@ -68,6 +70,7 @@ FIRST_PARENT_SHARE = 0.5  # how often a mutation takes the best-first parent (el
 MOVES = {"induce": 0.5, "add": 0.08, "weight": 0.06, "drop": 0.03, "threshold": 0.02, "crossover": 0.15,
          "prune": 0.08, "restart": 0.08}
 
+FIT_NOTE = "fit: one ridge fit of every rule mined from train, the 700 strongest kept, no search"
 LITERAL_WORD_RE = re.compile(r"[a-z0-9']+")  # words as the memorisation check reads a literal
 
 # ----------------------------------------------------------------------------- train features
@@ -690,11 +693,12 @@ class OfflineProposer:
     """Proposes rule skills by mining train features and mutating parents' genomes; no LLM."""
 
     name = "offline"
-    model = "rules-v2"
+    model = "rules-v3"  # v3: a run's first candidate is one global fit (start_fit)
     uses_library_outputs = True  # the loop computes offered libraries' train outputs (in the sandbox) for it
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, start_fit: bool = True) -> None:
         self.seed = seed
+        self.start_fit = start_fit  # the first candidate of a run without parents: one global fit
         self._banks: dict[tuple, FeatureBank] = {}
         self._calls: Counter = Counter()
 
@@ -717,10 +721,15 @@ class OfflineProposer:
         if ctx.task.kind != "classification" or set(ctx.task.labels) != {FLAGGED, OTHER}:
             raise SkillkilnError(f"the offline proposer needs a 0/1 classification task; {ctx.task.name!r} is not one")
         bank = self.bank(ctx.task, getattr(ctx, "libraries", ()))
+        first = ctx.iteration == 0 and ctx.slot == 0  # a run's first candidate
         rng = self._rng(ctx)
         parents = [(p, g) for p in ctx.parents if (g := usable(parse_genome(p.code), bank)) is not None]
         if parents:
             outcome = self._mutate(bank, rng, parents, ctx.evidence)
+        elif first and self.start_fit:
+            from engine.proposers.global_fit import global_fit  # it imports this module
+
+            outcome = Outcome(global_fit(bank, seed=ctx.seed), FIT_NOTE, ())
         else:
             outcome = Outcome(fresh(bank, rng), "fresh: features mined from train", ())
         genome = ensure_both_labels(outcome.genome, bank)
