@@ -1,8 +1,9 @@
-"""One global fit of the offline proposer's rule kinds (engine/proposers/global_fit.py): the no-search
-baseline of bench/quality.py and bench/ceiling.py."""
+"""One global fit of the offline proposer's rule kinds (engine/proposers/global_fit.py): a run's first
+candidate, and the no-search baseline of bench/quality.py and bench/ceiling.py."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -104,3 +105,12 @@ def test_in_a_run_only_candidate_000_0_is_the_fit(cola, docker_backend, tmp_path
     store.close()
     assert notes["0"] == FIT_NOTE and FIT_NOTE not in (notes["1"], notes["2"])
     assert summary["best"]["note"] == FIT_NOTE  # random restarts do not beat it on validation
+    import io
+
+    from rich.console import Console
+
+    from engine.summary import print_summary
+
+    out = io.StringIO()
+    print_summary(summary, Console(file=out, width=300))
+    assert re.search(r"made by +" + re.escape(FIT_NOTE), out.getvalue())  # the summary says the best is the fit
