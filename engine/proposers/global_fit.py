@@ -1,4 +1,5 @@
-"""One global fit of the offline proposer's rule kinds: no search, a baseline for it.
+"""One global fit of the offline proposer's rule kinds: a run's first candidate (OfflineProposer's
+start_fit) and, in bench/quality.py, the no-search baseline the search has to beat.
 
 Ridge logistic regression on every feature of a train split's FeatureBank (words, bigrams, word
 pairs, word endings and grammar patterns, counted as the rendered skill counts them), the K

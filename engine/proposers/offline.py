@@ -8,7 +8,7 @@ so skills stored by an earlier run can seed a new one.
 
 Only the train split is read. Features are mined there with a minimum support and smoothed
 log-odds. A run's first candidate (when nothing seeds the population) is one global fit: ridge
-logistic regression on every mined feature, the 700 strongest kept (engine/proposers/global_fit.py;
+logistic regression on every mined feature, the strongest (up to 700) kept (engine/proposers/global_fit.py;
 `start_fit=False` leaves it out). Any other fresh genome (a restart) samples a few dozen of the
 strongest features with their log-odds as weights. Mutations:
 
@@ -70,7 +70,7 @@ FIRST_PARENT_SHARE = 0.5  # how often a mutation takes the best-first parent (el
 MOVES = {"induce": 0.5, "add": 0.08, "weight": 0.06, "drop": 0.03, "threshold": 0.02, "crossover": 0.15,
          "prune": 0.08, "restart": 0.08}
 
-FIT_NOTE = "fit: one ridge fit of every rule mined from train, the 700 strongest kept, no search"
+FIT_NOTE = "fit: one ridge fit of every rule mined from train, the strongest (up to 700) kept, no search"
 LITERAL_WORD_RE = re.compile(r"[a-z0-9']+")  # words as the memorisation check reads a literal
 
 # ----------------------------------------------------------------------------- train features
