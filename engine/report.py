@@ -277,6 +277,7 @@ img {{ max-width: 100%; }}
 <tr><td>skipped</td><td>{e(skipped_line(dict(Counter(r['reasons'][0] for r in skips).most_common())) or 'none')}</td></tr>
 <tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
 <tr><td>best skill</td><td>{best_line}</td></tr>
+<tr><td>made by</td><td>{e((best or {}).get('note') or '-')}</td></tr>
 <tr><td>wall time</td><td>{summary.get('wall_s', '-')} s ({summary.get('sandbox_s', '-')} s in the sandbox)</td></tr>
 </table>
 <h2>Best skill against the majority baseline</h2>

@@ -1,6 +1,7 @@
 """The run report: one self-contained HTML page that a browser really renders."""
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -37,8 +38,10 @@ def test_evolve_writes_a_self_contained_report(report):
     assert text.count("<tr><td>") - text.split("Failure clusters, iteration by iteration")[0].count("<tr><td>") >= 3
     assert "http://" not in text and "https://" not in text  # nothing to fetch
     assert summary["run_id"] in text and "majority" in text
-    for reason in summary["rejections"]:
+    for reason in [*summary["rejections"], *summary["skipped"]]:
         assert reason in text
+    assert "skipped by the cascade" in text or not summary["skipped"]  # skips are told apart from the gate's rejections
+    assert f"<tr><td>made by</td><td>{html.escape(summary['best']['note'])}</td>" in text  # how the best was made
 
 
 def test_skills_report_command(report, tmp_path):
