@@ -156,7 +156,10 @@ def test_the_search_is_the_same_with_and_without_expected_outputs(setting, tmp_p
     early = [r for r in with_rows if r["train_expected"]]
     assert early and all(r["stage"] == "validation" and not r["accepted"] for r in early)
     assert not any(r["train_expected"] for r in without_rows)
-    assert sum(r["sandbox_s"] for r in with_rows) < sum(r["sandbox_s"] for r in without_rows)
+    # the rest of train never ran for them (their verdict scores no train split); without expected outputs it did
+    by_hash = {r["code_sha256"]: r for r in without_rows}
+    assert all(set(json.loads(r["verdict"])["metrics"]) == {"validation"} for r in early)
+    assert all("train" in json.loads(by_hash[r["code_sha256"]]["verdict"])["metrics"] for r in early)
     stages, usual = with_run.summary(0.0)["stages"], without_run.summary(0.0)["stages"]
     assert stages["validation, early"] == len(early) and "validation, early" not in usual
     assert sum(stages.values()) == sum(usual.values()) == len(with_rows)
@@ -204,7 +207,9 @@ def test_not_better_stops_change_no_version_and_no_best(setting, tmp_path):
     assert all(n <= all_summary["rejections"].get(r, 0) for r, n in bar_summary["rejections"].items())
     for summary in (bar_summary, all_summary):
         assert summary["accepted_count"] + summary["rejected_count"] + summary["skipped_count"] == summary["candidates"]
-    assert sum(r["sandbox_s"] for r in bar_rows) < sum(r["sandbox_s"] for r in all_rows)
+    for r in stopped:  # neither the rest of train nor test ran for a stop; with --score-all the rest of train did
+        assert set(json.loads(r["verdict"])["metrics"]) == {"validation"}
+        assert "train" in json.loads(by_id[short(r["id"])]["verdict"])["metrics"]
 
     def members(run):
         return sorted((m.id.split("-", 3)[-1], m.train_score, m.validation_score) for m in run.population.members())
