@@ -39,18 +39,15 @@ from rich.table import Table
 from engine.gate import GateConfig, MemoryIndex, gap_reasons, score_labels, source_reasons
 from engine.proposers.global_fit import FOLDS, global_fit
 from engine.proposers.offline import REFIT_RIDGE, FeatureBank
-from engine.proposers.rule_skill import Genome, render
+from engine.proposers.rule_skill import render
 from sandbox.static import MAX_SOURCE_BYTES
 from tasks import load_task
+
+from quality import domain_mccs  # noqa: E402 - bench/quality.py, beside this script: test's two halves
 
 RESULTS = ROOT / "bench" / "results" / "ceiling.json"
 SETTINGS = [(700, REFIT_RIDGE), (1500, REFIT_RIDGE), (3000, REFIT_RIDGE), (None, REFIT_RIDGE),
             (3000, 30.0), (3000, 100.0)]  # (K rules, None: all; ridge)
-IN_DOMAIN_DEV = 527  # test's first rows come from in_domain_dev.tsv, the rest from out_of_domain_dev.tsv
-
-
-def mcc_of(task, labels, preds) -> float:
-    return score_labels(task, labels, preds, GateConfig()).mcc
 
 
 def row(task, bank: FeatureBank, memory: MemoryIndex, k: int | None, ridge: float) -> dict[str, Any]:
@@ -69,8 +66,6 @@ def row(task, bank: FeatureBank, memory: MemoryIndex, k: int | None, ridge: floa
     gap, gap_detail = gap_reasons(metrics["train"], metrics["validation"], config)
     source, _ = source_reasons(code, memory)
     size = len(code.encode())
-    labels, test = list(task.test.labels), preds["test"]
-    n = IN_DOMAIN_DEV
     return {
         "rules": len(genome.weights), "k": k, "ridge": ridge, "bytes": size,
         "within_cap": size <= MAX_SOURCE_BYTES,
@@ -78,8 +73,8 @@ def row(task, bank: FeatureBank, memory: MemoryIndex, k: int | None, ridge: floa
         "train_accuracy": metrics["train"].accuracy, "validation_accuracy": metrics["validation"].accuracy,
         "gap_test": gap_detail["gate:gap"], "memorised_gap": bool(gap), "memorised_source": bool(source),
         "gate_would_accept": size <= MAX_SOURCE_BYTES and not gap and not source,
-        "test_mcc": metrics["test"].mcc, "test_in_mcc": mcc_of(task, labels[:n], test[:n]),
-        "test_out_mcc": mcc_of(task, labels[n:], test[n:]), "wall_s": round(time.perf_counter() - started, 1),
+        "test_mcc": metrics["test"].mcc, **domain_mccs(task, preds["test"]),
+        "wall_s": round(time.perf_counter() - started, 1),
     }
 
 

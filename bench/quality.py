@@ -233,9 +233,9 @@ def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, 
 # ----------------------------------------------------------------------------- references
 
 
-def hand_written_row(task, backend) -> dict[str, Any]:
-    code = HAND_WRITTEN.read_text()
-    started = time.perf_counter()
+def gated_row(task, backend, code: str, started: float) -> dict[str, Any]:
+    """One skill through the gate: its verdict, MCC per split and per half of test, size, and the
+    seconds since STARTED."""
     evaluation = Evaluator(task, backend).evaluate(code)
     metrics = evaluation.verdict.metrics
     return {
@@ -248,21 +248,16 @@ def hand_written_row(task, backend) -> dict[str, Any]:
     }
 
 
+def hand_written_row(task, backend) -> dict[str, Any]:
+    return gated_row(task, backend, HAND_WRITTEN.read_text(), time.perf_counter())
+
+
 def global_fit_row(task, backend, seed: int) -> dict[str, Any]:
     """(f) one global fit of the offline proposer's rule kinds (engine/proposers/global_fit.py), no search,
     gated like any candidate; the seed assigns the folds its threshold is chosen on."""
     started = time.perf_counter()
     code = render(global_fit(FeatureBank(task.train), seed=seed), task.name)
-    evaluation = Evaluator(task, backend).evaluate(code)
-    metrics = evaluation.verdict.metrics
-    return {
-        "seed": seed, "accepted": evaluation.verdict.accepted, "reasons": list(evaluation.verdict.reasons),
-        "train_mcc": metrics["train"].mcc if "train" in metrics else None,
-        "validation_mcc": metrics["validation"].mcc if "validation" in metrics else None,
-        "test_mcc": metrics["test"].mcc if "test" in metrics else None,
-        **domain_mccs(task, label_outputs(task, evaluation.results.get("test"))),
-        "size": len(code.encode()), "wall_s": round(time.perf_counter() - started, 1),
-    }
+    return {"seed": seed, **gated_row(task, backend, code, started)}
 
 
 def _grams(text: str) -> list[str]:

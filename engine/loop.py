@@ -25,7 +25,7 @@ from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
-from engine.records import SKIPS, Proposal, Task, split_reasons
+from engine.records import Proposal, Task, is_skip, split_reasons
 from sandbox.backend import Backend, RunRequest
 from skills_store.describe import describe
 from skills_store.store import Store, sha256
@@ -262,7 +262,7 @@ class Run:
         reasons = record["reasons"]
         self.rejections.update(reasons)
         if not record["accepted"]:
-            self.counts["skipped" if reasons and all(r in SKIPS for r in reasons) else "rejected"] += 1
+            self.counts["skipped" if is_skip(reasons) else "rejected"] += 1
         if any(r in PARSE_REASONS for r in reasons):
             self.counts["parse_failures"] += 1
         metrics = record["verdict"].get("metrics") or {}
@@ -362,6 +362,7 @@ class Run:
     def summary(self, wall_s: float) -> dict[str, Any]:
         from tasks.metrics import majority_accuracy
 
+        rejections, skipped = split_reasons(self.rejections)
         return {
             "run_id": self.run_id,
             "task": self.task.name,
@@ -377,8 +378,8 @@ class Run:
             "parse_failures": self.counts["parse_failures"],
             "rejected_count": self.counts["rejected"],
             "skipped_count": self.counts["skipped"],
-            "rejections": split_reasons(self.rejections)[0],  # failures of the gate
-            "skipped": split_reasons(self.rejections)[1],  # stops of the cascade
+            "rejections": rejections,  # failures of the gate
+            "skipped": skipped,  # stops of the cascade
             "stages": {stage: self.stages[stage] for stage in STOPS if self.stages[stage]},
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
             "best": self.best,

@@ -14,6 +14,11 @@ SKIPS = {
 }
 
 
+def is_skip(reasons) -> bool:
+    """Whether a candidate's reasons say the cascade skipped it (and nothing failed in the gate)."""
+    return bool(reasons) and all(r in SKIPS for r in reasons)
+
+
 def split_reasons(reasons: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:
     """Reason counts split into (rejections by the gate, skips by the cascade), each largest first."""
     ordered = sorted(reasons.items(), key=lambda kv: -kv[1])

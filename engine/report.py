@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SkillkilnError
-from engine.records import SKIPS
+from engine.records import SKIPS, is_skip
 from engine.summary import skipped_line
 
 TOP_REASONS = 8
@@ -242,7 +242,7 @@ def render(store, run_id: str) -> str:
             metric_rows += f"<tr><td>{split}</td>{cells}</tr>"
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"
                       for r, n in Counter(x for row in rows for x in row["reasons"]).most_common())
-    skips = [r for r in rows if not r["accepted"] and r["reasons"] and all(x in SKIPS for x in r["reasons"])]
+    skips = [r for r in rows if not r["accepted"] and is_skip(r["reasons"])]
     plots = [("Scores per iteration", plot_scores(rows, key)), ("Rejection reasons over time", plot_rejections(rows)),
              ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
     stats = store.iterations(run_id)

@@ -15,7 +15,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 
 from engine.proposers.offline import (MAX_FEATURES, MAX_SOURCE, MAX_WEIGHT, REFIT_RIDGE, SCALE, FeatureBank,
-                                      best_threshold, design, source_size)
+                                      best_threshold, source_size)
 from engine.proposers.rule_skill import Genome
 
 FOLDS = 5
@@ -51,7 +51,7 @@ def global_fit(bank: FeatureBank, k: int | None = MAX_FEATURES, ridge: float = R
                max_source: int | None = MAX_SOURCE) -> Genome:
     """The genome of one global fit on the bank's train split; SEED only assigns the threshold's folds.
     With MAX_SOURCE, K shrinks by a tenth at a time until the rendered source fits."""
-    x = design(bank.candidates, bank).tocsr()
+    x = bank.matrix.tocsr()  # examples x the bank's rules, counted as the skill counts them
     while True:
         genome = _fit_genome(bank, x, k, ridge, seed)
         if max_source is None or len(genome.weights) <= 1 or source_size(genome) <= max_source:
