@@ -94,6 +94,16 @@ Looked at in the eighth session (each figure one look):
   redone on this train split (not train plus validation) and run as a skill, scored 0.125 (its
   uniform-ridge twin 0.123), both accepted by the gate.
 
+Looked at in the ninth session (one look, with a landing rule written down before it):
+- refit's threshold from 5-fold out-of-fold scores (as the fit's own) for every refit of a child of
+  the fit (local branch `oof-refit-2`). Rule: land only if no accepted skill scores below 0, the
+  train-MCC pick's median is at least 0.124 and the run's own best's at least 0.153 (main's). Evolve
+  from the fit: train-MCC pick 0.132, 0.124, 0.134 (median 0.132); the run's own best 0.139, 0.117,
+  0.143 (median 0.139, against 0.153: not landed), though its validation was the highest yet (0.206,
+  0.207, 0.208) and more children were accepted (53, 58, 38 against 38, 34, 22). More accepted
+  children made the validation maximum higher and its test lower: the winner's curse of picking among
+  many on 857 examples. From random starts: 0.064, 0.082, 0.123. No accepted skill below 0.
+
 Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/quality.py [--seeds 0 1 2] [--iters 25]
 Writes bench/results/quality.json and prints a table.
 """
