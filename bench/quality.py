@@ -196,8 +196,11 @@ def label_outputs(task, result) -> list[Any] | None:
     return [p if p in task.labels else None for p in result.predictions]
 
 
-def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int,
+def run_search(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int,
                start_fit: bool = True) -> dict[str, Any]:
+    """One run of the real loop in a throwaway store, every accepted candidate scored on every split:
+    its summary, wall seconds, accepted (metrics, code, candidate id) triples, evidence log and
+    population statistics."""
     with tempfile.TemporaryDirectory(prefix="skillkiln-quality-") as tmp:
         path = Path(tmp) / "store.sqlite"
         store = Store(path)
@@ -208,21 +211,30 @@ def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, 
         started = time.perf_counter()
         summary = run.execute()
         wall = time.perf_counter() - started
-        rows = store.candidates(run.run_id)
+        accepted = [(json.loads(r["verdict"])["metrics"], r["code"], r["id"])
+                    for r in store.candidates(run.run_id) if r["accepted"]]
         evidence_log = store.iterations(run.run_id)
-        accepted = []
-        for r in rows:
-            if r["accepted"]:
-                metrics = json.loads(r["verdict"])["metrics"]
-                accepted.append((metrics, r["code"], r["id"]))
         store.close()
+    return {"summary": summary, "wall_s": wall, "accepted": accepted, "evidence": evidence_log,
+            "population": run.population.stats()}
+
+
+def train_pick(accepted: list[tuple[dict, str, str]]) -> tuple[dict, str, str]:
+    """The bench's pick: the accepted skill with the best train MCC (ties: shorter)."""
+    return max(accepted, key=lambda a: (a[0]["train"]["mcc"], -len(a[1])))
+
+
+def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int,
+               start_fit: bool = True) -> dict[str, Any]:
+    found = run_search(task, backend, seed, strategy, iters, batch, workers, start_fit)
+    summary, wall, accepted, evidence_log = found["summary"], found["wall_s"], found["accepted"], found["evidence"]
     out: dict[str, Any] = {"seed": seed, "wall_s": round(wall, 1), "candidates": summary["candidates"],
                            "accepted": len(accepted), "evidence": evidence_log,
-                           "population": run.population.stats()}
+                           "population": found["population"]}
     if not accepted:
         return {**out, "test_mcc": None, "test_in_mcc": None, "test_out_mcc": None, "validation_mcc": None,
                 "train_mcc": None, "size": None}
-    metrics, code, cid = max(accepted, key=lambda a: (a[0]["train"]["mcc"], -len(a[1])))
+    metrics, code, cid = train_pick(accepted)
     best = summary["best"]
     tests = [a[0]["test"]["mcc"] for a in accepted if "test" in a[0]]
     return {
