@@ -50,7 +50,6 @@ Writes bench/results/nested.json and prints a table.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -68,7 +67,6 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from engine.config import default_workers
 from engine.proposers.global_fit import global_fit
 from engine.proposers.offline import FeatureBank
 from engine.proposers.rule_skill import render
@@ -77,7 +75,7 @@ from sandbox.backend import RunRequest
 from sandbox.factory import open_backend
 from tasks import load_task
 
-from quality import mcc, run_search, test_predictions, train_pick  # noqa: E402 - bench/quality.py, beside this script
+from quality import mcc, run_search, say, search_arguments, test_predictions, train_pick  # noqa: E402 - bench/quality.py, beside this script
 
 RESULTS = ROOT / "bench" / "results" / "nested.json"
 SEARCHES = (("evolve", "evolve"), ("best-of-n", "best-of-n"))  # (row, strategy)
@@ -85,10 +83,6 @@ PICKS = (("train pick", "train"), ("run's best", "validation"),
          ("significant best", "significant"))  # (label, the rule that picks)
 BOOTSTRAP = 2000  # paired resamples of validation for the significant-best rule
 ALPHA = 0.05
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def fold_task(task, folds: np.ndarray, fold: int):
@@ -224,15 +218,8 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser = search_arguments(__doc__.split("\n")[0], [0], RESULTS)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--iters", type=int, default=25)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=default_workers())
-    parser.add_argument("--sandbox", default="docker")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--show", action="store_true", help="Print the table of the stored results and exit.")
     args = parser.parse_args()
     if args.show:
         print_table(json.loads(args.out.read_text()))

@@ -449,16 +449,21 @@ def targets(methods: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+def search_arguments(description: str, seeds: list[int], out: Path) -> argparse.ArgumentParser:
+    """The options a benchmark of whole runs takes (this script's and bench/nested.py's)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
     parser.add_argument("--iters", type=int, default=25)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--sandbox", default="docker")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--show", action="store_true", help="Print the table of the stored results and exit.")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = search_arguments(__doc__.split("\n")[0], [0, 1, 2], RESULTS).parse_args()
     if args.show:
         print_table(json.loads(args.out.read_text()))
         return
