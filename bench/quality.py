@@ -103,6 +103,13 @@ Looked at in the ninth session (one look, with a landing rule written down befor
   0.207, 0.208) and more children were accepted (53, 58, 38 against 38, 34, 22). More accepted
   children made the validation maximum higher and its test lower: the winner's curse of picking among
   many on 857 examples. From random starts: 0.064, 0.082, 0.123. No accepted skill below 0.
+- (train only, bench/nested.py's folds, script not kept) the fit's threshold from five fold
+  assignments pooled instead of one: held-out MCC 0.1335 against 0.1319, and its spread over seeds
+  within a fold no smaller (0.0090 against 0.0081): the MCC curve is flat near its top, so the
+  threshold moves with any resampling. Not kept.
+- why best-of-N's and evolve's first sample is sometimes not the fit: in 2 of bench/nested.py's 15
+  runs the gate rejected the fit for `memorised:gap` (train MCC 0.396 and 0.402 against validation
+  0.109 and 0.153 on those four fifths of train).
 
 Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/quality.py [--seeds 0 1 2] [--iters 25]
 Writes bench/results/quality.json and prints a table.
