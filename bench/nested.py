@@ -45,7 +45,8 @@ passed (under the size cap, its new rules push out stronger ones: 0.547 -> 0.552
 additions passed by 0.0001 to 0.0003. Pooled held-out: train-MCC pick 0.128, 0.118, 0.129; own best
 0.124, 0.126, 0.126; both still below the fit alone, so it earned no look at test.
 
-Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/nested.py [--seeds 0] [--folds 5]
+Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/nested.py [--seeds 0 1 2] [--folds 5]
+(about 20 minutes on 2 cores)
 Writes bench/results/nested.json and prints a table.
 """
 from __future__ import annotations
@@ -167,8 +168,8 @@ def fold_rows(task, backend, seed: int, fold: int, iters: int, batch: int, worke
             out[name] = {"held_mcc": metrics["test"]["mcc"], "preds": test_predictions(task, backend, code),
                          "train_mcc": metrics["train"]["mcc"], "validation_mcc": metrics["validation"]["mcc"],
                          "candidate": cid, "accepted": len(found["accepted"]), "wall_s": round(found["wall_s"], 1)}
-        say(f"  {row}: held MCC {out[f'{row}, train pick']['held_mcc']} (train pick), "
-            f"{out[f'{row}, run' + chr(39) + 's best']['held_mcc']} (run's best), {round(found['wall_s'], 1)} s")
+        held = ", ".join(f"{out[f'{row}, {label}']['held_mcc']} ({label})" for label, _ in PICKS)
+        say(f"  {row}: held-out MCC {held}, {round(found['wall_s'], 1)} s")
     return out
 
 
@@ -218,7 +219,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = search_arguments(__doc__.split("\n")[0], [0], RESULTS)
+    parser = search_arguments(__doc__.split("\n")[0], [0, 1, 2], RESULTS)
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
     if args.show:
