@@ -54,7 +54,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -76,7 +75,7 @@ from sandbox.backend import RunRequest
 from sandbox.factory import open_backend
 from tasks import load_task
 
-from quality import mcc, run_search, say, search_arguments, test_predictions, train_pick  # noqa: E402 - bench/quality.py, beside this script
+from quality import mcc, run_search, say, search_arguments, spread, test_predictions, train_pick  # noqa: E402 - bench/quality.py, beside this script
 
 RESULTS = ROOT / "bench" / "results" / "nested.json"
 SEARCHES = (("evolve", "evolve"), ("best-of-n", "best-of-n"))  # (row, strategy)
@@ -154,10 +153,10 @@ def fold_rows(task, backend, seed: int, fold: int, iters: int, batch: int, worke
     preds = test_predictions(task, backend, code)
     out["global fit"] = {"held_mcc": mcc(task.test.labels, preds), "preds": preds,
                          "wall_s": round(time.perf_counter() - started, 1)}
+    labels = np.array(task.validation.labels)
     for row, strategy in SEARCHES:
         found = run_search(task, backend, seed, strategy, iters, batch, workers)
         validation = validation_outputs(task, backend, found["accepted"])
-        labels = np.array(task.validation.labels)
         for label, rule in PICKS:
             pick = picked(found, rule, validation, labels)
             name = f"{row}, {label}"
@@ -171,13 +170,6 @@ def fold_rows(task, backend, seed: int, fold: int, iters: int, batch: int, worke
         held = ", ".join(f"{out[f'{row}, {label}']['held_mcc']} ({label})" for label, _ in PICKS)
         say(f"  {row}: held-out MCC {held}, {round(found['wall_s'], 1)} s")
     return out
-
-
-def stats(values: list[float | None]) -> dict[str, Any]:
-    vals = [v for v in values if v is not None]
-    return {"mean": round(statistics.fmean(vals), 4) if vals else None,
-            "sd": round(statistics.stdev(vals), 4) if len(vals) > 1 else None,
-            "values": [None if v is None else round(v, 4) for v in values]}
 
 
 def summarise(task, folds: np.ndarray, runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
@@ -194,11 +186,11 @@ def summarise(task, folds: np.ndarray, runs: list[dict[str, Any]], seeds: list[i
                 for i, p in zip(held, r[name]["preds"] or [None] * len(held)):
                     preds[i] = p
             pooled.append(round(mcc(labels, preds), 4))
-        out[name] = {"held_mcc": stats([r[name]["held_mcc"] for r in runs]), "pooled_mcc": pooled}
+        out[name] = {"held_mcc": spread([r[name]["held_mcc"] for r in runs]), "pooled_mcc": pooled}
     for label, _ in PICKS:
         diffs = [None if r[f"evolve, {label}"]["held_mcc"] is None or r[f"best-of-n, {label}"]["held_mcc"] is None
                  else r[f"evolve, {label}"]["held_mcc"] - r[f"best-of-n, {label}"]["held_mcc"] for r in runs]
-        out[f"evolve - best-of-n, {label}"] = {"held_mcc": stats(diffs)}
+        out[f"evolve - best-of-n, {label}"] = {"held_mcc": spread(diffs)}
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SkillkilnError
-from engine.records import SKIPS, is_skip
+from engine.records import SKIPS, is_skip, split_reasons
 from engine.summary import skipped_line
 
 TOP_REASONS = 8
@@ -240,8 +240,9 @@ def render(store, run_id: str) -> str:
             m = {**m, "majority_accuracy": (summary.get("majority_accuracy") or {}).get(split)}
             cells = "".join(f"<td>{_cell(m.get(name), name)}</td>" for name, _ in columns)
             metric_rows += f"<tr><td>{split}</td>{cells}</tr>"
+    counts = Counter(x for row in rows for x in row["reasons"])
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"
-                      for r, n in Counter(x for row in rows for x in row["reasons"]).most_common())
+                      for r, n in counts.most_common())
     skips = [r for r in rows if not r["accepted"] and is_skip(r["reasons"])]
     plots = [("Scores per iteration", plot_scores(rows, key)), ("Rejection reasons over time", plot_rejections(rows)),
              ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
@@ -274,7 +275,7 @@ img {{ max-width: 100%; }}
 <tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted,
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} parse failures</td></tr>
-<tr><td>skipped</td><td>{e(skipped_line(dict(Counter(r['reasons'][0] for r in skips).most_common())) or 'none')}</td></tr>
+<tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>
 <tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
 <tr><td>best skill</td><td>{best_line}</td></tr>
 <tr><td>made by</td><td>{e((best or {}).get('note') or '-')}</td></tr>
