@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from engine.gate import alpha_text
+from engine.records import is_skip
 
 SPLIT_ORDER = ("train_subset", "train", "validation", "test")
 INFO_ORDER = ("train_subset", "train", "validation", "generated", "gap", "properties")
@@ -79,8 +80,8 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
     alpha = settings.get("alpha", 0.05)
     accepted = bool(verdict.get("accepted"))
 
-    if reasons in (["not_better"], ["same_behaviour"]):  # stops of the cascade, not failures of the gate
-        lines = [f"verdict: not accepted, stopped by the cascade ({reasons[0]}): not a failure of the gate"]
+    if is_skip(reasons):  # stops of the cascade (engine.records.SKIPS), not failures of the gate
+        lines = [f"verdict: not accepted, stopped by the cascade ({', '.join(reasons)}): not a failure of the gate"]
     else:
         lines = [f"verdict: {'accepted' if accepted else 'rejected'}"
                  + ("" if accepted else f" ({len(reasons)} reason{'s' if len(reasons) != 1 else ''})")]

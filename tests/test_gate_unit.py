@@ -421,7 +421,9 @@ def test_render_old_and_stub_verdicts():
     assert any("defaults" in line for line in lines)
     assert any("p = 1e-05" in line and "pass" in line for line in lines)
     stub = {"accepted": False, "reasons": ["duplicate"], "metrics": {}, "details": {}}
-    assert render_verdict(stub)[:2] == ["verdict: rejected (1 reason)", "reasons:"]
+    # a duplicate is a skip of the cascade, as the run summary and the report count it
+    assert render_verdict(stub)[:2] == ["verdict: not accepted, stopped by the cascade (duplicate): not a failure"
+                                        " of the gate", "reasons:"]
     assert render_verdict({})[0].startswith("verdict: rejected")
     stopped = {"accepted": False, "reasons": ["not_better"], "metrics": {},
                "details": {"not_better": "validation mcc 0.1236 is not above 0.1648"}}
