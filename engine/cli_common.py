@@ -1,13 +1,31 @@
 """What the command modules share: consoles, the one-line `say`, common options."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.table import Table
+
+# With no terminal at all (a CI log, cron, a subprocess) rich would draw tables 80 columns wide
+# and cut their cells; there is no screen to fit, so draw them wide. COLUMNS still wins.
+NO_TERMINAL_WIDTH = 160
+
+
+def _terminal_width() -> int | None:
+    """None (rich measures the terminal) unless no standard stream is a terminal and COLUMNS is unset."""
+    for fd in (0, 1, 2):
+        try:
+            os.get_terminal_size(fd)
+            return None
+        except (OSError, ValueError):
+            pass
+    return None if os.environ.get("COLUMNS", "").isdigit() else NO_TERMINAL_WIDTH
+
 
 err_console = Console(stderr=True, emoji=False)
-out_console = Console(emoji=False)
+out_console = Console(emoji=False, width=_terminal_width())
 
 
 def say(message: str) -> None:
@@ -32,6 +50,19 @@ sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 
 
+def keep_whole(table: Table, *headers: str) -> Table:
+    """Never cut these columns (skill names, run ids: things a user copies into the next command) to
+    fit a narrow terminal: they keep their full width and the other columns give way."""
+    for column in table.columns:
+        if column.header in headers:
+            column.no_wrap = True
+            column.min_width = max(len(str(c)) for c in [column.header, *column.cells])
+    return table
+
+
+def when(stamp: str | None) -> str:
+    """A stored UTC timestamp (2026-12-06T17:13:22+00:00) as a table shows it (UTC): 2026-12-06 17:13."""
+    return f"{stamp[:10]} {stamp[11:16]}" if stamp and len(stamp) >= 16 else (stamp or "-")
 
 
 def column_options(command):

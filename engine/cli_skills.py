@@ -17,11 +17,13 @@ from engine.cli_common import (
     column_options,
     data_option,
     json_option,
+    keep_whole,
     open_store,
     out_console,
     sandbox_option,
     say,
     store_option,
+    when,
 )
 from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
@@ -82,6 +84,7 @@ def _version_row(v, store=None) -> dict[str, Any]:
         f"test_{key}": v.metrics.get("test", {}).get(key),
         "created_at": v.created_at,
         "origin": f"{v.provenance.get('proposer', '?')} run {v.provenance.get('run_id', '?')}",
+        "proposer": v.provenance.get("proposer", "?"), "run_id": v.provenance.get("run_id", "?"),
     }
     if store is not None:
         row["pinned"] = store.pinned(v.name) is not None
@@ -107,14 +110,14 @@ def skills_list(task: str | None, include_retired: bool, store_path: str | None,
     keys = {r["metric"] for r in rows}
     what = metric_name(keys.pop()) if len(keys) == 1 else "score"  # mixed tasks: each row's own metric
     table = Table(title=f"skills in {store.path}", title_justify="left")
-    for col in ("name", "version", "task", f"val {what}", f"test {what}", "created", "origin"):
+    for col in ("name", "version", "task", f"val {what}", f"test {what}", "created", "proposer", "run"):
         table.add_column(col, justify="right" if col.startswith(("val ", "test ")) or col == "version" else "left")
     for r in rows:
         marks = (" pinned" if r["pinned"] else "") + (" retired" if r["retired"] else "")
         mark = f" ({metric_name(r['metric'])})" if what == "score" else ""
         table.add_row(r["name"], f"{r['version']}{marks}", r["task"], _num(r[f"validation_{r['metric']}"]) + mark,
-                      _num(r[f"test_{r['metric']}"]), r["created_at"], r["origin"])
-    out_console.print(table)
+                      _num(r[f"test_{r['metric']}"]), when(r["created_at"]), r["proposer"], r["run_id"])
+    out_console.print(keep_whole(table, "name", "run"))
 
 
 def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
@@ -212,22 +215,23 @@ def skills_history(name: str, store_path: str | None, as_json: bool) -> None:
     key = metric_key(versions[-1]) if versions else "mcc"
     what = metric_name(key)
     table = Table(title=f"history of {name}", title_justify="left")
-    for col in ("version", "created", f"val {what}", "change", f"test {what}", "origin"):
-        table.add_column(col, justify="left" if col in ("created", "origin") else "right")
+    for col in ("version", "created", f"val {what}", "change", f"test {what}", "proposer", "run"):
+        table.add_column(col, justify="left" if col in ("created", "proposer", "run") else "right")
     if key == "f1":
         table.add_column("val precision / recall", justify="right")
     previous = None
     for v in versions:
         val = v.metrics.get("validation", {}).get(key)
         change = "-" if previous is None or val is None else f"{val - previous:+.3f}"
-        cells = [str(v.version), v.created_at, _num(val), change, _num(v.metrics.get("test", {}).get(key)),
-                 _version_row(v)["origin"]]
+        row = _version_row(v)
+        cells = [str(v.version), when(v.created_at), _num(val), change, _num(v.metrics.get("test", {}).get(key)),
+                 row["proposer"], row["run_id"]]
         if key == "f1":
             m = v.metrics.get("validation", {})
             cells.append(f"{_num(m.get('precision'))} / {_num(m.get('recall'))}")
         table.add_row(*cells)
         previous = val
-    out_console.print(table)
+    out_console.print(keep_whole(table, "run"))
     for e in events:
         at = f"@{e['version']}" if e["version"] is not None else ""
         out_console.print(f"{e['at']}  {e['action']}{at}  by {e['actor']}  {e['detail']}", markup=False, highlight=False)
@@ -373,7 +377,7 @@ def skills_search(query: str, task: str | None, limit: int, store_path: str | No
         key = metric_key(v)
         table.add_row(f"{score:.3f}", f"{v.name}@{v.version}", v.task,
                       f"{metric_name(key)} {_num(v.metrics.get('validation', {}).get(key))}", v.description[:100])
-    out_console.print(table)
+    out_console.print(keep_whole(table, "skill"))
 
 
 # ---------------------------------------------------------------- versioning by hand
@@ -454,10 +458,10 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     for col in ("run", "task", "status", "sandbox", "started", "candidates", "accepted", "best"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], r["started_at"],
+        table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], when(r["started_at"]),
                       str(r["candidates"] if r["candidates"] is not None else "-"),
                       str(r["accepted"] if r["accepted"] is not None else "-"), r["best"] or "-")
-    out_console.print(table)
+    out_console.print(keep_whole(table, "run", "best"))
 
 
 @skills_runs.command("show")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import subprocess
 
@@ -9,7 +11,7 @@ import pytest
 
 from conftest import skill_code
 from skills_store.store import Store
-from test_cli import run
+from test_cli import BIN, run
 
 HONEST = skill_code("honest_rules.py")
 WEAKER = HONEST.replace("THRESHOLD = 2", "THRESHOLD = 3")
@@ -140,3 +142,31 @@ def test_old_schema_is_migrated(tmp_path):
     assert "train_expected" in {r[1] for r in store._db.execute("PRAGMA table_info(candidates)")}
     assert store.get("old").code == "x" and store.get("old").description == ""
     assert store.verify() == []
+
+
+def test_tables_never_cut_names_or_run_ids(tmp_path):
+    """What a user copies into the next command (a skill name, a run id) stays whole in an
+    80-column terminal, and with no terminal at all (COLUMNS unset) every cell stays whole."""
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    run_id, name = "20261206-171322-e6b49c", "cola-grammar-rules-offline"
+    store.start_run(run_id, "cola", {"iters": 1}, "docker")
+    metrics = {s: {"accuracy": 0.7, "mcc": 0.15, "f1": 0.8, "balanced_accuracy": 0.55, "n": 100,
+                   "majority_accuracy": 0.7, "p_value": 0.001} for s in ("train", "validation", "test")}
+    store.offer_version(name, "cola", HONEST, metrics, {"accepted": True, "reasons": [], "details": {}}, (),
+                        {"run_id": run_id, "proposer": "offline"}, None, description="rules")
+    store.finish_run(run_id, "finished", {"candidates": 1, "accepted_count": 1, "best": {"name": name, "version": 1}})
+    store.close()
+    for command, whole in ((("skills", "runs"), (run_id, f"{name}@1")), (("skills", "list"), (name, run_id)),
+                           (("skills", "history", name), (run_id,))):
+        narrow = run(*command, "--store", str(path), env={"COLUMNS": "80"})
+        assert narrow.returncode == 0, narrow.stderr
+        assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+        for text in whole:
+            assert text in narrow.stdout, (command, text, narrow.stdout)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    wide = subprocess.run([str(BIN / "skills"), "runs", "--store", str(path)],
+                          capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert wide.returncode == 0, wide.stderr
+    assert re.search(r"│ \d{4}-\d\d-\d\d \d\d:\d\d +│", wide.stdout), wide.stdout  # started, on one line
+    assert "finished" in wide.stdout and "candidates" in wide.stdout and "…" not in wide.stdout
