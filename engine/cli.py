@@ -106,6 +106,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from engine.proposers import make_proposer
     from engine.summary import print_summary
     from sandbox.factory import open_backend
+    from skills_store.store import check_name
     from tasks import load_task
 
     store = open_store(store_path)
@@ -127,6 +128,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
                            dataset=dataset, embedder=embedder, score_all=score_all,
                            **llm_fields)
+        check_name(config.skill_name)  # before anything runs: NAME@VERSION must parse
     reused_versions = [reused(store, ref, config.task) for ref in reuse]
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
     if not resume_id:  # exact versions, fixed for the run (a resumed run injects the same code)

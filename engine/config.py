@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,16 @@ from sandbox.backend import Limits
 
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def default_skill_name(task: str, proposer: str) -> str:
+    """TASK-PROPOSER as a store name: `cola-offline`; `file:/data/reviews.csv` -> `file-reviews-offline`,
+    `hf:org/name` -> `hf-name-offline` (a path or an '@' would make NAME@VERSION unreadable)."""
+    kind, _, where = task.partition(":")
+    if where:
+        task = f"{kind}-{Path(where).stem if kind == 'file' else where.rstrip('/').rsplit('/', 1)[-1]}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{task}-{proposer}").strip("-._")
+    return name[:100] or "skill"
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class RunConfig:
 
     @property
     def skill_name(self) -> str:
-        return self.name or f"{self.task}-{self.proposer}"
+        return self.name or default_skill_name(self.task, self.proposer)
 
     def run_gate(self) -> GateConfig:
         """The gate as this run applies it: every candidate of the run is tested on the same

@@ -143,9 +143,21 @@ def library_name(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: str) -> str:
+    """A skill name as the store takes it: letters, digits, '.', '_' and '-', at most 100, starting
+    with a letter or digit (so NAME@VERSION always parses and `from skills import ...` works)."""
+    if not NAME_RE.fullmatch(name):
+        raise SkillkilnError(f"bad skill name {name!r}: use letters, digits, '.', '_' and '-' "
+                             "(at most 100, starting with a letter or digit)")
+    return name
+
+
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """'name' or 'name@3' -> (name, version or None)."""
-    name, _, version = ref.partition("@")
+    name, _, version = ref.rpartition("@") if ref.count("@") > 1 else ref.partition("@")
     if not name:
         raise SkillkilnError(f"bad skill reference {ref!r}: use NAME or NAME@VERSION")
     if not version:
@@ -329,6 +341,7 @@ class Store:
             if new_score <= old_score:
                 return None
         if skill is None:
+            check_name(name)
             db.execute("INSERT INTO skills (name, task, created_at) VALUES (?, ?, ?)", (name, task, now()))
         version = SkillVersion(
             name=name, version=(latest["version"] + 1) if latest else 1, task=task, code=code,
@@ -382,7 +395,9 @@ class Store:
 
     def get(self, ref: str) -> SkillVersion:
         """NAME (its current version) or NAME@VERSION."""
-        name, version = parse_ref(ref)
+        return self._get(*parse_ref(ref))
+
+    def _get(self, name: str, version: int | None) -> SkillVersion:
         if version is None:
             version = self.current_version(name)
         row = self._db.execute(
@@ -396,8 +411,8 @@ class Store:
     def latest_versions(self, task: str | None = None, include_retired: bool = False) -> list[SkillVersion]:
         """The current version of every skill, by name."""
         rows = self._db.execute("SELECT name, task, retired FROM skills ORDER BY name").fetchall()
-        return [
-            self.get(r["name"]) for r in rows
+        return [  # by name, not by a NAME@V string: a store made before names were checked may hold an '@'
+            self._get(r["name"], None) for r in rows
             if (task is None or r["task"] == task) and (include_retired or not r["retired"])
         ]
 

@@ -44,6 +44,34 @@ def test_missing_refs_are_clear(store):
         parse_ref("cola-x@latest")
 
 
+def test_names_that_would_not_parse_are_refused(store):
+    for bad in ("weird@name", "file:/tmp/x.csv-offline", "-x", "a b", "", "x" * 101):
+        with pytest.raises(SkillkilnError, match="bad skill name"):
+            _offer(store, "def solve(text):\n    return 0\n", 0.1, name=bad)
+    assert store.latest_versions() == []
+    assert _offer(store, "def solve(text):\n    return 0\n", 0.1, name="cola_rules.v2-b").version == 1
+
+
+def test_a_stored_name_with_an_at_sign_still_lists(store):
+    """A store written before names were checked may hold 'weird@name': listing must not fail on it."""
+    _offer(store, "def solve(text):\n    return 0\n", 0.1, name="weird")
+    db = sqlite3.connect(store.path)  # foreign keys are off in a plain connection
+    with db:
+        for table in ("skills", "skill_versions", "events"):
+            db.execute(f"UPDATE {table} SET name = 'weird@name' WHERE name = 'weird'")
+    db.close()
+    assert [v.name for v in store.latest_versions()] == ["weird@name"]
+    assert store.get("weird@name@1").version == 1
+
+
+def test_default_names_are_store_names():
+    from engine.config import default_skill_name
+
+    assert default_skill_name("cola", "offline") == "cola-offline"
+    assert default_skill_name("file:/data/v@2/reviews.csv", "anthropic") == "file-reviews-anthropic"
+    assert default_skill_name("hf:nyu-mll/glue", "offline") == "hf-glue-offline"
+
+
 def test_runs_and_candidates_round_trip(store):
     store.start_run("r1", "cola", {"iters": 2}, "docker")
     store.add_candidate({
