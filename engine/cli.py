@@ -109,7 +109,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from skills_store.store import check_name
     from tasks import load_task
 
-    store = open_store(store_path)
+    store = open_store(store_path, writer=True)
     if resume_id:
         row = store.run(resume_id)
         if row["status"] == "finished":
@@ -279,7 +279,7 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
     else:
         provider = proposer or "anthropic"
         name = model or DEFAULT_MODELS[provider]
-    store = open_store(store_path)
+    store = open_store(store_path, writer=True)
     chat = make_chat_model(provider, name, ollama_host=ollama_host, timeout_s=llm_timeout,
                            retry=RetryPolicy(attempts=llm_retries + 1), say=say)
     try:

@@ -8,6 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from engine.errors import SkillkilnError
+
 # With no terminal at all (a CI log, cron, a subprocess) rich would draw tables 80 columns wide
 # and cut their cells; there is no screen to fit, so draw them wide. COLUMNS still wins.
 NO_TERMINAL_WIDTH = 160
@@ -33,10 +35,19 @@ def say(message: str) -> None:
     err_console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
-def open_store(path: str | None):
+def open_store(path: str | None, writer: bool = False):
+    """The store at PATH (default: $SKILLKILN_STORE, else the per-user one). A reader needs it to
+    exist: a mistyped --store is an error, not a new empty store. A writer (evolve, baseline) may
+    create it, and refuses one that SQLite finds damaged before adding anything to it."""
     from skills_store.store import Store, default_store_path
 
-    return Store(Path(path) if path else default_store_path())
+    where = Path(path) if path else default_store_path()
+    if not writer and not where.exists():
+        raise SkillkilnError(f"no store at {where}: `evolve` makes one (or name another with --store or $SKILLKILN_STORE)")
+    store = Store(where)
+    if writer:
+        store.check_writable()
+    return store
 
 
 store_option = click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,

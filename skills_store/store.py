@@ -449,6 +449,17 @@ class Store:
     def events(self, name: str) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM events WHERE name = ? ORDER BY id", (name,)).fetchall()
 
+    def check_writable(self) -> None:
+        """Refuse to add to a store SQLite finds damaged (PRAGMA quick_check: every page and index
+        entry readable; a fraction of a second for tens of MB): writing more could lose what is left."""
+        try:
+            found = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            found = [str(exc)]
+        if found != ["ok"]:
+            raise SkillkilnError(f"store {self.path} is damaged ({found[0]}); nothing was written to it:"
+                                 " `skills verify` lists the problems; copy out what you need before repairing it")
+
     def verify(self) -> list[str]:
         """Problems found: integrity, schema, hashes, unreadable records. Empty means healthy."""
         problems: list[str] = []

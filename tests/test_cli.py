@@ -128,3 +128,23 @@ def test_list_tasks():
     done = run("evolve", "--list-tasks", "--json")
     assert done.returncode == 0
     assert {t["name"] for t in json.loads(done.stdout)} >= {"cola", "sst2"}
+
+
+def test_evolve_refuses_a_damaged_store_and_leaves_it_as_it_was(tmp_path):
+    from test_store import _damaged_store
+
+    path = _damaged_store(tmp_path)
+    before = path.read_bytes()
+    done = run("evolve", "--task", "cola", "--iters", "1", "--store", str(path), "--sandbox", "local")
+    assert done.returncode == 2
+    assert "is damaged" in one_line_error(done) and "nothing was written" in done.stderr
+    assert path.read_bytes() == before
+
+
+def test_readers_do_not_create_a_store_at_a_mistyped_path(tmp_path):
+    missing = tmp_path / "typo" / "stor.sqlite"
+    for command in (("skills", "list"), ("skills", "verify"), ("skills", "runs"), ("skills", "show", "x")):
+        done = run(*command, "--store", str(missing))
+        assert done.returncode == 2, (command, done.stdout)
+        assert f"no store at {missing}" in one_line_error(done)
+    assert not (tmp_path / "typo").exists()

@@ -114,3 +114,33 @@ def test_store_survives_reopen_in_wal_mode(tmp_path):
     s2 = Store(path)
     assert s2.get("cola-x").version == 1
     assert s2._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _damaged_store(tmp_path):
+    """A store whose file holds 200 candidates, with 8 kB of garbage written over pages in its middle."""
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    store.start_run("r1", "cola", {"iters": 2}, "docker")
+    for i in range(200):
+        code = f"def solve(text):\n    return {i}  # " + "x" * 400 + "\n"
+        store.add_candidate({
+            "id": f"r1-{i:03d}-0", "run_id": "r1", "iteration": i, "code": code, "code_sha256": "h",
+            "parent_ids": (), "proposer": "offline", "model": "m", "note": "n", "prompt_tokens": 0,
+            "completion_tokens": 0, "stage": "train", "accepted": 0, "reasons": ("constant_output:train",),
+            "verdict": {"accepted": False}, "sandbox_s": 0.1})
+    store.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 64 * 1024
+    data[40960:40960 + 8192] = bytes(range(256)) * 32
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_store_is_not_written_to(tmp_path):
+    path = _damaged_store(tmp_path)
+    before = path.read_bytes()
+    store = Store(path)  # reading may still work
+    with pytest.raises(SkillkilnError, match="is damaged"):
+        store.check_writable()
+    store.close()
+    assert path.read_bytes() == before
