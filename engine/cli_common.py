@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
 
 from engine.errors import SkillkilnError
@@ -59,6 +60,15 @@ dataset_option = click.option("--dataset", default=None, metavar="HUB_NAME",
 sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto",
                               show_default=True, help="docker, local (weaker isolation), or auto.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+
+
+def print_code(text: str, lexer: str = "python") -> None:
+    """Code or a diff: highlighted (and wrapped to the screen) on a terminal; verbatim, every line
+    whole, when stdout goes to a file or a pipe."""
+    if out_console.is_terminal:
+        out_console.print(Syntax(text, lexer, word_wrap=True))
+    else:
+        out_console.print(text, markup=False, highlight=False, soft_wrap=True, end="" if text.endswith("\n") else "\n")
 
 
 def keep_whole(table: Table, *headers: str) -> Table:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.syntax import Syntax
 from rich.table import Table
 
 from engine.cli_common import (
@@ -20,6 +19,7 @@ from engine.cli_common import (
     keep_whole,
     open_store,
     out_console,
+    print_code,
     sandbox_option,
     say,
     store_option,
@@ -166,7 +166,7 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
                       f" · sha256 {v.code_sha256[:12]}", highlight=False)
     if v.description:
         out_console.print(v.description, markup=False, highlight=False)
-    out_console.print(Syntax(v.code, "python", word_wrap=True))
+    print_code(v.code)
     print_metrics(v.metrics)
     for line in render_verdict(v.verdict):
         out_console.print(line, markup=False, highlight=False)
@@ -193,7 +193,7 @@ def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -
                       f" · stage {row['stage']} · {row['proposer']} {row['model']}", highlight=False)
     if row["note"]:
         out_console.print(row["note"], markup=False, highlight=False)
-    out_console.print(Syntax(row["code"], "python", word_wrap=True))
+    print_code(row["code"])
     if verdict.get("metrics"):
         print_metrics(verdict["metrics"])
     for line in render_verdict(verdict):
@@ -247,7 +247,7 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
     a, b = store.get(ref_a), store.get(ref_b)
     label_a, label_b = f"{a.name}@{a.version}", f"{b.name}@{b.version}"
     diff = difflib.unified_diff(a.code.splitlines(keepends=True), b.code.splitlines(keepends=True), label_a, label_b)
-    out_console.print(Syntax("".join(diff) or "(same code)\n", "diff"))
+    print_code("".join(diff) or "(same code)\n", "diff")
     table = Table(title="metrics", title_justify="left")
     for col in ("split", "metric", label_a, label_b, "change"):
         table.add_column(col, justify="left" if col in ("split", "metric") else "right")

@@ -170,3 +170,21 @@ def test_tables_never_cut_names_or_run_ids(tmp_path):
     assert wide.returncode == 0, wide.stderr
     assert re.search(r"│ \d{4}-\d\d-\d\d \d\d:\d\d +│", wide.stdout), wide.stdout  # started, on one line
     assert "finished" in wide.stdout and "candidates" in wide.stdout and "…" not in wide.stdout
+
+
+def test_code_goes_to_a_pipe_verbatim(filled):
+    """`skills show`, `candidate` and `diff` into a file or a pipe: every code line whole, none wrapped or cut."""
+    long_line = "    WORDS = " + repr([f"word{i}" for i in range(40)]) + "\n"
+    code = HONEST.replace("def solve(", long_line.strip() + "\n\n\ndef solve(", 1)
+    store = Store(filled)
+    metrics = {s: {"accuracy": 0.7, "mcc": 0.2, "f1": 0.8, "balanced_accuracy": 0.55, "n": 100,
+                   "majority_accuracy": 0.7, "p_value": 0.001} for s in ("train", "validation", "test")}
+    store.offer_version("cola-rules", "cola", code, metrics, {"accepted": True, "reasons": [], "details": {}}, (),
+                        {"run_id": "run-1", "proposer": "offline"}, None)
+    store.close()
+    shown = run("skills", "show", "cola-rules@3", "--store", filled, env={"COLUMNS": "80"})
+    assert shown.returncode == 0 and code in shown.stdout
+    diff = run("skills", "diff", "cola-rules@2", "cola-rules@3", "--store", filled, env={"COLUMNS": "80"})
+    assert diff.returncode == 0 and "+" + long_line.strip() in diff.stdout
+    candidate = run("skills", "candidate", "run-1-000-0", "--store", filled, env={"COLUMNS": "20"})
+    assert "def solve(text):\n    return 1\n" in candidate.stdout
