@@ -174,7 +174,11 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         getattr(made, "close", lambda: None)()
     from engine.report import default_report_path, write_report
 
-    summary["report"] = str(write_report(store, run.run_id, default_report_path(store, run.run_id)))
+    try:  # the run is stored whatever happens here: a report that cannot be written costs a warning
+        summary["report"] = str(write_report(store, run.run_id, default_report_path(store, run.run_id)))
+    except SkillkilnError as exc:
+        summary["report"] = None
+        say(f"warning: {exc} (the run is stored: `skills report {run.run_id} -o FILE` writes it elsewhere)")
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -71,3 +71,14 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     pixels = matplotlib.image.imread(str(shot))[..., :3]
     ink = (pixels.mean(axis=2) < 0.9).mean()  # share of pixels that are not near-white
     assert pixels.std() > 0.05 and ink > 0.02, f"the screenshot looks blank (ink {ink:.3f})"
+
+
+def test_a_report_that_cannot_be_written_costs_a_warning_not_the_summary(tmp_path):
+    store = tmp_path / "s.sqlite"
+    (tmp_path / "reports").write_text("a file where the reports folder would go")
+    done = run("evolve", "--task", "cola", "--iters", "1", "--store", str(store), "--sandbox", "local", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["report"] is None and summary["candidates"] == 4
+    assert "warning: cannot write the report" in done.stderr and f"skills report {summary['run_id']}" in done.stderr
+    assert "Traceback" not in done.stderr
