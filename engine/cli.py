@@ -148,6 +148,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
 
         make_embedder(config.embedder, host=config.ollama_host).embed(["skillkiln checks the embedder"])
     loaded = load_task(config.task, data_dir, text_col, label_col, dataset=config.dataset)
+    getattr(made, "check_task", lambda task: None)(loaded)  # a task the proposer cannot do: before the run starts
     backend = open_backend(config.sandbox, config.workers, say)
     try:
         run = (Run.resume(config, loaded, backend, made, store, resume_id, libraries=offered) if resume_id

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SKILLS, require_docker
+from skills_store.store import Store
 
 BIN = Path(sys.executable).parent
 
@@ -148,3 +149,15 @@ def test_readers_do_not_create_a_store_at_a_mistyped_path(tmp_path):
         assert done.returncode == 2, (command, done.stdout)
         assert f"no store at {missing}" in one_line_error(done)
     assert not (tmp_path / "typo").exists()
+
+
+def test_offline_refuses_labels_other_than_0_and_1_before_a_run_starts(tmp_path):
+    data = tmp_path / "moods.csv"
+    rows = [f"text {i} {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}" for i in range(60)]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    store = tmp_path / "s.sqlite"
+    done = run("evolve", "--task", f"file:{data}", "--iters", "1", "--store", str(store), "--sandbox", "local")
+    assert done.returncode == 2
+    line = one_line_error(done)
+    assert "needs labels 0 and 1" in line and "'neg', 'pos'" in line
+    assert Store(store).runs() == []  # no failed run left behind

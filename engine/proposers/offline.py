@@ -717,9 +717,15 @@ class OfflineProposer:
         self._calls[(ctx.seed, ctx.iteration)] += 1
         return random.Random(f"offline:{self.seed}:{ctx.seed}:{ctx.iteration}:{call}")
 
+    def check_task(self, task) -> None:
+        """Refuse, before a run starts, a task whose labels are not exactly 0 and 1."""
+        if task.kind != "classification" or set(task.labels) != {FLAGGED, OTHER}:
+            shown = ", ".join(repr(label) for label in list(task.labels)[:6])
+            raise SkillkilnError(f"the offline proposer needs labels 0 and 1; task {task.name!r} has {shown}: "
+                                 "write them as 0 and 1, or use an LLM proposer (--proposer ollama|anthropic)")
+
     def propose(self, ctx: ProposalContext) -> Proposal:
-        if ctx.task.kind != "classification" or set(ctx.task.labels) != {FLAGGED, OTHER}:
-            raise SkillkilnError(f"the offline proposer needs a 0/1 classification task; {ctx.task.name!r} is not one")
+        self.check_task(ctx.task)
         bank = self.bank(ctx.task, getattr(ctx, "libraries", ()))
         first = ctx.iteration == 0 and ctx.slot == 0  # a run's first candidate
         rng = self._rng(ctx)
