@@ -549,6 +549,12 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
         code = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SkillkilnError(f"cannot read {file}: {exc}") from None
+    from skills_store.export import skill_source
+
+    code, exported = skill_source(code)
+    if exported:
+        say(f"{file} is a skillkiln export: checking the skill's own code, without its command-line block"
+            + ("" if libraries or "from skills import" not in code else " (name what it imports with --library NAME@V)"))
     loaded = load_task(task, data_dir, text_col, label_col)
     backend = open_backend(sandbox, 1, say)
     try:

@@ -6,8 +6,11 @@ from datetime import date
 from engine.records import SkillVersion, selection_key
 from skills_store.store import library_name
 
-MAIN = '''
+# The stored code sits between these two lines, so `skills check` can take it back out of an export.
+SKILL_START = "# ---- skillkiln: the skill's own code ----\n"
+SKILL_END = "# ---- skillkiln: command-line use (not part of the skill) ----\n"
 
+MAIN = '''
 if __name__ == "__main__":
     import sys as _sys
 
@@ -62,6 +65,14 @@ def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
                 f"setattr(_skills, {name!r}, _module)\n_sys.modules[\"skills.{name}\"] = _module\n"
             )
         parts.append("\n")
-    parts.append(v.code.rstrip("\n") + "\n")
-    parts.append(MAIN)
+    parts += [SKILL_START, v.code.rstrip("\n") + "\n", "\n\n", SKILL_END, MAIN]
     return "".join(parts)
+
+
+def skill_source(text: str) -> tuple[str, bool]:
+    """The skill's own code in TEXT, and whether TEXT is an export: an export's stored code without
+    its docstring header, its dependency loader and its command-line block; any other text unchanged."""
+    start, end = text.find(SKILL_START), text.find(SKILL_END)
+    if start < 0 or end < start:
+        return text, False
+    return text[start + len(SKILL_START):end].rstrip("\n") + "\n", True

@@ -81,6 +81,25 @@ def test_export_runs_without_skillkiln(filled, tmp_path):
     assert done.stdout.split() == expected
 
 
+def test_an_export_passes_skills_check_like_the_stored_code(filled, tmp_path):
+    """`skills check` takes the stored code back out of an export (its command-line block imports
+    sys, which the static gate refuses in a skill), so an export checks exactly as its version did."""
+    from skills_store.export import skill_source
+
+    out = tmp_path / "skill.py"
+    assert run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled).returncode == 0
+    assert skill_source(out.read_text()) == (HONEST.rstrip("\n") + "\n", True)
+    assert skill_source(HONEST) == (HONEST, False)
+    done = run("skills", "check", str(out), "--task", "cola", "--sandbox", "local", "--json")
+    assert "is a skillkiln export" in done.stderr
+    verdict = json.loads(done.stdout)
+    assert not [r for r in verdict["reasons"] if r.startswith("static")], verdict["reasons"]
+    plain = tmp_path / "plain.py"
+    plain.write_text(HONEST)
+    again = json.loads(run("skills", "check", str(plain), "--task", "cola", "--sandbox", "local", "--json").stdout)
+    assert (verdict["accepted"], verdict["reasons"]) == (again["accepted"], again["reasons"])
+
+
 def test_search_finds_by_description_and_code(filled):
     hits = json.loads(run("skills", "search", "doubled word", "--store", filled, "--json").stdout)
     assert hits and hits[0]["name"] == "cola-rules"
