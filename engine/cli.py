@@ -16,14 +16,17 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.cli_common import (
-    column_options, data_option, dataset_option, err_console, json_option, open_store, out_console, sandbox_option,
-    say, store_option,
+    column_options, data_option, dataset_option, err_console, json_option, open_store, options_given, out_console,
+    sandbox_option, say, store_option,
 )
 from engine.cli_skills import skills
 from engine.config import RunConfig, default_workers
 from engine.errors import SkillkilnError
 
 # ---------------------------------------------------------------- evolve
+
+# what `evolve --resume RUN` still reads from its command line; every other setting is the run's own
+RESUME_READS = {"resume_id", "store_path", "data_dir", "text_col", "label_col", "as_json"}
 
 
 def llm_options(command):
@@ -115,6 +118,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         if row["status"] == "finished":
             raise SkillkilnError(f"run {resume_id} already finished; nothing to resume")
         config = replace(RunConfig.from_dict(json.loads(row["config"])), store_path=store.path)
+        ignored = options_given(click.get_current_context(), keep=RESUME_READS)
+        if ignored:
+            say(f"warning: --resume continues run {resume_id} with its own settings; ignoring {', '.join(ignored)}")
         if config.record:  # a transcript holds one uninterrupted run: its first part stays as it was
             say(f"warning: not recording the resumed part of run {resume_id} (its transcript {config.record} is kept)")
             config = replace(config, record=None)

@@ -86,6 +86,13 @@ def when(stamp: str | None) -> str:
     return f"{stamp[:10]} {stamp[11:16]}" if stamp and len(stamp) >= 16 else (stamp or "-")
 
 
+def options_given(ctx: click.Context, keep: set[str]) -> list[str]:
+    """The options of CTX's command set on the command line or by environment, outside KEEP, as flags."""
+    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return [max(p.opts, key=len) for p in ctx.command.params
+            if p.name not in keep and ctx.get_parameter_source(p.name) in given]
+
+
 def column_options(command):
     """--text-col and --label-col, for file:PATH and hf:NAME tasks."""
     command = click.option("--label-col", default="label", show_default=True,

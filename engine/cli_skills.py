@@ -444,12 +444,15 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     if ctx.invoked_subcommand is not None:
         return
     rows = []
-    for r in open_store(store_path).runs():
+    store = open_store(store_path)
+    counts = store.run_counts()  # a run killed before its summary was written still shows what it stored
+    for r in store.runs():
         summary = json.loads(r["summary"] or "{}")
         best = summary.get("best") or {}
+        stored, accepted = counts.get(r["id"], (0, 0))
         rows.append({"run_id": r["id"], "task": r["task"], "status": r["status"], "sandbox": r["sandbox"],
-                     "started_at": r["started_at"], "candidates": summary.get("candidates"),
-                     "accepted": summary.get("accepted_count"),
+                     "started_at": r["started_at"], "candidates": summary.get("candidates", stored),
+                     "accepted": summary.get("accepted_count", accepted),
                      "best": f"{best['name']}@{best['version']}" if best.get("version") else None})
     if as_json:
         _echo_json(rows)

@@ -288,6 +288,11 @@ class Store:
     def runs(self) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM runs ORDER BY started_at DESC").fetchall()
 
+    def run_counts(self) -> dict[str, tuple[int, int]]:
+        """(candidates stored, candidates accepted) per run, counted from the candidates themselves."""
+        rows = self._db.execute("SELECT run_id, COUNT(*), COALESCE(SUM(accepted), 0) FROM candidates GROUP BY run_id")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     def candidates(self, run_id: str) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM candidates WHERE run_id = ? ORDER BY iteration, id", (run_id,)).fetchall()
 

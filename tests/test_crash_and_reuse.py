@@ -42,8 +42,10 @@ def test_sigkill_mid_run_then_resume(tmp_path):
 
     runs = json.loads(run("skills", "runs", "--store", store, "--json").stdout)
     assert len(runs) == 1 and runs[0]["status"] == "running"  # it never got to say otherwise
-    done = run("evolve", "--resume", runs[0]["run_id"], "--store", store, "--json")
+    assert runs[0]["candidates"] == killed_at  # counted from the store, as no summary was written
+    done = run("evolve", "--resume", runs[0]["run_id"], "--store", store, "--json", "--iters", "9", "--seed", "5")
     assert done.returncode == 0, done.stderr
+    assert "ignoring --iters, --seed" in done.stderr  # the run's own settings win, and it says so
     summary = json.loads(done.stdout)
     assert summary["resumed"] is True
     assert summary["candidates"] == 6 * 3  # every slot exactly once: nothing lost, nothing twice
