@@ -72,11 +72,24 @@ def load_task(name: str, data_dir: str | Path | None = None, text_col: str = "te
     from tasks import generic
 
     if name.startswith("file:"):
-        return generic.load_file(name[len("file:"):], text_col, label_col)
+        return _big_enough(generic.load_file(name[len("file:"):], text_col, label_col))
     if name.startswith("hf:"):
-        return generic.load_hub(name[len("hf:"):], text_col, label_col)
+        return _big_enough(generic.load_hub(name[len("hf:"):], text_col, label_col))
     spec = task_spec(name)
     if dataset and not spec.takes_dataset:
         raise SkillkilnError(f"task {name!r} takes no --dataset (only: "
                              f"{', '.join(n for n, s in sorted(_registry().items()) if s.takes_dataset)})")
-    return _load_cached(name, resolve_data_dir(data_dir), dataset or None)
+    return _big_enough(_load_cached(name, resolve_data_dir(data_dir), dataset or None))
+
+
+MIN_VALIDATION = 20  # below this the gate's significance test on validation says nothing
+
+
+def _big_enough(task: Task) -> Task:
+    """Refuse a task whose splits are too small to judge a skill on (a truncated file, a tiny table)."""
+    sizes = {split: len(task.split(split)) for split in ("train", "validation", "test")}
+    if sizes["validation"] < MIN_VALIDATION or not sizes["train"] or not sizes["test"]:
+        shown = ", ".join(f"{n} {split}" for split, n in sizes.items())
+        raise SkillkilnError(f"task {task.name} is too small to judge a skill on: {shown} examples (validation "
+                             f"needs at least {MIN_VALIDATION}); is a data file truncated? (source: {task.source})")
+    return task

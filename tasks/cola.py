@@ -39,7 +39,11 @@ def hub_resolvable(host: str = "huggingface.co") -> bool:
 
 
 def _rows_to_examples(rows) -> list[Example]:
-    return [Example(str(r["sentence"]), int(r["label"])) for r in rows]
+    examples = [Example(str(r["sentence"]), int(r["label"])) for r in rows]
+    wrong = next((e.label for e in examples if e.label not in (0, 1)), None)
+    if wrong is not None:
+        raise ValueError(f"label {wrong} is not 0 or 1")
+    return examples
 
 
 def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
@@ -53,19 +57,26 @@ def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
     import datasets
 
     datasets.disable_progress_bars()
-    ds = datasets.load_dataset(
-        "csv",
-        data_files={
-            "train": str(folder / FILES[0]),
-            "test": [str(folder / FILES[1]), str(folder / FILES[2])],
-        },
-        delimiter="\t",
-        header=None,
-        column_names=COLUMNS,
-        quoting=csv.QUOTE_NONE,
-        keep_default_na=False,
-    )
-    return _rows_to_examples(ds["train"]), _rows_to_examples(ds["test"]), f"local:{folder}"
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
+    try:
+        ds = datasets.load_dataset(
+            "csv",
+            data_files={
+                "train": str(folder / FILES[0]),
+                "test": [str(folder / FILES[1]), str(folder / FILES[2])],
+            },
+            delimiter="\t",
+            header=None,
+            column_names=COLUMNS,
+            quoting=csv.QUOTE_NONE,
+            keep_default_na=False,
+        )
+        return _rows_to_examples(ds["train"]), _rows_to_examples(ds["test"]), f"local:{folder}"
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises many types, from pandas, pyarrow or int()
+        raise SkillkilnError(
+            f"the CoLA files in {folder} could not be read ({type(exc).__name__}: {str(exc)[:100]}); each line must be "
+            "source<TAB>label<TAB>original mark<TAB>sentence, label 0 or 1, in UTF-8"
+        ) from None
 
 
 def _load_hub() -> tuple[list[Example], list[Example], str]:

@@ -51,6 +51,7 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
     if builder is None:
         raise SkillkilnError(f"task file {file}: use .csv, .tsv, .json or .jsonl")
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
     kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
     try:
         rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)

@@ -48,12 +48,16 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
     import datasets
 
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
     if data_dir is not None and dataset is None:
         path = data_dir / "pii" / FILE
         if not path.is_file():
             raise SkillkilnError(f"PII data not found: {path} is missing (set SKILLKILN_DATA_DIR or --data-dir "
                                  "to a folder holding pii/*.jsonl, or name a hub set with --dataset)")
-        rows = list(datasets.load_dataset("json", data_files=str(path), split="train"))
+        try:
+            rows = list(datasets.load_dataset("json", data_files=str(path), split="train"))
+        except Exception as exc:  # noqa: BLE001 - a damaged file raises many types
+            raise SkillkilnError(f"{path} could not be read as JSON lines ({type(exc).__name__}: {str(exc)[:100]})") from None
         source, group_key = f"local:{path}", "template_id"
     else:
         from tasks.cola import hub_resolvable

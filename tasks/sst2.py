@@ -27,12 +27,17 @@ TRAIN_POOL = 12_000
 def _read(path: Path) -> list[Example]:
     """GLUE's layout: header, then `sentence \\tlabel`; parse from the right, strip the trailing space."""
     examples = []
-    with path.open(encoding="utf-8") as f:
-        next(f, None)
-        for line in f:
-            sentence, _, label = line.rstrip("\n").rpartition("\t")
-            if sentence:
-                examples.append(Example(sentence.strip(), int(label)))
+    number = 1
+    try:
+        with path.open(encoding="utf-8") as f:
+            next(f, None)
+            for number, line in enumerate(f, start=2):
+                sentence, _, label = line.rstrip("\n").rpartition("\t")
+                if sentence:
+                    examples.append(Example(sentence.strip(), int(label)))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SkillkilnError(f"{path} line {number} could not be read ({type(exc).__name__}): each line after the "
+                             "header must be sentence<TAB>label, label 0 or 1, in UTF-8") from None
     return examples
 
 

@@ -153,7 +153,7 @@ def test_readers_do_not_create_a_store_at_a_mistyped_path(tmp_path):
 
 def test_offline_refuses_labels_other_than_0_and_1_before_a_run_starts(tmp_path):
     data = tmp_path / "moods.csv"
-    rows = [f"text {i} {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}" for i in range(60)]
+    rows = [f"text {i} {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}" for i in range(300)]
     data.write_text("text,label\n" + "\n".join(rows) + "\n")
     store = tmp_path / "s.sqlite"
     done = run("evolve", "--task", f"file:{data}", "--iters", "1", "--store", str(store), "--sandbox", "local")

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 
 from engine.errors import SkillkilnError
@@ -48,12 +51,56 @@ def test_file_task_from_jsonl_with_named_columns(tmp_path):
 
     path = tmp_path / "mood.jsonl"
     path.write_text("\n".join(json.dumps({"body": f"text {i}", "mood": ["up", "down", "flat"][i % 3]})
-                              for i in range(90)))
+                              for i in range(300)))
     task = load_task(f"file:{path}", text_col="body", label_col="mood")
     assert task.labels == ("down", "flat", "up")
-    assert len(task.train) + len(task.validation) + len(task.test) == 90
-    assert len(task.test) == 9 and len(task.validation) == 9
+    assert len(task.train) + len(task.validation) + len(task.test) == 300
+    assert len(task.test) == 30 and len(task.validation) == 30
     with pytest.raises(SkillkilnError, match="no column 'text'"):
         load_task(f"file:{path}")
     with pytest.raises(SkillkilnError, match="does not exist"):
         load_task(f"file:{tmp_path / 'nope.csv'}")
+
+
+REAL_COLA = Path(os.environ["SKILLKILN_DATA_DIR"]) / "cola"  # conftest sets it
+
+
+def _cola_dir(tmp_path, train: bytes):
+    """A data folder holding the real CoLA dev files and TRAIN as the train file."""
+    from tasks.cola import FILES
+
+    real = REAL_COLA
+    folder = tmp_path / "cola"
+    folder.mkdir()
+    (folder / FILES[0]).write_bytes(train)
+    for name in FILES[1:]:
+        (folder / name).write_bytes((real / name).read_bytes())
+    return tmp_path
+
+
+@pytest.mark.parametrize("damage, says", [
+    (bytes(range(256)) * 40, "could not be read"),  # not text at all
+    (b"no tabs on this line\nnor on this one\n" * 50, "could not be read"),
+    (b"", "could not be read"),
+    (b"gj04\t2\t\tKim left.\n" * 100, "label 2 is not 0 or 1"),
+])
+def test_a_damaged_cola_file_is_one_clear_error(tmp_path, damage, says):
+    with pytest.raises(SkillkilnError, match=says) as error:
+        load_task("cola", _cola_dir(tmp_path, damage))
+    assert "cola" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_truncated_cola_file_is_refused_as_too_small(tmp_path):
+    head = (REAL_COLA / "in_domain_train.tsv").read_bytes()[:1000]  # 24 rows, the last one cut
+    with pytest.raises(SkillkilnError, match=r"too small to judge a skill on: 22 train, 2 validation, 1043 test "
+                                             r"examples \(validation needs at least 20\)"):
+        load_task("cola", _cola_dir(tmp_path, head))
+
+
+def test_a_damaged_sst2_line_names_the_file_and_line(tmp_path):
+    folder = tmp_path / "sst2"
+    folder.mkdir()
+    (folder / "train.tsv").write_text("sentence\tlabel\na fine film \t1\na dull one \tzero\n")
+    (folder / "dev.tsv").write_text("sentence\tlabel\nok \t1\n")
+    with pytest.raises(SkillkilnError, match=r"train.tsv line 3 could not be read"):
+        load_task("sst2", tmp_path)
