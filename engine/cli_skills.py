@@ -324,9 +324,14 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
 
     if (text is None) == (file is None):
         raise SkillkilnError("give either TEXT or --file FILE")
-    texts = [text] if text is not None else Path(file).read_text(encoding="utf-8").splitlines()
+    try:
+        texts = [text] if text is not None else Path(file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SkillkilnError(f"cannot read {file} as UTF-8 text, one text per line ({type(exc).__name__})") from None
     store = open_store(store_path)
     v = store.get(ref)
+    if store.is_retired(v.name):
+        say(f"warning: {v.name} is retired (`skills retire {v.name} --undo` restores it); running {v.name}@{v.version} anyway")
     spec = task_spec(v.task)
     if mask and spec.kind != "spans":
         raise SkillkilnError(f"--mask needs a span skill; {v.name}@{v.version} is a {spec.kind} skill (task {v.task})")

@@ -6,6 +6,7 @@ import os
 import re
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -142,6 +143,15 @@ def test_skills_run_through_the_sandbox(filled):
     namespace: dict = {}
     exec(HONEST, namespace)
     assert done.stdout.strip() == str(namespace["solve"]("He is the the winner."))
+    assert "retired" not in done.stderr
+    binary = Path(filled).with_name("texts.bin")
+    binary.write_bytes(bytes(range(256)))
+    unreadable = run("skills", "run", "cola-rules", "--file", str(binary), "--store", filled)
+    assert unreadable.returncode == 2 and "cannot read" in unreadable.stderr and "Traceback" not in unreadable.stderr
+    assert run("skills", "retire", "cola-rules", "--store", filled).returncode == 0
+    retired = run("skills", "run", "cola-rules", "He is the the winner.", "--sandbox", "docker", "--store", filled)
+    assert retired.returncode == 0 and retired.stdout == done.stdout  # it still runs: the user named it
+    assert "warning: cola-rules is retired" in retired.stderr
 
 
 def test_old_schema_is_migrated(tmp_path):
