@@ -130,6 +130,8 @@ class Transcript:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise SkillkilnError(f"cannot read the transcript {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise SkillkilnError(f"{path} is not a skillkiln transcript (not UTF-8 text)") from None
         rows = []
         for n, line in enumerate(lines, 1):
             if not line.strip():
@@ -138,6 +140,8 @@ class Transcript:
                 rows.append(json.loads(line))
             except ValueError:
                 raise SkillkilnError(f"transcript {path} line {n} is not JSON") from None
+        if not all(isinstance(r, dict) for r in rows):
+            raise SkillkilnError(f"{path} is not a skillkiln transcript (a line is JSON but not an object)")
         if not rows or rows[0].get("kind") != "header" or rows[0].get("format") != FORMAT:
             raise SkillkilnError(f"{path} is not a skillkiln transcript (no header line)")
         if rows[0].get("version") != VERSION:

@@ -54,6 +54,10 @@ def test_bad_transcripts_are_one_line_errors(tmp_path):
         Transcript.load(bad)
     with pytest.raises(SkillkilnError, match="cannot read the transcript"):
         Transcript.load(tmp_path / "missing.jsonl")
+    for content in (bytes(range(256)), b"[1, 2]\n", b"42\n"):  # not text; JSON but no object
+        bad.write_bytes(content)
+        with pytest.raises(SkillkilnError, match="not a skillkiln transcript"):
+            Transcript.load(bad)
 
 
 def test_flag_conflicts_are_usage_errors(tmp_path):
