@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -349,18 +350,22 @@ def _run(command: click.Command) -> None:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, like every other error; --help has the rest
+        where = exc.ctx.command_path if exc.ctx else command.name
+        err_console.print(f"error: {exc.format_message()} (see `{where} --help`)", style="red", markup=False,
+                          highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
-        err_console.print("aborted")
+    except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
+        err_console.print("interrupted: candidates evaluated so far are in the store "
+                          "(`skills runs` lists the run; `evolve --resume RUN` continues it)", soft_wrap=True)
         sys.exit(130)
     except SkillkilnError as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: candidates evaluated so far are in the store")
-        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise

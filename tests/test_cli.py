@@ -161,3 +161,14 @@ def test_offline_refuses_labels_other_than_0_and_1_before_a_run_starts(tmp_path)
     line = one_line_error(done)
     assert "needs labels 0 and 1" in line and "'neg', 'pos'" in line
     assert Store(store).runs() == []  # no failed run left behind
+
+
+def test_usage_errors_are_one_line_too():
+    for args, says in ((("evolve", "--task", "cola", "--iters", "0"), "Invalid value for '--iters'"),
+                       (("evolve", "--task", "cola", "--batch", "0"), "Invalid value for '--batch'"),
+                       (("skills", "show"), "Missing argument 'REF'"),
+                       (("skills", "nosuch"), "No such command 'nosuch'")):
+        done = run(*args)
+        assert done.returncode == 2, args
+        line = one_line_error(done)
+        assert says in line and "--help" in line, line

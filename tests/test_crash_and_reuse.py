@@ -107,3 +107,24 @@ def test_reuse_refuses_a_skill_of_another_task_or_retired(tmp_path):
     assert done.returncode == 2 and "is for task 'sst2'" in done.stderr
     done = run("evolve", "--task", "cola", "--reuse", "old", "--store", str(path))
     assert done.returncode == 2 and "retired" in done.stderr
+
+
+def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
+    """Ctrl-C in a terminal signals the whole process group, and impatient users press it twice."""
+    store = str(tmp_path / "s.sqlite")
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "50", "--store", store,
+                             "--sandbox", "local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while _stored(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted: candidates evaluated so far are in the store" in err
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
