@@ -136,7 +136,18 @@ def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
     out_console.print(table)
 
 
+def warn_if_changed(v) -> None:
+    """A version whose code no longer matches the sha256 stored with it was edited after the gate judged it."""
+    from skills_store.store import sha256
+
+    if sha256(v.code) != v.code_sha256:
+        say(f"warning: {v.name}@{v.version}'s code does not match its stored sha256: it was changed after the gate "
+            "judged it (`skills verify` lists every such problem)")
+
+
 def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
+    if not metrics:  # stopped before any split was scored (the static gate, a crash on the first texts)
+        return
     if any("overlap_f1" in (m or {}) for m in metrics.values()):
         print_span_metrics(metrics)
         return
@@ -159,6 +170,7 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
     """Code, metrics per split, verdict, parents and provenance of NAME[@VERSION]."""
     store = open_store(store_path)
     v = store.get(ref)
+    warn_if_changed(v)
     if as_json:
         _echo_json(asdict(v))
         return
@@ -275,6 +287,7 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
 
     store = open_store(store_path)
     v = store.get(ref)
+    warn_if_changed(v)
     from engine.libraries import resolve
 
     # what it imports and what those import, dependencies first
@@ -330,6 +343,7 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
         raise SkillkilnError(f"cannot read {file} as UTF-8 text, one text per line ({type(exc).__name__})") from None
     store = open_store(store_path)
     v = store.get(ref)
+    warn_if_changed(v)
     if store.is_retired(v.name):
         say(f"warning: {v.name} is retired (`skills retire {v.name} --undo` restores it); running {v.name}@{v.version} anyway")
     spec = task_spec(v.task)

@@ -192,7 +192,8 @@ def plot_clusters(stats: list[dict[str, Any]]) -> str:
     ax.plot(its, [s.get("errors", 0) for s in stats], "-", color="#c53030", label="misclassified train examples")
     ax.set_xlabel("iteration")
     ax.set_ylabel("examples")
-    ax.set_yscale("log")
+    if any(s.get("errors", 0) > 0 for s in stats):  # a log axis of nothing but zeros warns on stderr
+        ax.set_yscale("log")
     ax.plot(its, [s.get("largest", 0) for s in stats], "-o", ms=3, color="#2b6cb0", label="largest cluster")
     ax.plot(its, [s.get("average_size", 0) for s in stats], "-s", ms=3, color="#1b7f3b", label="average cluster size")
     twin = ax.twinx()

@@ -88,7 +88,9 @@ def check_source(
             names = [("." * node.level) + (node.module or "")]
         for name in names:
             if name.split(".")[0] not in allowed:
-                return StaticResult(False, "import", f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))})")
+                hint = "; a stored skill is imported as `from skills import NAME` when the run or check names it with --library" \
+                    if name.split(".")[0] == "skills" else ""
+                return StaticResult(False, "import", f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))}){hint}")
     walk = attribute_walk(tree, set(allowed_imports))
     if walk:
         return StaticResult(False, "restricted", walk)

@@ -161,6 +161,8 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     if not name:
         raise SkillkilnError(f"bad skill reference {ref!r}: use NAME or NAME@VERSION")
     if not version:
+        if ref.endswith("@"):
+            raise SkillkilnError(f"bad skill reference {ref!r}: use NAME or NAME@VERSION")
         return name, None
     if not version.isdigit():
         raise SkillkilnError(f"bad skill version in {ref!r}: it must be a whole number")

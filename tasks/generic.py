@@ -50,12 +50,16 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
     builder = FORMATS.get(file.suffix.lower())
     if builder is None:
         raise SkillkilnError(f"task file {file}: use .csv, .tsv, .json or .jsonl")
+    if file.stat().st_size == 0:
+        raise SkillkilnError(f"task file {file} is empty")
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
     kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
     try:
         rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
     except Exception as exc:  # noqa: BLE001 - a malformed file raises many types
+        if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
+            raise SkillkilnError(f"task file {file} has no rows") from None
         raise SkillkilnError(f"task file {file} could not be read ({type(exc).__name__}: {str(exc)[:120]})") from None
     train, validation, test = _carve(_examples(rows, text_col, label_col, str(file)))
     return _task(f"file:{file}", train, validation, test, f"file:{file}")

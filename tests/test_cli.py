@@ -73,6 +73,10 @@ def test_skills_check_rejects_the_research_logs_best_skill(tmp_path):
     train = verdict["metrics"]["train"]
     assert train["accuracy"] == pytest.approx(train["majority_accuracy"])  # the log's 68%: exactly the majority
     assert train["mcc"] == 0.0
+    skill.write_text("import os\ndef solve(text):\n    return 1\n")
+    static = run("skills", "check", str(skill), "--task", "cola", "--sandbox", "docker")
+    assert static.returncode == 1 and static.stdout.startswith("stage reached: static")  # no empty metrics table
+    assert "import of 'os' is not allowed" in static.stdout
 
 
 def test_skills_check_accepts_an_honest_skill():

@@ -132,6 +132,10 @@ def test_verify_reports_tampering_without_crashing(filled):
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert any("cola-rules@1" in p and "sha256" in p for p in report["problems"])
+    for command in (("show", "cola-rules@1"), ("export", "cola-rules@1")):
+        used = run("skills", *command, "--store", filled)
+        assert used.returncode == 0 and "warning: cola-rules@1's code does not match its stored sha256" in used.stderr
+    assert "warning" not in run("skills", "show", "cola-rules@2", "--store", filled).stderr
 
 
 def test_skills_run_through_the_sandbox(filled):

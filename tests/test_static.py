@@ -31,6 +31,12 @@ def test_static_gate_reasons(code, reason):
     assert result.reason == reason
 
 
+def test_an_unnamed_stored_skill_import_says_how_to_name_it():
+    result = check_source("from skills import cola_rules\ndef solve(text):\n    return cola_rules.solve(text)\n")
+    assert result.reason == "import" and "--library" in result.detail
+    assert "--library" not in check_source("import os\ndef solve(text):\n    return 1\n").detail
+
+
 def test_allowed_imports_pass():
     code = "import re, math\nfrom collections import Counter\ndef solve(text):\n    return len(Counter(re.findall('a', text))) % 2\n"
     assert check_source(code).ok

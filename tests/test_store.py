@@ -42,6 +42,8 @@ def test_missing_refs_are_clear(store):
         store.get("cola-x@7")
     with pytest.raises(SkillkilnError):
         parse_ref("cola-x@latest")
+    with pytest.raises(SkillkilnError, match="use NAME or NAME@VERSION"):
+        parse_ref("cola-x@")
 
 
 def test_names_that_would_not_parse_are_refused(store):

@@ -60,6 +60,12 @@ def test_file_task_from_jsonl_with_named_columns(tmp_path):
         load_task(f"file:{path}")
     with pytest.raises(SkillkilnError, match="does not exist"):
         load_task(f"file:{tmp_path / 'nope.csv'}")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(SkillkilnError, match="is empty"):
+        load_task(f"file:{tmp_path / 'empty.csv'}")
+    (tmp_path / "header.csv").write_text("text,label\n")
+    with pytest.raises(SkillkilnError, match="has no rows"):
+        load_task(f"file:{tmp_path / 'header.csv'}")
 
 
 REAL_COLA = Path(os.environ["SKILLKILN_DATA_DIR"]) / "cola"  # conftest sets it
