@@ -84,7 +84,7 @@ def candidates_line(summary: dict[str, Any]) -> str:
     parts = [f"{summary['accepted_count']} accepted"]
     if "rejected_count" in summary:  # summaries stored before the split have no counts
         parts += [f"{summary['rejected_count']} rejected by the gate", f"{summary['skipped_count']} skipped"]
-    return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} parse failures"
+    return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} parse failures left after repair"
 
 
 def skipped_line(skipped: dict[str, int]) -> str:
