@@ -469,7 +469,8 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
         summary = json.loads(r["summary"] or "{}")
         best = summary.get("best") or {}
         stored, accepted = counts.get(r["id"], (0, 0))
-        rows.append({"run_id": r["id"], "task": r["task"], "status": r["status"], "sandbox": r["sandbox"],
+        rows.append({"run_id": r["id"], "task": r["task"], "status": r["status"], "process": store.process(r),
+                     "sandbox": r["sandbox"],
                      "started_at": r["started_at"], "candidates": summary.get("candidates", stored),
                      "accepted": summary.get("accepted_count", accepted),
                      "best": f"{best['name']}@{best['version']}" if best.get("version") else None})
@@ -480,7 +481,8 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     for col in ("run", "task", "status", "sandbox", "started", "candidates", "accepted", "best"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], when(r["started_at"]),
+        status = "died" if r["process"] == "gone" else r["status"]  # still 'running' in the store: resume it
+        table.add_row(r["run_id"], r["task"], status, r["sandbox"], when(r["started_at"]),
                       str(r["candidates"] if r["candidates"] is not None else "-"),
                       str(r["accepted"] if r["accepted"] is not None else "-"), r["best"] or "-")
     out_console.print(keep_whole(table, "run", "best"))
@@ -502,8 +504,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
             reasons[reason] = reasons.get(reason, 0) + 1
     rejections, skipped = split_reasons(reasons)
     info = {
-        "run_id": run["id"], "task": run["task"], "status": run["status"], "sandbox": run["sandbox"],
-        "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
+        "run_id": run["id"], "task": run["task"], "status": run["status"], "process": store.process(run),
+        "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
         "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
@@ -512,7 +514,9 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     if as_json or ctx.obj.get("as_json"):
         _echo_json(info)
         return
-    out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {info['status']} · sandbox {info['sandbox']}"
+    status = {"gone": f"died without finishing (`evolve --resume {run_id}` continues it)",
+              "alive": "running now"}.get(info["process"], info["status"])
+    out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {status} · sandbox {info['sandbox']}"
                       f" · {info['started_at']} → {info['finished_at'] or '…'}", highlight=False)
     out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}", highlight=False)
     out_console.print("rejections: " + (", ".join(f"{k} {n}" for k, n in info["rejections"].items()) or "none"),

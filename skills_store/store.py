@@ -23,8 +23,9 @@ from typing import Any, Iterator
 
 from engine.errors import SkillkilnError
 from engine.records import SkillVersion
+from skills_store import owner
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -120,6 +121,10 @@ CREATE TABLE IF NOT EXISTS iterations (
     # because validation stopped the candidate (rejected, or not_better) before the rest of train ran
     5: """
 ALTER TABLE candidates ADD COLUMN train_expected INTEGER NOT NULL DEFAULT 0;
+""",
+    # the process that runs a run (skills_store/owner.py): host, pid and its start time, as JSON
+    6: """
+ALTER TABLE runs ADD COLUMN owner TEXT;
 """,
 }
 
@@ -240,13 +245,15 @@ class Store:
     def start_run(self, run_id: str, task: str, config: dict[str, Any], sandbox: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO runs (id, task, config, sandbox, started_at, status) VALUES (?, ?, ?, ?, ?, 'running')",
-                (run_id, task, json.dumps(config, default=str), sandbox, now()),
+                "INSERT INTO runs (id, task, config, sandbox, started_at, status, owner)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                (run_id, task, json.dumps(config, default=str), sandbox, now(), json.dumps(owner.identity())),
             )
 
     def mark_run(self, run_id: str, status: str) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET status = ?, finished_at = NULL WHERE id = ?", (status, run_id))
+            db.execute("UPDATE runs SET status = ?, finished_at = NULL, owner = ? WHERE id = ?",
+                       (status, json.dumps(owner.identity()), run_id))
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         with self.transaction() as db:
@@ -302,6 +309,14 @@ class Store:
     def train_predictions(row: sqlite3.Row) -> tuple[Any, ...] | None:
         blob = row["train_predictions"]
         return None if blob is None else tuple(json.loads(zlib.decompress(blob)))
+
+    @staticmethod
+    def process(row: sqlite3.Row) -> str | None:
+        """For a run whose status is 'running': 'alive', 'gone' (it died without a word: resume it) or
+        'unknown' (recorded on another host, or before owners were recorded). None for any other status."""
+        if row["status"] != "running":
+            return None
+        return {True: "alive", False: "gone", None: "unknown"}[owner.alive(row["owner"])]
 
     def run(self, run_id: str) -> sqlite3.Row:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

@@ -43,6 +43,9 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     runs = json.loads(run("skills", "runs", "--store", store, "--json").stdout)
     assert len(runs) == 1 and runs[0]["status"] == "running"  # it never got to say otherwise
     assert runs[0]["candidates"] == killed_at  # counted from the store, as no summary was written
+    assert runs[0]["process"] == "gone"  # its process is dead: the table says 'died', runs show says how to resume
+    assert "died" in run("skills", "runs", "--store", store).stdout
+    assert f"evolve --resume {runs[0]['run_id']}" in run("skills", "runs", "show", runs[0]["run_id"], "--store", store).stdout
     done = run("evolve", "--resume", runs[0]["run_id"], "--store", store, "--json", "--iters", "9", "--seed", "5")
     assert done.returncode == 0, done.stderr
     assert "ignoring --iters, --seed" in done.stderr  # the run's own settings win, and it says so
@@ -128,3 +131,21 @@ def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
     assert "interrupted: candidates evaluated so far are in the store" in err
     db = sqlite3.connect(store)
     assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+
+
+def test_resume_refuses_a_run_that_is_still_running(tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "50", "--store", store,
+                             "--sandbox", "local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while _stored(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended too soon"
+        runs = json.loads(run("skills", "runs", "--store", store, "--json").stdout)
+        assert runs[0]["status"] == "running" and runs[0]["process"] == "alive"
+        again = run("evolve", "--resume", runs[0]["run_id"], "--store", store)
+        assert again.returncode == 2 and f"is still running (pid {proc.pid})" in again.stderr
+    finally:
+        proc.kill()
+        proc.communicate()

@@ -146,3 +146,26 @@ def test_a_damaged_store_is_not_written_to(tmp_path):
         store.check_writable()
     store.close()
     assert path.read_bytes() == before
+
+
+def test_a_run_knows_whether_its_process_lives(store, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from skills_store import owner
+
+    store.start_run("mine", "cola", {}, "local")
+    assert store.process(store.run("mine")) == "alive"  # this process
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = owner.identity()
+    dead["pid"] = child.pid  # a pid that just ended (and, if reused, with another start time)
+    with store.transaction() as db:
+        db.execute("UPDATE runs SET owner = ? WHERE id = 'mine'", (json.dumps(dead),))
+    assert store.process(store.run("mine")) == "gone"
+    with store.transaction() as db:
+        db.execute("UPDATE runs SET owner = ? WHERE id = 'mine'", (json.dumps({**dead, "host": "elsewhere"}),))
+    assert store.process(store.run("mine")) == "unknown"
+    store.finish_run("mine", "finished", {})
+    assert store.process(store.run("mine")) is None
