@@ -113,6 +113,15 @@ Looked at in the ninth session (one look, with a landing rule written down befor
 
 Run: SKILLKILN_DATA_DIR=../shared/data .venv/bin/python bench/quality.py [--seeds 0 1 2] [--iters 25]
 Writes bench/results/quality.json and prints a table.
+
+LLM rows: `--proposer ollama|anthropic [--model M] [--repairer P:M] [--ollama-host URL]` adds
+"evolve (PROVIDER:MODEL)" and "best-of-n (PROVIDER:MODEL)" rows, the same seeds and candidate
+budget as the offline rows, each with the tokens its proposer spent (the ledger's total).
+`--transcripts DIR` records each of those runs as DIR/STRATEGY-seedN.jsonl, and
+`--proposer replay --transcripts DIR` replays them to the same rows, with no model reachable.
+`--llm-only` runs only the LLM rows (no targets). No LLM is reachable from the machines this was
+built on, so bench/results/quality.json holds no LLM rows; tests/llm/test_bench_llm_rows.py runs
+the rows over the Anthropic wire format against a local fake server and replays them.
 """
 from __future__ import annotations
 
@@ -142,6 +151,7 @@ from scipy.optimize import minimize
 from engine.config import RunConfig, default_workers
 from engine.evaluate import Evaluator
 from engine.loop import Run
+from engine.proposers import make_proposer
 from engine.proposers.global_fit import global_fit
 from engine.proposers.offline import FeatureBank, OfflineProposer
 from engine.proposers.rule_skill import render
@@ -204,19 +214,23 @@ def label_outputs(task, result) -> list[Any] | None:
 
 
 def run_search(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int,
-               start_fit: bool = True) -> dict[str, Any]:
+               start_fit: bool = True, llm: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run of the real loop in a throwaway store, every accepted candidate scored on every split:
     its summary, wall seconds, accepted (metrics, code, candidate id) triples, evidence log and
-    population statistics."""
+    population statistics. LLM: RunConfig's proposer and LLM fields, for an LLM proposer's run."""
     with tempfile.TemporaryDirectory(prefix="skillkiln-quality-") as tmp:
         path = Path(tmp) / "store.sqlite"
         store = Store(path)
         config = RunConfig(task=task.name, iters=iters, batch=batch, seed=seed, sandbox=backend.name,
-                           workers=workers, store_path=path, strategy=strategy, score_all=True)
-        proposer = OfflineProposer(seed=seed, start_fit=start_fit)
+                           workers=workers, store_path=path, strategy=strategy, score_all=True, **(llm or {}))
+        proposer = (make_proposer(config.proposer, seed, config, say, task=task.name) if llm
+                    else OfflineProposer(seed=seed, start_fit=start_fit))
         run = Run(config, task, backend, proposer, store)  # evidence is wired into the loop
         started = time.perf_counter()
-        summary = run.execute()
+        try:
+            summary = run.execute()
+        finally:
+            getattr(proposer, "close", lambda: None)()
         wall = time.perf_counter() - started
         accepted = [(json.loads(r["verdict"])["metrics"], r["code"], r["id"])
                     for r in store.candidates(run.run_id) if r["accepted"]]
@@ -232,12 +246,15 @@ def train_pick(accepted: list[tuple[dict, str, str]]) -> tuple[dict, str, str]:
 
 
 def evolve_row(task, backend, seed: int, strategy: str, iters: int, batch: int, workers: int,
-               start_fit: bool = True) -> dict[str, Any]:
-    found = run_search(task, backend, seed, strategy, iters, batch, workers, start_fit)
+               start_fit: bool = True, llm: dict[str, Any] | None = None) -> dict[str, Any]:
+    found = run_search(task, backend, seed, strategy, iters, batch, workers, start_fit, llm)
     summary, wall, accepted, evidence_log = found["summary"], found["wall_s"], found["accepted"], found["evidence"]
     out: dict[str, Any] = {"seed": seed, "wall_s": round(wall, 1), "candidates": summary["candidates"],
                            "accepted": len(accepted), "evidence": evidence_log,
-                           "population": found["population"]}
+                           "population": found["population"],
+                           # what the proposer spent: every token, and the answers that never parsed
+                           "tokens": (summary.get("ledger") or {}).get("total", 0),
+                           "parse_failures": summary.get("parse_failures", 0)}
     if not accepted:
         return {**out, "test_mcc": None, "test_in_mcc": None, "test_out_mcc": None, "validation_mcc": None,
                 "train_mcc": None, "size": None}
@@ -393,7 +410,8 @@ def spread(values: list[float | None]) -> dict[str, Any]:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("test_mcc", "test_in_mcc", "test_out_mcc", "validation_mcc", "train_mcc", "size", "wall_s", "val_picked_test_mcc")
+    keys = ("test_mcc", "test_in_mcc", "test_out_mcc", "validation_mcc", "train_mcc", "size", "wall_s", "val_picked_test_mcc",
+            "tokens", "parse_failures")
     return {k: spread([r.get(k) for r in rows]) for k in keys if any(r.get(k) is not None for r in rows)}
 
 
@@ -409,16 +427,19 @@ def print_table(report: dict[str, Any]) -> None:
     table = Table(title=f"CoLA quality, seeds {report['seeds']}, {report['iters']} iterations x {report['batch']} "
                         f"candidates (test = official dev files, never used to select)", title_justify="left")
     for col in ("method", "test MCC", "test MCC per seed", "test MCC in-domain", "test MCC out-of-domain", "val MCC", "size (bytes)", "wall s",
-                "test MCC (val-picked)"):
+                "test MCC (val-picked)", "tokens"):
         table.add_column(col, justify="left" if col == "method" else "right")
     for name, row in report["methods"].items():
         s = row["summary"]
         per_seed = ", ".join("-" if v is None else f"{v:.3f}" for v in s.get("test_mcc", {}).get("values", []))
         table.add_row(name, fmt(s.get("test_mcc")), per_seed, fmt(s.get("test_in_mcc")), fmt(s.get("test_out_mcc")),
                       fmt(s.get("validation_mcc")),
-                      fmt(s.get("size"), 0), fmt(s.get("wall_s"), 1), fmt(s.get("val_picked_test_mcc")))
-    Console(width=150).print(table)
-    t = report["targets"]
+                      fmt(s.get("size"), 0), fmt(s.get("wall_s"), 1), fmt(s.get("val_picked_test_mcc")),
+                      fmt(s.get("tokens"), 0))
+    Console(width=170).print(table)
+    t = report.get("targets")
+    if not t:  # --llm-only: no offline rows to hold the targets against
+        return
     Console(width=150).print(
         f"targets: evolve median test MCC {t['evolve_median_test_mcc']} (>= {TARGET_TEST_MCC}: "
         f"{t['median_test_mcc_met']}); median wall {t['evolve_median_wall_s']} s (< {TARGET_WALL_S:g}: "
@@ -469,47 +490,101 @@ def search_arguments(description: str, seeds: list[int], out: Path) -> argparse.
     return parser
 
 
+def llm_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The LLM rows: evolve and best-of-n with an LLM proposer, the same candidate budget as the offline rows."""
+    parser.add_argument("--proposer", choices=("ollama", "anthropic", "replay"), default=None,
+                        help="Add evolve and best-of-n rows with this LLM proposer.")
+    parser.add_argument("--model", default=None, help="The creator model (default: evolve's default for the proposer).")
+    parser.add_argument("--repairer", default=None, metavar="PROVIDER:MODEL")
+    parser.add_argument("--ollama-host", default=None)
+    parser.add_argument("--transcripts", type=Path, default=None, metavar="DIR",
+                        help="Live: record each LLM run there as STRATEGY-seedN.jsonl; replay: read them from there.")
+    parser.add_argument("--llm-only", action="store_true", help="Only the LLM rows (no offline rows, no targets).")
+    return parser
+
+
+def llm_rows(args) -> list[tuple[str, str, Any]]:
+    """(row name, strategy, per-seed RunConfig fields) of the LLM rows the options ask for."""
+    if args.proposer is None:
+        return []
+    from engine.proposers.llm import DEFAULT_MODELS
+
+    if args.proposer == "replay" and args.transcripts is None:
+        raise SystemExit("--proposer replay needs --transcripts DIR (written by a live run with --transcripts DIR)")
+    label = "replay" if args.proposer == "replay" else f"{args.proposer}:{args.model or DEFAULT_MODELS[args.proposer]}"
+    rows = []
+    for strategy in ("evolve", "best-of-n"):
+        def fields(seed: int, strategy: str = strategy) -> dict[str, Any]:
+            file = str(args.transcripts / f"{strategy}-seed{seed}.jsonl") if args.transcripts else None
+            live = args.proposer != "replay"
+            if live and args.transcripts:
+                args.transcripts.mkdir(parents=True, exist_ok=True)
+            return {"proposer": args.proposer, "creator": label if live else None,
+                    "repairer": args.repairer if live else None, "ollama_host": args.ollama_host,
+                    "transcript": None if live else file, "record": file if live else None}
+        rows.append((f"{strategy} ({label})", strategy, fields))
+    return rows
+
+
+def search_rows(task, backend, args, searches) -> dict[str, Any]:
+    """One row per search (name, strategy, start_fit or per-seed LLM fields), one run per seed."""
+    methods: dict[str, Any] = {}
+    for name, strategy, how in searches:
+        rows = []
+        for seed in args.seeds:
+            say(f"{name}: seed {seed}")
+            llm = how(seed) if callable(how) else None
+            rows.append(evolve_row(task, backend, seed, strategy, args.iters, args.batch, args.workers,
+                                   start_fit=how if llm is None else True, llm=llm))
+            say(f"  test MCC {rows[-1]['test_mcc']}, val {rows[-1]['validation_mcc']}, "
+                f"{rows[-1]['tokens']} tokens, wall {rows[-1]['wall_s']} s")
+        methods[name] = {"rows": rows, "summary": summarise(rows)}
+    return methods
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)) + "\n")
+    print_table(report)
+    say(f"wrote {out}")
+
+
 def main() -> None:
-    args = search_arguments(__doc__.split("\n")[0], [0, 1, 2], RESULTS).parse_args()
+    args = llm_arguments(search_arguments(__doc__.split("\n")[0], [0, 1, 2], RESULTS)).parse_args()
     if args.show:
         print_table(json.loads(args.out.read_text()))
         return
 
     task = load_task("cola")
     backend = open_backend(args.sandbox, args.workers, say)
-    methods: dict[str, Any] = {}
     try:
-        for name, strategy, start_fit in SEARCHES:
-            rows = []
-            for seed in args.seeds:
-                say(f"{name}: seed {seed}")
-                rows.append(evolve_row(task, backend, seed, strategy, args.iters, args.batch, args.workers, start_fit))
-                say(f"  test MCC {rows[-1]['test_mcc']}, val {rows[-1]['validation_mcc']}, wall {rows[-1]['wall_s']} s")
-            methods[name] = {"rows": rows, "summary": summarise(rows)}
-        say("hand-written reference")
-        hand = hand_written_row(task, backend)
-        methods["hand-written (phenomena.py)"] = {"rows": [hand], "summary": summarise([hand])}
-        say("global fit, no search")
-        rows = [global_fit_row(task, backend, seed) for seed in args.seeds]
-        methods["global fit (no search)"] = {"rows": rows, "summary": summarise(rows)}
+        methods = search_rows(task, backend, args, llm_rows(args))
+        if not args.llm_only:
+            methods.update(search_rows(task, backend, args, SEARCHES))
+            say("hand-written reference")
+            hand = hand_written_row(task, backend)
+            methods["hand-written (phenomena.py)"] = {"rows": [hand], "summary": summarise([hand])}
+            say("global fit, no search")
+            rows = [global_fit_row(task, backend, seed) for seed in args.seeds]
+            methods["global fit (no search)"] = {"rows": rows, "summary": summarise(rows)}
     finally:
         backend.close()
-    say("logistic regression")
-    rows = [logistic_row(task, seed) for seed in args.seeds]
-    methods["logistic regression (n-grams)"] = {"rows": rows, "summary": summarise(rows)}
-    major = majority_row(task)
-    methods["majority"] = {"rows": [major], "summary": summarise([major])}
     report = {
         "task": "cola", "seeds": args.seeds, "iters": args.iters, "batch": args.batch, "workers": args.workers,
         "sandbox": backend.name, "cpus": os.cpu_count(), "selection": "accepted skill with the best train MCC",
         "test_note": "test = the two official CoLA dev files: scored for accepted skills, never used to select or tune",
         "methods": methods,
     }
+    if args.llm_only:  # no offline rows: nothing to hold the targets against
+        write_report(report, args.out)
+        return
+    say("logistic regression")
+    rows = [logistic_row(task, seed) for seed in args.seeds]
+    methods["logistic regression (n-grams)"] = {"rows": rows, "summary": summarise(rows)}
+    major = majority_row(task)
+    methods["majority"] = {"rows": [major], "summary": summarise([major])}
     report["targets"] = targets(methods)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)) + "\n")
-    print_table(report)
-    say(f"wrote {args.out}")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":
