@@ -74,9 +74,13 @@ class AnthropicModel(ProviderBase):
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: {_message(exc)}")) from None
         except anthropic.APIResponseValidationError as exc:
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
-        text = "".join(getattr(block, "text", "") for block in msg.content if getattr(block, "type", "") == "text")
-        usage = TokenUsage(int(msg.usage.input_tokens or 0), int(msg.usage.output_tokens or 0))
-        return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")
+        try:  # the SDK does not validate a 200's body (no strict validation): a proxy's page, another API
+            text = "".join(getattr(block, "text", "") for block in msg.content if getattr(block, "type", "") == "text")
+            usage = TokenUsage(int(msg.usage.input_tokens or 0), int(msg.usage.output_tokens or 0))
+            return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")
+        except (AttributeError, TypeError, ValueError):
+            raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: not a "
+                                          f"Messages API answer ({str(msg)[:80]!r})")) from None
 
     def close(self) -> None:
         try:

@@ -22,7 +22,7 @@ def ollama(server, model="llama3.2:3b", **kw) -> OllamaModel:
 
 def claude(server, model: str = "claude-opus-5-5", **kw) -> AnthropicModel:
     return AnthropicModel(model, api_key="sk-ant-fake", base_url=server.url,
-                          timeout_s=kw.pop("timeout_s", 5), retry=kw.pop("retry", FAST), strict=True, **kw)
+                          timeout_s=kw.pop("timeout_s", 5), retry=kw.pop("retry", FAST), strict=kw.pop("strict", True), **kw)
 
 
 def test_ollama_round_trip_reports_prompt_eval_and_eval_counts(server):
@@ -147,3 +147,13 @@ def test_a_model_not_pulled_on_the_command_line(server, tmp_path):
     error = evolve_error("--task", "cola", "--proposer", "ollama", "--model", "llama3.3:70b",
                          "--ollama-host", server.url, "--store", str(tmp_path / "s.sqlite"))
     assert "run `ollama pull llama3.3:70b`" in str(error)
+
+
+def test_a_200_that_is_no_messages_answer_is_one_line_as_evolve_runs_it(server):
+    """evolve builds the client without strict validation (a newer API field must not break it), so
+    the body of a 200 is checked where it is read: a proxy's page or another API's JSON is 'malformed'."""
+    for body in ("<html>this is not json{{{", {"unexpected": "shape"}):
+        server.push("anthropic", Reply(200, body))
+        with pytest.raises(SkillkilnError, match="malformed response: not a Messages API answer") as error:
+            claude(server, strict=False).complete(USER, "s", 10, 0.0)
+        assert "\n" not in str(error.value)
