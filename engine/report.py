@@ -275,7 +275,7 @@ img {{ max-width: 100%; }}
 <tr><td>proposer</td><td>{e(str(summary.get('proposer', '')))} {e(str(summary.get('model', '')))}</td></tr>
 <tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted,
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
- {summary.get('parse_failures', 0)} parse failures left after repair</td></tr>
+ {summary.get('parse_failures', 0)} unparseable at the gate (syntax, no solve)</td></tr>
 <tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>
 <tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
 <tr><td>best skill</td><td>{best_line}</td></tr>

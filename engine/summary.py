@@ -84,7 +84,7 @@ def candidates_line(summary: dict[str, Any]) -> str:
     parts = [f"{summary['accepted_count']} accepted"]
     if "rejected_count" in summary:  # summaries stored before the split have no counts
         parts += [f"{summary['rejected_count']} rejected by the gate", f"{summary['skipped_count']} skipped"]
-    return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} parse failures left after repair"
+    return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} unparseable at the gate (syntax, no solve)"
 
 
 def skipped_line(skipped: dict[str, int]) -> str:
@@ -154,7 +154,7 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             share = f" ({m['sandbox_share']:.0%})" if m.get("sandbox_share") is not None else ""
             kinds = ", ".join(f"{k} {n}" for k, n in (m.get("kinds") or {}).items())
             bits.append(f"{m['created']} proposals, {m['first_failures']} unparseable first answers"
-                        + (f" ({kinds})" if kinds else "") + f", {m['failed_after_repair']} still after repair, "
+                        + (f" ({kinds})" if kinds else "") + f", {m['failed_after_repair']} still unusable after repair, "
                         f"{m['reached_sandbox']}/{m['created']} reached the sandbox{share}")
         if m.get("repairs"):
             bits.append(f"{m['repairs']} repairs, {m['repaired']} usable")
