@@ -162,6 +162,8 @@ def find_baseline(store: Any, task: str, prefer: str | None = None) -> dict[str,
             continue
         if config.get("kind") != "baseline" or not summary.get("tokens_per_example"):
             continue
+        if summary.get("n") and summary.get("unparsed") == summary.get("n"):  # stored before such runs failed
+            continue
         found.append({**summary, "source": f"baseline run {row['id']}"})
     if not found:
         return None

@@ -403,7 +403,7 @@ class Run:
             "strategy": self.config.strategy, "ledger": ledger, "llm": stats() if stats else None,
             "stop_reason": self.stop_reason, "error": self.error, "break_even": None,
         }
-        if ledger["calls"]:
+        if ledger["calls"] and self.best:  # no skill accepted: nothing to repay
             try:
                 if self.config.baseline_tokens_per_example:
                     baseline = baseline_from_flag(self.config.baseline_tokens_per_example)

@@ -150,3 +150,22 @@ def test_baseline_command_stores_tokens_per_example(anthropic_env, tmp_path):
 
     found = find_baseline(Store(path), "cola", f"anthropic:{model}")
     assert found["tokens_per_example"] == result["tokens_per_example"] and found["source"].startswith("baseline run ")
+    # a model that never names a label: a failed run, one line, and no baseline for break-even
+    server.responder = lambda _api, body: anthropic_message("I would rather not say.", model, 50, 5)
+    prose = CliRunner().invoke(cli, ["baseline", "--task", "cola", "--split", "validation", "--proposer", "anthropic",
+                                     "--limit", "4", "--store", str(path)])
+    assert isinstance(prose.exception, SkillkilnError)  # `skillkiln` prints it as one line, exit 2
+    assert "none of" in str(prose.exception) and "answers named a label" in str(prose.exception)
+    store = Store(path)
+    assert sorted(r["status"] for r in store.runs()) == ["failed", "finished"]
+    assert find_baseline(store, "cola", f"anthropic:{model}")["source"] == found["source"]  # still the good one
+
+
+def test_no_break_even_when_no_skill_was_accepted(anthropic_env, cola, local_backend, store):
+    server = anthropic_env
+    server.responder = lambda _api, body: anthropic_message(block("def solve(text):\n    return 1\n"), MODEL, 100, 20)
+    store_baseline(store)
+    cfg = config(iters=2)
+    summary = Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+    assert summary["accepted_count"] == 0 and summary["ledger"]["calls"] >= 1
+    assert summary["break_even"] is None
