@@ -72,6 +72,27 @@ class Ledger:
             self.calls.append(call)
         return call
 
+    def restore(self, calls: list[Call]) -> None:
+        """Calls a run made before it was resumed: its budget and its totals go on from there."""
+        with self._lock:
+            self.calls[:0] = calls
+
+    @staticmethod
+    def earlier_calls(summary: dict[str, Any], candidates: list[dict[str, Any]]) -> list[Call]:
+        """A stored run's calls: its summary's ledger, or (killed before it wrote one) each stored
+        candidate's tokens as one call of the model that made it (repairs included, unsaved answers not)."""
+        per_call = (summary.get("ledger") or {}).get("per_call")
+        if per_call:
+            out = []
+            for role, key, prompt, completion, cost in per_call:
+                provider, _, model = key.partition(":")
+                out.append(Call(provider, model, role, int(prompt), int(completion), cost))
+            return out
+        return [Call(c["proposer"], c["model"], "creator", int(c["prompt_tokens"] or 0), int(c["completion_tokens"] or 0),
+                     cost_of(c["proposer"], c["model"], TokenUsage(int(c["prompt_tokens"] or 0),
+                                                                   int(c["completion_tokens"] or 0))))
+                for c in candidates if (c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0) > 0]
+
     def require_prices(self, models: list[tuple[str, str]]) -> None:
         """With a budget, every model must have a price, else the budget could never be checked."""
         if self.budget_usd is None:

@@ -316,6 +316,8 @@ class Run:
                 run._absorb(record)
         done = run.next_iteration - 1
         run.last_reasons = tuple(dict.fromkeys(r for rec in records if rec["iteration"] == done for r in rec["reasons"]))
+        # what the run spent before: --max-cost-usd and the ledger count the whole run, not the last part
+        run.ledger.restore(Ledger.earlier_calls(json.loads(store.run(run_id)["summary"] or "{}"), records))
         return run
 
     # ------------------------------------------------------------ the whole run

@@ -90,6 +90,12 @@ def test_max_cost_stops_the_run_cleanly(anthropic_env, cola, local_backend, stor
     assert be["baseline"]["source"] == "baseline run baseline-1"
     assert be["examples_by_tokens"] == -(-summary["ledger"]["total"] // 50)
 
+    # resumed, the run still knows what it spent: it stops again before any call, totals unchanged
+    resumed = Run.resume(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store, run.run_id).execute()
+    assert resumed["stop_reason"].startswith("max cost reached") and len(server.chats("anthropic")) == calls
+    assert resumed["ledger"]["cost_usd"] == summary["ledger"]["cost_usd"]
+    assert resumed["ledger"]["per_call"] == summary["ledger"]["per_call"]
+
 
 def test_a_provider_crash_fails_the_run_in_one_line_and_keeps_its_candidates(anthropic_env, cola, local_backend, store):
     server = anthropic_env
@@ -169,3 +175,14 @@ def test_no_break_even_when_no_skill_was_accepted(anthropic_env, cola, local_bac
     summary = Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
     assert summary["accepted_count"] == 0 and summary["ledger"]["calls"] >= 1
     assert summary["break_even"] is None
+
+
+def test_a_run_killed_before_its_summary_counts_its_candidates_tokens():
+    candidates = [{"proposer": "anthropic", "model": MODEL, "prompt_tokens": 1000, "completion_tokens": 200},
+                  {"proposer": "anthropic", "model": MODEL, "prompt_tokens": 0, "completion_tokens": 0}]
+    calls = Ledger.earlier_calls({}, candidates)
+    assert [(c.key, c.prompt, c.completion) for c in calls] == [(f"anthropic:{MODEL}", 1000, 200)]
+    assert calls[0].cost_usd == cost_of("anthropic", MODEL, TokenUsage(1000, 200))
+    stored = {"ledger": {"per_call": [["repairer", "ollama:qwen2.5-coder:32b", 10, 5, 0.0]]}}
+    assert [(c.role, c.provider, c.model) for c in Ledger.earlier_calls(stored, candidates)] == [
+        ("repairer", "ollama", "qwen2.5-coder:32b")]
