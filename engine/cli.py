@@ -179,7 +179,13 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                 best = snap["best_validation"]
                 bar.update(job, completed=done, accepted=snap["accepted"], best="-" if best is None else f"{best:.3f}")
 
-            summary = run.execute(progress, reuse=seeds)
+            try:
+                summary = run.execute(progress, reuse=seeds)
+            except SkillkilnError as exc:  # a provider that failed mid-run: what was paid for is stored
+                n = run.counts["candidates"]
+                raise SkillkilnError(f"{exc} (run {run.run_id} is stored as failed with its {n} candidate"
+                                     f"{'' if n == 1 else 's'}; `evolve --resume {run.run_id}` continues it once that "
+                                     f"is fixed; {_report_or_why(store, run.run_id)})") from None
     finally:
         backend.close()
         getattr(made, "close", lambda: None)()
@@ -194,6 +200,16 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary, out_console)
+
+
+def _report_or_why(store, run_id: str) -> str:
+    """The report of a failed run, written where `evolve` writes every report; or why it could not be."""
+    from engine.report import default_report_path, write_report
+
+    try:
+        return f"report {write_report(store, run_id, default_report_path(store, run_id))}"
+    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to show
+        return f"no report ({type(exc).__name__})"
 
 
 def print_tasks(as_json: bool) -> None:

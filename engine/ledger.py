@@ -16,12 +16,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import SkillkilnError
+from engine.errors import SkillkilnError, StopRun
 from engine.prices import FREE_PROVIDERS, PRICES, PRICES_DATE, PRICES_SOURCE
 from engine.records import TokenUsage
 
 
-class BudgetExhausted(Exception):
+class BudgetExhausted(StopRun):
     """Raised before a model call once the run has spent its `--max-cost-usd`: a clean stop, not a failure."""
 
     def __init__(self, spent: float, budget: float):

@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from engine.errors import StopRun
 from engine.config import RunConfig
 from engine.evidence import Evidence, analyse, default_embedder, make_embedder
 from engine.evaluate import Evaluation, Evaluator, behaviour_signature, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
-from engine.ledger import BudgetExhausted, Ledger, break_even, baseline_from_flag, find_baseline
+from engine.ledger import Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
 from engine.records import Proposal, Task, is_skip, split_reasons
@@ -193,7 +194,7 @@ class Run:
             for k in range(self.config.batch):
                 self.ledger.check_budget()
                 items.append((iteration, k, self.proposer.propose(self._context(iteration, k))))
-        except BudgetExhausted as exc:
+        except StopRun as exc:  # a spent budget, a transcript with no answers left: a clean stop
             self.stop_reason = str(exc)
         except Exception as exc:  # a provider crash: judge and store what was already paid for, then fail
             failure = exc

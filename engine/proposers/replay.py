@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, IO
 
-from engine.errors import SkillkilnError
+from engine.errors import SkillkilnError, StopRun
 from engine.records import TokenUsage
 
 FORMAT = "skillkiln-transcript"
@@ -174,8 +174,7 @@ class Transcript:
             mine = [c for c in self.calls if c["role"] == role]
             at = self.cursors.get(role, 0)
             if at >= len(mine):
-                raise SkillkilnError(f"transcript {self.path.name} has no more {role} calls (it recorded {len(mine)}); "
-                                     f"the run asks for more (more iterations than were recorded?)")
+                raise StopRun(f"transcript {self.path.name} has no more {role} calls (it recorded {len(mine)})")
             call = mine[at]
             self.cursors[role] = at + 1
             if call.get("seq") is not None and call["seq"] != self.position:

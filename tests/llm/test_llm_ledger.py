@@ -186,3 +186,20 @@ def test_a_run_killed_before_its_summary_counts_its_candidates_tokens():
     stored = {"ledger": {"per_call": [["repairer", "ollama:qwen2.5-coder:32b", 10, 5, 0.0]]}}
     assert [(c.role, c.provider, c.model) for c in Ledger.earlier_calls(stored, candidates)] == [
         ("repairer", "ollama", "qwen2.5-coder:32b")]
+
+
+def test_a_provider_crash_on_the_command_line_says_how_to_resume_and_writes_the_report(anthropic_env, tmp_path):
+    from llm_helpers import run_cli
+
+    server = anthropic_env
+    server.push("anthropic", anthropic_message(block(SKILL_D)),
+                anthropic_error(400, "invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum"))
+    store = tmp_path / "s.sqlite"
+    done = run_cli("evolve", "--task", "cola", "--iters", "4", "--proposer", "anthropic", "--model", MODEL,
+                   "--store", str(store), "--sandbox", "local", "--llm-retries", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "prompt is too long" in error[0]
+    run_id = error[0].split("(run ", 1)[1].split()[0]
+    assert f"`evolve --resume {run_id}`" in error[0] and "stored as failed with its 1 candidate;" in error[0]
+    assert (tmp_path / "reports" / f"{run_id}.html").is_file()

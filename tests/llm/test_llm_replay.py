@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.config import RunConfig
-from engine.errors import SkillkilnError
+from engine.errors import SkillkilnError, StopRun
 from engine.proposers.ollama_provider import OllamaModel
 from engine.proposers.replay import RecordingModel, ReplayModel, Transcript, TranscriptWriter
 from fake_servers import ollama_chat
@@ -36,7 +36,7 @@ def test_record_then_replay_gives_the_same_completions(server, tmp_path):
     assert (replay_c.provider, replay_c.model) == ("ollama", "qwen2.5-coder:32b")
     again = [replay_c.complete(USER, "sys", 64, 0.8, 1), replay_r.complete(USER, "sys", 64, 0.2, 2)]
     assert again == recorded and transcript.mismatches == 0
-    with pytest.raises(SkillkilnError, match="no more creator calls"):
+    with pytest.raises(StopRun, match="no more creator calls"):  # a clean stop of the run, not a failure
         replay_c.complete(USER, "sys", 64, 0.8, 1)
     assert Transcript.load(path).differences(RunConfig(task="cola", seed=4))  # another seed: prompts will differ
 
@@ -109,3 +109,14 @@ def test_a_replayed_run_repeats_exactly(tmp_path):
     assert creator["created"] == 25 and creator["first_failures"] >= 5 and creator["failed_after_repair"] >= 1
     assert first["parse_failures"] >= 1 and first["accepted_count"] >= 1
     assert any(r.startswith("constant_output") for r in first["rejections"])  # the trivial `return True` skills
+
+
+def test_a_replay_longer_than_its_transcript_stops_cleanly_with_its_summary(tmp_path):
+    done = subprocess.run(
+        [str(BIN / "evolve"), "--task", "cola", "--iters", "30", "--proposer", "replay", "--transcript", str(TRANSCRIPT),
+         "--store", str(tmp_path / "s.sqlite"), "--workers", "1", "--json"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["stop_reason"].startswith("transcript cola_small.jsonl has no more creator calls")
+    assert summary["candidates"] == 25 and summary["report"]
