@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.errors import SkillkilnError
 from engine.records import SKIPS, is_skip, split_reasons
-from engine.summary import skipped_line
+from engine.summary import llm_rows, plural, skipped_line
 
 TOP_REASONS = 8
 METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
@@ -219,6 +219,24 @@ def cluster_table(stats: list[dict[str, Any]]) -> str:
             f"<th>unsolved</th><th>largest cluster's terms</th></tr>{rows}</table><p>{rule}</p>")
 
 
+def tokens_fact(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The ledger's total (every call, an answer lost to a failed call included) beside what the
+    stored candidates carry; the candidates' sum alone for a run with no ledger."""
+    stored = sum(r["tokens"] for r in rows)
+    ledger = summary.get("ledger") or {}
+    if not ledger.get("calls"):
+        return f"{stored:,}"
+    return f"{ledger['total']:,} in {plural(ledger['calls'], 'model call')} ({stored:,} on the stored candidates)"
+
+
+def llm_facts(summary: dict[str, Any]) -> str:
+    """The terminal summary's ledger, answers, replay, break-even, stop and error rows, as table rows."""
+    import re
+
+    plain = lambda text: re.sub(r"\[/?(?:yellow|red)\]", "", text)  # noqa: E731 - rich markup off
+    return "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(plain(v))}</td></tr>" for k, v in llm_rows(summary))
+
+
 def render(store, run_id: str) -> str:
     import matplotlib
 
@@ -277,7 +295,8 @@ img {{ max-width: 100%; }}
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} unparseable at the gate (syntax, no solve)</td></tr>
 <tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>
-<tr><td>tokens</td><td>{sum(r['tokens'] for r in rows)}</td></tr>
+<tr><td>tokens</td><td>{tokens_fact(summary, rows)}</td></tr>
+{llm_facts(summary)}
 <tr><td>best skill</td><td>{best_line}</td></tr>
 <tr><td>made by</td><td>{e((best or {}).get('note') or '-')}</td></tr>
 <tr><td>wall time</td><td>{summary.get('wall_s', '-')} s ({summary.get('sandbox_s', '-')} s in the sandbox)</td></tr>

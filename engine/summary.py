@@ -129,6 +129,10 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
 # ---------------------------------------------------------------- LLM runs: ledger, answers, break-even
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def _usd(value: float | None) -> str:
     return "unknown (no price)" if value is None else f"${value:.4f}"
 
@@ -141,11 +145,11 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     ledger = summary.get("ledger") or {}
     if ledger.get("calls"):
         cost = _usd(ledger["cost_usd"]) if ledger.get("priced", True) else f"{_usd(ledger['cost_usd'])} + unpriced models"
-        parts = [f"{m} {v['calls']} calls {v['prompt'] + v['completion']:,} tokens "
+        parts = [f"{m} {plural(v['calls'], 'call')} {v['prompt'] + v['completion']:,} tokens "
                  + ("$0 (local)" if m.startswith("ollama:") else _usd(v["cost_usd"]) if v["priced"] else _usd(None))
                  for m, v in ledger["by_model"].items()]
         budget = f" of ${ledger['budget_usd']:.4f} allowed" if ledger.get("budget_usd") else ""
-        rows.append(("ledger", f"{cost}{budget} · {ledger['total']:,} tokens in {ledger['calls']} calls "
+        rows.append(("ledger", f"{cost}{budget} · {ledger['total']:,} tokens in {plural(ledger['calls'], 'call')} "
                                f"({'; '.join(parts)}) · prices of {ledger['prices']['date']} (engine/prices.py)"))
     llm = summary.get("llm") or {}
     for key, m in (llm.get("models") or {}).items():
@@ -153,7 +157,7 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         if m.get("created"):
             share = f" ({m['sandbox_share']:.0%})" if m.get("sandbox_share") is not None else ""
             kinds = ", ".join(f"{k} {n}" for k, n in (m.get("kinds") or {}).items())
-            bits.append(f"{m['created']} proposals, {m['first_failures']} unparseable first answers"
+            bits.append(f"{plural(m['created'], 'proposal')}, {m['first_failures']} unparseable first answers"
                         + (f" ({kinds})" if kinds else "") + f", {m['failed_after_repair']} still unusable after repair, "
                         f"{m['reached_sandbox']}/{m['created']} reached the sandbox{share}")
         if m.get("repairs"):
@@ -175,7 +179,7 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         if be.get("examples_by_cost") is not None:
             text += f"; {be['examples_by_cost']:,} examples to repay its {_usd(be['creation_cost_usd'])}"
         rows.append(("break-even", text))
-    elif ledger.get("calls"):
+    elif ledger.get("calls") and summary.get("best"):  # no skill accepted: nothing to repay
         rows.append(("break-even", "no baseline: run `skillkiln baseline --task TASK --proposer ...` "
                                    "or pass --baseline-tokens-per-example"))
     if summary.get("stop_reason"):

@@ -202,4 +202,7 @@ def test_a_provider_crash_on_the_command_line_says_how_to_resume_and_writes_the_
     assert len(error) == 1 and "prompt is too long" in error[0]
     run_id = error[0].split("(run ", 1)[1].split()[0]
     assert f"`evolve --resume {run_id}`" in error[0] and "stored as failed with its 1 candidate;" in error[0]
-    assert (tmp_path / "reports" / f"{run_id}.html").is_file()
+    report = (tmp_path / "reports" / f"{run_id}.html").read_text()
+    assert "<tr><td>error</td><td>" in report and "prompt is too long" in report  # why it failed
+    assert "<tr><td>ledger</td><td>" in report and "1,500 tokens in 1 call " in report  # the 400 cost nothing
+    assert "1,500 in 1 model call (1,500 on the stored candidates)" in report and "[red]" not in report
