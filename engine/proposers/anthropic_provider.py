@@ -12,7 +12,8 @@ import os
 import anthropic
 
 from engine.errors import SkillkilnError
-from engine.proposers.llm import Completion, ProviderBase, RetryPolicy, Say, TransientError, one_line
+from engine.proposers.llm import (Completion, ProviderBase, RetryPolicy, Say, TransientError, error_text, one_line,
+                                  transient)
 from engine.records import TokenUsage
 
 KEY_ENV = "ANTHROPIC_API_KEY"
@@ -27,7 +28,7 @@ def _message(exc: anthropic.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     kind = error.get("type", "")
-    text = error.get("message") or exc.message
+    text = error.get("message") or error_text(exc.body if isinstance(exc.body, str) else exc.message)
     return one_line(f"HTTP {exc.status_code} {kind}: {text}".replace(" : ", ": "))
 
 
@@ -69,7 +70,7 @@ class AnthropicModel(ProviderBase):
         except anthropic.NotFoundError as exc:
             raise SkillkilnError(f"Anthropic at {self.where} has no model {self.model!r} ({_message(exc)})") from None
         except anthropic.APIStatusError as exc:
-            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+            if transient(exc.status_code):
                 raise TransientError(_message(exc), _retry_after(exc)) from None
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: {_message(exc)}")) from None
         except anthropic.APIResponseValidationError as exc:

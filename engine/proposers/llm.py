@@ -86,6 +86,20 @@ def one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def error_text(body: str) -> str:
+    """A server's error body for a one-line message; an HTML page (a proxy, a wrong URL) is named, not pasted."""
+    head = str(body).lstrip()[:200].lower()
+    if head.startswith(("<!doctype html", "<html")) or "<body" in head:
+        return "an HTML page, not the API's answer (is the URL right?)"
+    return str(body)
+
+
+def transient(status: int) -> bool:
+    """HTTP statuses worth a retry: timeouts, conflicts, rate limits and server errors, but not
+    501 Not Implemented or 505, which say the server will never answer this request."""
+    return status in (408, 409, 429) or (status >= 500 and status not in (501, 505))
+
+
 class ProviderBase:
     """Retries with exponential back-off around one provider call (`_once`)."""
 

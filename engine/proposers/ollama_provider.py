@@ -12,7 +12,8 @@ import httpx
 import ollama
 
 from engine.errors import SkillkilnError
-from engine.proposers.llm import Completion, ProviderBase, RetryPolicy, Say, TransientError, one_line
+from engine.proposers.llm import (Completion, ProviderBase, RetryPolicy, Say, TransientError, error_text, one_line,
+                                  transient)
 from engine.records import TokenUsage
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -40,7 +41,7 @@ def fatal_error(exc: BaseException, where: str, model: str, timeout_s: float) ->
     if isinstance(exc, ollama.ResponseError):
         if exc.status_code == 404:
             return not_pulled(where, model)
-        return SkillkilnError(one_line(f"Ollama at {where}: HTTP {exc.status_code}: {exc.error}"))
+        return SkillkilnError(one_line(f"Ollama at {where}: HTTP {exc.status_code}: {error_text(exc.error)}"))
     return None
 
 
@@ -88,9 +89,10 @@ class OllamaModel(ProviderBase):
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise self._not_pulled() from None
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise TransientError(one_line(f"HTTP {exc.status_code}: {exc.error}")) from None
-            raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: HTTP {exc.status_code}: {exc.error}")) from None
+            if transient(exc.status_code):
+                raise TransientError(one_line(f"HTTP {exc.status_code}: {error_text(exc.error)}")) from None
+            raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: HTTP {exc.status_code}: "
+                                          f"{error_text(exc.error)}")) from None
         except ValueError as exc:  # pydantic: a body that is not a chat response
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
         usage = TokenUsage(int(r.prompt_eval_count or 0), int(r.eval_count or 0))

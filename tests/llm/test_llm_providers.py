@@ -157,3 +157,14 @@ def test_a_200_that_is_no_messages_answer_is_one_line_as_evolve_runs_it(server):
         with pytest.raises(SkillkilnError, match="malformed response: not a Messages API answer") as error:
             claude(server, strict=False).complete(USER, "s", 10, 0.0)
         assert "\n" not in str(error.value)
+
+
+def test_a_501_html_page_is_not_retried_and_not_pasted(server):
+    """A wrong base URL (a web server that is no LLM API) answers 501 with an HTML page."""
+    page = "<!DOCTYPE HTML PUBLIC><html><head><title>Error response</title></head><body>Unsupported method</body></html>"
+    for api, make in (("anthropic", claude), ("ollama", ollama)):
+        server.push(api, Reply(501, page, headers={"content-type": "text/html"}))
+        with pytest.raises(SkillkilnError) as error:
+            make(server).complete(USER, "s", 10, 0.0)
+        assert "HTML page, not the API's answer" in str(error.value) and "<" not in str(error.value)
+        assert len(server.chats(api)) == 1  # not retried: 501 will not change
