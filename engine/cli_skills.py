@@ -503,13 +503,14 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         for reason in json.loads(c["reasons"]):
             reasons[reason] = reasons.get(reason, 0) + 1
     rejections, skipped = split_reasons(reasons)
+    stored = json.loads(run["summary"] or "{}")  # written when the run ended, however it ended
     info = {
         "run_id": run["id"], "task": run["task"], "status": run["status"], "process": store.process(run),
         "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
         "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
-        "best": json.loads(run["summary"] or "{}").get("best"),
+        "best": stored.get("best"), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
     }
     if as_json or ctx.obj.get("as_json"):
         _echo_json(info)
@@ -519,6 +520,10 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {status} · sandbox {info['sandbox']}"
                       f" · {info['started_at']} → {info['finished_at'] or '…'}", highlight=False)
     out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}", highlight=False)
+    if info["stop_reason"]:
+        out_console.print(f"stopped: {info['stop_reason']}", markup=False, highlight=False)
+    if info["error"]:
+        out_console.print(f"error: {info['error']}", markup=False, highlight=False)
     out_console.print("rejections: " + (", ".join(f"{k} {n}" for k, n in info["rejections"].items()) or "none"),
                       highlight=False)
     if skipped:

@@ -206,3 +206,5 @@ def test_a_provider_crash_on_the_command_line_says_how_to_resume_and_writes_the_
     assert "<tr><td>error</td><td>" in report and "prompt is too long" in report  # why it failed
     assert "<tr><td>ledger</td><td>" in report and "1,500 tokens in 1 call " in report  # the 400 cost nothing
     assert "1,500 in 1 model call (1,500 on the stored candidates)" in report and "[red]" not in report
+    shown = run_cli("skills", "runs", "show", run_id, "--store", str(store))
+    assert "error: anthropic:" in shown.stdout and "prompt is too long" in shown.stdout
