@@ -318,7 +318,9 @@ class Run:
         done = run.next_iteration - 1
         run.last_reasons = tuple(dict.fromkeys(r for rec in records if rec["iteration"] == done for r in rec["reasons"]))
         # what the run spent before: --max-cost-usd and the ledger count the whole run, not the last part
-        run.ledger.restore(Ledger.earlier_calls(json.loads(store.run(run_id)["summary"] or "{}"), records))
+        stored = json.loads(store.run(run_id)["summary"] or "{}")
+        run.ledger.restore(Ledger.earlier_calls(stored, records))
+        getattr(proposer, "restore_stats", lambda _models: None)((stored.get("llm") or {}).get("models") or {})
         return run
 
     # ------------------------------------------------------------ the whole run

@@ -263,6 +263,18 @@ class LLMProposer:
                 if _safe_detail(reason):
                     self._details[reason] = detail
 
+    def restore_stats(self, models: dict[str, dict[str, Any]]) -> None:
+        """Per-model counts a resumed run stored before: its summary counts the whole run."""
+        known = set(ModelStats.__dataclass_fields__)
+        for key, counts in models.items():
+            stats = self._stats.setdefault(key, ModelStats())
+            for name, value in counts.items():
+                if name == "kinds":
+                    for kind, n in value.items():
+                        stats.kinds[kind] = stats.kinds.get(kind, 0) + n
+                elif name in known:
+                    setattr(stats, name, getattr(stats, name) + value)
+
     def stats(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy,

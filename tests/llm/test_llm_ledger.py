@@ -95,6 +95,7 @@ def test_max_cost_stops_the_run_cleanly(anthropic_env, cola, local_backend, stor
     assert resumed["stop_reason"].startswith("max cost reached") and len(server.chats("anthropic")) == calls
     assert resumed["ledger"]["cost_usd"] == summary["ledger"]["cost_usd"]
     assert resumed["ledger"]["per_call"] == summary["ledger"]["per_call"]
+    assert resumed["llm"]["models"] == summary["llm"]["models"]  # answers per model: the whole run's too
 
 
 def test_a_provider_crash_fails_the_run_in_one_line_and_keeps_its_candidates(anthropic_env, cola, local_backend, store):
