@@ -127,7 +127,8 @@ class Transcript:
     def load(cls, path: str | Path) -> "Transcript":
         path = Path(path)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            text = path.read_text(encoding="utf-8")
+            lines = text.splitlines()
         except OSError as exc:
             raise SkillkilnError(f"cannot read the transcript {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
@@ -139,6 +140,8 @@ class Transcript:
             try:
                 rows.append(json.loads(line))
             except ValueError:
+                if n == len(lines) and not text.endswith("\n"):  # a recording killed mid-line: keep what is whole
+                    continue
                 raise SkillkilnError(f"transcript {path} line {n} is not JSON") from None
         if not all(isinstance(r, dict) for r in rows):
             raise SkillkilnError(f"{path} is not a skillkiln transcript (a line is JSON but not an object)")

@@ -54,6 +54,13 @@ def test_bad_transcripts_are_one_line_errors(tmp_path):
         Transcript.load(bad)
     with pytest.raises(SkillkilnError, match="cannot read the transcript"):
         Transcript.load(tmp_path / "missing.jsonl")
+    whole = TRANSCRIPT.read_text()
+    cut = tmp_path / "cut.jsonl"  # a recording killed in the middle of its last line: the whole calls replay
+    cut.write_text(whole[: whole.rstrip("\n").rfind("\n") + 40])
+    assert len(Transcript.load(cut).calls) == len(Transcript.load(TRANSCRIPT).calls) - 1
+    cut.write_text(whole.replace("\n", "\n{broken\n", 1))  # a broken line inside: refused
+    with pytest.raises(SkillkilnError, match="line 2 is not JSON"):
+        Transcript.load(cut)
     for content in (bytes(range(256)), b"[1, 2]\n", b"42\n"):  # not text; JSON but no object
         bad.write_bytes(content)
         with pytest.raises(SkillkilnError, match="not a skillkiln transcript"):
