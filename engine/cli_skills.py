@@ -369,7 +369,9 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
         if i in result.per_example_errors:
             click.echo(f"error: {result.per_example_errors[i]}")
         else:
-            click.echo(mask_text(texts[i], prediction) if mask else prediction)
+            # a span skill's spans as JSON ([[start, end, "LABEL"], ...]), not a Python repr
+            shown = prediction if isinstance(prediction, (str, int, float, bool)) else json.dumps(prediction)
+            click.echo(mask_text(texts[i], prediction) if mask else shown)
 
 
 @skills.command("search")

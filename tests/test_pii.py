@@ -198,6 +198,9 @@ def test_skills_run_mask_prints_labels(span_store):
     done = run("skills", "run", "pii-emails", "Mail ann@example.org or bob@x.io now", "--mask", "--store", span_store)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Mail [EMAIL_ADDRESS] or [EMAIL_ADDRESS] now"
+    spans = run("skills", "run", "pii-emails", "Mail ann@example.org now", "--store", span_store)
+    assert spans.returncode == 0, spans.stderr
+    assert json.loads(spans.stdout) == [[5, 20, "EMAIL_ADDRESS"]]  # JSON, not a Python repr
 
 
 def test_skills_run_mask_needs_a_span_skill(tmp_path):
