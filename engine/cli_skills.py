@@ -420,8 +420,7 @@ def skills_pin(ref: str, store_path: str | None) -> None:
 @store_option
 def skills_unpin(name: str, store_path: str | None) -> None:
     """Let NAME follow its latest version again."""
-    open_store(store_path).unpin(name, actor())
-    say(f"unpinned {name}")
+    say(f"unpinned {name}" if open_store(store_path).unpin(name, actor()) else f"{name} was not pinned; nothing changed")
 
 
 @skills.command("retire")
@@ -430,8 +429,10 @@ def skills_unpin(name: str, store_path: str | None) -> None:
 @store_option
 def skills_retire(name: str, undo: bool, store_path: str | None) -> None:
     """Hide NAME from lists and reuse (its versions are kept)."""
-    open_store(store_path).retire(name, actor(), retired=not undo)
-    say(f"{'restored' if undo else 'retired'} {name}")
+    if open_store(store_path).retire(name, actor(), retired=not undo):
+        say(f"{'restored' if undo else 'retired'} {name}")
+    else:
+        say(f"{name} {'is not retired' if undo else 'is already retired'}; nothing changed")
 
 
 @skills.command("verify")

@@ -456,17 +456,23 @@ class Store:
             self._event(db, version.name, version.version, "pinned", actor, "")
         return version
 
-    def unpin(self, name: str, actor: str) -> None:
-        self._skill(name)
+    def unpin(self, name: str, actor: str) -> bool:
+        """Unpin NAME; False (and no event) when it was not pinned."""
+        if self._skill(name)["pinned_version"] is None:
+            return False
         with self.transaction() as db:
             db.execute("UPDATE skills SET pinned_version = NULL WHERE name = ?", (name,))
             self._event(db, name, None, "unpinned", actor, "")
+        return True
 
-    def retire(self, name: str, actor: str, retired: bool = True) -> None:
-        self._skill(name)
+    def retire(self, name: str, actor: str, retired: bool = True) -> bool:
+        """Retire (or restore) NAME; False (and no event) when it already was."""
+        if bool(self._skill(name)["retired"]) == retired:
+            return False
         with self.transaction() as db:
             db.execute("UPDATE skills SET retired = ? WHERE name = ?", (int(retired), name))
             self._event(db, name, None, "retired" if retired else "restored", actor, "")
+        return True
 
     def events(self, name: str) -> list[sqlite3.Row]:
         return self._db.execute("SELECT * FROM events WHERE name = ? ORDER BY id", (name,)).fetchall()

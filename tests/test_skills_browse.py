@@ -54,7 +54,11 @@ def test_history_pin_and_retire(filled):
     assert listed[0]["version"] == 1 and listed[0]["pinned"] is True
     assert run("skills", "unpin", "cola-rules", "--store", filled).returncode == 0
     assert json.loads(run("skills", "show", "cola-rules", "--store", filled, "--json").stdout)["version"] == 2
+    again = run("skills", "unpin", "cola-rules", "--store", filled)
+    assert again.returncode == 0 and "was not pinned; nothing changed" in again.stderr
     assert run("skills", "retire", "cola-rules", "--store", filled).returncode == 0
+    twice = run("skills", "retire", "cola-rules", "--store", filled)
+    assert twice.returncode == 0 and "already retired; nothing changed" in twice.stderr
     assert json.loads(run("skills", "list", "--store", filled, "--json").stdout) == []
     assert len(json.loads(run("skills", "list", "--all", "--store", filled, "--json").stdout)) == 1
     events = json.loads(run("skills", "history", "cola-rules", "--store", filled, "--json").stdout)["events"]
