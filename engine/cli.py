@@ -185,31 +185,30 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                 n = run.counts["candidates"]
                 raise SkillkilnError(f"{exc} (run {run.run_id} is stored as failed with its {n} candidate"
                                      f"{'' if n == 1 else 's'}; `evolve --resume {run.run_id}` continues it once that "
-                                     f"is fixed; {_report_or_why(store, run.run_id)})") from None
+                                     f"is fixed; {_report(store, run.run_id)[1]})") from None
     finally:
         backend.close()
         getattr(made, "close", lambda: None)()
-    from engine.report import default_report_path, write_report
-
-    try:  # the run is stored whatever happens here: a report that cannot be written costs a warning
-        summary["report"] = str(write_report(store, run.run_id, default_report_path(store, run.run_id)))
-    except SkillkilnError as exc:
-        summary["report"] = None
-        say(f"warning: {exc} (the run is stored: `skills report {run.run_id} -o FILE` writes it elsewhere)")
+    summary["report"], said = _report(store, run.run_id)
+    if summary["report"] is None:  # the run is stored whatever happens here: a lost report costs a warning
+        say(f"warning: {said} (the run is stored: `skills report {run.run_id} -o FILE` writes it elsewhere)")
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:
         print_summary(summary, out_console)
 
 
-def _report_or_why(store, run_id: str) -> str:
-    """The report of a failed run, written where `evolve` writes every report; or why it could not be."""
+def _report(store, run_id: str) -> tuple[str | None, str]:
+    """Write RUN's report where `evolve` writes every report: (its path, 'report PATH'), or (None, why not)."""
     from engine.report import default_report_path, write_report
 
     try:
-        return f"report {write_report(store, run_id, default_report_path(store, run_id))}"
-    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to show
-        return f"no report ({type(exc).__name__})"
+        path = str(write_report(store, run_id, default_report_path(store, run_id)))
+        return path, f"report {path}"
+    except SkillkilnError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the run is stored; its own result or error matters more
+        return None, f"the report could not be made ({type(exc).__name__}: {exc})"
 
 
 def print_tasks(as_json: bool) -> None:
