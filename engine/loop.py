@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from engine.errors import StopRun
 from engine.config import RunConfig
+from engine.errors import StopRun
 from engine.evidence import Evidence, analyse, default_embedder, make_embedder
 from engine.evaluate import Evaluation, Evaluator, behaviour_signature, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
