@@ -88,6 +88,7 @@ class Run:
         self.tokens = {"prompt": 0, "completion": 0}
         self.sandbox_s = 0.0
         self.best: dict[str, Any] | None = None
+        self.earlier_wall_s = 0.0  # resumed: the wall time the run spent before
         self.accepted_scores: list[tuple[int, float]] = []  # (iteration, validation score) of accepted candidates
         self.last_reasons: tuple[str, ...] = ()
         self.next_iteration = 0
@@ -198,6 +199,9 @@ class Run:
             self.stop_reason = str(exc)
         except Exception as exc:  # a provider crash: judge and store what was already paid for, then fail
             failure = exc
+            partial = getattr(exc, "partial", None)  # an answer paid for before the failing call
+            if partial is not None:
+                items.append((iteration, len(items), partial))
         for record in self.held:  # resumed: what this iteration stored before the crash joins now
             self.stored_ids.discard(record["id"])
             self._absorb(record)
@@ -319,6 +323,7 @@ class Run:
         run.last_reasons = tuple(dict.fromkeys(r for rec in records if rec["iteration"] == done for r in rec["reasons"]))
         # what the run spent before: --max-cost-usd and the ledger count the whole run, not the last part
         stored = json.loads(store.run(run_id)["summary"] or "{}")
+        run.earlier_wall_s = float(stored.get("wall_s") or 0.0)  # the wall time of the parts before
         run.ledger.restore(Ledger.earlier_calls(stored, records))
         getattr(proposer, "restore_stats", lambda _models: None)((stored.get("llm") or {}).get("models") or {})
         return run
@@ -393,7 +398,7 @@ class Run:
                 {s: majority_accuracy(self.task.split(s).labels) for s in ("train", "validation", "test")}
                 if self.task.kind == "classification" else None
             ),
-            "wall_s": round(wall_s, 2),
+            "wall_s": round(self.earlier_wall_s + wall_s, 2),
             "sandbox_s": round(self.sandbox_s, 2),
             "store": str(self.store.path),
             "test_note": TEST_NOTE,

@@ -222,7 +222,17 @@ class LLMProposer:
             stats.kinds[parsed.kind] = stats.kinds.get(parsed.kind, 0) + 1
             code = parsed.code if parsed.mode != "none" else None
             text = prompts.repair_prompt(ctx.task, parsed.error, first.text, code, prompt.parent_code)
-            second = self._ask(self.repairer, "repairer", prompts.SYSTEM, text, self.repair_temperature, ctx.seed + 1)
+            try:
+                second = self._ask(self.repairer, "repairer", prompts.SYSTEM, text, self.repair_temperature, ctx.seed + 1)
+            except SkillkilnError as exc:  # the repairer failed: the creator's answer was paid for, keep it
+                stats.failed_after_repair += 1
+                exc.partial = Proposal(  # type: ignore[attr-defined] - the loop stores it, then fails the run
+                    code=parsed.code, proposer=self.name, model=self.creator.model, usage=usage, raw_text=first.text,
+                    parent_ids=tuple(p.id for p in prompt.parents),
+                    note=one_line(f"{self.strategy} · {spec(self.creator)} · {parsed.kind} "
+                                  f"({one_line(parsed.error, 120)}), repair call failed · "
+                                  f"{usage.prompt}+{usage.completion} tokens", 400))
+                raise
             usage = TokenUsage(usage.prompt + second.usage.prompt, usage.completion + second.usage.completion)
             raw.append(second.text)
             repaired = parse_answer(second.text, prompt.parent_code)

@@ -96,6 +96,7 @@ def test_max_cost_stops_the_run_cleanly(anthropic_env, cola, local_backend, stor
     assert resumed["ledger"]["cost_usd"] == summary["ledger"]["cost_usd"]
     assert resumed["ledger"]["per_call"] == summary["ledger"]["per_call"]
     assert resumed["llm"]["models"] == summary["llm"]["models"]  # answers per model: the whole run's too
+    assert resumed["wall_s"] >= summary["wall_s"] > 0  # and its wall time
 
 
 def test_a_provider_crash_fails_the_run_in_one_line_and_keeps_its_candidates(anthropic_env, cola, local_backend, store):
@@ -209,3 +210,18 @@ def test_a_provider_crash_on_the_command_line_says_how_to_resume_and_writes_the_
     assert "1,500 in 1 model call (1,500 on the stored candidates)" in report and "[red]" not in report
     shown = run_cli("skills", "runs", "show", run_id, "--store", str(store))
     assert "error: anthropic:" in shown.stdout and "prompt is too long" in shown.stdout
+
+
+def test_an_answer_paid_for_before_a_failed_repair_call_is_stored(anthropic_env, cola, local_backend, store):
+    server = anthropic_env
+    server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 60),
+                anthropic_error(400, "invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum"))
+    cfg = config()
+    with pytest.raises(SkillkilnError, match="prompt is too long"):
+        Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+    row = store.runs()[0]
+    stored = store.candidates(row["id"])
+    assert len(stored) == 1 and (stored[0]["prompt_tokens"], stored[0]["completion_tokens"]) == (900, 60)
+    assert "repair call failed" in stored[0]["note"] and not stored[0]["accepted"]
+    summary = json.loads(row["summary"])
+    assert summary["candidates"] == 1 and summary["llm"]["models"][f"anthropic:{MODEL}"]["failed_after_repair"] == 1
