@@ -231,10 +231,7 @@ def tokens_fact(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def llm_facts(summary: dict[str, Any]) -> str:
     """The terminal summary's ledger, answers, replay, break-even, stop and error rows, as table rows."""
-    import re
-
-    plain = lambda text: re.sub(r"\[/?(?:yellow|red)\]", "", text)  # noqa: E731 - rich markup off
-    return "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(plain(v))}</td></tr>" for k, v in llm_rows(summary))
+    return "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in llm_rows(summary))
 
 
 def render(store, run_id: str) -> str:

@@ -5,6 +5,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from engine.records import SKIPS
 
@@ -116,8 +117,8 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     tokens = summary["tokens"]
     facts.add_row("tokens", f"{tokens['total']} ({tokens['prompt']} prompt, {tokens['completion']} completion)"
                             f" · proposer {summary['proposer']} {summary['model']}")
-    for label, text in llm_rows(summary):
-        facts.add_row(label, text)
+    for label, text in llm_rows(summary):  # plain text, never read as markup (an error may hold brackets)
+        facts.add_row(label, Text(text, style=ROW_STYLES.get(label, "")))
     facts.add_row("wall time", f"{summary['wall_s']:.1f} s ({summary['sandbox_s']:.1f} s in the sandbox)")
     facts.add_row("store", summary["store"])
     if summary.get("report"):
@@ -129,6 +130,9 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
 # ---------------------------------------------------------------- LLM runs: ledger, answers, break-even
 
 
+ROW_STYLES = {"stopped": "yellow", "error": "red"}  # how the terminal shows these rows of llm_rows
+
+
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
@@ -138,7 +142,8 @@ def _usd(value: float | None) -> str:
 
 
 def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """Rows for the ledger, per-model answer counts, the break-even point and an early stop (plain text)."""
+    """Rows for the ledger, per-model answer counts, the break-even point, an early stop and an error
+    (plain text: the terminal styles them by ROW_STYLES, the HTML report escapes them)."""
     rows: list[tuple[str, str]] = []
     if summary.get("strategy") and summary["strategy"] != "evolve":
         rows.append(("strategy", f"{summary['strategy']}: independent samples of the first prompt, no parents, no feedback"))
@@ -183,9 +188,9 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("break-even", "no baseline: run `skillkiln baseline --task TASK --proposer ...` "
                                    "or pass --baseline-tokens-per-example"))
     if summary.get("stop_reason"):
-        rows.append(("stopped", f"[yellow]{summary['stop_reason']}[/yellow]"))
+        rows.append(("stopped", summary["stop_reason"]))
     if summary.get("error"):
-        rows.append(("error", f"[red]{summary['error']}[/red]"))
+        rows.append(("error", summary["error"]))
     return rows
 
 
