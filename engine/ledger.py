@@ -57,6 +57,11 @@ class Call:
     def key(self) -> str:
         return f"{self.provider}:{self.model}"
 
+    @classmethod
+    def of(cls, provider: str, model: str, role: str, usage: TokenUsage) -> "Call":
+        """A call with the tokens its provider reported, priced from engine/prices.py."""
+        return cls(provider, model, role, usage.prompt, usage.completion, cost_of(provider, model, usage))
+
 
 class Ledger:
     def __init__(self, budget_usd: float | None = None):
@@ -67,7 +72,7 @@ class Ledger:
     # ------------------------------------------------------------ writing
 
     def record(self, provider: str, model: str, role: str, usage: TokenUsage) -> Call:
-        call = Call(provider, model, role, usage.prompt, usage.completion, cost_of(provider, model, usage))
+        call = Call.of(provider, model, role, usage)
         with self._lock:
             self.calls.append(call)
         return call
@@ -88,10 +93,8 @@ class Ledger:
                 provider, _, model = key.partition(":")
                 out.append(Call(provider, model, role, int(prompt), int(completion), cost))
             return out
-        return [Call(c["proposer"], c["model"], "creator", int(c["prompt_tokens"] or 0), int(c["completion_tokens"] or 0),
-                     cost_of(c["proposer"], c["model"], TokenUsage(int(c["prompt_tokens"] or 0),
-                                                                   int(c["completion_tokens"] or 0))))
-                for c in candidates if (c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0) > 0]
+        usages = [(c, TokenUsage(int(c["prompt_tokens"] or 0), int(c["completion_tokens"] or 0))) for c in candidates]
+        return [Call.of(c["proposer"], c["model"], "creator", u) for c, u in usages if u.prompt + u.completion > 0]
 
     def require_prices(self, models: list[tuple[str, str]]) -> None:
         """With a budget, every model must have a price, else the budget could never be checked."""
