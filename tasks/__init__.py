@@ -72,14 +72,16 @@ def load_task(name: str, data_dir: str | Path | None = None, text_col: str = "te
     from tasks import generic
 
     if name.startswith("file:"):
-        return _big_enough(generic.load_file(name[len("file:"):], text_col, label_col))
-    if name.startswith("hf:"):
-        return _big_enough(generic.load_hub(name[len("hf:"):], text_col, label_col))
-    spec = task_spec(name)
-    if dataset and not spec.takes_dataset:
-        raise SkillkilnError(f"task {name!r} takes no --dataset (only: "
-                             f"{', '.join(n for n, s in sorted(_registry().items()) if s.takes_dataset)})")
-    return _big_enough(_load_cached(name, resolve_data_dir(data_dir), dataset or None))
+        task = generic.load_file(name[len("file:"):], text_col, label_col)
+    elif name.startswith("hf:"):
+        task = generic.load_hub(name[len("hf:"):], text_col, label_col)
+    else:
+        spec = task_spec(name)
+        if dataset and not spec.takes_dataset:
+            raise SkillkilnError(f"task {name!r} takes no --dataset (only: "
+                                 f"{', '.join(n for n, s in sorted(_registry().items()) if s.takes_dataset)})")
+        task = _load_cached(name, resolve_data_dir(data_dir), dataset or None)
+    return _big_enough(task)
 
 
 MIN_VALIDATION = 20  # below this the gate's significance test on validation says nothing
