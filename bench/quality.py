@@ -503,39 +503,38 @@ def llm_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def llm_rows(args) -> list[tuple[str, str, Any]]:
-    """(row name, strategy, per-seed RunConfig fields) of the LLM rows the options ask for."""
+def llm_searches(args) -> list[tuple[str, str, Any]]:
+    """(row name, strategy, seed -> evolve_row options) of the LLM rows the options ask for."""
     if args.proposer is None:
         return []
     from engine.proposers.llm import DEFAULT_MODELS
 
-    if args.proposer == "replay" and args.transcripts is None:
+    live = args.proposer != "replay"
+    if not live and args.transcripts is None:
         raise SystemExit("--proposer replay needs --transcripts DIR (written by a live run with --transcripts DIR)")
-    label = "replay" if args.proposer == "replay" else f"{args.proposer}:{args.model or DEFAULT_MODELS[args.proposer]}"
-    rows = []
+    if live and args.transcripts:
+        args.transcripts.mkdir(parents=True, exist_ok=True)
+    label = f"{args.proposer}:{args.model or DEFAULT_MODELS[args.proposer]}" if live else "replay"
+    searches = []
     for strategy in ("evolve", "best-of-n"):
-        def fields(seed: int, strategy: str = strategy) -> dict[str, Any]:
+        def options(seed: int, strategy: str = strategy) -> dict[str, Any]:
             file = str(args.transcripts / f"{strategy}-seed{seed}.jsonl") if args.transcripts else None
-            live = args.proposer != "replay"
-            if live and args.transcripts:
-                args.transcripts.mkdir(parents=True, exist_ok=True)
-            return {"proposer": args.proposer, "creator": label if live else None,
-                    "repairer": args.repairer if live else None, "ollama_host": args.ollama_host,
-                    "transcript": None if live else file, "record": file if live else None}
-        rows.append((f"{strategy} ({label})", strategy, fields))
-    return rows
+            return {"llm": {"proposer": args.proposer, "creator": label if live else None,
+                            "repairer": args.repairer if live else None, "ollama_host": args.ollama_host,
+                            "transcript": None if live else file, "record": file if live else None}}
+        searches.append((f"{strategy} ({label})", strategy, options))
+    return searches
 
 
 def search_rows(task, backend, args, searches) -> dict[str, Any]:
-    """One row per search (name, strategy, start_fit or per-seed LLM fields), one run per seed."""
+    """One row per search (name, strategy, and the offline start_fit or seed -> evolve_row options), one run per seed."""
     methods: dict[str, Any] = {}
     for name, strategy, how in searches:
         rows = []
         for seed in args.seeds:
             say(f"{name}: seed {seed}")
-            llm = how(seed) if callable(how) else None
-            rows.append(evolve_row(task, backend, seed, strategy, args.iters, args.batch, args.workers,
-                                   start_fit=how if llm is None else True, llm=llm))
+            options = how(seed) if callable(how) else {"start_fit": how}
+            rows.append(evolve_row(task, backend, seed, strategy, args.iters, args.batch, args.workers, **options))
             say(f"  test MCC {rows[-1]['test_mcc']}, val {rows[-1]['validation_mcc']}, "
                 f"{rows[-1]['tokens']} tokens, wall {rows[-1]['wall_s']} s")
         methods[name] = {"rows": rows, "summary": summarise(rows)}
@@ -558,7 +557,7 @@ def main() -> None:
     task = load_task("cola")
     backend = open_backend(args.sandbox, args.workers, say)
     try:
-        methods = search_rows(task, backend, args, llm_rows(args))
+        methods = search_rows(task, backend, args, llm_searches(args))
         if not args.llm_only:
             methods.update(search_rows(task, backend, args, SEARCHES))
             say("hand-written reference")
