@@ -10,6 +10,7 @@ Every random choice comes from `ctx.seed`, so a run's prompts repeat.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from string import Template
@@ -281,6 +282,17 @@ def misses_section(card: TaskCard, parent: ParentInfo, rng: random.Random) -> st
     return MISSES.substitute(lines="\n".join(lines))
 
 
+# a stored candidate's id: RUN-ITERATION-SLOT, the run id being the UTC time and six hex digits
+CANDIDATE_ID = re.compile(r"\bcandidate \d{8}-\d{6}-[0-9a-f]{6}-(\d{3})-(\d+)\b")
+
+
+def within_run(detail: str) -> str:
+    """A gate detail as a prompt quotes it: candidates named by iteration and slot, not by id. The
+    run id in an id changes with every run, so a replayed run's prompts would not match their
+    recording (and the model has no use for it)."""
+    return CANDIDATE_ID.sub(lambda m: f"the candidate of iteration {int(m[1])} (slot {m[2]})", detail)
+
+
 def feedback_section(reasons: Sequence[str], details: dict[str, str] | None = None) -> str:
     if not reasons:
         return ""
@@ -290,7 +302,7 @@ def feedback_section(reasons: Sequence[str], details: dict[str, str] | None = No
         why = explain(reason)
         line = f"- {reason}" + (f": {why}" if why else "")
         if details.get(reason):
-            line += f" ({details[reason][:240]})"
+            line += f" ({within_run(details[reason])[:240]})"
         lines.append(line.replace("\n", " "))
     return FEEDBACK.substitute(lines="\n".join(lines))
 

@@ -1,5 +1,5 @@
 """Record tests/llm/transcripts/cola_small.jsonl: a live 25-iteration `evolve` against the fake
-servers (creator anthropic:claude-opus-4-5-20251101 over the Anthropic wire format, repairer
+servers (creator anthropic:claude-opus-5-5 over the Anthropic wire format, repairer
 ollama:qwen2.5-coder:32b over Ollama's), answered by the scripted model, written by `--record`.
 
     SKILLKILN_DATA_DIR=../shared/data .venv/bin/python tests/llm/make_transcript.py [OUT.jsonl]

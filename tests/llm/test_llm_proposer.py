@@ -42,6 +42,14 @@ def test_the_prompt_holds_the_task_card_few_shots_parents_misses_and_feedback():
     assert prompts.proposal_prompt(ctx).user == prompts.proposal_prompt(ctx).user
 
 
+def test_feedback_names_candidates_by_iteration_not_by_run_id():
+    """Two runs whose gate said the same thing get the same feedback, so a replay's prompts match."""
+    said = [prompts.feedback_section(["same_behaviour"], {"same_behaviour": f"the same output as candidate {run}-006-1 on all "
+                                                                         "400 texts of the train subset"})
+            for run in ("20261206-220750-1847ec", "20261207-101010-abcdef")]
+    assert said[0] == said[1] and "the same output as the candidate of iteration 6 (slot 1) on all 400" in said[0]
+
+
 def test_misclassified_examples_spread_over_labels_and_lengths():
     card = toy_card(200)
     preds = tuple(1 - e.label for e in card.train.examples)  # wrong everywhere

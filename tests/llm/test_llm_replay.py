@@ -108,6 +108,8 @@ def test_a_replayed_run_repeats_exactly(tmp_path):
     assert first["candidates"] == 25 and first["proposer"] == "replay"
     assert first["llm"]["creator"] == recorded.header["creator"] and first["llm"]["repairer"] == recorded.header["repairer"]
     assert first["llm"]["replay"]["calls"] <= len(recorded.calls)
+    # every prompt is the recorded one (after a prompt change, re-record with tests/llm/make_transcript.py)
+    assert first["llm"]["replay"]["prompt_mismatches"] == 0
     # the ledger repeats the recorded tokens and prices them
     ledger = first["ledger"]
     assert ledger["calls"] == first["llm"]["replay"]["calls"] and ledger["cost_usd"] > 0
