@@ -17,8 +17,8 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.cli_common import (
-    column_options, data_option, dataset_option, err_console, json_option, open_store, options_given, out_console,
-    sandbox_option, say, store_option,
+    JSON_WANTED, column_options, data_option, dataset_option, echo_json_error, err_console, json_option, open_store,
+    options_given, out_console, sandbox_option, say, store_option,
 )
 from engine.cli_skills import skills
 from engine.config import RunConfig, default_workers
@@ -185,7 +185,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                 n = run.counts["candidates"]
                 raise SkillkilnError(f"{exc} (run {run.run_id} is stored as failed with its {n} candidate"
                                      f"{'' if n == 1 else 's'}; `evolve --resume {run.run_id}` continues it once that "
-                                     f"is fixed; {_report(store, run.run_id)[1]})") from None
+                                     f"is fixed; {_report(store, run.run_id)[1]})", run_id=run.run_id) from None
     finally:
         backend.close()
         getattr(made, "close", lambda: None)()
@@ -369,6 +369,7 @@ cli.add_command(skills)
 
 
 def _run(command: click.Command) -> None:
+    JSON_WANTED.clear()  # this invocation's --json only
     try:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -385,15 +386,19 @@ def _run(command: click.Command) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
         err_console.print("interrupted: candidates evaluated so far are in the store "
                           "(`skills runs` lists the run; `evolve --resume RUN` continues it)", soft_wrap=True)
+        echo_json_error("interrupted", 130)
         sys.exit(130)
     except SkillkilnError as exc:
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        echo_json_error(str(exc), exc.exit_code, **({"run_id": exc.run_id} if exc.run_id else {}))
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
-        err_console.print(f"error: unexpected {type(exc).__name__}: {exc} (set SKILLKILN_DEBUG=1 for the traceback)",
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        err_console.print(f"error: {message} (set SKILLKILN_DEBUG=1 for the traceback)",
                           style="red", markup=False, highlight=False, soft_wrap=True)
+        echo_json_error(message, 1)
         sys.exit(1)
 
 

@@ -59,7 +59,25 @@ dataset_option = click.option("--dataset", default=None, metavar="HUB_NAME",
                               help="A hub dataset for a task that takes one (pii: an ai4privacy PII-masking set).")
 sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto",
                               show_default=True, help="docker, local (weaker isolation), or auto.")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+JSON_WANTED: list[bool] = []  # set once a command's --json is parsed: its failure is a JSON object too
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        JSON_WANTED.append(True)
+    return value
+
+
+json_option = click.option("--json", "as_json", is_flag=True, callback=_remember_json,
+                           help="Print one JSON object instead of tables (on failure too: its error and exit code).")
+
+
+def echo_json_error(message: str, exit_code: int, **fields) -> None:
+    """With --json, a failure still prints one JSON object on stdout (the one-line error stays on stderr)."""
+    if JSON_WANTED:
+        import json
+
+        click.echo(json.dumps({"error": message, "exit_code": exit_code, **fields}))
 
 
 def print_code(text: str, lexer: str = "python") -> None:

@@ -7,6 +7,10 @@ class SkillkilnError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str = "", run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id  # the stored run it concerns, if one was started
+
 
 class StopRun(Exception):
     """Not a failure: the run ends here, with status `stopped`, its summary and report (a spent

@@ -33,6 +33,15 @@ def test_unknown_task_is_one_line(tmp_path):
     assert "unknown task 'colaa'" in one_line_error(done)
 
 
+def test_with_json_a_failure_is_a_json_object_on_stdout_too(tmp_path):
+    done = run("evolve", "--task", "colaa", "--json", "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2 and "unknown task 'colaa'" in one_line_error(done)
+    assert json.loads(done.stdout) == {"error": one_line_error(done).removeprefix("error: "), "exit_code": 2}
+    done = run("skills", "show", "nosuch", "--json", "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2 and json.loads(done.stdout)["error"].startswith("no skill 'nosuch'")
+    assert run("evolve", "--task", "colaa", "--store", str(tmp_path / "s.sqlite")).stdout == ""  # no --json, no JSON
+
+
 def test_bad_flag_value_is_one_line(tmp_path):
     done = run("evolve", "--task", "cola", "--iters", "0", "--store", str(tmp_path / "s.sqlite"))
     assert done.returncode == 2

@@ -198,11 +198,13 @@ def test_a_provider_crash_on_the_command_line_says_how_to_resume_and_writes_the_
                 anthropic_error(400, "invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum"))
     store = tmp_path / "s.sqlite"
     done = run_cli("evolve", "--task", "cola", "--iters", "4", "--proposer", "anthropic", "--model", MODEL,
-                   "--store", str(store), "--sandbox", "local", "--llm-retries", "0")
+                   "--store", str(store), "--sandbox", "local", "--llm-retries", "0", "--json")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "prompt is too long" in error[0]
     run_id = error[0].split("(run ", 1)[1].split()[0]
+    said = json.loads(done.stdout)  # --json: the failure is one JSON object too, naming the stored run
+    assert said["run_id"] == run_id and said["exit_code"] == 2 and "prompt is too long" in said["error"]
     assert f"`evolve --resume {run_id}`" in error[0] and "stored as failed with its 1 candidate;" in error[0]
     report = (tmp_path / "reports" / f"{run_id}.html").read_text()
     assert "<tr><td>error</td><td>" in report and "prompt is too long" in report  # why it failed
