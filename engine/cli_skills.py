@@ -100,12 +100,13 @@ def _version_row(v, store=None) -> dict[str, Any]:
 def skills_list(task: str | None, include_retired: bool, store_path: str | None, as_json: bool) -> None:
     """Every skill with its current version (the pinned one, else the latest)."""
     store = open_store(store_path)
+    check_task_filter(store, task)
     rows = [_version_row(v, store) for v in store.latest_versions(task, include_retired)]
     if as_json:
         _echo_json(rows)
         return
     if not rows:
-        say(f"no skills in {store.path} yet: run `evolve --task cola` first")
+        say(nothing_stored(store, task, include_retired))
         return
     keys = {r["metric"] for r in rows}
     what = metric_name(keys.pop()) if len(keys) == 1 else "score"  # mixed tasks: each row's own metric
@@ -118,6 +119,29 @@ def skills_list(task: str | None, include_retired: bool, store_path: str | None,
         table.add_row(r["name"], f"{r['version']}{marks}", r["task"], _num(r[f"validation_{r['metric']}"]) + mark,
                       _num(r[f"test_{r['metric']}"]), when(r["created_at"]), r["proposer"], r["run_id"])
     out_console.print(keep_whole(table, "name", "run"))
+
+
+def check_task_filter(store, task: str | None) -> None:
+    """--task names a task: one the store holds skills for, a registered one, or a file:/hf: task. Else it is
+    a typo, and an empty table would hide that."""
+    from tasks import task_names
+
+    if task is None or task in task_names() or task.startswith(("file:", "hf:")):
+        return
+    stored = sorted({v.task for v in store.latest_versions(None, True)})
+    if task not in stored:
+        raise SkillkilnError(f"no task {task!r} in the store or among the registered tasks ({', '.join(task_names())})"
+                             + (f"; the store holds skills for {', '.join(stored)}" if stored else ""))
+
+
+def nothing_stored(store, task: str | None, include_retired: bool) -> str:
+    """Why `skills list` shows nothing: an empty store, no skill of that task, or only retired ones."""
+    if not include_retired and store.latest_versions(task, True):
+        what, flag = (f"{task} skills", f" --task {task}") if task else ("skills", "")
+        return f"no current {what} in {store.path}: all are retired (`skills list{flag} --all` shows them)"
+    if task is None:
+        return f"no skills in {store.path} yet: run `evolve --task cola` first"
+    return f"no {task} skills in {store.path} yet: run `evolve --task {task}`"
 
 
 def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
@@ -384,7 +408,9 @@ def skills_search(query: str, task: str | None, limit: int, store_path: str | No
     """Skills whose description and code are nearest QUERY (hashed n-gram embeddings)."""
     from skills_store.search import search
 
-    hits = search(query, open_store(store_path).latest_versions(task), limit=limit)
+    store = open_store(store_path)
+    check_task_filter(store, task)
+    hits = search(query, store.latest_versions(task), limit=limit)
     if as_json:
         _echo_json([{"score": round(s, 4), **_version_row(v), "description": v.description} for s, v in hits])
         return

@@ -60,6 +60,7 @@ def test_history_pin_and_retire(filled):
     twice = run("skills", "retire", "cola-rules", "--store", filled)
     assert twice.returncode == 0 and "already retired; nothing changed" in twice.stderr
     assert json.loads(run("skills", "list", "--store", filled, "--json").stdout) == []
+    assert "all are retired (`skills list --all` shows them)" in run("skills", "list", "--store", filled).stderr
     assert len(json.loads(run("skills", "list", "--all", "--store", filled, "--json").stdout)) == 1
     events = json.loads(run("skills", "history", "cola-rules", "--store", filled, "--json").stdout)["events"]
     assert [e["action"] for e in events] == ["created", "created", "pinned", "unpinned", "retired"]
@@ -109,6 +110,15 @@ def test_search_finds_by_description_and_code(filled):
     hits = json.loads(run("skills", "search", "doubled word", "--store", filled, "--json").stdout)
     assert hits and hits[0]["name"] == "cola-rules"
     assert json.loads(run("skills", "search", "zzzqqq", "--store", filled, "--json").stdout) == []
+
+
+def test_a_mistyped_task_filter_is_an_error_not_an_empty_table(filled):
+    for command in (("list",), ("search", "doubled word")):
+        typo = run("skills", *command, "--task", "cloa", "--store", filled)
+        assert typo.returncode == 2 and "no task 'cloa'" in typo.stderr and "skills for cola" in typo.stderr
+    none_yet = run("skills", "list", "--task", "sst2", "--store", filled)  # a real task with no skills yet
+    assert none_yet.returncode == 0 and "no sst2 skills in" in none_yet.stderr and "evolve --task sst2" in none_yet.stderr
+    assert len(json.loads(run("skills", "list", "--task", "cola", "--store", filled, "--json").stdout)) == 1
 
 
 def test_rejected_candidate_shows_its_reason(filled):
