@@ -75,12 +75,16 @@ def test_diff_shows_code_and_metric_change(filled):
 
 
 def test_export_runs_without_skillkiln(filled, tmp_path):
-    out = tmp_path / "skill.py"
+    out = tmp_path / "exported" / "skill.py"  # a folder that does not exist yet is made
     assert run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled).returncode == 0
     # plain python, no venv, no skillkiln on the path
     done = subprocess.run(["python3", "-I", str(out), "He is the the winner.", "All the kids left."],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    refused = run("skills", "export", "cola-rules@2", "-o", str(blocked / "skill.py"), "--store", filled)
+    assert refused.returncode == 2 and "cannot write" in refused.stderr and "Traceback" not in refused.stderr
     namespace: dict = {}
     exec(HONEST, namespace)
     expected = [str(namespace["solve"](t)) for t in ("He is the the winner.", "All the kids left.")]
