@@ -282,7 +282,7 @@ class Evaluator:
                 results["validation"], stage_s["validation"] = early
                 reasons, more = checks.split_reasons(self.task, "validation", early[0], self.config)
                 details.update(more)
-                if early[0].predictions is not None:
+                if early[0].answered:
                     metrics["validation"] = checks.score(self.task, "validation", early[0], self.config)
                 key = self.task.selection_key
                 score = metrics["validation"].to_dict()[key] if "validation" in metrics else None
@@ -305,7 +305,7 @@ class Evaluator:
             results["train"], stage_s["train"] = run(train_texts, False)
         reasons, more = checks.split_reasons(self.task, "train", results["train"], self.config)
         details.update(more)
-        if results["train"].predictions is not None:
+        if results["train"].answered:
             metrics["train"] = checks.score(self.task, "train", results["train"], self.config)
         if reasons:
             return done("train", reasons)
@@ -333,7 +333,7 @@ class Evaluator:
             more_reasons, more = checks.generated_reasons(self.task, self.generated, results["generated"], self.config)
             reasons += more_reasons
             details.update(more)
-        if results["validation"].predictions is not None:
+        if results["validation"].answered:
             metrics["validation"] = checks.score(self.task, "validation", results["validation"], self.config)
             more_reasons, more = checks.gap_reasons(metrics["train"], metrics["validation"], self.config)
             reasons += more_reasons
@@ -343,6 +343,6 @@ class Evaluator:
 
         # test: accepted skills only, reported, never used to decide
         results["test"], stage_s["test"] = run(self.task.test.texts, False)
-        if results["test"].predictions is not None:
+        if results["test"].answered:
             metrics["test"] = checks.score(self.task, "test", results["test"], self.config)
         return done("test", [])

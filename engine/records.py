@@ -127,6 +127,13 @@ class ExecResult:
     properties: dict[str, PropertyOutcome] = field(default_factory=dict)
     failure: str = ""  # why the whole run failed (killed, memory, crash), "" when it ran
 
+    @property
+    def answered(self) -> bool:
+        """Some example gave an output: False when the run failed as a whole or every call crashed,
+        timed out or returned the wrong type. Then there is nothing to score (an MCC of -1 would
+        read as a perfectly wrong skill)."""
+        return self.predictions is not None and len(self.per_example_errors) < len(self.predictions)
+
 
 @dataclass(frozen=True)
 class Metrics:

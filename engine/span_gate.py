@@ -257,7 +257,7 @@ def split_reasons(task: Task, split: str, result: ExecResult, config: GateConfig
     """Reasons to reject from one split's run, and details worth storing with them."""
     data = task.split(split)
     reasons, details, preds = output_reasons(task, split, data.texts, result, config)
-    if preds is None:
+    if preds is None or not result.answered:  # no output at all: the reasons above say why; nothing to score
         return reasons, details
     m = measure(data.labels, preds, baseline_counts(task, split), config)
     more, more_details = statistical_reasons(split, m, config)

@@ -99,6 +99,11 @@ def test_crash_timeout_and_bad_output():
     reasons, details = gate.split_reasons(
         task, "train", ExecResult(predictions=None, timed_out=True, failure="timeout: killed"), CONFIG)
     assert reasons == ["timeout:train"] and details["timeout:train"] == "timeout: killed"
+    # every call timed out: that is the one reason, and no MCC of -1 is scored from answers never given
+    every = result([None] * 100, {i: "timeout: one call ran past its time bound" for i in range(100)})
+    assert not every.answered and result(preds_with_error, errors).answered
+    reasons, details = gate.split_reasons(task, "train", every, CONFIG)
+    assert reasons == ["timeout:train"] and "100 of 100 examples failed" in details["timeout:train"]
 
 
 def test_bool_counts_as_int_unless_the_task_says_no():
