@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
+from tasks.hub import quiet_datasets
 from tasks.splits import stratified_split
 
 DESCRIPTION = (
@@ -54,10 +55,7 @@ def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
             f"CoLA data not found: {folder} lacks {', '.join(missing)} "
             "(set SKILLKILN_DATA_DIR or --data-dir to a folder holding cola/*.tsv, or unset both to load nyu-mll/glue from the hub)"
         )
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
+    datasets = quiet_datasets()
     try:
         ds = datasets.load_dataset(
             "csv",

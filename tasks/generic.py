@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
+from tasks.hub import quiet_datasets
 from tasks.splits import stratified_split
 
 SPLIT_SEED = 7
@@ -42,8 +43,7 @@ def _task(name: str, train: Split, validation: Split, test: Split, source: str) 
 
 
 def load_file(path: str, text_col: str, label_col: str) -> Task:
-    import datasets
-
+    datasets = quiet_datasets()
     file = Path(path).expanduser()
     if not file.is_file():
         raise SkillkilnError(f"task file {file} does not exist")
@@ -52,8 +52,6 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
         raise SkillkilnError(f"task file {file}: use .csv, .tsv, .json or .jsonl")
     if file.stat().st_size == 0:
         raise SkillkilnError(f"task file {file} is empty")
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
     kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
     try:
         rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
+from tasks.hub import quiet_datasets
 
 FILE = "presidio_synth_dataset_v2.jsonl"
 SPLIT_SEED = 2022
@@ -45,10 +46,7 @@ def split_by_group(rows: list, group_key: str, seed: int) -> tuple[list, list, l
 
 
 def load(data_dir: Path | None, dataset: str | None = None) -> Task:
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a damaged file: our one line, not its log
+    datasets = quiet_datasets()
     if data_dir is not None and dataset is None:
         path = data_dir / "pii" / FILE
         if not path.is_file():
