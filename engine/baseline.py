@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from engine.ledger import BudgetExhausted, Ledger
+from engine.ledger import BudgetExhausted, Ledger, call_bound
 from engine.parsing import strip_think
 from engine.prompts import baseline_prompt
 from engine.proposers.llm import ChatModel, spec
@@ -67,13 +67,14 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
     stopped = None
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
+        system, user = baseline_prompt(task.description, task.labels, [e.text for e in chunk])
+        cap = max_tokens + 16 * len(chunk)
         try:
-            ledger.check_budget()
+            ledger.check_budget(call_bound(model.provider, model.model, len(system) + len(user), cap))
         except BudgetExhausted as exc:
             stopped = str(exc)
             break
-        system, user = baseline_prompt(task.description, task.labels, [e.text for e in chunk])
-        done = model.complete([{"role": "user", "content": user}], system, max_tokens + 16 * len(chunk), 0.0, seed)
+        done = model.complete([{"role": "user", "content": user}], system, cap, 0.0, seed)
         ledger.record(model.provider, model.model, "baseline", done.usage)
         preds += parse_labels(done.text, len(chunk), task.labels)
         if progress:

@@ -50,7 +50,9 @@ def llm_options(command):
         click.option("--record", type=click.Path(dir_okay=False), default=None,
                      help="Write a JSONL transcript of every model call (replay it with --proposer replay)."),
         click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None,
-                     help="Stop cleanly once the model calls have cost this much (prices: engine/prices.py)."),
+                     help="A cap on the model calls' cost: the run stops cleanly before a call that could cross it "
+                          "(its prompt estimated at 4 characters a token, its answer at the most tokens it may "
+                          "return; prices: engine/prices.py)."),
         click.option("--baseline-tokens-per-example", type=click.FloatRange(0, min_open=True), default=None,
                      help="Tokens a direct LLM call spends per example, for the break-even line "
                           "(default: the store's latest `skillkiln baseline` for the task)."),
@@ -287,7 +289,8 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
 @click.option("--ollama-host", default=None, metavar="URL")
 @click.option("--llm-timeout", type=click.FloatRange(0.1), default=300.0, show_default=True)
 @click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True)
-@click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None)
+@click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None,
+              help="A cap: stop cleanly before a call that could take the cost past it.")
 @store_option
 @data_option
 @json_option

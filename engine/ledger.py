@@ -22,12 +22,22 @@ from engine.records import TokenUsage
 
 
 class BudgetExhausted(StopRun):
-    """Raised before a model call once the run has spent its `--max-cost-usd`: a clean stop, not a failure."""
+    """Raised before a model call that could take the run past its `--max-cost-usd`: a clean stop, not a failure."""
 
-    def __init__(self, spent: float, budget: float):
-        super().__init__(f"max cost reached: spent ${spent:.4f} of ${budget:.4f}")
+    def __init__(self, spent: float, budget: float, upcoming: float = 0.0):
+        super().__init__(f"max cost reached: spent ${spent:.4f} of ${budget:.4f}"
+                         + (f"; the next call could cost up to about ${upcoming:.4f}" if upcoming else ""))
         self.spent = spent
         self.budget = budget
+
+
+CHARS_PER_TOKEN = 4  # about right for English prose and Python; prompts are estimated, completions are capped
+
+
+def call_bound(provider: str, model: str, prompt_chars: int, max_completion: int) -> float:
+    """What one call can cost at most: its prompt (estimated from its length) and a completion of
+    max_completion tokens, the most the provider will return. 0.0 for a model with no price."""
+    return cost_of(provider, model, TokenUsage(math.ceil(prompt_chars / CHARS_PER_TOKEN), max_completion)) or 0.0
 
 
 def price_of(provider: str, model: str) -> tuple[float, float] | None:
@@ -107,9 +117,15 @@ class Ledger:
                     f"(add it there, or drop --max-cost-usd)"
                 )
 
-    def check_budget(self) -> None:
-        if self.budget_usd is not None and self.cost_usd >= self.budget_usd:
+    def check_budget(self, upcoming: float = 0.0) -> None:
+        """Stop (BudgetExhausted) once the budget is spent, or when a call that could cost UPCOMING
+        (call_bound) would take the run past it: --max-cost-usd is a cap, not a trigger."""
+        if self.budget_usd is None:
+            return
+        if self.cost_usd >= self.budget_usd:
             raise BudgetExhausted(self.cost_usd, self.budget_usd)
+        if self.cost_usd + upcoming > self.budget_usd:
+            raise BudgetExhausted(self.cost_usd, self.budget_usd, upcoming)
 
     # ------------------------------------------------------------ reading
 

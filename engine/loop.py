@@ -197,11 +197,10 @@ class Run:
                 items.append((iteration, k, self.proposer.propose(self._context(iteration, k))))
         except StopRun as exc:  # a spent budget, a transcript with no answers left: a clean stop
             self.stop_reason = str(exc)
+            self._keep_partial(exc, iteration, items)
         except Exception as exc:  # a provider crash: judge and store what was already paid for, then fail
             failure = exc
-            partial = getattr(exc, "partial", None)  # an answer paid for before the failing call
-            if partial is not None:
-                items.append((iteration, len(items), partial))
+            self._keep_partial(exc, iteration, items)
         for record in self.held:  # resumed: what this iteration stored before the crash joins now
             self.stored_ids.discard(record["id"])
             self._absorb(record)
@@ -209,6 +208,13 @@ class Run:
         self._judge(items, pool)
         if failure is not None:
             raise failure
+
+    @staticmethod
+    def _keep_partial(exc: BaseException, iteration: int, items: list) -> None:
+        """An answer paid for before the call that failed or stopped the run is judged and stored too."""
+        partial = getattr(exc, "partial", None)
+        if partial is not None:
+            items.append((iteration, len(items), partial))
 
     def seed_with(self, codes: list[tuple[str, str]], pool: ThreadPoolExecutor) -> None:
         """Reuse stored skills: each (ref, code) is re-scored under the current data, not trusted."""

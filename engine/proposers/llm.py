@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from engine.errors import SkillkilnError
-from engine.ledger import Ledger
+from engine.errors import SkillkilnError, StopRun
+from engine.ledger import Ledger, call_bound
 from engine.parsing import parse_answer
 from engine.proposers.base import ProposalContext
 from engine import prompts
@@ -196,6 +196,10 @@ class LLMProposer:
     def _model_stats(self, model: ChatModel) -> ModelStats:
         return self._stats.setdefault(spec(model), ModelStats())
 
+    def _within_budget(self, model: ChatModel, system: str, user: str) -> None:
+        """Stop the run (BudgetExhausted) before a call that could take it past --max-cost-usd."""
+        self.ledger.check_budget(call_bound(model.provider, model.model, len(system) + len(user), self.max_tokens))
+
     def _ask(self, model: ChatModel, role: str, system: str, user: str, temperature: float,
              seed: int) -> Completion:
         done = model.complete([{"role": "user", "content": user}], system, self.max_tokens, temperature, seed)
@@ -209,6 +213,7 @@ class LLMProposer:
         self.ledger.check_budget()
         details = self._details if self._details_iteration == ctx.iteration - 1 else {}
         prompt = prompts.proposal_prompt(ctx, self.strategy, self.examples, details)
+        self._within_budget(self.creator, prompt.system, prompt.user)
         stats = self._model_stats(self.creator)
         stats.created += 1
         first = self._ask(self.creator, "creator", prompt.system, prompt.user, self.temperature, ctx.seed)
@@ -223,14 +228,16 @@ class LLMProposer:
             code = parsed.code if parsed.mode != "none" else None
             text = prompts.repair_prompt(ctx.task, parsed.error, first.text, code, prompt.parent_code)
             try:
+                self._within_budget(self.repairer, prompts.SYSTEM, text)
                 second = self._ask(self.repairer, "repairer", prompts.SYSTEM, text, self.repair_temperature, ctx.seed + 1)
-            except SkillkilnError as exc:  # the repairer failed: the creator's answer was paid for, keep it
+            except (SkillkilnError, StopRun) as exc:  # no repair: the creator's answer was paid for, keep it
                 stats.failed_after_repair += 1
-                exc.partial = Proposal(  # type: ignore[attr-defined] - the loop stores it, then fails the run
+                why = "repair call failed" if isinstance(exc, SkillkilnError) else "no repair: the run stopped"
+                exc.partial = Proposal(  # type: ignore[attr-defined] - the loop stores it, then fails or stops the run
                     code=parsed.code, proposer=self.name, model=self.creator.model, usage=usage, raw_text=first.text,
                     parent_ids=tuple(p.id for p in prompt.parents),
                     note=one_line(f"{self.strategy} · {spec(self.creator)} · {parsed.kind} "
-                                  f"({one_line(parsed.error, 120)}), repair call failed · "
+                                  f"({one_line(parsed.error, 120)}), {why} · "
                                   f"{usage.prompt}+{usage.completion} tokens", 400))
                 raise
             usage = TokenUsage(usage.prompt + second.usage.prompt, usage.completion + second.usage.completion)

@@ -8,7 +8,7 @@ import pytest
 
 from engine.config import RunConfig
 from engine.errors import SkillkilnError
-from engine.ledger import BudgetExhausted, Ledger, break_even, cost_of, find_baseline
+from engine.ledger import BudgetExhausted, Ledger, break_even, call_bound, cost_of, find_baseline
 from engine.loop import Run
 from engine.proposers.llm import build_llm_proposer
 from engine.records import TokenUsage
@@ -43,6 +43,17 @@ def test_the_budget_is_checked_before_each_call():
         ledger.check_budget()
 
 
+def test_a_call_that_could_cross_the_budget_is_not_made():
+    bound = call_bound("anthropic", MODEL, 4000, 100)  # 1,000 prompt tokens (4 characters each), 100 out
+    assert bound == pytest.approx(cost_of("anthropic", MODEL, TokenUsage(1000, 100)))
+    assert call_bound("ollama", "llama3.2:3b", 4000, 100) == 0.0
+    ledger = Ledger(budget_usd=0.01)
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(2000, 0))  # $0.008 of $0.01
+    ledger.check_budget(0.002)  # exactly fits
+    with pytest.raises(BudgetExhausted, match=r"spent \$0.0080 of \$0.0100; the next call could cost up to about \$0.0021"):
+        ledger.check_budget(0.0021)
+
+
 def test_break_even_in_tokens_and_dollars():
     ledger = {"total": 50_000, "cost_usd": 0.3, "priced": True}
     baseline = {"source": "baseline run x", "model": f"anthropic:{MODEL}", "split": "validation", "n": 100,
@@ -74,14 +85,19 @@ def test_max_cost_stops_the_run_cleanly(anthropic_env, cola, local_backend, stor
     server = anthropic_env
     server.responder = skill_reply  # every answer the same good skill: one sandbox run, then duplicates
     store_baseline(store)
-    cfg = config(max_cost_usd=0.02)
+    budget = 0.15
+    cfg = config(max_cost_usd=budget, iters=12)
     proposer = build_llm_proposer(cfg, retry=FAST)
     run = Run(cfg, cola, local_backend, proposer, store)
     summary = run.execute()
     calls = len(server.chats("anthropic"))
     costs = [c.cost_usd for c in proposer.ledger.calls]
-    assert summary["stop_reason"].startswith("max cost reached"), summary
-    assert sum(costs[:-1]) < 0.02 <= sum(costs), costs  # no call after the budget was spent
+    assert summary["stop_reason"] and summary["stop_reason"].startswith("max cost reached"), (summary["ledger"], costs)
+    assert "the next call could cost up to about $0.0" in summary["stop_reason"]
+    # a cap: never crossed; the next call (its prompt and 4,096 tokens out) would have crossed it
+    last = server.chats("anthropic")[-1].body  # the next prompt is about as long as the last
+    next_call = call_bound("anthropic", MODEL, len(last["system"]) + len(last["messages"][-1]["content"]), 4096)
+    assert sum(costs) <= budget < sum(costs) + next_call * 1.2, (costs, next_call)
     assert summary["ledger"]["cost_usd"] == pytest.approx(sum(costs), abs=1e-6)
     assert summary["candidates"] == calls == len(costs) < cfg.iters, (summary["candidates"], calls, costs)
     row = store.run(run.run_id)
@@ -227,3 +243,17 @@ def test_an_answer_paid_for_before_a_failed_repair_call_is_stored(anthropic_env,
     assert "repair call failed" in stored[0]["note"] and not stored[0]["accepted"]
     summary = json.loads(row["summary"])
     assert summary["candidates"] == 1 and summary["llm"]["models"][f"anthropic:{MODEL}"]["failed_after_repair"] == 1
+
+
+def test_a_budget_that_cannot_pay_for_the_repair_stops_and_keeps_the_answer(anthropic_env, cola, local_backend, store):
+    server = anthropic_env
+    server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 2000))
+    # room for the first call's bound (its prompt and 4,096 tokens out: about $0.09); after its $0.0436, none
+    # for the repair's
+    cfg = config(max_cost_usd=0.1)
+    summary = Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+    assert len(server.chats("anthropic")) == 1 and summary["stop_reason"].startswith("max cost reached")
+    stored = store.candidates(store.runs()[0]["id"])
+    assert len(stored) == 1 and (stored[0]["prompt_tokens"], stored[0]["completion_tokens"]) == (900, 2000)
+    assert "no repair: the run stopped" in stored[0]["note"] and not stored[0]["accepted"]
+    assert summary["candidates"] == 1 and summary["ledger"]["cost_usd"] == pytest.approx(0.0436)
