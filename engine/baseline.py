@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
+from engine.errors import SkillkilnError
 from engine.ledger import BudgetExhausted, Ledger, call_bound
 from engine.parsing import strip_think
 from engine.prompts import baseline_prompt
@@ -64,7 +65,7 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
     examples = sample(task.split(split).examples, limit, seed)
     started = time.perf_counter()
     preds: list[Any] = []
-    stopped = None
+    stopped = error = None
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
         system, user = baseline_prompt(task.description, task.labels, [e.text for e in chunk])
@@ -74,7 +75,11 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
         except BudgetExhausted as exc:
             stopped = str(exc)
             break
-        done = model.complete([{"role": "user", "content": user}], system, cap, 0.0, seed)
+        try:
+            done = model.complete([{"role": "user", "content": user}], system, cap, 0.0, seed)
+        except SkillkilnError as exc:  # the calls before it were paid for: the result keeps their answers
+            error = str(exc)
+            break
         ledger.record(model.provider, model.model, "baseline", done.usage)
         preds += parse_labels(done.text, len(chunk), task.labels)
         if progress:
@@ -104,5 +109,6 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
         "cost_usd": ledger_summary["cost_usd"] if ledger_summary["priced"] else None,
         "cost_per_example_usd": (ledger_summary["cost_usd"] / n) if n and ledger_summary["priced"] else None,
         "stop_reason": stopped,
+        "error": error,  # the provider failure that ended it early, if one did
         "wall_s": round(time.perf_counter() - started, 2),
     }

@@ -330,15 +330,17 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
                 f"{f' ({limit} examples)' if limit else ''}, {batch_size} per call")
             result = run_baseline(loaded, split, chat, ledger, limit=limit, batch_size=batch_size, seed=seed)
             # a model that never gave a label classified nothing: no baseline to hold skills against
-            status = "failed" if result["n"] and result["unparsed"] == result["n"] else "finished"
+            silent = result["n"] and result["unparsed"] == result["n"]
+            status = "failed" if silent or result["error"] else "finished"
         finally:
             store.finish_run(run_id, status, {**result, "run_id": run_id})
     finally:
         getattr(chat, "close", lambda: None)()
     if status == "failed":
-        raise SkillkilnError(f"baseline {run_id}: none of {provider}:{name}'s {result['n']} answers named a label "
-                             f"({result['tokens']['total']:,} tokens spent, stored as a failed run, not used for "
-                             "break-even)")
+        what = (f"{result['error']} after {result['n']} example{'' if result['n'] == 1 else 's'}" if result["error"]
+                else f"none of {provider}:{name}'s {result['n']} answers named a label")
+        raise SkillkilnError(f"baseline {run_id}: {what} ({result['tokens']['total']:,} tokens spent; stored with its "
+                             "answers as a failed run, not used for break-even)", run_id=run_id)
     result["run_id"] = run_id
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))

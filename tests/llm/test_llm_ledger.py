@@ -183,6 +183,16 @@ def test_baseline_command_stores_tokens_per_example(anthropic_env, tmp_path):
     store = Store(path)
     assert sorted(r["status"] for r in store.runs()) == ["failed", "finished"]
     assert find_baseline(store, "cola", f"anthropic:{model}")["source"] == found["source"]  # still the good one
+    # a provider that fails part way: the answers paid for before it are stored with the failed run
+    server.responder = None
+    server.push("anthropic", anthropic_message("1: 1\n2: 0", model, 80, 8),
+                anthropic_error(400, "invalid_request_error", "prompt is too long"))
+    broken = CliRunner().invoke(cli, ["baseline", "--task", "cola", "--split", "validation", "--proposer", "anthropic",
+                                      "--limit", "6", "--batch-size", "2", "--llm-retries", "0", "--store", str(path)])
+    assert isinstance(broken.exception, SkillkilnError) and "prompt is too long after 2 examples" in str(broken.exception)
+    failed = json.loads(store.run(broken.exception.run_id)["summary"])
+    assert failed["n"] == 2 and failed["tokens"]["total"] == 88 and "prompt is too long" in failed["error"]
+    assert find_baseline(store, "cola", f"anthropic:{model}")["source"] == found["source"]
 
 
 def test_no_break_even_when_no_skill_was_accepted(anthropic_env, cola, local_backend, store):
