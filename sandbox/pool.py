@@ -154,8 +154,14 @@ class Pool:
         self.restarts = 0
         self._texts = TextsCache()
         self._held: dict[Worker, frozenset[str]] = {}  # per worker, the keys of the texts its harness holds
-        with ThreadPoolExecutor(max_workers=size) as starter:  # containers start side by side
+        starter = ThreadPoolExecutor(max_workers=size)  # containers start side by side
+        try:
             futures = [starter.submit(self._start) for _ in range(size)]
+            starter.shutdown(wait=True)
+        except BaseException:  # Ctrl-C while they start: no caller holds this pool to close it, so close it here
+            starter.shutdown(wait=True, cancel_futures=True)  # the starts under way finish; then all are killed
+            self.close()
+            raise
         failed = [f.exception() for f in futures if f.exception() is not None]
         for future in futures:
             if future.exception() is None:

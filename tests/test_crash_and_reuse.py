@@ -133,6 +133,28 @@ def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
     assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
 
 
+def test_ctrl_c_while_the_sandbox_pool_starts_leaves_no_container(tmp_path):
+    """Interrupted while its containers start (six, on two cores, take a few seconds), evolve removes every
+    container it made: none is left running or stopped."""
+    require_docker()
+    import docker
+
+    client = docker.from_env()
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "2", "--workers", "6",
+                             "--store", str(tmp_path / "s.sqlite"), "--sandbox", "docker"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    mine = {"label": f"skillkiln.sandbox={proc.pid}"}
+    deadline = time.monotonic() + 120
+    while not client.containers.list(all=True, filters=mine) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before its pool started"
+    proc.send_signal(signal.SIGINT)  # the first container exists; the others are still starting
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert client.containers.list(all=True, filters=mine) == []
+
+
 def test_resume_refuses_a_run_that_is_still_running(tmp_path):
     store = str(tmp_path / "s.sqlite")
     proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "50", "--store", store,
