@@ -56,6 +56,19 @@ class AnthropicModel(ProviderBase):
         self.client = anthropic.Anthropic(api_key=key, base_url=self.where, timeout=timeout_s, max_retries=0,
                                           _strict_response_validation=strict)
 
+    def preflight(self) -> None:
+        """One free call (GET /v1/models, one entry) before the data loads: a rejected key or an unreachable
+        server is one line at once. Anything else (a proxy without that route, a 5xx) is left to the first
+        real call, which has retries, so the check itself never stops a run that could go."""
+        try:
+            self.client.models.list(limit=1, timeout=min(self.timeout_s, 30.0))
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
+            raise SkillkilnError(f"Anthropic at {self.where} rejected the API key in {KEY_ENV} ({_message(exc)})") from None
+        except anthropic.APIConnectionError as exc:  # the timeout error is one of these
+            raise SkillkilnError(one_line(f"Anthropic at {self.where} is not reachable: {exc.message}")) from None
+        except (anthropic.APIStatusError, anthropic.APIResponseValidationError):
+            pass
+
     def _once(self, messages, system, max_tokens, temperature, seed) -> Completion:
         try:
             extra = {"temperature": temperature} if self.model.startswith(SAMPLING_MODELS) else None

@@ -7,7 +7,9 @@ talk to it unchanged:
   `eval_count` and the duration fields), POST /api/show, GET /api/tags, and errors as
   `{"error": "..."}` (404 `model "X" not found, try pulling it first` for a model not pulled).
 - Anthropic: POST /v1/messages (`id`, `type: message`, `role`, `model`, `content: [{type: text}]`,
-  `stop_reason`, `stop_sequence`, `usage.input_tokens` / `output_tokens`), errors as
+  `stop_reason`, `stop_sequence`, `usage.input_tokens` / `output_tokens`), GET /v1/models (one
+  page of `{type: model, id, display_name, created_at}` with `has_more`, `first_id`, `last_id`;
+  every /v1/ route answers 401 without a key or with one in `rejected_keys`), errors as
   `{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}` with a
   `request-id` header.
 
@@ -26,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 CREATED_AT = "2026-11-25T09:00:00.000000000Z"
+ANTHROPIC_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-4-5-20251001")  # GET /v1/models, newest first
 
 
 @dataclass
@@ -110,6 +113,7 @@ class FakeLLMServer:
     def __init__(self, pulled: tuple[str, ...] = ("llama3.2:3b", "qwen2.5-coder:32b", "deepseek-r1:70b"),
                  responder: Responder | None = None):
         self.pulled = set(pulled)
+        self.rejected_keys: set[str] = set()  # Anthropic API keys answered with 401 on every route
         self.responder = responder
         self.queues: dict[str, deque[Reply]] = {"ollama": deque(), "anthropic": deque()}
         self.seen: list[Seen] = []
@@ -198,9 +202,18 @@ class FakeLLMServer:
                     if model not in server.pulled:
                         return self._send(ollama_error(404, f'model "{model}" not found, try pulling it first'))
                     return self._send(server._next("ollama", body))
-                if method == "POST" and path == "/v1/messages":
-                    if not (self.headers.get("x-api-key") or self.headers.get("authorization")):
+                if path.startswith("/v1/"):
+                    key = self.headers.get("x-api-key") or (self.headers.get("authorization") or "").removeprefix("Bearer ")
+                    if not key:
                         return self._send(anthropic_error(401, "authentication_error", "x-api-key header is required"))
+                    if key in server.rejected_keys:
+                        return self._send(anthropic_error(401, "authentication_error", "invalid x-api-key"))
+                if method == "GET" and path == "/v1/models":
+                    data = [{"type": "model", "id": m, "display_name": m, "created_at": "2026-11-24T00:00:00Z"}
+                            for m in ANTHROPIC_MODELS]
+                    return self._send(Reply(200, {"data": data[:1], "has_more": len(data) > 1,
+                                                  "first_id": data[0]["id"], "last_id": data[0]["id"]}))
+                if method == "POST" and path == "/v1/messages":
                     return self._send(server._next("anthropic", body))
                 return self._send(Reply(404, {"error": f"no route {method} {path}"}))
 

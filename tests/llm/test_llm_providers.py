@@ -113,6 +113,19 @@ def test_a_rejected_key_and_a_missing_key_are_clear(server, monkeypatch):
         AnthropicModel("claude-opus-5-5", base_url=server.url)
 
 
+def test_a_rejected_key_is_found_before_the_data_loads(server, tmp_path):
+    claude(server).preflight()  # a good key: GET /v1/models answers
+    AnthropicModel("claude-opus-5-5", api_key="sk-ant-fake", base_url=server.url + "/proxy", retry=FAST).preflight()
+    server.rejected_keys.add("sk-ant-revoked")  # (a server without that route, above, is left to the first real call)
+    # no data in the folder it names: had the data loaded first, the error would be about CoLA
+    (tmp_path / "no-data").mkdir()
+    done = run_cli("evolve", "--task", "cola", "--proposer", "anthropic", "--store", str(tmp_path / "s.sqlite"),
+                   env={"ANTHROPIC_API_KEY": "sk-ant-revoked", "ANTHROPIC_BASE_URL": server.url,
+                        "SKILLKILN_DATA_DIR": str(tmp_path / "no-data")}, timeout=60)
+    assert done.returncode == 2 and "rejected the API key in ANTHROPIC_API_KEY" in one_line_error(done)
+    assert [s.path for s in server.seen if s.path.startswith("/v1/")][-1] == "/v1/models"  # no message was sent
+
+
 def test_unreachable_ollama_is_one_line_within_seconds(tmp_path):
     started = time.perf_counter()
     done = run_cli("evolve", "--task", "cola", "--iters", "25", "--proposer", "ollama",
