@@ -7,6 +7,7 @@ values of the label column.
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from engine.errors import SkillkilnError
@@ -24,7 +25,12 @@ def _examples(rows, text_col: str, label_col: str, where: str) -> list[Example]:
     if missing:
         raise SkillkilnError(f"{where} has no column {missing[0]!r}; its columns: {', '.join(sorted(columns))}"
                              " (choose with --text-col and --label-col)")
-    return [Example(str(r[text_col]), r[label_col]) for r in rows if r[text_col] is not None]
+    kept = [r for r in rows if r[text_col] is not None]
+    unlabelled = sum(1 for r in kept if r[label_col] is None or r[label_col] == "")
+    if unlabelled:  # as a label, None would be a class of its own
+        raise SkillkilnError(f"{where}: {unlabelled} of {len(kept)} rows have no {label_col!r} value; "
+                             "label them or leave them out")
+    return [Example(str(r[text_col]), r[label_col]) for r in kept]
 
 
 def _carve(pool: list[Example]) -> tuple[Split, Split, Split]:
@@ -52,7 +58,9 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
         raise SkillkilnError(f"task file {file}: use .csv, .tsv, .json or .jsonl")
     if file.stat().st_size == 0:
         raise SkillkilnError(f"task file {file} is empty")
-    kwargs = {"delimiter": "\t"} if file.suffix.lower() == ".tsv" else {}
+    # a TSV is read literally: a quote is a character of the text (CoLA's files hold unpaired ones); read as
+    # a CSV quote it would run across lines and merge rows
+    kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if file.suffix.lower() == ".tsv" else {}
     try:
         rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
     except Exception as exc:  # noqa: BLE001 - a malformed file raises many types

@@ -68,6 +68,20 @@ def test_file_task_from_jsonl_with_named_columns(tmp_path):
         load_task(f"file:{tmp_path / 'header.csv'}")
 
 
+def test_a_tsv_is_read_literally_and_unlabelled_rows_are_refused(tmp_path):
+    rows = [f"line {i} is fine\t{i % 2}" for i in range(300)]
+    rows[10] = '"The Matrix" is a film\t1'  # quotes that a CSV reader would run across lines
+    rows[30] = '"Alien is unpaired\t0'
+    (tmp_path / "films.tsv").write_text("text\tlabel\n" + "\n".join(rows) + "\n")
+    task = load_task(f"file:{tmp_path / 'films.tsv'}")
+    texts = task.train.texts + task.validation.texts + task.test.texts
+    assert len(texts) == 300 and '"Alien is unpaired' in texts and '"The Matrix" is a film' in texts
+    rows[5] = "no label here\t"
+    (tmp_path / "gaps.tsv").write_text("text\tlabel\n" + "\n".join(rows) + "\n")
+    with pytest.raises(SkillkilnError, match="1 of 300 rows have no 'label' value"):
+        load_task(f"file:{tmp_path / 'gaps.tsv'}")
+
+
 REAL_COLA = Path(os.environ["SKILLKILN_DATA_DIR"]) / "cola"  # conftest sets it
 
 
