@@ -113,7 +113,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from engine.summary import print_summary
     from sandbox.factory import open_backend
     from skills_store.store import check_name
-    from tasks import load_task
+    from tasks import canonical_task, load_task
 
     store = open_store(store_path, writer=True)
     if resume_id:
@@ -135,6 +135,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         if not task:
             raise click.UsageError("--task is required (or --resume RUN)")
         proposer, llm_fields = llm_settings(proposer, llm, embedder)
+        task = canonical_task(task)
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
@@ -160,6 +161,11 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
 
         make_embedder(config.embedder, host=config.ollama_host).embed(["skillkiln checks the embedder"])
     loaded = load_task(config.task, data_dir, text_col, label_col, dataset=config.dataset)
+    if not resume_id:
+        config = replace(config, data_sha256=loaded.fingerprint())
+    elif config.data_sha256 and config.data_sha256 != loaded.fingerprint():  # a changed file, another --data-dir
+        raise SkillkilnError(f"run {resume_id} started on other data than task {config.task} holds now (its texts or "
+                             "labels changed): resuming would mix two datasets in one run; start a new run instead")
     getattr(made, "check_task", lambda task: None)(loaded)  # a task the proposer cannot do: before the run starts
     backend = open_backend(config.sandbox, config.workers, say)
     try:

@@ -100,7 +100,7 @@ def _version_row(v, store=None) -> dict[str, Any]:
 def skills_list(task: str | None, include_retired: bool, store_path: str | None, as_json: bool) -> None:
     """Every skill with its current version (the pinned one, else the latest)."""
     store = open_store(store_path)
-    check_task_filter(store, task)
+    task = check_task_filter(store, task)
     rows = [_version_row(v, store) for v in store.latest_versions(task, include_retired)]
     if as_json:
         _echo_json(rows)
@@ -121,17 +121,18 @@ def skills_list(task: str | None, include_retired: bool, store_path: str | None,
     out_console.print(keep_whole(table, "name", "run"))
 
 
-def check_task_filter(store, task: str | None) -> None:
-    """--task names a task: one the store holds skills for, a registered one, or a file:/hf: task. Else it is
-    a typo, and an empty table would hide that."""
-    from tasks import task_names
+def check_task_filter(store, task: str | None) -> str | None:
+    """--task as stored (a file: task by its absolute path). It names a task the store holds skills for, a
+    registered one, or a file:/hf: task; else it is a typo, and an empty table would hide that."""
+    from tasks import canonical_task, task_names
 
     if task is None or task in task_names() or task.startswith(("file:", "hf:")):
-        return
+        return canonical_task(task) if task else None
     stored = sorted({v.task for v in store.latest_versions(None, True)})
     if task not in stored:
         raise SkillkilnError(f"no task {task!r} in the store or among the registered tasks ({', '.join(task_names())})"
                              + (f"; the store holds skills for {', '.join(stored)}" if stored else ""))
+    return task
 
 
 def nothing_stored(store, task: str | None, include_retired: bool) -> str:
@@ -410,7 +411,7 @@ def skills_search(query: str, task: str | None, limit: int, store_path: str | No
     from skills_store.search import search
 
     store = open_store(store_path)
-    check_task_filter(store, task)
+    task = check_task_filter(store, task)
     hits = search(query, store.latest_versions(task), limit=limit)
     if as_json:
         _echo_json([{"score": round(s, 4), **_version_row(v), "description": v.description} for s, v in hits])

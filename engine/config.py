@@ -54,6 +54,7 @@ class RunConfig:
     max_cost_usd: float | None = None  # stop cleanly once the ledger has spent this much
     baseline_tokens_per_example: float | None = None  # for the break-even line; default: the store's last baseline
     libraries: tuple[str, ...] = ()  # stored skills candidates may import, as exact NAME@VERSION refs
+    data_sha256: str | None = None  # Task.fingerprint() of the data the run started on; --resume checks it
     # run every stage for every candidate the gate passes, even one whose validation score cannot beat
     # the run's best (by default such a candidate stops after validation when the cascade allows)
     score_all: bool = False

@@ -1,6 +1,7 @@
 """Typed, frozen records passed between the engine's parts (see design.md)."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,14 @@ class Task:
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+
+    def fingerprint(self) -> str:
+        """sha256 of every split's texts and labels, in order: a run resumed on other data is refused."""
+        digest = hashlib.sha256()
+        for name in ("train", "validation", "test"):
+            for ex in self.split(name).examples:
+                digest.update(f"{name}\0{ex.text}\0{ex.label!r}\n".encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
     @property
     def selection_key(self) -> str:

@@ -43,6 +43,14 @@ def task_spec(name: str) -> TaskSpec:
     return registry[name]
 
 
+def canonical_task(name: str) -> str:
+    """The name a task is stored under: `file:` with its absolute path, so the same file is one task
+    whatever the working directory and however it was spelled (and --resume finds it from anywhere)."""
+    if name.startswith("file:"):
+        return "file:" + str(Path(name[5:]).expanduser().resolve())
+    return name
+
+
 def task_names() -> list[str]:
     return sorted(_registry())
 

@@ -50,7 +50,7 @@ def _task(name: str, train: Split, validation: Split, test: Split, source: str) 
 
 def load_file(path: str, text_col: str, label_col: str) -> Task:
     datasets = quiet_datasets()
-    file = Path(path).expanduser()
+    file = Path(path).expanduser().resolve()
     if not file.is_file():
         raise SkillkilnError(f"task file {file} does not exist")
     builder = FORMATS.get(file.suffix.lower())

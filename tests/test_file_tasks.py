@@ -1,0 +1,54 @@
+"""A `file:` task is one task however its path is spelled, and a run resumes only on the data it began on
+(real processes, real SQLite, the local sandbox for speed)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+
+from test_cli import BIN, one_line_error
+
+
+def words_file(path, flip: bool = False) -> None:
+    """300 labelled texts an offline rule can learn: 'good' words mean 1 (0 when flipped)."""
+    rows = []
+    for i in range(300):
+        label = i % 2
+        text = f"{'a good fine' if label else 'a bad dull'} text number {i}"
+        rows.append(json.dumps({"text": text, "label": 1 - label if flip else label}))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def evolve(cwd, *args: str) -> subprocess.CompletedProcess:
+    sandbox = () if "--resume" in args else ("--sandbox", "local")  # a resumed run keeps its own
+    return subprocess.run([str(BIN / "evolve"), *args, *sandbox, "--json"], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_a_relative_file_task_is_stored_by_its_absolute_path_and_resumes_only_on_its_data(tmp_path):
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir(), elsewhere.mkdir()
+    words_file(here / "words.jsonl")
+    store = str(tmp_path / "s.sqlite")
+    first = evolve(here, "--task", "file:words.jsonl", "--iters", "1", "--store", store, "--name", "words")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["task"] == f"file:{(here / 'words.jsonl').resolve()}" and summary["accepted_count"] >= 1
+    # the same file spelled another way, from another folder: the same task, so its skill can seed a run
+    again = evolve(elsewhere, "--task", "file:../here/./words.jsonl", "--iters", "1", "--store", store,
+                   "--reuse", "words", "--name", "words-2")
+    assert again.returncode == 0, again.stderr
+
+    # a run cut short resumes from any folder on the same data, and refuses data that changed
+    db = sqlite3.connect(store)
+    run_id = summary["run_id"]
+    db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,))
+    db.commit()
+    words_file(elsewhere / "words.jsonl", flip=True)  # a file of that name where the resume runs: not read
+    resumed = evolve(elsewhere, "--resume", run_id, "--store", store)
+    assert resumed.returncode == 0, resumed.stderr
+    db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,))
+    db.commit()
+    words_file(here / "words.jsonl", flip=True)  # the task's own file, changed
+    changed = evolve(elsewhere, "--resume", run_id, "--store", store)
+    assert changed.returncode == 2 and "started on other data" in one_line_error(changed)
