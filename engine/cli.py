@@ -112,7 +112,6 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from engine.proposers import make_proposer
     from engine.summary import print_summary
     from sandbox.factory import open_backend
-    from skills_store.store import check_name
     from tasks import canonical_task, load_task
 
     store = open_store(store_path, writer=True)
@@ -141,7 +140,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
                            dataset=dataset, embedder=embedder, score_all=score_all,
                            **llm_fields)
-        check_name(config.skill_name)  # before anything runs: NAME@VERSION must parse
+        config = settle_name(store, config)
     reused_versions = [reused(store, ref, config.task) for ref in reuse]
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
     if not resume_id:  # exact versions, fixed for the run (a resumed run injects the same code)
@@ -354,6 +353,26 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         from engine.summary import print_baseline
 
         print_baseline(result, out_console)
+
+
+def settle_name(store, config: RunConfig) -> RunConfig:
+    """The stored skill's name, checked before anything runs: NAME@VERSION must parse, and the name must not
+    be another task's skill or a retired one (the first accepted candidate would fail, or be hidden)."""
+    from engine.config import default_skill_name
+    from skills_store.store import check_name
+
+    check_name(config.skill_name)
+    held = store.find_skill(config.skill_name)
+    if held is not None and held["task"] != config.task:
+        if config.name:
+            raise SkillkilnError(f"--name {config.name}: that skill is for task {held['task']!r}, this run is "
+                                 f"{config.task!r}; choose another name")
+        config = replace(config, name=default_skill_name(config.task, config.proposer, distinct=True))
+        held = store.find_skill(config.skill_name)
+    if held is not None and held["retired"]:
+        raise SkillkilnError(f"skill {config.skill_name} is retired, so a new version would stay hidden: "
+                             f"`skills retire {config.skill_name} --undo` first, or choose another --name")
+    return config
 
 
 def reused(store, ref: str, task: str):

@@ -1,6 +1,7 @@
 """RunConfig: every knob of a run in one place. The CLI builds it; nothing reads global state."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -15,12 +16,16 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def default_skill_name(task: str, proposer: str) -> str:
+def default_skill_name(task: str, proposer: str, distinct: bool = False) -> str:
     """TASK-PROPOSER as a store name: `cola-offline`; `file:/data/reviews.csv` -> `file-reviews-offline`,
-    `hf:org/name` -> `hf-name-offline` (a path or an '@' would make NAME@VERSION unreadable)."""
+    `hf:org/name` -> `hf-name-offline` (a path or an '@' would make NAME@VERSION unreadable). DISTINCT adds
+    six hex digits of the task's sha256 (`file-reviews-3f9a2c-offline`): for when the short name is
+    already another task's (two files both called reviews.csv)."""
     kind, _, where = task.partition(":")
     if where:
         task = f"{kind}-{Path(where).stem if kind == 'file' else where.rstrip('/').rsplit('/', 1)[-1]}"
+    if distinct:
+        task = f"{task[:80]}-{hashlib.sha256(f'{kind}:{where}'.encode()).hexdigest()[:6]}"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{task}-{proposer}").strip("-._")
     return name[:100] or "skill"
 

@@ -402,6 +402,10 @@ class Store:
             dependencies={d["dep_name"]: d["dep_version"] for d in deps},
         )
 
+    def find_skill(self, name: str) -> sqlite3.Row | None:
+        """The skills row of NAME (task, pinned version, retired), or None when no such skill exists."""
+        return self._db.execute("SELECT * FROM skills WHERE name = ?", (name,)).fetchone()
+
     def _skill(self, name: str) -> sqlite3.Row:
         row = self._db.execute("SELECT * FROM skills WHERE name = ?", (name,)).fetchone()
         if row is None:

@@ -52,3 +52,31 @@ def test_a_relative_file_task_is_stored_by_its_absolute_path_and_resumes_only_on
     words_file(here / "words.jsonl", flip=True)  # the task's own file, changed
     changed = evolve(elsewhere, "--resume", run_id, "--store", store)
     assert changed.returncode == 2 and "started on other data" in one_line_error(changed)
+
+
+def test_a_name_held_by_another_task_or_retired_is_settled_before_the_run(tmp_path):
+    from engine.config import default_skill_name
+    from skills_store.store import Store
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    words_file(tmp_path / "a" / "data.jsonl")
+    words_file(tmp_path / "b" / "data.jsonl", flip=True)
+    store = str(tmp_path / "s.sqlite")
+    first = evolve(tmp_path, "--task", "file:a/data.jsonl", "--iters", "1", "--store", store)
+    assert first.returncode == 0 and json.loads(first.stdout)["best"]["name"] == "file-data-offline", first.stderr
+    # another file of the same name: its default name would be the first one's, so it gets a distinct one
+    second = evolve(tmp_path, "--task", "file:b/data.jsonl", "--iters", "1", "--store", store)
+    assert second.returncode == 0, second.stderr
+    task_b = f"file:{(tmp_path / 'b' / 'data.jsonl').resolve()}"
+    assert json.loads(second.stdout)["best"]["name"] == default_skill_name(task_b, "offline", distinct=True)
+    runs = len(Store(store).runs())
+    # a name chosen by hand that is another task's skill: refused at once, no run started
+    taken = evolve(tmp_path, "--task", "file:b/data.jsonl", "--iters", "1", "--store", store, "--name",
+                   "file-data-offline")
+    assert taken.returncode == 2 and "that skill is for task" in one_line_error(taken)
+    # a retired name: refused too (its new versions would be hidden)
+    subprocess.run([str(BIN / "skills"), "retire", "file-data-offline", "--store", store], check=True,
+                   capture_output=True)
+    retired = evolve(tmp_path, "--task", "file:a/data.jsonl", "--iters", "1", "--store", store)
+    assert retired.returncode == 2 and "is retired" in one_line_error(retired)
+    assert len(Store(store).runs()) == runs
