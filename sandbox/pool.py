@@ -16,7 +16,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Protocol
 
 from engine.errors import SkillkilnError
@@ -155,13 +155,21 @@ class Pool:
         self._texts = TextsCache()
         self._held: dict[Worker, frozenset[str]] = {}  # per worker, the keys of the texts its harness holds
         starter = ThreadPoolExecutor(max_workers=size)  # containers start side by side
+        futures: list[Future] = []
         try:
-            futures = [starter.submit(self._start) for _ in range(size)]
-            starter.shutdown(wait=True)
+            for _ in range(size):
+                futures.append(starter.submit(self._start))
+            wait(futures)
         except BaseException:  # Ctrl-C while they start: no caller holds this pool to close it, so close it here
-            starter.shutdown(wait=True, cancel_futures=True)  # the starts under way finish; then all are killed
+            for future in futures:
+                future.cancel()
+            # the starts under way finish, then all are killed. Waiting on the futures, not joining the
+            # threads: Python 3.11 marks a thread whose join() Ctrl-C interrupted as stopped while it runs
+            wait(futures)
             self.close()
             raise
+        finally:
+            starter.shutdown(wait=False)
         failed = [f.exception() for f in futures if f.exception() is not None]
         for future in futures:
             if future.exception() is None:

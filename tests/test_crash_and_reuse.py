@@ -45,7 +45,18 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert runs[0]["candidates"] == killed_at  # counted from the store, as no summary was written
     assert runs[0]["process"] == "gone"  # its process is dead: the table says 'died', runs show says how to resume
     assert "died" in run("skills", "runs", "--store", store).stdout
-    assert f"evolve --resume {runs[0]['run_id']}" in run("skills", "runs", "show", runs[0]["run_id"], "--store", store).stdout
+    shown = run("skills", "runs", "show", runs[0]["run_id"], "--store", store).stdout
+    assert f"evolve --resume {runs[0]['run_id']}" in shown
+    # what it stored before it died is its best so far: the table, runs show and the report all say so
+    versions = sqlite3.connect(store).execute("SELECT name, version FROM skill_versions ORDER BY version").fetchall()
+    assert versions  # the run's first candidate, the global fit, is accepted and stored at once
+    name, version = versions[-1]
+    assert runs[0]["best"] == f"{name}@{version}" and f"best: {name}@{version} (candidate" in shown
+    report = tmp_path / "died.html"
+    assert run("skills", "report", runs[0]["run_id"], "-o", str(report), "--store", store).returncode == 0
+    html = report.read_text()
+    assert f"{name}@{version} (candidate" in html and "died before it finished" in html
+    assert "not recorded: the run has not finished" in html
     done = run("evolve", "--resume", runs[0]["run_id"], "--store", store, "--json", "--iters", "9", "--seed", "5")
     assert done.returncode == 0, done.stderr
     assert "ignoring --iters, --seed" in done.stderr  # the run's own settings win, and it says so
@@ -146,13 +157,15 @@ def test_ctrl_c_while_the_sandbox_pool_starts_leaves_no_container(tmp_path):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     mine = {"label": f"skillkiln.sandbox={proc.pid}"}
     deadline = time.monotonic() + 120
-    while not client.containers.list(all=True, filters=mine) and time.monotonic() < deadline and proc.poll() is None:
+    listed = lambda: client.containers.list(all=True, sparse=True, filters=mine)  # noqa: E731 - no inspect: no race
+    while not listed() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before its pool started"
     proc.send_signal(signal.SIGINT)  # the first container exists; the others are still starting
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
-    assert client.containers.list(all=True, filters=mine) == []
+    left = listed()
+    assert left == [], [(c.short_id, c.attrs.get("State")) for c in left]
 
 
 def test_resume_refuses_a_run_that_is_still_running(tmp_path):
