@@ -498,7 +498,7 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     counts = store.run_counts()  # a run killed before its summary was written still shows what it stored
     for r in store.runs():
         summary = json.loads(r["summary"] or "{}")
-        best = summary.get("best") or {}
+        best = store.run_best(r["id"]) or {}
         stored, accepted = counts.get(r["id"], (0, 0))
         rows.append({"run_id": r["id"], "task": r["task"], "status": r["status"], "process": store.process(r),
                      "sandbox": r["sandbox"],
@@ -541,7 +541,7 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
-        "best": stored.get("best"), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
+        "best": store.run_best(run_id), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
     }
     if as_json or ctx.obj.get("as_json"):
         _echo_json(info)
@@ -559,11 +559,18 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
                       highlight=False)
     if skipped:
         out_console.print(f"skipped: {skipped_line(skipped)}", highlight=False)
-    best = info["best"]
-    out_console.print(f"best: {best['name']}@{best['version']} (candidate {best['candidate_id']})" if best else
-                      "best: none accepted", highlight=False)
+    out_console.print(f"best: {best_text(info['best'])}", highlight=False)
     config = ", ".join(f"{k}={v}" for k, v in info["config"].items() if k not in ("gate", "limits"))
     out_console.print(f"config: {config}", markup=False, highlight=False)
+
+
+def best_text(best: dict[str, Any] | None) -> str:
+    """A run's best as a line: NAME@V and its candidate, or why it has no version."""
+    if not best:
+        return "none accepted"
+    if best.get("version"):
+        return f"{best['name']}@{best['version']} (candidate {best['candidate_id']})"
+    return f"candidate {best['candidate_id']} (not stored: {best['name']} already held a version at least as good)"
 
 
 def library_code(refs: tuple[str, ...], store_path: str | None) -> dict[str, str]:

@@ -243,7 +243,13 @@ def render(store, run_id: str) -> str:
     if not rows:
         raise SkillkilnError(f"run {run_id} has no candidates yet; nothing to report")
     summary = json.loads(run["summary"] or "{}")
-    best = summary.get("best")
+    config = json.loads(run["config"] or "{}")
+    best = store.run_best(run_id)  # from the stored versions when the run ended before its summary
+    status = run["status"]
+    if store.process(run) == "gone":
+        status = f"died before it finished (`evolve --resume {run_id}` continues it)"
+    elif store.process(run) == "alive":
+        status = "running now (this report shows it so far)"
     best_code = next((r["code"] for r in rows if best and r["id"] == best["candidate_id"]), "")
     e = html.escape
     key = summary.get("metric", "mcc")
@@ -269,8 +275,11 @@ def render(store, run_id: str) -> str:
     if stats:
         figures += "<h2>Failure clusters, iteration by iteration</h2>" + cluster_table(stats)
     best_line = (f"{e(best['name'])}@{best['version']} (candidate {e(best['candidate_id'])})"
-                 if best and best.get("version") else (f"candidate {e(best['candidate_id'])} (not stored)" if best
-                                                       else "none accepted"))
+                 if best and best.get("version") else
+                 (f"candidate {e(best['candidate_id'])} (not stored: {e(best['name'])} already held a version at "
+                  "least as good)" if best else "none accepted"))
+    wall = (f"{summary['wall_s']} s ({summary.get('sandbox_s', '-')} s in the sandbox)" if "wall_s" in summary
+            else "not recorded: the run has not finished")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>skillkiln run {e(run_id)}</title>
 <style>
@@ -285,9 +294,9 @@ img {{ max-width: 100%; }}
 <h1>skillkiln run {e(run_id)}</h1>
 <table class="facts">
 <tr><td>task</td><td>{e(run['task'])}</td></tr>
-<tr><td>status</td><td>{e(run['status'])}</td></tr>
+<tr><td>status</td><td>{e(status)}</td></tr>
 <tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}</td></tr>
-<tr><td>proposer</td><td>{e(str(summary.get('proposer', '')))} {e(str(summary.get('model', '')))}</td></tr>
+<tr><td>proposer</td><td>{e(str(summary.get('proposer', config.get('proposer', ''))))} {e(str(summary.get('model', '')))}</td></tr>
 <tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted,
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} unparseable at the gate (syntax, no solve)</td></tr>
@@ -296,7 +305,7 @@ img {{ max-width: 100%; }}
 {llm_facts(summary)}
 <tr><td>best skill</td><td>{best_line}</td></tr>
 <tr><td>made by</td><td>{e((best or {}).get('note') or '-')}</td></tr>
-<tr><td>wall time</td><td>{summary.get('wall_s', '-')} s ({summary.get('sandbox_s', '-')} s in the sandbox)</td></tr>
+<tr><td>wall time</td><td>{wall}</td></tr>
 </table>
 <h2>Best skill against the majority baseline</h2>
 <table><tr><th>split</th>{metric_head}</tr>{metric_rows or '<tr><td colspan=7>no accepted skill</td></tr>'}</table>

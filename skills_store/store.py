@@ -402,6 +402,22 @@ class Store:
             dependencies={d["dep_name"]: d["dep_version"] for d in deps},
         )
 
+    def run_best(self, run_id: str) -> dict[str, Any] | None:
+        """RUN's best as its summary has it; for a run with no summary yet (killed, or running now), the last
+        version its candidates stored (a run stores a version only when it beats the one before)."""
+        row = self.run(run_id)
+        best = json.loads(row["summary"] or "{}").get("best")
+        if best or row["summary"]:
+            return best
+        latest = self._db.execute(
+            "SELECT * FROM skill_versions WHERE candidate_id IN (SELECT id FROM candidates WHERE run_id = ?) "
+            "ORDER BY created_at DESC, version DESC LIMIT 1", (run_id,)).fetchone()
+        if latest is None:
+            return None
+        version = self._version(latest)
+        return {"name": version.name, "version": version.version, "candidate_id": latest["candidate_id"],
+                "metrics": version.metrics, "note": self.candidate(latest["candidate_id"])["note"]}
+
     def find_skill(self, name: str) -> sqlite3.Row | None:
         """The skills row of NAME (task, pinned version, retired), or None when no such skill exists."""
         return self._db.execute("SELECT * FROM skills WHERE name = ?", (name,)).fetchone()
