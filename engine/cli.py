@@ -119,9 +119,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         row = store.run(resume_id)
         if row["status"] == "finished":
             raise SkillkilnError(f"run {resume_id} already finished; nothing to resume")
-        if store.process(row) == "alive":  # two processes writing one run would propose every slot twice
-            raise SkillkilnError(f"run {resume_id} is still running (pid {json.loads(row['owner'])['pid']}); "
-                                 "stop it first, or wait for it")
+        busy = store.claim_run(resume_id)  # two processes writing one run would propose every slot twice
+        if busy is not None:
+            raise SkillkilnError(f"run {resume_id} is still running (pid {busy}); stop it first, or wait for it")
         config = replace(RunConfig.from_dict(json.loads(row["config"])), store_path=store.path)
         ignored = options_given(click.get_current_context(), keep=RESUME_READS)
         if ignored:

@@ -255,6 +255,16 @@ class Store:
             db.execute("UPDATE runs SET status = ?, finished_at = NULL, owner = ? WHERE id = ?",
                        (status, json.dumps(owner.identity()), run_id))
 
+    def claim_run(self, run_id: str) -> int | None:
+        """Make this process RUN's owner, unless another live process owns it: then its pid. One transaction
+        reads and writes, so of two processes that resume a run at once exactly one gets it."""
+        with self.transaction() as db:
+            row = db.execute("SELECT owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is not None and owner.alive(row["owner"]):
+                return json.loads(row["owner"])["pid"]
+            db.execute("UPDATE runs SET owner = ? WHERE id = ?", (json.dumps(owner.identity()), run_id))
+        return None
+
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         with self.transaction() as db:
             db.execute(

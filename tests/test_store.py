@@ -169,3 +169,24 @@ def test_a_run_knows_whether_its_process_lives(store, tmp_path):
     assert store.process(store.run("mine")) == "unknown"
     store.finish_run("mine", "finished", {})
     assert store.process(store.run("mine")) is None
+
+
+def test_of_two_resumes_of_a_dead_run_one_claims_it(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from skills_store import owner
+
+    path = tmp_path / "s.sqlite"
+    first, second = Store(path), Store(path)  # two processes' connections, as two `evolve --resume` hold
+    first.start_run("dead", "cola", {}, "local")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with first.transaction() as db:  # its process died, its status says interrupted
+        db.execute("UPDATE runs SET owner = ?, status = 'interrupted' WHERE id = 'dead'",
+                   (json.dumps({**owner.identity(), "pid": child.pid}),))
+    assert first.claim_run("dead") is None  # the first claims it
+    assert json.loads(first.run("dead")["owner"])["pid"] == os.getpid()
+    assert second.claim_run("dead") == os.getpid()  # the second finds a live owner (status aside) and backs off
