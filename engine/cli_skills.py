@@ -573,14 +573,21 @@ def best_text(best: dict[str, Any] | None) -> str:
     return f"candidate {best['candidate_id']} (not stored: {best['name']} already held a version at least as good)"
 
 
-def library_code(refs: tuple[str, ...], store_path: str | None) -> dict[str, str]:
-    """Stored skills by their import name, exactly the versions named (or the current ones)."""
-    if not refs:
-        return {}
-    store = open_store(store_path)
+def check_libraries(asked: tuple[str, ...], embedded: dict[str, tuple[str, str]],
+                    store_path: str | None) -> tuple[dict[str, str], list[str]]:
+    """The libraries `skills check` injects, by import name, and their NAME@V refs: those --library names
+    (from the store), else those an export carries (the versions it was made with)."""
+    if not asked:
+        if embedded:
+            say(f"using the libraries the export carries: {', '.join(ref for ref, _ in embedded.values())}")
+        return {name: code for name, (_, code) in embedded.items()}, [ref for ref, _ in embedded.values()]
     from engine.libraries import resolve
 
-    return {name: lib.code for name, lib in resolve(store, refs).items()}  # with their own imports, first
+    libs = resolve(open_store(store_path), asked)
+    for name, lib in libs.items():
+        if name in embedded and embedded[name][0] != lib.ref:
+            say(f"warning: the export carries {embedded[name][0]}; checking with {lib.ref}, as --library asks")
+    return {name: lib.code for name, lib in libs.items()}, [lib.ref for lib in libs.values()]
 
 
 @skills.command("report")
@@ -615,29 +622,33 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     from tasks import load_task
 
     try:
-        code = Path(file).read_text(encoding="utf-8")
+        text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SkillkilnError(f"cannot read {file}: {exc}") from None
-    from skills_store.export import skill_source
+    from skills_store.export import embedded_libraries, skill_source
 
-    code, exported = skill_source(code)
+    code, exported = skill_source(text)
+    embedded = embedded_libraries(text) if exported else {}
     if exported:
-        say(f"{file} is a skillkiln export: checking the skill's own code, without its command-line block"
-            + ("" if libraries or "from skills import" not in code else " (name what it imports with --library NAME@V)"))
+        say(f"{file} is a skillkiln export: checking the skill's own code, without its command-line block")
+    codes, refs = check_libraries(libraries, embedded, store_path)
+    if "from skills import" in code and not codes:
+        say("warning: it imports from `skills`; name what it imports with --library NAME@V")
     loaded = load_task(task, data_dir, text_col, label_col)
     backend = open_backend(sandbox, 1, say)
     try:
         # a one-file check wants full-train numbers, so no cascade
-        evaluation = Evaluator(loaded, backend, cascade=False).evaluate(code, libraries=library_code(libraries, store_path))
+        evaluation = Evaluator(loaded, backend, cascade=False).evaluate(code, libraries=codes)
     finally:
         backend.close()
     verdict = evaluation.verdict
     if as_json:
-        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name,
-                    "libraries": list(libraries)})
+        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name, "libraries": refs})
     else:
         print_metrics({k: m.to_dict() for k, m in verdict.metrics.items()})
         out_console.print(f"stage reached: {evaluation.stage}", highlight=False)
+        if refs:
+            out_console.print(f"libraries: {', '.join(refs)}", highlight=False)
         for line in render_verdict(verdict.to_dict()):
             out_console.print(line, markup=False, highlight=False)
     sys.exit(0 if verdict.accepted else 1)

@@ -69,6 +69,25 @@ def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
     return "".join(parts)
 
 
+def embedded_libraries(text: str) -> dict[str, tuple[str, str]]:
+    """The stored skills an export carries for `from skills import NAME`: import name -> (NAME@V, code),
+    read from its `exec(compile(CODE, "NAME@V", "exec"), ...)` lines, dependencies first."""
+    import ast
+
+    head = text[:max(text.find(SKILL_START), 0)]
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        tree = ast.parse(head)
+    except SyntaxError:
+        return found
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "compile" and len(node.args) == 3
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2])):
+            code, ref = node.args[0].value, node.args[1].value
+            found[library_name(ref.rpartition("@")[0])] = (ref, code)
+    return found
+
+
 def skill_source(text: str) -> tuple[str, bool]:
     """The skill's own code in TEXT, and whether TEXT is an export: an export's stored code without
     its docstring header, its dependency loader and its command-line block; any other text unchanged."""

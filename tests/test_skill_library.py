@@ -38,3 +38,23 @@ def test_composed_skill_calls_the_stored_one_through_the_sandbox(tmp_path):
     verdict = json.loads(done.stdout)
     assert verdict["accepted"] and verdict["libraries"] == ["cola-rules@1"]
     assert verdict["metrics"]["validation"]["mcc"] > 0.05
+
+    # exported with the library it was stored with: `skills check` of the export uses the carried version,
+    # even once the store holds a newer one, and says so when --library asks for another
+    store = Store(store_path)
+    store.offer_version("cola-composed", "cola", COMPOSED, verdict["metrics"], {}, (), {}, None,
+                        dependencies={"cola-rules": 1})
+    store.offer_version("cola-rules", "cola", skill_code("honest_rules.py").replace("THRESHOLD = 2", "THRESHOLD = 3"),
+                        {"validation": {"mcc": 0.2}}, {}, (), {}, None)
+    store.close()
+    exported = tmp_path / "exported.py"
+    assert run("skills", "export", "cola-composed", "-o", str(exported), "--store", str(store_path)).returncode == 0
+    carried = run("skills", "check", str(exported), "--task", "cola", "--sandbox", "docker", "--json")
+    assert carried.returncode == 0, carried.stderr
+    again = json.loads(carried.stdout)
+    assert again["libraries"] == ["cola-rules@1"] and "the export carries: cola-rules@1" in carried.stderr
+    assert again["metrics"]["validation"] == verdict["metrics"]["validation"]
+    newer = run("skills", "check", str(exported), "--task", "cola", "--library", "cola-rules", "--store",
+                str(store_path), "--sandbox", "docker", "--json")
+    assert json.loads(newer.stdout)["libraries"] == ["cola-rules@2"]
+    assert "the export carries cola-rules@1; checking with cola-rules@2, as --library asks" in newer.stderr
