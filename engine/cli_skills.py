@@ -29,6 +29,7 @@ from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
 from engine.records import selection_key, split_reasons
 from engine.summary import skipped_line
+from tasks.metrics import p_text
 
 SPLITS = ("train", "validation", "test")
 
@@ -157,7 +158,7 @@ def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
             table.add_row(split, str(m.get("n", "-")), _num(m.get("precision")), _num(m.get("recall")),
                           _num(m.get("f1")), _num(m.get("overlap_f1")), _num(m.get("baseline_empty_f1")),
                           _num(m.get("baseline_capitalised_f1")),
-                          "-" if m.get("p_value") is None else f"{m['p_value']:.2g}")
+                          "-" if m.get("p_value") is None else p_text(m["p_value"], ".2g"))
     out_console.print(table)
 
 
@@ -177,13 +178,13 @@ def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
         print_span_metrics(metrics)
         return
     table = Table()
-    for col in ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (Fisher)"):
+    for col in ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (vs chance)"):
         table.add_column(col, justify="right" if col != "split" else "left")
     for split in SPLITS:
         m = metrics.get(split)
         if m:
             table.add_row(split, str(m["n"]), _num(m["accuracy"]), _num(m["majority_accuracy"]), _num(m["mcc"]),
-                          _num(m["balanced_accuracy"]), _num(m["f1"]), f"{m['p_value']:.2g}")
+                          _num(m["balanced_accuracy"]), _num(m["f1"]), p_text(m["p_value"], ".2g"))
     out_console.print(table)
 
 

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 from engine.records import ExecResult, Metrics, Task
 from sandbox.static import parse
-from tasks.metrics import INVALID, binary_metrics, majority_accuracy
+from tasks.metrics import INVALID, binary_metrics, majority_accuracy, p_is
 
 WORD = re.compile(r"[a-z0-9']+")
 SUBSET_SEED = 20240401  # the cascade's train subset is fixed: the same examples for every candidate
@@ -273,11 +273,11 @@ def statistical_reasons(
     alpha = split_alpha(task, split, config)
     level = "alpha " + alpha_text(config.alpha, config.validation_family, alpha)
     ok = metrics.p_value < alpha
-    checks.append(f"{association_test(task)} p = {metrics.p_value:.3g} {'<' if ok else '>='} {level}")
+    checks.append(f"{association_test(task)} {p_is(metrics.p_value)} {'<' if ok else '>='} {level}")
     if not ok:
         reasons.append(f"not_significant:{split}")
         details[f"not_significant:{split}"] = (
-            f"{association_test(task)} p = {metrics.p_value:.3g} >= {level}: "
+            f"{association_test(task)} {p_is(metrics.p_value)} >= {level}: "
             "no association with the labels beyond chance"
             + (" strong enough for a split this run reuses for every candidate" if alpha != config.alpha else "")
         )
@@ -366,7 +366,7 @@ def gap_reasons(train: Metrics, validation: Metrics, config: GateConfig) -> tupl
     p = 1 - NormalDist().cdf((gap - config.gap_slack) / se)
     summary = (
         f"train accuracy {train.accuracy:.3f} - validation {validation.accuracy:.3f} = gap {gap:+.3f}; "
-        f"H0 gap <= slack {config.gap_slack}: one-sided p = {p:.3g} (reject below {config.gap_alpha})"
+        f"H0 gap <= slack {config.gap_slack}: one-sided {p_is(p)} (reject below {config.gap_alpha})"
     )
     details = {"gate:gap": summary}
     if p < config.gap_alpha:

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.gate import alpha_text
 from engine.records import is_skip
+from tasks.metrics import p_is
 
 SPLIT_ORDER = ("train_subset", "train", "validation", "test")
 INFO_ORDER = ("train_subset", "train", "validation", "generated", "gap", "properties")
@@ -40,6 +41,11 @@ def _settings(details: dict[str, str]) -> tuple[dict[str, Any], bool]:
         "max_label_share": c.max_label_share, "max_error_share": c.max_error_share, "test": "Fisher exact, one-sided",
         "gap_slack": c.gap_slack, "gap_alpha": c.gap_alpha, "memorised_words": c.memorised_words,
     }, False
+
+
+def p_shown(p: Any) -> str:
+    """"p = 0.00123", "p < 1e-300" (underflowed), or "p = -" when there is none."""
+    return "p = -" if p is None else p_is(float(p))
 
 
 def _num(value: Any, fmt: str = ".3f") -> str:
@@ -102,10 +108,10 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
             level = settings.get("validation_alpha", alpha) if split == "validation" else alpha
             ok = float(p) < float(level)
             if split in NOT_HELD:
-                lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {NOT_HELD[split]}")
+                lines.append(f"  {split:<12} {p_shown(p):<13} {NOT_HELD[split]}")
                 continue
             shown = alpha_text(alpha, settings.get("validation_family"), float(level))
-            lines.append(f"  {split:<12} p = {_num(p, '.3g'):<9} {'<' if ok else '>='} {shown}  {'pass' if ok else 'FAIL'}")
+            lines.append(f"  {split:<12} {p_shown(p):<13} {'<' if ok else '>='} {shown}  {'pass' if ok else 'FAIL'}")
         lines.append("floors:")
         if "f1_floor" in settings:  # a span verdict: span F1 against its floor and the two baselines
             lines += _span_floors(metrics, settings)

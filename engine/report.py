@@ -17,6 +17,7 @@ from typing import Any
 from engine.errors import SkillkilnError
 from engine.records import SKIPS, is_skip, split_reasons
 from engine.summary import llm_rows, plural, skipped_line
+from tasks.metrics import p_text
 
 TOP_REASONS = 8
 METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
@@ -30,7 +31,7 @@ METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
 def _cell(value: Any, name: str) -> str:
     if value is None:
         return ""
-    return f"{value:.2g}" if name == "p_value" else f"{value:.3f}"
+    return p_text(value, ".2g") if name == "p_value" else f"{value:.3f}"
 
 
 def _rows(store, run_id: str) -> list[dict[str, Any]]:

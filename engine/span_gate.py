@@ -27,6 +27,7 @@ from engine import gate
 from engine.gate import GateConfig
 from engine.records import ExecResult, Task
 from tasks import span_metrics as sm
+from tasks.metrics import p_is
 
 SPAN_F1_FLOOR = 0.05  # exact span F1 a split must reach, besides beating both baselines
 SPAN_GAP_SLACK = 0.15  # allowed train-minus-validation F1 gap (splits hold different templates)
@@ -234,9 +235,9 @@ def statistical_reasons(split: str, m: SpanMetrics, config: GateConfig) -> tuple
     failed = []
     for name, p, f1 in (("empty", m.p_empty, m.empty_f1), ("capitalised", m.p_capitalised, m.capitalised_f1)):
         ok = p < config.alpha
-        checks.append(f"vs {name} baseline (F1 {f1:.3f}): p = {p:.3g} {'<' if ok else '>='} alpha {config.alpha}")
+        checks.append(f"vs {name} baseline (F1 {f1:.3f}): {p_is(p)} {'<' if ok else '>='} alpha {config.alpha}")
         if not ok:
-            failed.append(f"{name} baseline (F1 {f1:.3f}, p = {p:.3g})")
+            failed.append(f"{name} baseline (F1 {f1:.3f}, {p_is(p)})")
     details: dict[str, str] = {}
     if failed:
         reasons.append(f"not_significant:{split}")
@@ -290,7 +291,7 @@ def gap_reasons(train: SpanMetrics, validation: SpanMetrics, config: GateConfig)
     se = math.sqrt(train.f1_se ** 2 + validation.f1_se ** 2) or 1e-9
     p = 1 - NormalDist().cdf((gap - slack) / se)
     summary = (f"train span F1 {train.f1:.3f} - validation {validation.f1:.3f} = gap {gap:+.3f}; "
-               f"H0 gap <= slack {slack}: one-sided p = {p:.3g} (reject below {config.gap_alpha})")
+               f"H0 gap <= slack {slack}: one-sided {p_is(p)} (reject below {config.gap_alpha})")
     details = {"gate:gap": summary}
     if p < config.gap_alpha:
         details["memorised:gap"] = summary

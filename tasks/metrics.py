@@ -14,6 +14,16 @@ from engine.records import Metrics
 INVALID = object()  # stands for a prediction that is no label at all
 
 
+def p_text(p: float, fmt: str = ".3g") -> str:
+    """A p-value in a table cell: one too small for a float (it underflowed to 0) is "<1e-300", not 0."""
+    return "<1e-300" if p == 0 else format(p, fmt)
+
+
+def p_is(p: float) -> str:
+    """A p-value in a sentence: "p = 0.00123", or "p < 1e-300" when it underflowed to 0."""
+    return "p < 1e-300" if p == 0 else f"p = {p:.3g}"
+
+
 def confusion(labels: Sequence[Any], preds: Sequence[Any], positive: Any = 1) -> tuple[int, int, int, int]:
     """(tp, fn, fp, tn) with `positive` as the positive class; invalid predictions count as wrong."""
     tp = fn = fp = tn = 0

@@ -37,3 +37,10 @@ def test_invalid_predictions_count_as_wrong():
     m = binary_metrics(labels, [INVALID, INVALID, 1, 0])
     assert m.accuracy == pytest.approx(0.5)
     assert majority_accuracy([]) == 0.0
+
+
+def test_a_p_value_that_underflowed_is_shown_as_below_1e_300_not_0():
+    from tasks.metrics import p_is, p_text
+
+    assert p_is(0.0) == "p < 1e-300" and p_is(0.0123) == "p = 0.0123"
+    assert p_text(0.0, ".2g") == "<1e-300" and p_text(0.00456, ".2g") == "0.0046"
