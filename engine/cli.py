@@ -27,6 +27,8 @@ from engine.errors import SkillkilnError
 # ---------------------------------------------------------------- evolve
 
 # what `evolve --resume RUN` still reads from its command line; every other setting is the run's own
+INTERRUPTED: list[str] = []  # set by evolve on Ctrl-C: the run's id, then where its report went
+
 RESUME_READS = {"resume_id", "store_path", "data_dir", "text_col", "label_col", "as_json"}
 
 
@@ -188,6 +190,10 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
 
             try:
                 summary = run.execute(progress, reuse=seeds)
+            except KeyboardInterrupt:  # stored as interrupted: say which run, and write its report (a second
+                INTERRUPTED.append(run.run_id)  # Ctrl-C skips the report)
+                INTERRUPTED.append(_report(store, run.run_id)[1])
+                raise
             except SkillkilnError as exc:  # a provider that failed mid-run: what was paid for is stored
                 n = run.counts["candidates"]
                 raise SkillkilnError(f"{exc} (run {run.run_id} is stored as failed with its {n} candidate"
@@ -400,6 +406,7 @@ cli.add_command(skills)
 
 def _run(command: click.Command) -> None:
     JSON_WANTED.clear()  # this invocation's --json only
+    INTERRUPTED.clear()
     try:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -414,8 +421,13 @@ def _run(command: click.Command) -> None:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
-        err_console.print("interrupted: candidates evaluated so far are in the store "
-                          "(`skills runs` lists the run; `evolve --resume RUN` continues it)", soft_wrap=True)
+        if INTERRUPTED:
+            run_id, said = INTERRUPTED[0], INTERRUPTED[1:]
+            message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
+                       f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
+        else:
+            message = "interrupted (`skills runs` lists any run it had started; `evolve --resume RUN` continues one)"
+        err_console.print(message, soft_wrap=True, markup=False, highlight=False)
         echo_json_error("interrupted", 130)
         sys.exit(130)
     except SkillkilnError as exc:

@@ -123,6 +123,23 @@ def test_reuse_refuses_a_skill_of_another_task_or_retired(tmp_path):
     assert done.returncode == 2 and "retired" in done.stderr
 
 
+def test_ctrl_c_names_the_run_and_writes_its_report(tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "50", "--store", store,
+                             "--sandbox", "local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 240
+    while _stored(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    run_id = sqlite3.connect(store).execute("SELECT id FROM runs").fetchone()[0]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert f"interrupted: run {run_id} is stored" in err and f"`evolve --resume {run_id}` continues it" in err
+    assert (tmp_path / "reports" / f"{run_id}.html").exists() and f"report {tmp_path / 'reports'}" in err
+
+
 def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
     """Ctrl-C in a terminal signals the whole process group, and impatient users press it twice."""
     store = str(tmp_path / "s.sqlite")
@@ -139,7 +156,7 @@ def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    assert "interrupted: candidates evaluated so far are in the store" in err
+    assert "interrupted: run " in err and "is stored with the candidates it evaluated" in err
     db = sqlite3.connect(store)
     assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
 
