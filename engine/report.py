@@ -24,7 +24,8 @@ METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
     "mcc": [("accuracy", "accuracy"), ("mcc", "MCC"), ("balanced_accuracy", "balanced acc."),
             ("p_value", "p (vs chance)"), ("majority_accuracy", "majority accuracy")],
     "f1": [("precision", "precision"), ("recall", "recall"), ("f1", "span F1 (exact)"),
-           ("overlap_f1", "span F1 (overlap)"), ("p_value", "p (vs baselines)")],
+           ("overlap_f1", "span F1 (overlap)"), ("baseline_empty_f1", "empty baseline F1"),
+           ("baseline_capitalised_f1", "capitalised baseline F1"), ("p_value", "p (vs baselines)")],
 }
 
 
@@ -157,7 +158,7 @@ def plot_lineage(rows: list[dict[str, Any]], key: str = "mcc") -> str:
     if not nodes:
         ax.text(0.5, 0.5, "no accepted skill in this run", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("slot")
+    ax.set_ylabel("candidates of the iteration")
     ax.set_title(f"green: accepted (label: validation {key.upper()}); grey: ancestors", fontsize=8)
     return _png(fig)
 
@@ -308,8 +309,8 @@ img {{ max-width: 100%; }}
 <tr><td>made by</td><td>{e((best or {}).get('note') or '-')}</td></tr>
 <tr><td>wall time</td><td>{wall}</td></tr>
 </table>
-<h2>Best skill against the majority baseline</h2>
-<table><tr><th>split</th>{metric_head}</tr>{metric_rows or '<tr><td colspan=7>no accepted skill</td></tr>'}</table>
+<h2>Best skill against {'the trivial span baselines' if key == 'f1' else 'the majority baseline'}</h2>
+<table><tr><th>split</th>{metric_head}</tr>{metric_rows or '<tr><td colspan={len(columns) + 1}>no accepted skill</td></tr>'}</table>
 <p>{e(summary.get('test_note', ''))}</p>
 {figures}
 <h2>Rejections and skips</h2><table><tr><th>reason</th><th>candidates</th><th>by</th></tr>{reasons}</table>

@@ -99,7 +99,7 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     facts.add_column(style="bold")
     facts.add_column()
     if best:
-        version = f"@{best['version']}" if best.get("version") else " (not stored: the stored version is better)"
+        version = f"@{best['version']}" if best.get("version") else " (not stored: the stored version is at least as good)"
         facts.add_row("best skill", f"{best['name']}{version}  (candidate {best['candidate_id']})")
         if best.get("note"):  # how the proposer made it: the global fit, a mutation, an LLM's answer
             note = best["note"]

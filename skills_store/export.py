@@ -12,10 +12,12 @@ SKILL_END = "# ---- skillkiln: command-line use (not part of the skill) ----\n"
 
 MAIN = '''
 if __name__ == "__main__":
+    import json as _json
     import sys as _sys
 
     for _text in _sys.argv[1:] or [line.rstrip("\\n") for line in _sys.stdin]:
-        print(solve(_text))
+        _answer = solve(_text)  # a label as it is; spans as JSON, as `skills run` prints them
+        print(_answer if isinstance(_answer, (str, int, float, bool)) else _json.dumps(_answer))
 '''
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 
 import pytest
 from rich.console import Console
@@ -230,6 +231,9 @@ def test_browsing_shows_span_metrics(span_store):
     assert "val span F1" in history
     exported = run("skills", "export", "pii-emails", "--store", span_store).stdout
     assert "span F1 (exact) validation 0.900" in exported
+    # the exported file prints spans as JSON, as `skills run` does
+    done = subprocess.run(["python3", "-I", "-c", exported, "Mail ann@example.org now"], capture_output=True, text=True)
+    assert done.returncode == 0 and json.loads(done.stdout) == [[5, 20, "EMAIL_ADDRESS"]], done.stderr
 
 
 def test_mask_text_by_hand():
