@@ -5,6 +5,7 @@ import difflib
 import getpass
 import json
 import sys
+import textwrap
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -426,7 +427,7 @@ def skills_search(query: str, task: str | None, limit: int, store_path: str | No
     for score, v in hits:
         key = metric_key(v)
         table.add_row(f"{score:.3f}", f"{v.name}@{v.version}", v.task,
-                      f"{metric_name(key)} {_num(v.metrics.get('validation', {}).get(key))}", v.description[:100])
+                      f"{metric_name(key)} {_num(v.metrics.get('validation', {}).get(key))}", textwrap.shorten(v.description, 100, placeholder=" …"))
     out_console.print(keep_whole(table, "skill"))
 
 
