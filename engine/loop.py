@@ -330,6 +330,10 @@ class Run:
         # what the run spent before: --max-cost-usd and the ledger count the whole run, not the last part
         stored = json.loads(store.run(run_id)["summary"] or "{}")
         run.earlier_wall_s = float(stored.get("wall_s") or 0.0)  # the wall time of the parts before
+        if not stored and records:  # killed before its summary: from its start to its last stored candidate
+            started = datetime.fromisoformat(store.run(run_id)["started_at"])
+            last = max(datetime.fromisoformat(r["created_at"]) for r in records)
+            run.earlier_wall_s = max(0.0, (last - started).total_seconds())
         run.ledger.restore(Ledger.earlier_calls(stored, records))
         getattr(proposer, "restore_stats", lambda _models: None)((stored.get("llm") or {}).get("models") or {})
         return run

@@ -57,11 +57,15 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     html = report.read_text()
     assert f"{name}@{version} (candidate" in html and "died before it finished" in html
     assert "not recorded: the run has not finished" in html
+    first_part = sqlite3.connect(store).execute(  # from the run's start to its last stored candidate, in seconds
+        "SELECT (julianday(MAX(c.created_at)) - julianday(r.started_at)) * 86400 FROM candidates c JOIN runs r "
+        "ON c.run_id = r.id").fetchone()[0]
     done = run("evolve", "--resume", runs[0]["run_id"], "--store", store, "--json", "--iters", "9", "--seed", "5")
     assert done.returncode == 0, done.stderr
     assert "ignoring --iters, --seed" in done.stderr  # the run's own settings win, and it says so
     summary = json.loads(done.stdout)
     assert summary["resumed"] is True
+    assert summary["wall_s"] >= first_part - 1  # the killed part's time counts too (its summary was never written)
     assert summary["candidates"] == 6 * 3  # every slot exactly once: nothing lost, nothing twice
     db = sqlite3.connect(store)
     ids = [r[0] for r in db.execute("SELECT id FROM candidates")]
