@@ -26,9 +26,9 @@ from engine.errors import SkillkilnError
 
 # ---------------------------------------------------------------- evolve
 
-# what `evolve --resume RUN` still reads from its command line; every other setting is the run's own
 INTERRUPTED: list[str] = []  # set by evolve on Ctrl-C: the run's id, then where its report went
 
+# what `evolve --resume RUN` still reads from its command line; every other setting is the run's own
 RESUME_READS = {"resume_id", "store_path", "data_dir", "text_col", "label_col", "as_json"}
 
 
