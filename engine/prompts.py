@@ -41,7 +41,8 @@ Write a skill: Python 3.11 source that defines, at top level,
 
 Rules, checked before anything runs:
 - imports only from: $imports (standard library); nothing else, no I/O, no network, no randomness
-- no names starting with `_` (no dunders, no private helpers), no exec, eval, open, globals or getattr tricks
+- no names starting with `_` (no dunders, no private helpers), no exec, eval, open, globals or getattr tricks,
+  no str.format (use f-strings)
 - at most $max_bytes bytes of source
 - total: never raise, whatever the text is (empty, 100 kB long, emoji, control characters)
 - deterministic, and fast: one call well under $call_s s, all $n_train train texts well under $wall_s s

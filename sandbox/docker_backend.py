@@ -2,7 +2,7 @@
 
 Containers have no network, a read-only root, a small noexec tmpfs, a non-root user, no
 capabilities, no-new-privileges, Docker's default seccomp profile, memory, pids and CPU
-limits, an empty environment, no /dev/shm (IPC mode none) and no log (nothing the channel
+limits, an environment holding only the image's (PYTHONHASHSEED=0), no /dev/shm (IPC mode none) and no log (nothing the channel
 carries is written to the host's disk). Host and harness talk over the container's attached
 stdin/stdout (Docker's multiplexed stream; only stdout is attached). The harness is the
 container's init: after each request it kills whatever a skill left running and wipes
@@ -27,7 +27,8 @@ MUX_HEADER = struct.Struct(">BxxxI")  # Docker's attach stream: stream type, 3 p
 CONTAINER_LABEL = "skillkiln.sandbox"
 SEND_TIMEOUT_S = 30.0
 SCRATCH = ("/tmp", "/dev/mqueue")  # the only writable places; the harness wipes them after each request
-HARNESS_COMMAND = ["python3", "-I", "/opt/skillkiln/harness.py", "serve"] + [a for d in SCRATCH for a in ("--scratch", d)]
+# -s -P rather than -I, which would ignore the image's PYTHONHASHSEED=0 (see Dockerfile.sandbox)
+HARNESS_COMMAND = ["python3", "-s", "-P", "/opt/skillkiln/harness.py", "serve"] + [a for d in SCRATCH for a in ("--scratch", d)]
 
 
 def docker_client(timeout: int = 60):

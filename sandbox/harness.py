@@ -106,6 +106,9 @@ FRAME_ATTRIBUTES = frozenset({
     "f_trace", "co_code", "gi_frame", "gi_code", "gi_yieldfrom", "cr_await", "cr_frame", "cr_code",
     "cr_origin", "ag_await", "ag_frame", "ag_code",
 })
+# str.format and format_map look up the attributes and items a template names ("{0.__globals__}")
+# with the real getattr, out of the guards' sight: refused like `_` attributes (use f-strings).
+FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
 # Public module attributes that hand out arbitrary attribute lookups (string.Formatter's
 # get_field walks "0.__class__.__mro__" with the real getattr): left out of the copies.
 # functools.update_wrapper/wraps copy attributes named by the caller, singledispatch evaluates
@@ -371,7 +374,7 @@ def run_texts(solve, texts: list, kind: str) -> tuple[list, dict]:
 
 
 def check_tree(tree: ast.AST) -> None:
-    """Refuse `_` attributes and frame/code attributes: the static gate's rule, again in here."""
+    """Refuse `_` attributes, frame/code attributes and str.format: the static gate's rule, again in here."""
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Attribute):
@@ -379,7 +382,7 @@ def check_tree(tree: ast.AST) -> None:
         elif isinstance(node, ast.MatchClass):  # `case object(__class__=c)` is an attribute lookup
             names = list(node.kwd_attrs)
         for name in names:
-            if name.startswith("_") or name in FRAME_ATTRIBUTES:
+            if name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES:
                 raise Forbidden(f"attribute {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
 
 
@@ -434,7 +437,9 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
         return copy_of(module)
 
     def safer_getattr(obj, name, *default):
-        if type(name) is str and (name.startswith("_") or name in FRAME_ATTRIBUTES):
+        if type(name) is not str:  # a str subclass would pass the checks below, and the real getattr takes it
+            raise TypeError(f"attribute name must be a str, not {type(name).__name__}")
+        if name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES:
             raise AttributeError(f"attribute {name!r} is not allowed in a skill")
         return getattr(obj, name, *default)
 

@@ -1,6 +1,6 @@
 """The weaker fallback when Docker is absent: the same harness in a local subprocess.
 
-Isolation is rlimits, a fresh fork per candidate, an empty environment and a private
+Isolation is rlimits, a fresh fork per candidate, an environment holding only paths and PYTHONHASHSEED=0, and a private
 temporary directory; where `unshare -rn` works, no network (a fresh, empty network
 namespace); where `unshare -rnpf` works, also a PID namespace with the harness as its init,
 so whatever a skill leaves running (even in a session of its own) is killed after each
@@ -54,13 +54,14 @@ class LocalWorker:
         if unshare is True:  # the old signature: LocalWorker(no_network)
             unshare = ("-rn",)
         self._tmp = tempfile.mkdtemp(prefix="skillkiln-local-")
-        cmd = [sys.executable, "-I", str(HARNESS), "serve", "--scratch", self._tmp]
+        # -s -P, not -I (which ignores PYTHONHASHSEED): str hashes fixed, as in the container
+        cmd = [sys.executable, "-s", "-P", str(HARNESS), "serve", "--scratch", self._tmp]
         if unshare:
             cmd = ["unshare", *unshare, *cmd]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self._tmp,
-            env={"HOME": self._tmp, "PATH": "/usr/bin:/bin", "TMPDIR": self._tmp,
+            env={"HOME": self._tmp, "PATH": "/usr/bin:/bin", "TMPDIR": self._tmp, "PYTHONHASHSEED": "0",
                  "HYPOTHESIS_STORAGE_DIRECTORY": hypothesis_cache()},
             start_new_session=True,
         )

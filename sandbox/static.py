@@ -28,6 +28,9 @@ HIDDEN_MODULE_ATTRIBUTES = {
     "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod"},
 }
 HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for name in names)
+# The same as FORMAT_ATTRIBUTES in sandbox/harness.py: str.format and format_map look up the
+# attributes a template names ("{0.__globals__}") with the real getattr. f-strings do not.
+FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
 
 
 # CPython 3.11 keeps one AST recursion counter per interpreter, not per thread: two threads
@@ -141,6 +144,9 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
             continue
         if node.attr in HIDDEN_NAMES:
             return f"attribute {node.attr!r} (line {node.lineno}): it does a real getattr or eval for the caller"
+        if node.attr in FORMAT_ATTRIBUTES:
+            return (f"attribute {node.attr!r} (line {node.lineno}): str.{node.attr} looks up whatever attributes its "
+                    "template names; use an f-string")
         base = named_module(node.value)
         value = getattr(base, node.attr, None) if base is not None else None
         if isinstance(value, types.ModuleType) and not inside(value, base.__name__.split(".")[0]):

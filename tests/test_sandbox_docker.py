@@ -113,3 +113,28 @@ def test_the_next_child_holds_no_reference_to_the_last_request(docker_backend):
                                    Limits(wall_s=20, call_s=10))
         assert probe.per_example_errors == {} and probe.failure == "", probe
         assert probe.predictions == (0,), "the next child can reach the previous request's body"
+
+
+def test_str_hashes_are_the_same_in_every_container_and_backend(docker_backend):
+    """hash() and set order of strings do not change from run to run (PYTHONHASHSEED=0 in the image and the
+    local backend): a skill that buckets words by hash() is deterministic across runs, not only within one."""
+    import subprocess
+    import sys
+
+    from sandbox.docker_backend import DockerBackend
+    from sandbox.local_backend import LocalBackend
+
+    code = "def solve(text):\n    return hash(text) % 1000003\n"
+    texts = ("a cat", "the the cat", "Our friends won't buy this analysis.")
+    request = RunRequest(code, texts, labels=(0, 1))
+    first = docker_backend.run(request).predictions
+    other = DockerBackend(workers=1)  # a container started apart from the first ones
+    local = LocalBackend(1)
+    try:
+        assert other.run(request).predictions == first == local.run(request).predictions
+    finally:
+        other.close()
+        local.close()
+    expected = subprocess.run([sys.executable, "-c", f"print([hash(t) % 1000003 for t in {texts!r}])"],
+                              env={"PYTHONHASHSEED": "0"}, capture_output=True, text=True).stdout
+    assert list(first) == eval(expected)  # noqa: S307 - our own output: the seed really is 0

@@ -88,6 +88,7 @@ def test_the_static_gate_hides_what_the_harness_hides():
     from sandbox import static
 
     assert static.HIDDEN_MODULE_ATTRIBUTES == harness().HIDDEN_MODULE_ATTRIBUTES
+    assert static.FORMAT_ATTRIBUTES == harness().FORMAT_ATTRIBUTES
 
 
 @pytest.mark.parametrize("raw, failure", [

@@ -144,6 +144,18 @@ PROGRAMS: list[Program] = [
         static="import", guarded=import_refused("sys"), contained=Err(r"exception: SystemExit: 0"),
     ),
     Program(
+        "getattr_str_subclass", "a str subclass as the attribute name, past getattr's name check, to the harness's globals",
+        "class S(str):\n    pass\n\n\ndef solve(text):\n    found = getattr(solve, S('__globals__'))\n"
+        "    return 1 if 'S' in found else 0\n",
+        static=None, guarded=Err(r"exception: TypeError: attribute name must be a str, not S"), contained=Pred((1,)),
+        local=Err(r"exception: TypeError: attribute name must be a str, not S"),
+    ),
+    Program(
+        "format_field_lookup", "str.format's template looks up a dunder with the real getattr",
+        "def solve(text):\n    shown = '{0.__globals__}'.format(solve)\n    return 1 if 'solve' in shown else 0\n",
+        static="restricted", guarded=forbidden("format"), contained=Pred((1,)), local=forbidden("format"),
+    ),
+    Program(
         "system_exit", "raise SystemExit (no import needed)",
         "def solve(text):\n    raise SystemExit(3)\n",
         static=None, guarded=Err(r"exception: SystemExit: 3"), contained=Err(r"exception: SystemExit: 3"),
