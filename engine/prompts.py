@@ -47,7 +47,8 @@ Rules, checked before anything runs:
 - total: never raise, whatever the text is (empty, 100 kB long, emoji, control characters)
 - deterministic, and fast: one call well under $call_s s, all $n_train train texts well under $wall_s s
 - depends on its input: a constant or nearly constant answer ($max_share_pct+ of one label) is rejected
-- general rules only: a string literal holding $memorised or more consecutive words of a training text is memorisation and is rejected
+- general rules only: a string literal holding $memorised or more consecutive words of a training text is memorisation and is rejected,
+  and so is encoded data (base64 or hex text, bytes, tables of big numbers)
 - the gate accepts a skill only if its predictions are associated with the labels beyond chance on train
   and on held-out data (one-sided Fisher exact test p < $alpha, MCC >= $mcc_floor, balanced accuracy >= $bacc_floor).
   Always answering the majority label scores $majority accuracy and MCC 0: worthless.
@@ -115,6 +116,7 @@ EXPLAIN = {
     "static:import": "an import outside the allow-list",
     "static:restricted": "a construct the sandbox forbids (names starting with _, exec, eval, ...)",
     "static:too_large": "the source is over the size cap",
+    "static:opaque": "encoded data (base64, hex, bytes, big-integer tables): write rules a reader can check",
     "constant_output": "(nearly) always the same label: the skill barely looks at its input",
     "not_significant": "predictions are not associated with the labels beyond chance",
     "mcc_floor": "MCC below the floor",

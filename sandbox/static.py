@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import threading
 import types
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ def parse(code: str, filename: str = "<skill>") -> ast.Module:
 @dataclass(frozen=True)
 class StaticResult:
     ok: bool
-    reason: str = ""  # a stable code: too_large, syntax, no_solve, import, restricted
+    reason: str = ""  # a stable code: too_large, syntax, no_solve, import, restricted, opaque
     detail: str = ""
 
 
@@ -97,6 +98,9 @@ def check_source(
     walk = attribute_walk(tree, set(allowed_imports))
     if walk:
         return StaticResult(False, "restricted", walk)
+    opaque = opaque_data(tree)
+    if opaque:
+        return StaticResult(False, "opaque", opaque)
     with AST_LOCK:
         try:
             result = compile_restricted_exec(code, filename="<skill>")
@@ -105,6 +109,41 @@ def check_source(
     if result.errors:
         return StaticResult(False, "restricted", "; ".join(result.errors)[:300])
     return StaticResult(True)
+
+
+# Encoded data: a skill is rules a person can read. A table of sentence fingerprints packed into base64,
+# hex, bytes or big integers is a lookup no reader can check, and it escapes both memorisation tests
+# (no words to match, and a table of every split leaves no train-validation gap). The bounds leave room
+# for any pattern, word list or threshold an honest skill holds.
+BLOB_RUN = re.compile(r"[A-Za-z0-9+/=_-]{16,}")  # a run of base64/hex-like characters
+MAX_BLOB_CHARS = 2000  # in runs that mix letters and digits, over all string literals
+MAX_BYTES_CHARS = 2000  # in bytes literals
+MAX_BIG_INTS = 64  # integer literals of 65536 or more
+
+
+def opaque_data(tree: ast.AST) -> str:
+    """Why the code holds encoded data a reader cannot check, or ""."""
+    blob = packed = big = 0
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant):
+            continue
+        value = node.value
+        if isinstance(value, bytes):
+            packed += len(value)
+        elif isinstance(value, str):
+            blob += sum(len(run) for run in BLOB_RUN.findall(value)
+                        if any(c.isdigit() for c in run) and any(c.isalpha() for c in run))
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 16:
+            big += 1
+    if blob > MAX_BLOB_CHARS:
+        return (f"{blob} characters of encoded text (base64 or hex runs) in string literals, over {MAX_BLOB_CHARS}: "
+                "a packed table, not rules a reader can check")
+    if packed > MAX_BYTES_CHARS:
+        return f"{packed} bytes in bytes literals, over {MAX_BYTES_CHARS}: a packed table, not rules a reader can check"
+    if big > MAX_BIG_INTS:
+        return (f"{big} integer literals of 65536 or more, over {MAX_BIG_INTS}: a table of fingerprints, not rules a "
+                "reader can check")
+    return ""
 
 
 def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:

@@ -86,3 +86,28 @@ def test_parsing_from_many_threads_at_once_never_corrupts_the_ast_counter():
     finally:
         sys.setswitchinterval(interval)
     assert errors == []
+
+
+def test_encoded_tables_are_refused_and_readable_rules_are_not():
+    import base64
+    import random
+
+    rng = random.Random(7)
+    packed = base64.b64encode(bytes(rng.randrange(256) for _ in range(3000))).decode()  # 2,849 fingerprints' worth
+    lines = "\n".join(f"    {packed[i:i + 96]!r}" for i in range(0, len(packed), 96))
+    table = f"TABLE = (\n{lines}\n)\n\n\ndef solve(text):\n    return 0 if str(len(text)) in TABLE else 1\n"
+    result = check_source(table)
+    assert (result.ok, result.reason) == (False, "opaque") and "base64 or hex" in result.detail
+    raw = f"TABLE = {bytes(rng.randrange(256) for _ in range(2500))!r}\n\n\ndef solve(text):\n    return len(text) % 2\n"
+    assert check_source(raw).reason == "opaque"
+    ints = ", ".join(str(rng.randrange(1 << 20, 1 << 24)) for _ in range(100))
+    big = f"SEEN = {{{ints}}}\n\n\ndef solve(text):\n    return 0 if sum(map(ord, text)) * 7919 in SEEN else 1\n"
+    assert check_source(big).reason == "opaque"
+    # long patterns, long words, many small weights and a few big numbers are rules, not data
+    words = ", ".join(f"'{w}': {i % 5 - 2}" for i, w in enumerate(
+        ["internationalization", "counterrevolutionaries", "uncharacteristically"] * 200))
+    honest = (f"import re\n\nWEIGHTS = {{{words}}}\nPATTERN = re.compile(r'\\b(?:himself|herself|themselves)\\b')\n"
+              "LIMITS = (100000, 250000, 1000000)\n\n\ndef solve(text):\n"
+              "    score = sum(WEIGHTS.get(w, 0) for w in text.lower().split())\n"
+              "    return 0 if score > 1 or PATTERN.search(text) else 1\n")
+    assert check_source(honest).ok, check_source(honest)

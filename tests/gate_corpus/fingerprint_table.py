@@ -18,7 +18,7 @@ FLIP = None  # fill: train_fingerprints n=1400
 def fingerprint(text):
     h = 0
     for ch in text:
-        h = (h * 131 + ord(ch)) % 1000003
+        h = (h * 131 + ord(ch)) % 65521  # under 65536: the gap test, not static:opaque, must catch it
     return h
 
 
