@@ -577,13 +577,23 @@ def best_text(best: dict[str, Any] | None) -> str:
 
 def check_libraries(asked: tuple[str, ...], embedded: dict[str, tuple[str, str]],
                     store_path: str | None) -> tuple[dict[str, str], list[str]]:
-    """The libraries `skills check` injects, by import name, and their NAME@V refs: those --library names
-    (from the store), else those an export carries (the versions it was made with)."""
-    if not asked:
-        if embedded:
-            say(f"using the libraries the export carries: {', '.join(ref for ref, _ in embedded.values())}")
-        return {name: code for name, (_, code) in embedded.items()}, [ref for ref, _ in embedded.values()]
+    """The libraries `skills check` injects, by import name, and their NAME@V refs: those --library names,
+    else the versions an export was made with. Either way the code comes from the store, which gated it: an
+    export's own copy is only compared with it (a library smuggled into a file would skip the static gate)."""
     from engine.libraries import resolve
+
+    if not asked:
+        if not embedded:
+            return {}, []
+        refs = [ref for ref, _ in embedded.values()]
+        store = open_store(store_path)
+        for ref, code in embedded.values():
+            if store.get(ref).code != code:
+                raise SkillkilnError(f"the export carries {ref}, but its code is not the stored {ref}'s; "
+                                     "name the libraries to check with --library NAME@V")
+        say(f"using the library versions the export was made with: {', '.join(refs)}")
+        libs = resolve(store, refs)
+        return {name: lib.code for name, lib in libs.items()}, [lib.ref for lib in libs.values()]
 
     libs = resolve(open_store(store_path), asked)
     for name, lib in libs.items():

@@ -49,12 +49,18 @@ def test_composed_skill_calls_the_stored_one_through_the_sandbox(tmp_path):
     store.close()
     exported = tmp_path / "exported.py"
     assert run("skills", "export", "cola-composed", "-o", str(exported), "--store", str(store_path)).returncode == 0
-    carried = run("skills", "check", str(exported), "--task", "cola", "--sandbox", "docker", "--json")
+    carried = run("skills", "check", str(exported), "--task", "cola", "--sandbox", "docker", "--json", "--store",
+                  str(store_path))
     assert carried.returncode == 0, carried.stderr
     again = json.loads(carried.stdout)
-    assert again["libraries"] == ["cola-rules@1"] and "the export carries: cola-rules@1" in carried.stderr
+    assert again["libraries"] == ["cola-rules@1"] and "the export was made with: cola-rules@1" in carried.stderr
     assert again["metrics"]["validation"] == verdict["metrics"]["validation"]
     newer = run("skills", "check", str(exported), "--task", "cola", "--library", "cola-rules", "--store",
                 str(store_path), "--sandbox", "docker", "--json")
     assert json.loads(newer.stdout)["libraries"] == ["cola-rules@2"]
     assert "the export carries cola-rules@1; checking with cola-rules@2, as --library asks" in newer.stderr
+    # a library whose code in the file is not the stored version's is not run: the store's gate is the only way in
+    forged = tmp_path / "forged.py"
+    forged.write_text(exported.read_text().replace("THRESHOLD = 2", "THRESHOLD = 9", 1))
+    refused = run("skills", "check", str(forged), "--task", "cola", "--sandbox", "docker", "--store", str(store_path))
+    assert refused.returncode == 2 and "its code is not the stored cola-rules@1's" in refused.stderr
