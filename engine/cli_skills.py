@@ -29,7 +29,7 @@ from engine.cli_common import (
 from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
 from engine.records import selection_key, split_reasons
-from engine.summary import skipped_line
+from engine.summary import best_text, skipped_line
 from tasks.metrics import p_text
 
 SPLITS = ("train", "validation", "test")
@@ -566,15 +566,6 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     out_console.print(f"config: {config}", markup=False, highlight=False)
 
 
-def best_text(best: dict[str, Any] | None) -> str:
-    """A run's best as a line: NAME@V and its candidate, or why it has no version."""
-    if not best:
-        return "none accepted"
-    if best.get("version"):
-        return f"{best['name']}@{best['version']} (candidate {best['candidate_id']})"
-    return f"candidate {best['candidate_id']} (not stored: {best['name']} already held a version at least as good)"
-
-
 def check_libraries(asked: tuple[str, ...], embedded: dict[str, tuple[str, str]],
                     store_path: str | None) -> tuple[dict[str, str], list[str]]:
     """The libraries `skills check` injects, by import name, and their NAME@V refs: those --library names,
@@ -582,23 +573,22 @@ def check_libraries(asked: tuple[str, ...], embedded: dict[str, tuple[str, str]]
     export's own copy is only compared with it (a library smuggled into a file would skip the static gate)."""
     from engine.libraries import resolve
 
-    if not asked:
-        if not embedded:
-            return {}, []
+    if not asked and not embedded:
+        return {}, []
+    store = open_store(store_path)
+    if asked:
+        libs = resolve(store, asked)
+        for name, lib in libs.items():
+            if name in embedded and embedded[name][0] != lib.ref:
+                say(f"warning: the export carries {embedded[name][0]}; checking with {lib.ref}, as --library asks")
+    else:
         refs = [ref for ref, _ in embedded.values()]
-        store = open_store(store_path)
         for ref, code in embedded.values():
             if store.get(ref).code != code:
                 raise SkillkilnError(f"the export carries {ref}, but its code is not the stored {ref}'s; "
                                      "name the libraries to check with --library NAME@V")
         say(f"using the library versions the export was made with: {', '.join(refs)}")
         libs = resolve(store, refs)
-        return {name: lib.code for name, lib in libs.items()}, [lib.ref for lib in libs.values()]
-
-    libs = resolve(open_store(store_path), asked)
-    for name, lib in libs.items():
-        if name in embedded and embedded[name][0] != lib.ref:
-            say(f"warning: the export carries {embedded[name][0]}; checking with {lib.ref}, as --library asks")
     return {name: lib.code for name, lib in libs.items()}, [lib.ref for lib in libs.values()]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.errors import SkillkilnError
 from engine.records import SKIPS, is_skip, split_reasons
-from engine.summary import llm_rows, plural, skipped_line
+from engine.summary import best_text, llm_rows, plural, skipped_line
 from tasks.metrics import p_text
 
 TOP_REASONS = 8
@@ -276,10 +276,6 @@ def render(store, run_id: str) -> str:
     figures = "".join(f'<h2>{e(t)}</h2><img alt="{e(t)}" src="data:image/png;base64,{b}">' for t, b in plots)
     if stats:
         figures += "<h2>Failure clusters, iteration by iteration</h2>" + cluster_table(stats)
-    best_line = (f"{e(best['name'])}@{best['version']} (candidate {e(best['candidate_id'])})"
-                 if best and best.get("version") else
-                 (f"candidate {e(best['candidate_id'])} (not stored: {e(best['name'])} already held a version at "
-                  "least as good)" if best else "none accepted"))
     wall = (f"{summary['wall_s']} s ({summary.get('sandbox_s', '-')} s in the sandbox)" if "wall_s" in summary
             else "not recorded: the run has not finished")
     return f"""<!doctype html>
@@ -305,7 +301,7 @@ img {{ max-width: 100%; }}
 <tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>
 <tr><td>tokens</td><td>{tokens_fact(summary, rows)}</td></tr>
 {llm_facts(summary)}
-<tr><td>best skill</td><td>{best_line}</td></tr>
+<tr><td>best skill</td><td>{e(best_text(best))}</td></tr>
 <tr><td>made by</td><td>{e((best or {}).get('note') or '-')}</td></tr>
 <tr><td>wall time</td><td>{wall}</td></tr>
 </table>

@@ -93,6 +93,15 @@ def skipped_line(skipped: dict[str, int]) -> str:
     return " · ".join(f"{n} {reason}: {SKIPS.get(reason, reason)}" for reason, n in skipped.items())
 
 
+def best_text(best: dict[str, Any] | None) -> str:
+    """A run's best as one line (runs show, the report): NAME@V and its candidate, or why it has no version."""
+    if not best:
+        return "none accepted"
+    if best.get("version"):
+        return f"{best['name']}@{best['version']} (candidate {best['candidate_id']})"
+    return f"candidate {best['candidate_id']} (not stored: {best['name']} already held a version at least as good)"
+
+
 def print_facts(summary: dict[str, Any], console: Console) -> None:
     best = summary.get("best")
     facts = Table(show_header=False, box=None, pad_edge=False)
