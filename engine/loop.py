@@ -328,10 +328,11 @@ class Run:
         done = run.next_iteration - 1
         run.last_reasons = tuple(dict.fromkeys(r for rec in records if rec["iteration"] == done for r in rec["reasons"]))
         # what the run spent before: --max-cost-usd and the ledger count the whole run, not the last part
-        stored = json.loads(store.run(run_id)["summary"] or "{}")
+        row = store.run(run_id)
+        stored = json.loads(row["summary"] or "{}")
         run.earlier_wall_s = float(stored.get("wall_s") or 0.0)  # the wall time of the parts before
         if not stored and records:  # killed before its summary: from its start to its last stored candidate
-            started = datetime.fromisoformat(store.run(run_id)["started_at"])
+            started = datetime.fromisoformat(row["started_at"])
             last = max(datetime.fromisoformat(r["created_at"]) for r in records)
             run.earlier_wall_s = max(0.0, (last - started).total_seconds())
         run.ledger.restore(Ledger.earlier_calls(stored, records))

@@ -433,7 +433,7 @@ class Store:
         return self._db.execute("SELECT * FROM skills WHERE name = ?", (name,)).fetchone()
 
     def _skill(self, name: str) -> sqlite3.Row:
-        row = self._db.execute("SELECT * FROM skills WHERE name = ?", (name,)).fetchone()
+        row = self.find_skill(name)
         if row is None:
             raise SkillkilnError(f"no skill {name!r} in the store {self.path}")
         return row
