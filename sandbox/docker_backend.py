@@ -2,7 +2,8 @@
 
 Containers have no network, a read-only root, a small noexec tmpfs, a non-root user, no
 capabilities, no-new-privileges, Docker's default seccomp profile, memory, pids and CPU
-limits, an environment holding only the image's (PYTHONHASHSEED=0), no /dev/shm (IPC mode none) and no log (nothing the channel
+limits, an environment holding only the image's (PYTHONHASHSEED=0), no /dev/shm (IPC mode none) nor
+System V IPC (its limits 0), and no log (nothing the channel
 carries is written to the host's disk). Host and harness talk over the container's attached
 stdin/stdout (Docker's multiplexed stream; only stdout is attached). The harness is the
 container's init: after each request it kills whatever a skill left running and wipes
@@ -54,6 +55,15 @@ def docker_available() -> bool:
         return False
 
 
+# System V shared memory, queues and semaphores outlive the process that made them, so a skill's
+# segment would be there for the next request's child to read; the container's own IPC namespace
+# gets none (every limit 0: shmget/semget fail with EINVAL, msgget with ENOSPC).
+NO_SYSV_IPC = {
+    "kernel.shmmax": "0", "kernel.shmall": "0", "kernel.shmmni": "0",
+    "kernel.msgmni": "0", "kernel.sem": "0 0 0 0",
+}
+
+
 class DockerWorker:
     def __init__(self, client, image: str, mem_mb: int, cpus: float, pids: int):
         self._container = client.containers.create(
@@ -63,6 +73,7 @@ class DockerWorker:
             tty=False,
             network_mode="none",
             ipc_mode="none",
+            sysctls=NO_SYSV_IPC,
             read_only=True,
             tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
             mem_limit=f"{mem_mb}m",

@@ -44,6 +44,19 @@ def test_containers_are_hardened(docker_backend):
         assert not any(e.startswith(("ANTHROPIC", "OLLAMA", "SKILLKILN", "CI=")) for e in config["Env"])
 
 
+def test_no_system_v_ipc_inside(docker_backend):
+    """A SysV segment, queue or semaphore would outlive the request that made it: none can be made."""
+    from sandbox.docker_backend import docker_client
+
+    probe = ("import ctypes\nlibc = ctypes.CDLL(None)\n"
+             "print(libc.shmget(0, 4096, 0o1600), libc.msgget(0, 0o1600), libc.semget(0, 1, 0o1600))")
+    client = docker_client()
+    container = client.containers.list(filters={"label": CONTAINER_LABEL})[0]
+    code, output = container.exec_run(["python3", "-c", probe], user="65534:65534")
+    assert code == 0, output
+    assert output.decode().split() == ["-1", "-1", "-1"]
+
+
 def test_state_does_not_leak_between_candidates(docker_backend):
     writer = "import collections\n\ndef solve(text):\n    collections.LEAK = 1\n    return 1\n"
     reader = "import collections\n\ndef solve(text):\n    return 0 if hasattr(collections, 'LEAK') else 1\n"
