@@ -109,6 +109,13 @@ FRAME_ATTRIBUTES = frozenset({
 # str.format and format_map look up the attributes and items a template names ("{0.__globals__}")
 # with the real getattr, out of the guards' sight: refused like `_` attributes (use f-strings).
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
+
+
+def refused_attribute(name: str) -> bool:
+    """A `_` name, a frame/code attribute or str.format: never looked up by a skill."""
+    return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES
+
+
 # Public module attributes that hand out arbitrary attribute lookups (string.Formatter's
 # get_field walks "0.__class__.__mro__" with the real getattr): left out of the copies.
 # functools.update_wrapper/wraps copy attributes named by the caller, singledispatch evaluates
@@ -382,7 +389,7 @@ def check_tree(tree: ast.AST) -> None:
         elif isinstance(node, ast.MatchClass):  # `case object(__class__=c)` is an attribute lookup
             names = list(node.kwd_attrs)
         for name in names:
-            if name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES:
+            if refused_attribute(name):
                 raise Forbidden(f"attribute {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
 
 
@@ -439,7 +446,7 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
     def safer_getattr(obj, name, *default):
         if type(name) is not str:  # a str subclass would pass the checks below, and the real getattr takes it
             raise TypeError(f"attribute name must be a str, not {type(name).__name__}")
-        if name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES:
+        if refused_attribute(name):
             raise AttributeError(f"attribute {name!r} is not allowed in a skill")
         return getattr(obj, name, *default)
 
