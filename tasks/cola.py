@@ -9,13 +9,11 @@ never used for selection and never shown to a proposer.
 from __future__ import annotations
 
 import csv
-import os
-import socket
 from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import quiet_datasets
+from tasks.hub import hub_resolvable, quiet_datasets
 from tasks.splits import stratified_split
 
 DESCRIPTION = (
@@ -26,17 +24,6 @@ DESCRIPTION = (
 FILES = ("in_domain_train.tsv", "in_domain_dev.tsv", "out_of_domain_dev.tsv")
 COLUMNS = ["source", "label", "mark", "sentence"]
 SPLIT_SEED = 20190101  # fixed: every run and every store sees the same splits
-
-
-def hub_resolvable(host: str = "huggingface.co") -> bool:
-    """A fast no before `datasets` spends half a minute retrying (a proxy may still get through)."""
-    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
-        return True
-    try:
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
 
 
 def _rows_to_examples(rows) -> list[Example]:

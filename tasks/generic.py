@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import quiet_datasets
+from tasks.hub import hub_resolvable, quiet_datasets
 from tasks.splits import stratified_split
 
 SPLIT_SEED = 7
@@ -73,8 +73,6 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
 
 def load_hub(name: str, text_col: str, label_col: str) -> Task:
     import datasets
-
-    from tasks.cola import hub_resolvable
 
     if not hub_resolvable():
         raise SkillkilnError(f"hf:{name} could not be loaded: the hub is not reachable from here (try file:PATH)")

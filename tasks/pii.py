@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import quiet_datasets
+from tasks.hub import hub_resolvable, quiet_datasets
 
 FILE = "presidio_synth_dataset_v2.jsonl"
 SPLIT_SEED = 2022
@@ -58,8 +58,6 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
             raise SkillkilnError(f"{path} could not be read as JSON lines ({type(exc).__name__}: {str(exc)[:100]})") from None
         source, group_key = f"local:{path}", "template_id"
     else:
-        from tasks.cola import hub_resolvable
-
         name = dataset or "ai4privacy/pii-masking-300k"
         if not hub_resolvable():
             raise SkillkilnError(f"PII set {name} could not be loaded: the hub is not reachable from here; "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.cola import hub_resolvable
+from tasks.hub import hub_resolvable
 from tasks.splits import stratified_split
 
 DESCRIPTION = (

@@ -124,3 +124,39 @@ def test_a_damaged_sst2_line_names_the_file_and_line(tmp_path):
     (folder / "dev.tsv").write_text("sentence\tlabel\nok \t1\n")
     with pytest.raises(SkillkilnError, match=r"train.tsv line 3 could not be read"):
         load_task("sst2", tmp_path)
+
+
+def test_a_dead_proxy_is_a_fast_no_and_a_live_one_a_yes(monkeypatch):
+    """Through HTTPS_PROXY the hub is reachable only if the proxy takes a connection (datasets
+    retried a dead one for about 25 s before its error)."""
+    import socket
+
+    from tasks.hub import hub_resolvable
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    monkeypatch.delenv("NO_PROXY", raising=False), monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{dead_port}")
+    assert hub_resolvable() is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:notaport")
+    assert hub_resolvable() is False
+    with socket.socket() as live:
+        live.bind(("127.0.0.1", 0))
+        live.listen(1)
+        monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{live.getsockname()[1]}")  # no scheme, as people write it
+        assert hub_resolvable() is True
+
+
+def test_hf_task_behind_a_dead_proxy_is_one_line(tmp_path):
+    import subprocess
+
+    from test_cli import BIN, one_line_error
+
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy")}
+    env["HTTPS_PROXY"] = "http://127.0.0.1:9"
+    done = subprocess.run([str(BIN / "evolve"), "--task", "hf:someone/some-set", "--store", str(tmp_path / "s.sqlite")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0
+    assert "hub is not reachable" in one_line_error(done)
