@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from engine.errors import SkillkilnError
 from engine.proposers.base import LibraryInfo
 from skills_store.store import Store, library_name
-from sandbox.static import parse
+from sandbox.static import check_source, parse
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,14 @@ def resolve(store: Store, refs: tuple[str, ...] | list[str]) -> dict[str, Librar
         if known is not None and known.version != version.version:
             raise SkillkilnError(f"libraries need two versions of {version.name} ({known.version} and "
                                  f"{version.version}); name one version for every library")
+        dependencies = tuple(library_name(d) for d in sorted(version.dependencies))
+        static = check_source(version.code, libraries=dependencies)
+        if not static.ok:  # stored under older rules: the sandbox would refuse it in every candidate
+            raise SkillkilnError(f"library {version.name}@{version.version} no longer passes the static gate "
+                                 f"(static:{static.reason}: {static.detail[:120]}); name another version")
         out[import_name] = Library(
             version.name, version.version, import_name, version.code, version.task, _kind(version.task),
-            version.description, tuple(library_name(d) for d in sorted(version.dependencies)),
+            version.description, dependencies,
         )
 
     for ref in refs:

@@ -119,6 +119,21 @@ def test_evolve_with_an_unknown_library_fails_in_one_line(tmp_path):
     assert "nope" in one_line_error(done)
 
 
+def test_a_stored_library_the_static_gate_now_refuses_is_one_line(tmp_path):
+    """A version stored before a rule (str.format was refused in the eleventh session) is named, with
+    the rule, before the run starts, not refused inside every candidate."""
+    store = Store(tmp_path / "s.sqlite")
+    old = RULES.replace("def solve(text):", "def solve(text):\n    text = '{}'.format(text)", 1)
+    offer(store, "cola-rules", old)
+    store.close()
+    done = run("evolve", "--task", "cola", "--iters", "1", "--library", "cola-rules", "--store",
+               str(tmp_path / "s.sqlite"), "--sandbox", "local")
+    assert done.returncode != 0
+    line = one_line_error(done)
+    assert "library cola-rules@1 no longer passes the static gate (static:restricted" in line and "format" in line
+    assert Store(tmp_path / "s.sqlite").get("cola-rules").code == old  # nothing stored is touched
+
+
 def test_run_and_export_inject_dependencies_of_dependencies(tmp_path):
     require_docker()
     store = Store(tmp_path / "s.sqlite")
