@@ -413,9 +413,9 @@ def _run(command: click.Command) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line, like every other error; --help has the rest
         where = exc.ctx.command_path if exc.ctx else command.name
-        err_console.print(f"error: {exc.format_message()} (see `{where} --help`)", style="red", markup=False,
-                          highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        if "--json" in sys.argv[1:] and not JSON_WANTED:  # the error came before --json was parsed
+            JSON_WANTED.append(True)
+        _fail(exc.format_message(), exc.exit_code, hint=f" (see `{where} --help`)")
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -431,17 +431,18 @@ def _run(command: click.Command) -> None:
         echo_json_error("interrupted", 130)
         sys.exit(130)
     except SkillkilnError as exc:
-        err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
-        echo_json_error(str(exc), exc.exit_code, **({"run_id": exc.run_id} if exc.run_id else {}))
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code, **({"run_id": exc.run_id} if exc.run_id else {}))
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
-        message = f"unexpected {type(exc).__name__}: {exc}"
-        err_console.print(f"error: {message} (set SKILLKILN_DEBUG=1 for the traceback)",
-                          style="red", markup=False, highlight=False, soft_wrap=True)
-        echo_json_error(message, 1)
-        sys.exit(1)
+        _fail(f"unexpected {type(exc).__name__}: {exc}", 1, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
+
+
+def _fail(message: str, exit_code: int, hint: str = "", **fields) -> None:
+    """The one red line on stderr (with a hint the JSON object leaves out), the --json object, the exit."""
+    err_console.print(f"error: {message}{hint}", style="red", markup=False, highlight=False, soft_wrap=True)
+    echo_json_error(message, exit_code, **fields)
+    sys.exit(exit_code)
 
 
 def main() -> None:

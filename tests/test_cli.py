@@ -40,6 +40,12 @@ def test_with_json_a_failure_is_a_json_object_on_stdout_too(tmp_path):
     done = run("skills", "show", "nosuch", "--json", "--store", str(tmp_path / "s.sqlite"))
     assert done.returncode == 2 and json.loads(done.stdout)["error"].startswith("no skill 'nosuch'")
     assert run("evolve", "--task", "colaa", "--store", str(tmp_path / "s.sqlite")).stdout == ""  # no --json, no JSON
+    # a bad flag value, before or after --json: the object too, without the stderr line's --help hint
+    for args in (("--json", "--iters", "abc"), ("--iters", "abc", "--json")):
+        done = run("evolve", *args, "--store", str(tmp_path / "s.sqlite"))
+        assert done.returncode == 2 and one_line_error(done).endswith("(see `evolve --help`)")
+        assert json.loads(done.stdout) == {"error": "Invalid value for '--iters': 'abc' is not a valid integer range.",
+                                           "exit_code": 2}
 
 
 def test_bad_flag_value_is_one_line(tmp_path):
