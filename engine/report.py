@@ -1,7 +1,7 @@
 """One self-contained HTML page per run: summary, PNG plots (inline), the best skill's code.
 
-Plots: best and median scores per iteration, rejection reasons over time, the lineage of
-the accepted skills, and the token ledger.
+Plots: best and median scores per iteration, where each iteration's candidates went (accepted, or
+their first reason), the lineage of the accepted skills, and the token ledger.
 """
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def _png(fig) -> str:
     from matplotlib.ticker import MaxNLocator
 
     for ax in fig.axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ax.get_ylabel() in ("candidates", "slot"):
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if ax.get_ylabel() in ("candidates", "candidates of the iteration"):
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -97,24 +97,30 @@ def plot_scores(rows: list[dict[str, Any]], key: str = "mcc") -> str:
     return _png(fig)
 
 
+def outcomes(rows: list[dict[str, Any]]) -> tuple[list[int], dict[str, list[int]]]:
+    """Per iteration, how many candidates were accepted and how many stopped at each first reason
+    (the gate may give several; the report's table counts them all): the TOP_REASONS commonest, the
+    rest as "other". Every candidate is counted once."""
+    its = _iterations(rows)
+    first = [("accepted" if r["accepted"] else (r["reasons"] or ["other"])[0], r["iteration"]) for r in rows]
+    top = [r for r, _ in Counter(x for x, _ in first if x != "accepted").most_common(TOP_REASONS)]
+    named = {x if x == "accepted" or x in top else "other" for x, _ in first}
+    bars = {name: [sum(1 for x, it_ in first if it_ == it and (x if x == "accepted" or x in top else "other") == name)
+                   for it in its]
+            for name in ["accepted", *top, "other"] if name in named}
+    return its, bars
+
+
 def plot_rejections(rows: list[dict[str, Any]]) -> str:
+    """Each iteration's candidates as one bar: the accepted (green, at the bottom), then the rest."""
     import matplotlib.pyplot as plt
 
-    its = _iterations(rows)
-    totals = Counter(r for row in rows for r in row["reasons"])
-    top = [r for r, _ in totals.most_common(TOP_REASONS)]
+    its, bars = outcomes(rows)
     fig, ax = plt.subplots(figsize=(8, 3.6))
     bottom = [0] * len(its)
-    for reason in top + ["other"]:
-        counts = []
-        for it in its:
-            here = [x for row in rows if row["iteration"] == it for x in row["reasons"]]
-            counts.append(sum(1 for x in here if (x == reason if reason != "other" else x not in top)))
-        if any(counts):
-            ax.bar(its, counts, bottom=bottom, label=reason)
-            bottom = [b + c for b, c in zip(bottom, counts)]
-    accepted = [sum(1 for r in rows if r["iteration"] == it and r["accepted"]) for it in its]
-    ax.plot(its, accepted, "k*", label="accepted")
+    for name, counts in bars.items():
+        ax.bar(its, counts, bottom=bottom, label=name, **({"color": "#1b7f3b"} if name == "accepted" else {}))
+        bottom = [b + c for b, c in zip(bottom, counts)]
     ax.set_xlabel("iteration")
     ax.set_ylabel("candidates")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -157,6 +163,10 @@ def plot_lineage(rows: list[dict[str, Any]], key: str = "mcc") -> str:
             ax.annotate(f"{val:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
     if not nodes:
         ax.text(0.5, 0.5, "no accepted skill in this run", ha="center", va="center", transform=ax.transAxes)
+    else:  # whole numbers on both axes, even for one iteration or one lane
+        xs, ys = [x for x, _ in pos.values()], [y for _, y in pos.values()]
+        ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+        ax.set_ylim(-0.5, max(ys) + 0.5)
     ax.set_xlabel("iteration")
     ax.set_ylabel("candidates of the iteration")
     ax.set_title(f"green: accepted (label: validation {key.upper()}); grey: ancestors", fontsize=8)
@@ -179,6 +189,7 @@ def plot_tokens(rows: list[dict[str, Any]]) -> str:
     if prompt + completion == 0:
         ax.text(0.5, 0.5, "0 tokens: the offline proposer calls no LLM", ha="center", va="center",
                 transform=ax.transAxes)
+        ax.set_yticks([])
     ax.set_xlabel("iteration")
     ax.set_ylabel("cumulative tokens")
     ax.legend(fontsize=8, loc="upper left")
@@ -268,7 +279,7 @@ def render(store, run_id: str) -> str:
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"
                       for r, n in counts.most_common())
     skips = [r for r in rows if not r["accepted"] and is_skip(r["reasons"])]
-    plots = [("Scores per iteration", plot_scores(rows, key)), ("Rejection reasons over time", plot_rejections(rows)),
+    plots = [("Scores per iteration", plot_scores(rows, key)), ("Where each iteration's candidates went", plot_rejections(rows)),
              ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
     stats = store.iterations(run_id)
     if stats:

@@ -82,3 +82,21 @@ def test_a_report_that_cannot_be_written_costs_a_warning_not_the_summary(tmp_pat
     assert summary["report"] is None and summary["candidates"] == 4
     assert "warning: cannot write the report" in done.stderr and f"skills report {summary['run_id']}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_each_candidate_is_one_block_of_its_iterations_bar():
+    """The bar chart counts candidates (accepted first, then by first reason), not reasons: a
+    candidate with two reasons is one block, and the bars add up to the candidates."""
+    from engine.report import TOP_REASONS, outcomes
+
+    rows = [{"iteration": 0, "accepted": True, "reasons": []},
+            {"iteration": 0, "accepted": False, "reasons": ["memorised", "not_significant:validation"]},
+            {"iteration": 1, "accepted": False, "reasons": ["not_better"]},
+            {"iteration": 1, "accepted": False, "reasons": ["not_better"]}]
+    rows += [{"iteration": 2, "accepted": False, "reasons": [f"rare:{i}"]} for i in range(TOP_REASONS + 2)]
+    its, bars = outcomes(rows)
+    assert its == [0, 1, 2]
+    assert bars["accepted"] == [1, 0, 0] and bars["memorised"] == [1, 0, 0] and bars["not_better"] == [0, 2, 0]
+    assert "not_significant:validation" not in bars  # only a second reason
+    assert sum(bars["other"]) == 4  # 12 first reasons: those beyond the TOP_REASONS commonest
+    assert [sum(column) for column in zip(*bars.values())] == [2, 2, TOP_REASONS + 2]
