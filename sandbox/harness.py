@@ -274,12 +274,19 @@ def describe_error(exc: BaseException) -> str:
     return f"exception: {type_name(exc)}: {safe_str(exc)}"
 
 
+MAX_LABEL_CHARS = 200  # a str answer longer than this is no task's label
+
+
 def encode_output(kind: str, out):
     """Return (json value, error or None). Only exact built-in types pass: no hostile dunders run."""
     if kind == "classification":
         t = type(out)
         if t is int or t is bool:
             return out, None
+        if t is str and len(out) <= MAX_LABEL_CHARS and valid_unicode(out):  # a task's labels may be words
+            return out, None
+        if t is str:
+            return None, f"type: returned a str of {len(out)} characters, not a label"
         return None, f"type: returned {type_name(out)}, not a label"
     if kind == "spans":
         if type(out) is not list:
@@ -859,7 +866,9 @@ def clean_outputs(raw: bytes, n_texts: int, kind: str, errors: dict[str, str]) -
     clean = []
     for i, out in enumerate(outputs):
         t = type(out)
-        if out is None or t is int or t is bool:
+        if out is None or t is int or t is bool or (
+            kind == "classification" and t is str and len(out) <= MAX_LABEL_CHARS and valid_unicode(out)
+        ):
             clean.append(out)
             continue
         if kind == "spans" and t is list and all(

@@ -6,6 +6,9 @@ import json
 import sqlite3
 import subprocess
 
+import pytest
+
+from conftest import require_docker
 from test_cli import BIN, one_line_error
 
 
@@ -80,3 +83,32 @@ def test_a_name_held_by_another_task_or_retired_is_settled_before_the_run(tmp_pa
     retired = evolve(tmp_path, "--task", "file:a/data.jsonl", "--iters", "1", "--store", store)
     assert retired.returncode == 2 and "is retired" in one_line_error(retired)
     assert len(Store(store).runs()) == runs
+
+
+WORD_LABELS = ("def solve(text):\n"
+               "    return 'pos' if 'good' in text.split() else 'neg'\n")
+
+
+@pytest.mark.parametrize("sandbox", ["docker", "local"])
+def test_a_skill_may_answer_a_task_whose_labels_are_words(tmp_path, sandbox):
+    """Labels 'neg'/'pos' (or '0'/'1' as JSON strings) are answered as strings: the sandbox passed only
+    ints, so no skill for such a file could ever be accepted."""
+    if sandbox == "docker":
+        require_docker()
+    rows = [json.dumps({"text": f"{'a good fine' if i % 2 else 'a bad dull'} text number {i}",
+                        "label": "pos" if i % 2 else "neg"}) for i in range(300)]
+    data = tmp_path / "words.jsonl"
+    data.write_text("\n".join(rows) + "\n")
+    skill = tmp_path / "skill.py"
+    skill.write_text(WORD_LABELS)
+    done = subprocess.run([str(BIN / "skills"), "check", str(skill), "--task", f"file:{data}", "--sandbox", sandbox,
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["accepted"] and verdict["metrics"]["validation"]["accuracy"] == 1.0
+    # a word that is not a label, or a str too long to be one, is not a label
+    skill.write_text("def solve(text):\n    return 'positive' if 'good' in text.split() else 'x' * 5000\n")
+    done = subprocess.run([str(BIN / "skills"), "check", str(skill), "--task", f"file:{data}", "--sandbox", sandbox,
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1
+    assert "bad_output:train" in json.loads(done.stdout)["reasons"]

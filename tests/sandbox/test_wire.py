@@ -117,9 +117,13 @@ def test_a_childs_outputs_pass_to_the_host_only_as_exact_json(raw, failure):
 def test_forged_output_values_are_rebuilt():
     h = harness()
     meta = {"ok": True, "errors": {}, "properties": {}, "failure": "", "id": "forged", "extra": 1}
-    reply, outputs = h.clean_result(meta, b'[1,1.5,"x",[0,1,"A"],NaN]', 5, "classification")
-    assert json.loads(outputs) == [1, None, None, None, None] and set(reply) == {"ok", "errors", "properties", "failure"}
-    assert set(reply["errors"]) == {"1", "2", "3", "4"}
+    long = "y" * (h.MAX_LABEL_CHARS + 1)
+    raw = f'[1,1.5,"x",[0,1,"A"],NaN,"{long}","\\ud800"]'.encode()
+    reply, outputs = h.clean_result(meta, raw, 7, "classification")
+    # a str is a label (a task's labels may be words) if it is short and valid unicode
+    assert json.loads(outputs) == [1, None, "x", None, None, None, None]
+    assert set(reply) == {"ok", "errors", "properties", "failure"}
+    assert set(reply["errors"]) == {"1", "3", "4", "5", "6"}
     _, spans = h.clean_result({"ok": True}, b'[[[0,1,"A"]],[[0,"1","A"]]]', 2, "spans")
     assert json.loads(spans) == [[[0, 1, "A"]], None]
 
