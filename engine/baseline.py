@@ -16,12 +16,13 @@ from collections import Counter
 from typing import Any, Callable, Sequence
 
 from engine.errors import SkillkilnError
+from engine.gate import GateConfig, score_labels
 from engine.ledger import BudgetExhausted, Ledger, call_bound
 from engine.parsing import strip_think
 from engine.prompts import baseline_prompt
 from engine.proposers.llm import ChatModel, spec
 from engine.records import Example, Task
-from tasks.metrics import INVALID, binary_metrics
+from tasks.metrics import INVALID
 
 _ANSWER = re.compile(r"^\W*(\d+)\s*[:.)\]-]\s*['\"]?([\w-]+)", re.M)
 
@@ -59,9 +60,17 @@ def parse_labels(text: str, n: int, labels: Sequence[Any]) -> list[Any]:
     return out
 
 
+def check_task(task: Task) -> None:
+    """The baseline asks the model for one label per text: a span task is not that."""
+    if task.kind != "classification":
+        raise SkillkilnError(f"baseline classifies texts with the model; {task.name} is a {task.kind} task "
+                             "(spans are not a label per text)")
+
+
 def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, limit: int | None = None,
                  batch_size: int = 1, seed: int = 0, max_tokens: int = 256,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    check_task(task)
     examples = sample(task.split(split).examples, limit, seed)
     started = time.perf_counter()
     preds: list[Any] = []
@@ -86,7 +95,7 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
             progress(len(preds), len(examples))
     scored = examples[:len(preds)]
     labels = [e.label for e in scored]
-    metrics = binary_metrics(labels, preds, positive=task.labels[-1]) if scored else None
+    metrics = score_labels(task, labels, preds, GateConfig()) if scored else None  # the gate's own metric
     n = len(scored)
     ledger_summary = ledger.summary()
     return {

@@ -310,7 +310,7 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
              store_path: str | None, data_dir: str | None, as_json: bool) -> None:
     """Classify a split with the model directly: accuracy, MCC and tokens per example, stored for the
     break-even line of later `evolve` runs."""
-    from engine.baseline import run_baseline
+    from engine.baseline import check_task, run_baseline
     from engine.ledger import Ledger
     from engine.loop import new_run_id
     from engine.proposers.llm import DEFAULT_MODELS, PROVIDERS, RetryPolicy, make_chat_model, parse_spec
@@ -331,6 +331,7 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         ledger = Ledger(budget_usd=max_cost_usd)
         ledger.require_prices([(provider, name)])
         loaded = load_task(task, data_dir)
+        check_task(loaded)
         run_id = new_run_id()
         config = {"kind": "baseline", "task": task, "split": split, "provider": provider, "model": name,
                   "limit": limit, "batch_size": batch_size, "seed": seed}

@@ -267,3 +267,45 @@ def test_a_budget_that_cannot_pay_for_the_repair_stops_and_keeps_the_answer(anth
     assert len(stored) == 1 and (stored[0]["prompt_tokens"], stored[0]["completion_tokens"]) == (900, 2000)
     assert "no repair: the run stopped" in stored[0]["note"] and not stored[0]["accepted"]
     assert summary["candidates"] == 1 and summary["ledger"]["cost_usd"] == pytest.approx(0.0436)
+
+
+def test_baseline_scores_many_labels_as_the_gate_does_and_refuses_spans(anthropic_env, tmp_path):
+    """Three labels: the gate's multiclass MCC (R_K), not 'the last label against the rest'; a span
+    task is refused before any call or stored run."""
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+    from engine.gate import GateConfig, score_labels
+    from engine.proposers.llm import DEFAULT_MODELS
+    from skills_store.store import Store
+    from tasks import load_task
+
+    server = anthropic_env
+    model = DEFAULT_MODELS["anthropic"]
+    rows = [json.dumps({"text": f"item{i % 3} text {i}", "label": i % 3}) for i in range(450)]
+    data = tmp_path / "three.jsonl"
+    data.write_text("\n".join(rows) + "\n")
+
+    def answer(_api, body):  # label 0 right, labels 1 and 2 both called 2
+        prompt = body["messages"][-1]["content"]
+        lines = [line for line in prompt.splitlines() if line[:1].isdigit() and "'item" in line]
+        text = "\n".join(f"{line.split(':', 1)[0]}: {0 if 'item0' in line else 2}" for line in lines)
+        return anthropic_message(text, model, approx_tokens(prompt), approx_tokens(text))
+
+    server.responder = answer
+    path = tmp_path / "s.sqlite"
+    done = CliRunner().invoke(cli, ["baseline", "--task", f"file:{data}", "--split", "validation", "--proposer",
+                                    "anthropic", "--batch-size", "10", "--store", str(path), "--json"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    task = load_task(f"file:{data}")
+    labels = task.split("validation").labels
+    expected = score_labels(task, labels, [0 if y == 0 else 2 for y in labels], GateConfig())
+    assert result["n"] == len(labels) and result["unparsed"] == 0
+    assert result["mcc"] == pytest.approx(expected.mcc) and result["accuracy"] == pytest.approx(expected.accuracy)
+    assert 0.55 < result["mcc"] < 0.7  # R_K; 'label 2 against the rest' gave 0.5
+
+    calls = len(server.chats("anthropic"))
+    spans = CliRunner().invoke(cli, ["baseline", "--task", "pii", "--proposer", "anthropic", "--store", str(path)])
+    assert isinstance(spans.exception, SkillkilnError) and "pii is a spans task" in str(spans.exception)
+    assert len(Store(path).runs()) == 1 and len(server.chats("anthropic")) == calls  # no call, nothing stored
