@@ -304,10 +304,11 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
               help="A cap: stop cleanly before a call that could take the cost past it.")
 @store_option
 @data_option
+@column_options
 @json_option
 def baseline(task: str, split: str, proposer: str | None, model: str | None, limit: int | None, batch_size: int,
              seed: int, ollama_host: str | None, llm_timeout: float, llm_retries: int, max_cost_usd: float | None,
-             store_path: str | None, data_dir: str | None, as_json: bool) -> None:
+             store_path: str | None, data_dir: str | None, text_col: str, label_col: str, as_json: bool) -> None:
     """Classify a split with the model directly: accuracy, MCC and tokens per example, stored for the
     break-even line of later `evolve` runs."""
     from engine.baseline import check_task, run_baseline
@@ -330,7 +331,7 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         getattr(chat, "preflight", lambda: None)()
         ledger = Ledger(budget_usd=max_cost_usd)
         ledger.require_prices([(provider, name)])
-        loaded = load_task(task, data_dir)
+        loaded = load_task(task, data_dir, text_col, label_col)
         check_task(loaded)
         run_id = new_run_id()
         config = {"kind": "baseline", "task": task, "split": split, "provider": provider, "model": name,

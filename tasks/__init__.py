@@ -85,6 +85,9 @@ def load_task(name: str, data_dir: str | Path | None = None, text_col: str = "te
         task = generic.load_hub(name[len("hf:"):], text_col, label_col)
     else:
         spec = task_spec(name)
+        if (text_col, label_col) != ("text", "label"):
+            raise SkillkilnError(f"task {name!r} has its own columns; --text-col and --label-col are for "
+                                 "file: and hf: tasks")
         if dataset and not spec.takes_dataset:
             raise SkillkilnError(f"task {name!r} takes no --dataset (only: "
                                  f"{', '.join(n for n, s in sorted(_registry().items()) if s.takes_dataset)})")
@@ -100,6 +103,12 @@ def _big_enough(task: Task) -> Task:
     sizes = {split: len(task.split(split)) for split in ("train", "validation", "test")}
     if sizes["validation"] < MIN_VALIDATION or not sizes["train"] or not sizes["test"]:
         shown = ", ".join(f"{n} {split}" for split, n in sizes.items())
+        total = sum(sizes.values())
+        if task.kind == "classification" and len(task.labels) > max(2, total // 10):
+            why = (f"its {len(task.labels)} labels leave too few examples of each to carve the splits; "
+                   "is the label column the right one?")
+        else:
+            why = "is a data file truncated?"
         raise SkillkilnError(f"task {task.name} is too small to judge a skill on: {shown} examples (validation "
-                             f"needs at least {MIN_VALIDATION}); is a data file truncated? (source: {task.source})")
+                             f"needs at least {MIN_VALIDATION}); {why} (source: {task.source})")
     return task

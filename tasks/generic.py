@@ -8,6 +8,7 @@ values of the label column.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from engine.errors import SkillkilnError
@@ -19,18 +20,30 @@ SPLIT_SEED = 7
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 
 
+def _no_value(value) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
 def _examples(rows, text_col: str, label_col: str, where: str) -> list[Example]:
     columns = set(rows.column_names)
     missing = [c for c in (text_col, label_col) if c not in columns]
     if missing:
         raise SkillkilnError(f"{where} has no column {missing[0]!r}; its columns: {', '.join(sorted(columns))}"
                              " (choose with --text-col and --label-col)")
-    kept = [r for r in rows if r[text_col] is not None]
-    unlabelled = sum(1 for r in kept if r[label_col] is None or r[label_col] == "")
-    if unlabelled:  # as a label, None would be a class of its own
-        raise SkillkilnError(f"{where}: {unlabelled} of {len(kept)} rows have no {label_col!r} value; "
+    rows = list(rows)
+    textless = sum(1 for r in rows if r[text_col] is None)
+    if textless:  # a JSON null (a CSV's empty field is an empty text, as in JSON "")
+        raise SkillkilnError(f"{where}: {textless} of {len(rows)} rows have no {text_col!r} value; "
+                             "give them a text (\"\" for an empty one) or leave them out")
+    unlabelled = sum(1 for r in rows if _no_value(r[label_col]))
+    if unlabelled:  # as a label, None (or NaN, never equal to itself) would be a class of its own
+        raise SkillkilnError(f"{where}: {unlabelled} of {len(rows)} rows have no {label_col!r} value; "
                              "label them or leave them out")
-    return [Example(str(r[text_col]), r[label_col]) for r in kept]
+    odd = next((r[label_col] for r in rows if type(r[label_col]) not in (str, int, float, bool)), None)
+    if odd is not None:
+        raise SkillkilnError(f"{where}: column {label_col!r} holds {type(odd).__name__} values; a label is a "
+                             "string or a number")
+    return [Example(str(r[text_col]), r[label_col]) for r in rows]
 
 
 def _carve(pool: list[Example]) -> tuple[Split, Split, Split]:
@@ -48,9 +61,22 @@ def _task(name: str, train: Split, validation: Split, test: Split, source: str) 
                 metric="mcc" if len(labels) == 2 else "accuracy", source=source)
 
 
+def root_cause(exc: BaseException) -> str:
+    """What went wrong, in one line: datasets wraps the parser's own error ("Expected 2 fields in line 102")
+    in a DatasetGenerationError that says only that generating the dataset failed."""
+    while exc.__cause__ is not None and exc.__cause__ is not exc:
+        exc = exc.__cause__
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}"
+
+
 def load_file(path: str, text_col: str, label_col: str) -> Task:
     datasets = quiet_datasets()
+    if not path.strip():
+        raise SkillkilnError("file: names no file (write --task file:PATH)")
     file = Path(path).expanduser().resolve()
+    if file.is_dir():
+        raise SkillkilnError(f"task file {file} is a folder; name a .csv, .tsv, .json or .jsonl file in it")
     if not file.is_file():
         raise SkillkilnError(f"task file {file} does not exist")
     builder = FORMATS.get(file.suffix.lower())
@@ -60,26 +86,29 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
         raise SkillkilnError(f"task file {file} is empty")
     # a TSV is read literally: a quote is a character of the text (CoLA's files hold unpaired ones); read as
     # a CSV quote it would run across lines and merge rows
-    kwargs = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if file.suffix.lower() == ".tsv" else {}
+    # pandas would read an empty field, and texts such as "NA", "null" or "None", as missing: a text is kept as written
+    kwargs = {"keep_default_na": False} if builder == "csv" else {}
+    if file.suffix.lower() == ".tsv":
+        kwargs |= {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
     try:
         rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
     except Exception as exc:  # noqa: BLE001 - a malformed file raises many types
         if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
             raise SkillkilnError(f"task file {file} has no rows") from None
-        raise SkillkilnError(f"task file {file} could not be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise SkillkilnError(f"task file {file} could not be read ({root_cause(exc)})") from None
     train, validation, test = _carve(_examples(rows, text_col, label_col, str(file)))
     return _task(f"file:{file}", train, validation, test, f"file:{file}")
 
 
 def load_hub(name: str, text_col: str, label_col: str) -> Task:
-    import datasets
+    datasets = quiet_datasets()
 
     if not hub_resolvable():
         raise SkillkilnError(f"hf:{name} could not be loaded: the hub is not reachable from here (try file:PATH)")
     try:
         ds = datasets.load_dataset(name)
     except Exception as exc:  # noqa: BLE001
-        raise SkillkilnError(f"hf:{name} could not be loaded ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise SkillkilnError(f"hf:{name} could not be loaded ({root_cause(exc)})") from None
     splits = {s: _examples(ds[s], text_col, label_col, f"hf:{name}") for s in ds}
     if {"train", "validation", "test"} <= set(splits) and all(
             e.label not in (-1, None) for e in splits["test"]):

@@ -34,8 +34,11 @@ def hub_resolvable(host: str = "huggingface.co") -> bool:
 
 
 def quiet_datasets():
+    import logging
+
     import datasets
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    logging.getLogger("huggingface_hub").setLevel(logging.CRITICAL)  # its HTTP retries log a line each
     return datasets

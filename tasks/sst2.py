@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import hub_resolvable
+from tasks.hub import hub_resolvable, quiet_datasets
 from tasks.splits import stratified_split
 
 DESCRIPTION = (
@@ -53,8 +53,7 @@ def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
 
 
 def _load_hub() -> tuple[list[Example], list[Example], str]:
-    import datasets
-
+    datasets = quiet_datasets()
     if not hub_resolvable():
         raise SkillkilnError("SST-2 could not be loaded: the hub is not reachable from here; "
                              "set SKILLKILN_DATA_DIR or pass --data-dir with a folder holding sst2/*.tsv")

@@ -160,3 +160,44 @@ def test_hf_task_behind_a_dead_proxy_is_one_line(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode != 0
     assert "hub is not reachable" in one_line_error(done)
+
+
+def test_missing_values_and_odd_columns_in_a_task_file_are_named(tmp_path):
+    """A CSV's empty text and texts such as 'NA' are texts (pandas read them as missing and the rows
+    vanished); a JSON null text, a NaN label or a list label is refused with its count or type; a
+    parser's own error is shown, not datasets' wrapper."""
+    import json
+
+    rows = [f"word{i % 2} number {i},{i % 2}" for i in range(300)] + [",0", ",1", "NA,0", "null,1"]
+    (tmp_path / "blanks.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    task = load_task(f"file:{tmp_path / 'blanks.csv'}")
+    texts = [e.text for s in ("train", "validation", "test") for e in task.split(s).examples]
+    assert len(texts) == 304 and texts.count("") == 2 and "NA" in texts and "null" in texts
+    assert task.labels == (0, 1)
+
+    def jsonl(name, values):
+        path = tmp_path / name
+        path.write_text("\n".join(json.dumps(v) for v in values) + "\n")
+        return f"file:{path}"
+
+    good = [{"text": f"t {i}", "label": i % 2} for i in range(300)]
+    with pytest.raises(SkillkilnError, match="2 of 302 rows have no 'text' value"):
+        load_task(jsonl("nulltext.jsonl", good + [{"text": None, "label": 0}] * 2))
+    path = tmp_path / "nan.jsonl"
+    path.write_text("\n".join(json.dumps(v) for v in good) + '\n{"text": "x", "label": NaN}\n')
+    with pytest.raises(SkillkilnError, match="1 of 301 rows have no 'label' value"):
+        load_task(f"file:{path}")
+    with pytest.raises(SkillkilnError, match="column 'label' holds list values"):
+        load_task(jsonl("lists.jsonl", [{"text": f"t {i}", "label": [i % 2]} for i in range(300)]))
+    (tmp_path / "ragged.csv").write_text("text,label\n" + "\n".join(rows[:100]) + "\na,b,c,d\n")
+    with pytest.raises(SkillkilnError, match="Expected 2 fields in line 102, saw 4"):
+        load_task(f"file:{tmp_path / 'ragged.csv'}")
+    with pytest.raises(SkillkilnError, match="is a folder"):
+        load_task(f"file:{tmp_path}")
+    with pytest.raises(SkillkilnError, match="names no file"):
+        load_task("file:")
+    # every text its own label: the hint names the labels, not a truncated file
+    with pytest.raises(SkillkilnError, match="its 300 labels leave too few examples"):
+        load_task(jsonl("ids.jsonl", [{"text": f"t {i}", "label": f"id{i}"} for i in range(300)]))
+    with pytest.raises(SkillkilnError, match="--text-col and --label-col are for file: and hf: tasks"):
+        load_task("sst2", text_col="review")
