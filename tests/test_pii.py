@@ -289,3 +289,16 @@ def test_span_proposals_carry_their_exact_train_outputs_and_the_bar_keeps_the_ve
             assert set(json.loads(r["verdict"])["metrics"]) == {"validation"}
             assert "train" in json.loads(full_by_hash[r["code_sha256"]]["verdict"])["metrics"]
     assert all(r["train_expected"] for r in bar_rows if json.loads(r["reasons"]) == ["not_better"])
+
+
+def test_the_name_after_a_title_keeps_the_whole_surname():
+    """The optional initial took the surname's first letter and the match stopped there ('John S')."""
+    import re
+
+    from engine.proposers.offline_spans import LIBRARY
+
+    rule = dict(LIBRARY)["person.title"]
+    names = {text: re.search(rule.pattern, text).group(rule.group)
+             for text in ("Dear Mr. John Smith, thanks", "Dr. Anna Berg", "Ms. Jane K. Doe-Ray arrived", "Mr. Lee")}
+    assert names == {"Dear Mr. John Smith, thanks": "John Smith", "Dr. Anna Berg": "Anna Berg",
+                     "Ms. Jane K. Doe-Ray arrived": "Jane K. Doe-Ray", "Mr. Lee": "Lee"}

@@ -107,7 +107,7 @@ LIBRARY: tuple[tuple[str, Rule], ...] = (
                      1, "a number after 'phone', 'fax', ...")),
     ("title.a", Rule("TITLE", rf"\b(?:{TITLES})\.", 0, "a title with its dot: Mr.")),
     ("title.b", Rule("TITLE", rf"\b(?:{TITLES})\b\.?(?= {CAP})", 0, "a title before a capitalised word")),
-    ("person.title", Rule("PERSON", rf"\b(?:{TITLES})\.? ({WORD}(?: {CAP}\.?)?(?: {WORD}(?:-{WORD})?)?)", 1,
+    ("person.title", Rule("PERSON", rf"\b(?:{TITLES})\.? ({WORD}(?: {CAP}\.?)?(?: {WORD}(?:-{WORD})?)?)\b", 1,
                           "the name after a title")),
     ("person.names", Rule("PERSON", rf"\b(?:{{NAMES}})(?: {CAP}\.?)?(?: {WORD}(?:-{WORD})?)?\b", 0,
                           "a mined first name, maybe an initial and a surname")),
