@@ -168,6 +168,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         raise SkillkilnError(f"run {resume_id} started on other data than task {config.task} holds now (its texts or "
                              "labels changed): resuming would mix two datasets in one run; start a new run instead")
     getattr(made, "check_task", lambda task: None)(loaded)  # a task the proposer cannot do: before the run starts
+    if offered and not getattr(made, "uses_libraries", True):
+        say(f"warning: the {config.proposer} proposer for {loaded.kind} tasks does not use libraries: no candidate "
+            f"of this run will import {', '.join(lib.ref for lib in offered.values())}")
     backend = open_backend(config.sandbox, config.workers, say)
     try:
         run = (Run.resume(config, loaded, backend, made, store, resume_id, libraries=offered) if resume_id

@@ -302,3 +302,21 @@ def test_the_name_after_a_title_keeps_the_whole_surname():
              for text in ("Dear Mr. John Smith, thanks", "Dr. Anna Berg", "Ms. Jane K. Doe-Ray arrived", "Mr. Lee")}
     assert names == {"Dear Mr. John Smith, thanks": "John Smith", "Dr. Anna Berg": "Anna Berg",
                      "Ms. Jane K. Doe-Ray arrived": "Jane K. Doe-Ray", "Mr. Lee": "Lee"}
+
+
+def test_a_library_the_span_proposer_cannot_use_is_said_so(tmp_path):
+    """--library on a pii run with the offline proposer: offered, and a warning that no candidate will
+    import it (the header named it and the run went on as if it had not been given)."""
+    from test_skills_browse import HONEST
+
+    from skills_store.store import Store
+
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    store.offer_version("cola-x", "cola", HONEST, {"validation": {"mcc": 0.2}}, {}, (), {}, None)
+    store.close()
+    done = run("evolve", "--task", "pii", "--iters", "1", "--batch", "1", "--library", "cola-x", "--sandbox", "local",
+               "--store", str(path))
+    assert done.returncode == 0, done.stderr
+    assert ("warning: the offline proposer for spans tasks does not use libraries: no candidate of this run will "
+            "import cola-x@1") in " ".join(done.stderr.split())

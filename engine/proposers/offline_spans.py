@@ -470,6 +470,7 @@ class OfflineSpanProposer:
 
     name = "offline"
     model = "span-rules-v1"
+    uses_libraries = False  # its skills are regex rule sets: none imports a stored skill
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
