@@ -290,18 +290,25 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
     table = Table(title="metrics", title_justify="left")
     for col in ("split", "metric", label_a, label_b, "change"):
         table.add_column(col, justify="left" if col in ("split", "metric") else "right")
-    span = "f1" in (metric_key(a), metric_key(b))
-    names = (("precision", "recall", "f1", "overlap_f1", "baseline_capitalised_f1") if span
-             else ("accuracy", "mcc", "balanced_accuracy", "f1"))
+    names = {"f1": ("precision", "recall", "f1", "overlap_f1", "baseline_capitalised_f1"),
+             "mcc": ("accuracy", "mcc", "balanced_accuracy", "f1")}
+    same_task = a.task == b.task
+    # each version's own metrics; side by side (and a change) only for two versions of one task
+    columns = ([(names[metric_key(a)], True, True)] if metric_key(a) == metric_key(b)
+               else [(names[metric_key(a)], True, False), (names[metric_key(b)], False, True)])
     for split in SPLITS:
-        for metric in names:
-            x = a.metrics.get(split, {}).get(metric)
-            y = b.metrics.get(split, {}).get(metric)
-            if x is None and y is None:
-                continue
-            change = "-" if x is None or y is None else f"{y - x:+.3f}"
-            table.add_row(split, metric, _num(x), _num(y), change)
+        for metrics, of_a, of_b in columns:
+            for metric in metrics:
+                x = a.metrics.get(split, {}).get(metric) if of_a else None
+                y = b.metrics.get(split, {}).get(metric) if of_b else None
+                if x is None and y is None:
+                    continue
+                change = "-" if x is None or y is None or not same_task else f"{y - x:+.3f}"
+                table.add_row(split, metric, _num(x), _num(y), change)
     out_console.print(table)
+    if not same_task:
+        out_console.print(f"{label_a} is a {a.task} skill and {label_b} a {b.task} skill: each row is a score on "
+                          "its own task's data, so no change is shown", markup=False, highlight=False)
 
 
 @skills.command("export")

@@ -74,6 +74,24 @@ def test_diff_shows_code_and_metric_change(filled):
     assert "+0.050" in done.stdout
 
 
+def test_diff_of_two_tasks_compares_no_scores(filled):
+    """A span skill against a classification skill: each version's own metrics, no change column
+    (span F1 against a binary F1 read as +0.313), and a line that says why."""
+    store = Store(filled)
+    spans = {s: {"precision": 0.7, "recall": 0.3, "f1": 0.45, "overlap_f1": 0.5, "baseline_capitalised_f1": 0.1}
+             for s in ("train", "validation", "test")}
+    store.offer_version("pii-x", "pii", "def solve(text):\n    return []\n", spans, {"accepted": True}, (), {}, None,
+                        key="f1")
+    store.close()
+    done = run("skills", "diff", "pii-x@1", "cola-rules@2", "--store", filled)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("│")[1:-1] for line in done.stdout.splitlines() if line.startswith("│ validation")]
+    cells = [[c.strip() for c in row] for row in rows]
+    assert ["validation", "f1", "0.450", "-", "-"] in cells and ["validation", "f1", "-", "0.800", "-"] in cells
+    assert ["validation", "mcc", "-", "0.150", "-"] in cells and all(row[4] == "-" for row in cells)
+    assert "a pii skill and cola-rules@2 a cola skill" in " ".join(done.stdout.split())
+
+
 def test_export_runs_without_skillkiln(filled, tmp_path):
     out = tmp_path / "exported" / "skill.py"  # a folder that does not exist yet is made
     assert run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled).returncode == 0
