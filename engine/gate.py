@@ -56,9 +56,9 @@ class GateConfig:
     cascade_beta: float = 0.01  # the cascade stops a candidate that would pass a floor with prob. <= this
     generated_texts: int = 300  # realistic generated texts run beside validation (constant-output check)
     # Candidates tested on the same validation split (evolve sets it to the run's budget, iters x
-    # batch): a two-label task's validation test is held to alpha / this (Bonferroni), so that one
-    # lucky draw among a run's hundred candidates does not pass. (A permutation test cannot
-    # resolve p-values that small: tasks with more labels keep alpha.)
+    # batch): the validation test is held to alpha / this (Bonferroni), so that one lucky draw among
+    # a run's hundred candidates does not pass. A Monte Carlo test (permutations, the span gate's
+    # bootstrap) takes enough rounds to resolve that level (resamples()).
     validation_family: int = 1
 
 
@@ -78,7 +78,7 @@ def predictions(task: Task, result: ExecResult, bool_as_int: bool) -> list[Any]:
 
 def multiclass_metrics(
     labels: Sequence[Any], preds: Sequence[Any], classes: Sequence[Any], permutations: int = 2000,
-    seed: int = PERMUTATION_SEED,
+    seed: int = PERMUTATION_SEED, stop_above: float | None = None,
 ) -> Metrics:
     """Metrics for K >= 2 labels: accuracy, Gorodkin's multiclass MCC (R_K), macro-F1 (in `f1`),
     balanced accuracy (mean recall) and a one-sided permutation test of agreement (in `p_value`).
@@ -112,14 +112,17 @@ def multiclass_metrics(
         balanced_accuracy=float(np.mean(recalls)) if recalls else 0.0,
         n=n,
         majority_accuracy=majority_accuracy(labels),
-        p_value=permutation_p_value(y, p, permutations, seed),
+        p_value=permutation_p_value(y, p, permutations, seed, stop_above),
     )
 
 
-def permutation_p_value(y, p, permutations: int = 2000, seed: int = PERMUTATION_SEED) -> float:
+def permutation_p_value(y, p, permutations: int = 2000, seed: int = PERMUTATION_SEED,
+                        stop_above: float | None = None) -> float:
     """One-sided Monte Carlo permutation test: P(agreement >= observed) with the predictions shuffled.
 
-    (hits + 1) / (permutations + 1): never 0, valid at any number of permutations."""
+    (hits + 1) / (permutations + 1): never 0, valid at any number of permutations. With STOP_ABOVE,
+    once the hits so far keep the final p above it, the test stops there and gives (hits + 1) /
+    (done + 1), itself a valid p-value (of fewer permutations) and above STOP_ABOVE too."""
     import numpy as np
 
     y, p = np.asarray(y), np.asarray(p)
@@ -133,6 +136,8 @@ def permutation_p_value(y, p, permutations: int = 2000, seed: int = PERMUTATION_
         shuffled = rng.permuted(np.tile(p, (chunk, 1)), axis=1)
         hits += int(((shuffled == y).sum(axis=1) >= observed).sum())
         done += chunk
+        if stop_above is not None and done < permutations and (hits + 1) / (permutations + 1) > stop_above:
+            return (hits + 1) / (done + 1)
     return (hits + 1) / (permutations + 1)
 
 
@@ -149,15 +154,19 @@ def chance_macro_f1(labels: Sequence[Any], preds: Sequence[Any], classes: Sequen
     return sum(out) / len(out)
 
 
-def score_labels(task: Task, labels: Sequence[Any], preds: Sequence[Any], config: GateConfig) -> Metrics:
+def score_labels(task: Task, labels: Sequence[Any], preds: Sequence[Any], config: GateConfig,
+                 level: float | None = None) -> Metrics:
+    """The task's metrics; a permutation test (more than two labels) with the rounds LEVEL (default
+    alpha) needs, stopped early once it cannot fall below it."""
     if len(task.labels) <= 2:
         return binary_metrics(labels, preds, positive=task.labels[-1])
-    return multiclass_metrics(labels, preds, task.labels, config.permutations)
+    level = config.alpha if level is None else level
+    return multiclass_metrics(labels, preds, task.labels, resamples(level, config), stop_above=level)
 
 
 def score(task: Task, split: str, result: ExecResult, config: GateConfig) -> Metrics:
     preds = predictions(task, result, config.bool_as_int)
-    return score_labels(task, task.split(split).labels, preds, config)
+    return score_labels(task, task.split(split).labels, preds, config, split_alpha(task, split, config))
 
 
 def association_test(task: Task) -> str:
@@ -166,9 +175,16 @@ def association_test(task: Task) -> str:
 
 def split_alpha(task: Task, split: str, config: GateConfig) -> float:
     """The significance level a split's association test is held to (see validation_family)."""
-    if split == "validation" and len(task.labels) <= 2:
+    if split == "validation":
         return config.alpha / max(1, config.validation_family)
     return config.alpha
+
+
+def resamples(level: float, config: GateConfig) -> int:
+    """Rounds of a Monte Carlo test (permutations, bootstrap resamples) held to LEVEL: its smallest
+    p-value is 1 / (rounds + 1), so a level divided over a run's candidates needs more than the
+    default; 10 / level leaves a clear skill's p a tenth of the level."""
+    return max(config.permutations, math.ceil(10 / level))
 
 
 def alpha_text(alpha: float, family: Any, level: float) -> str:
@@ -316,7 +332,7 @@ def split_reasons(task: Task, split: str, result: ExecResult, config: GateConfig
     reasons, details, preds = output_reasons(task, split, data.texts, result, config)
     if preds is None or not result.answered:  # no output at all: the reasons above say why; nothing to score
         return reasons, details
-    metrics = score_labels(task, data.labels, preds, config)
+    metrics = score_labels(task, data.labels, preds, config, split_alpha(task, split, config))
     more, more_details = statistical_reasons(task, split, data.labels, preds, metrics, config)
     return reasons + more, {**details, **more_details}
 

@@ -3,8 +3,8 @@ on spans (start, end, label), end exclusive.
 
 Two trivial baselines must be beaten significantly on train *and* validation: the empty
 prediction, and "every capitalised token is PERSON". The test is a paired bootstrap over
-documents of exact-match span F1 (one-sided; GateConfig.permutations resamples, alpha from
-GateConfig), and exact F1 must also reach SPAN_F1_FLOOR. Outputs are checked on the host for
+documents of exact-match span F1 (one-sided; GateConfig.permutations resamples, or more where the
+level needs them: validation is held to alpha over the run's candidates, as in engine/gate.py), and exact F1 must also reach SPAN_F1_FLOOR. Outputs are checked on the host for
 every split (a list of (int, int, str), 0 <= start < end <= len(text), label in the label
 set, no two spans overlapping), beside the sandbox's "span_valid" property when it runs.
 Degenerate output (the same spans for more than max_label_share of a split, all empty
@@ -188,21 +188,28 @@ def baseline_counts(task: Task, split: str) -> dict[str, Any]:
     return cached[1]
 
 
-def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any], config: GateConfig) -> SpanMetrics:
-    """Span metrics of PREDS against GOLDS, with both baselines' F1 and paired bootstrap p-values."""
+def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any], config: GateConfig,
+            level: float | None = None) -> SpanMetrics:
+    """Span metrics of PREDS against GOLDS, with both baselines' F1 and paired bootstrap p-values
+    (as many resamples as the test's LEVEL, default alpha, needs)."""
     import numpy as np
 
     exact = sm.corpus_counts(golds, preds)
     loose = sm.corpus_counts(golds, preds, overlap=True)
     skill = sm.count_arrays(golds, preds)
-    rounds = config.permutations
-    f1s = sm.bootstrap_f1(skill, rounds, BOOTSTRAP_SEED) if len(golds) else np.zeros(1)
+    rounds = gate.resamples(config.alpha if level is None else level, config)
+    names = list(baselines)
+    if len(golds):
+        f1s, *base_f1s = sm.bootstrap_f1s([skill, *(baselines[name] for name in names)], rounds, BOOTSTRAP_SEED)
+    else:
+        f1s, base_f1s = np.zeros(1), []
     ps, base_f1 = {}, {}
-    for name, counts in baselines.items():
+    for i, name in enumerate(names):
+        counts = baselines[name]
         total = counts.sum(axis=0) if len(counts) else np.zeros(3, dtype=np.int64)
         base_f1[name] = sm.SpanCounts(*map(int, total)).f1
         if len(golds):
-            not_better = int((f1s <= sm.bootstrap_f1(counts, rounds, BOOTSTRAP_SEED)).sum())
+            not_better = int((f1s <= base_f1s[i]).sum())
             ps[name] = (not_better + 1) / (rounds + 1)
         else:
             ps[name] = 1.0
@@ -218,7 +225,8 @@ def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any
 def score(task: Task, split: str, result: ExecResult, config: GateConfig) -> SpanMetrics:
     data = task.split(split)
     _, _, preds = output_reasons(task, split, data.texts, result, config)
-    return measure(data.labels, preds or [None] * len(data), baseline_counts(task, split), config)
+    return measure(data.labels, preds or [None] * len(data), baseline_counts(task, split), config,
+                   gate.split_alpha(task, split, config))
 
 
 def per_label_detail(golds: Sequence[Any], preds: Sequence[Any]) -> str:
@@ -228,21 +236,24 @@ def per_label_detail(golds: Sequence[Any], preds: Sequence[Any]) -> str:
     return "; ".join(parts)
 
 
-def statistical_reasons(split: str, m: SpanMetrics, config: GateConfig) -> tuple[list[str], dict[str, str]]:
-    """Both baselines beaten significantly, and the F1 floor, on one labelled split."""
+def statistical_reasons(split: str, m: SpanMetrics, config: GateConfig,
+                        level: float | None = None) -> tuple[list[str], dict[str, str]]:
+    """Both baselines beaten significantly (at LEVEL, default alpha), and the F1 floor, on one labelled split."""
     reasons: list[str] = []
     checks = []
     failed = []
+    level = config.alpha if level is None else level
+    shown = gate.alpha_text(config.alpha, config.validation_family, level)
     for name, p, f1 in (("empty", m.p_empty, m.empty_f1), ("capitalised", m.p_capitalised, m.capitalised_f1)):
-        ok = p < config.alpha
-        checks.append(f"vs {name} baseline (F1 {f1:.3f}): {p_is(p)} {'<' if ok else '>='} alpha {config.alpha}")
+        ok = p < level
+        checks.append(f"vs {name} baseline (F1 {f1:.3f}): {p_is(p)} {'<' if ok else '>='} alpha {shown}")
         if not ok:
             failed.append(f"{name} baseline (F1 {f1:.3f}, {p_is(p)})")
     details: dict[str, str] = {}
     if failed:
         reasons.append(f"not_significant:{split}")
         details[f"not_significant:{split}"] = (f"span F1 {m.f1:.3f} does not beat the " + " nor the ".join(failed)
-                                               + f" at alpha {config.alpha} ({TEST_NAME})")
+                                               + f" at alpha {shown} ({TEST_NAME})")
     ok = m.f1 >= SPAN_F1_FLOOR
     checks.append(f"span F1 {m.f1:.3f} {'>=' if ok else '<'} floor {SPAN_F1_FLOOR}")
     if not ok:
@@ -260,8 +271,9 @@ def split_reasons(task: Task, split: str, result: ExecResult, config: GateConfig
     reasons, details, preds = output_reasons(task, split, data.texts, result, config)
     if preds is None or not result.answered:  # no output at all: the reasons above say why; nothing to score
         return reasons, details
-    m = measure(data.labels, preds, baseline_counts(task, split), config)
-    more, more_details = statistical_reasons(split, m, config)
+    level = gate.split_alpha(task, split, config)
+    m = measure(data.labels, preds, baseline_counts(task, split), config, level)
+    more, more_details = statistical_reasons(split, m, config, level)
     details.update(more_details)
     details[f"gate:{split}_labels"] = per_label_detail(data.labels, preds)
     value, count = top_output(result.predictions)
@@ -358,9 +370,12 @@ def config_detail(task: Task, config: GateConfig, cascade: bool) -> str:
     """The span gate's settings as JSON, stored with every verdict (details["gate:config"])."""
     return json.dumps({
         "alpha": config.alpha,
+        "validation_alpha": gate.split_alpha(task, "validation", config),
+        "validation_family": config.validation_family,
         "test": TEST_NAME,
         "baselines": list(BASELINES),
         "resamples": config.permutations,
+        "validation_resamples": gate.resamples(gate.split_alpha(task, "validation", config), config),
         "f1_floor": SPAN_F1_FLOOR,
         "max_label_share": config.max_label_share,
         "max_error_share": config.max_error_share,

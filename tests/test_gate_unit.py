@@ -477,6 +477,42 @@ def test_validation_is_held_to_alpha_over_the_runs_candidates():
     assert json.loads(gate.config_detail(task, family, True))["validation_alpha"] == pytest.approx(0.0005)
 
 
-def test_permutation_tested_tasks_keep_alpha_on_validation():
+def test_permutation_tested_tasks_are_held_to_alpha_over_the_runs_candidates_too():
+    """Three labels: validation at 0.05/100 as for two, with enough permutations to resolve it (2,000
+    could give no p below 1/2001, so these tasks kept 0.05 for every one of a run's candidates)."""
     three = make_task({}, classes=(0, 1, 2))
-    assert gate.split_alpha(three, "validation", GateConfig(validation_family=100)) == 0.05
+    family = GateConfig(validation_family=100)
+    assert gate.split_alpha(three, "validation", family) == pytest.approx(0.0005)
+    assert gate.resamples(0.0005, family) == 20_000 and gate.resamples(0.05, family) == 2000
+    rng = random.Random(3)
+    labels = [rng.randrange(3) for _ in range(300)]
+
+    def noisy(keep: float, seed: int) -> list[int]:
+        r = random.Random(seed)
+        return [y if r.random() < keep else r.randrange(3) for y in labels]
+
+    strong, weak = noisy(0.6, 4), None
+    for seed in range(200):  # a predictor with p between 0.0005 and 0.02 at 2,000 permutations
+        candidate = noisy(0.12, seed)
+        m = gate.multiclass_metrics(labels, candidate, (0, 1, 2))
+        if 0.002 < m.p_value < 0.02 and m.mcc >= 0.05:
+            weak = candidate
+            break
+    assert weak is not None
+    task = make_task({"validation": labels}, classes=(0, 1, 2))
+    assert gate.split_reasons(task, "validation", result(weak), CONFIG)[0] == []  # alone: alpha 0.05
+    reasons, details = gate.split_reasons(task, "validation", result(weak), family)
+    assert reasons == ["not_significant:validation"] and "alpha 0.05/100 = 0.0005" in details["not_significant:validation"]
+    assert gate.split_reasons(task, "validation", result(strong), family)[0] == []
+    assert gate.score(task, "validation", result(strong), family).p_value == pytest.approx(1 / 20_001)
+
+
+def test_a_permutation_test_stops_once_its_p_cannot_fall_below_the_level():
+    import numpy as np
+
+    y = np.array([0, 1, 2] * 100)
+    noise = np.random.default_rng(5).integers(0, 3, 300)
+    full = gate.permutation_p_value(y, noise, 20_000)
+    early = gate.permutation_p_value(y, noise, 20_000, stop_above=0.0005)
+    assert full > 0.05 and early > 0.0005
+    assert early != full and round(1 / early) < 2000  # (hits + 1) / (done + 1) after a chunk or a few, not 20,000

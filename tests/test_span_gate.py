@@ -134,6 +134,26 @@ def test_a_skill_no_better_than_a_baseline_is_not_significant():
     assert details["gate:train"].startswith("vs empty baseline")
 
 
+def test_validation_is_held_to_alpha_over_the_runs_candidates():
+    """As for labels: a run's candidates share validation, so its test is at alpha / the run's budget,
+    with enough bootstrap resamples to resolve that (at 2,000 the smallest p was 1/2001)."""
+    task = make_task()
+    family = GateConfig(permutations=500, validation_family=100)
+    good = gold(task, "validation")
+    reasons, details = span_gate.split_reasons(task, "validation", result(good), family)
+    assert reasons == [] and "alpha 0.05/100 = 0.0005" in details["gate:validation"]
+    assert span_gate.score(task, "validation", result(good), family).p_value == pytest.approx(1 / 20_001)
+    # a skill barely ahead of the capitalised baseline passes alone and fails among a run's hundred
+    barely = [[list(s) for s in spans] for spans in capitalised_baseline(task.validation.texts)]
+    barely = [spans + ([[9, 24, "EMAIL_ADDRESS"]] if i in (1, 3, 5, 7) else []) for i, spans in enumerate(barely)]
+    alone = span_gate.score(task, "validation", result(barely), CONFIG)
+    assert 0.0005 < alone.p_capitalised < 0.05, alone.p_capitalised
+    assert span_gate.split_reasons(task, "validation", result(barely), CONFIG)[0] == []
+    assert span_gate.split_reasons(task, "validation", result(barely), family)[0] == ["not_significant:validation"]
+    detail = json.loads(span_gate.config_detail(task, family, True))
+    assert detail["validation_alpha"] == pytest.approx(0.0005) and detail["validation_resamples"] == 20_000
+
+
 def test_f1_floor():
     task = make_task(400)
     one = [[] for _ in range(400)]
