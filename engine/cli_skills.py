@@ -28,8 +28,9 @@ from engine.cli_common import (
 )
 from engine.errors import SkillkilnError
 from engine.gate_report import render_verdict
+from engine.masking import joined, mask_text, pieces, read_limit
 from engine.records import selection_key, split_reasons
-from engine.summary import best_text, skipped_line
+from engine.summary import best_text, plural, skipped_line
 from tasks.metrics import p_text
 
 SPLITS = ("train", "validation", "test")
@@ -338,22 +339,6 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
     say(f"wrote {output} ({v.name}@{v.version})")
 
 
-def mask_text(text: str, spans: Any) -> str:
-    """TEXT with each span replaced by [LABEL] (the ai4privacy form); spans that are malformed,
-    outside the text or overlap an earlier one are left out."""
-    kept: list[tuple[int, int, str]] = []
-    for span in sorted(s for s in (spans or []) if isinstance(s, (list, tuple)) and len(s) == 3
-                       and type(s[0]) is int and type(s[1]) is int and isinstance(s[2], str)):
-        start, end, label = span
-        if 0 <= start < end <= len(text) and (not kept or start >= kept[-1][1]):
-            kept.append((start, end, label))
-    out, at = [], 0
-    for start, end, label in kept:
-        out += [text[at:start], f"[{label}]"]
-        at = end
-    return "".join(out) + text[at:]
-
-
 @skills.command("run")
 @click.argument("ref")
 @click.argument("text", required=False)
@@ -388,25 +373,46 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
 
     deps = resolve(store, [f"{n}@{ver}" for n, ver in v.dependencies.items()])  # transitive, dependencies first
     libraries = {name: lib.code for name, lib in deps.items()}
+    # a span skill that reads only the start of a text gets a longer one in pieces (engine/masking.py)
+    limit = read_limit(v.code) if spec.kind == "spans" else None
+    split = [pieces(t, limit) for t in texts]
     backend = open_backend(sandbox, 1, say)
     try:
-        result = backend.run(RunRequest(v.code, tuple(texts), kind=spec.kind, labels=spec.labels, libraries=libraries))
+        result = backend.run(RunRequest(v.code, tuple(p for parts in split for _, p in parts), kind=spec.kind,
+                                        labels=spec.labels, libraries=libraries))
     finally:
         backend.close()
     if result.predictions is None:
         raise SkillkilnError(f"{v.name}@{v.version} failed in the sandbox: {result.failure}")
+    predictions: list[Any] = []
+    errors: dict[int, str] = {}
+    at = 0
+    for i, parts in enumerate(split):
+        found = [result.per_example_errors[j] for j in range(at, at + len(parts)) if j in result.per_example_errors]
+        if found:
+            errors[i] = found[0]
+        outputs = list(result.predictions[at:at + len(parts)])
+        predictions.append(outputs[0] if len(parts) == 1 else joined([o for o, _ in parts], outputs))
+        at += len(parts)
+    long = sum(1 for parts in split if len(parts) > 1)
+    if long:
+        say(f"note: {v.name}@{v.version} reads at most {limit:,} characters of a text; {plural(long, 'longer text')} "
+            "ran in pieces cut at line, sentence or word ends, and the spans are placed in the whole text")
+    masked = [mask_text(t, p) if mask and i not in errors else ("", 0) for i, (t, p) in enumerate(zip(texts, predictions))]
+    dropped = sum(n for _, n in masked)
+    if dropped:
+        say(f"warning: {plural(dropped, 'span')} left unmasked: malformed, outside the text or overlapping an earlier one")
     if as_json:
-        _echo_json([{"text": t, "prediction": p, "error": result.per_example_errors.get(i),
-                     **({"masked": mask_text(t, p)} if mask else {})}
-                    for i, (t, p) in enumerate(zip(texts, result.predictions))])
+        _echo_json([{"text": t, "prediction": p, "error": errors.get(i), **({"masked": masked[i][0]} if mask else {})}
+                    for i, (t, p) in enumerate(zip(texts, predictions))])
         return
-    for i, prediction in enumerate(result.predictions):
-        if i in result.per_example_errors:
-            click.echo(f"error: {result.per_example_errors[i]}")
+    for i, prediction in enumerate(predictions):
+        if i in errors:
+            click.echo(f"error: {errors[i]}")
         else:
             # a span skill's spans as JSON ([[start, end, "LABEL"], ...]), not a Python repr
             shown = prediction if isinstance(prediction, (str, int, float, bool)) else json.dumps(prediction)
-            click.echo(mask_text(texts[i], prediction) if mask else shown)
+            click.echo(masked[i][0] if mask else shown)
 
 
 @skills.command("search")

@@ -237,11 +237,11 @@ def test_browsing_shows_span_metrics(span_store):
 
 
 def test_mask_text_by_hand():
-    from engine.cli_skills import mask_text
+    from engine.masking import mask_text
 
-    assert mask_text("Ann Lee met Bob", [[12, 15, "PERSON"], [0, 7, "PERSON"]]) == "[PERSON] met [PERSON]"
-    assert mask_text("abc", [[0, 2, "A"], [1, 3, "B"], [0, 9, "C"]]) == "[A]c"  # overlap and outside left out
-    assert mask_text("abc", []) == "abc"
+    assert mask_text("Ann Lee met Bob", [[12, 15, "PERSON"], [0, 7, "PERSON"]]) == ("[PERSON] met [PERSON]", 0)
+    assert mask_text("abc", [[0, 2, "A"], [1, 3, "B"], [0, 9, "C"]]) == ("[A]c", 2)  # overlap and outside: counted
+    assert mask_text("abc", []) == ("abc", 0)
 
 
 def test_summary_prints_span_scores_and_baselines():
@@ -320,3 +320,30 @@ def test_a_library_the_span_proposer_cannot_use_is_said_so(tmp_path):
     assert done.returncode == 0, done.stderr
     assert ("warning: the offline proposer for spans tasks does not use libraries: no candidate of this run will "
             "import cola-x@1") in " ".join(done.stderr.split())
+
+
+def test_a_text_longer_than_the_skill_reads_is_masked_in_pieces(tmp_path):
+    """A skill that reads MAX_CHARS characters (as the offline span skills do) left an e-mail past
+    them in clear; `skills run` runs a longer text in pieces cut at word ends and says so."""
+    from engine.masking import pieces
+    from skills_store.store import Store
+
+    text = "Email a@b.com. " + "lorem ipsum " * 200 + "Email c@d.com."
+    parts = pieces(text, 100)
+    assert "".join(p for _, p in parts) == text and all(len(p) <= 100 for _, p in parts)
+    assert all(text[o:o + len(p)] == p for o, p in parts) and all(p.endswith(" ") for _, p in parts[:-1])
+    assert pieces("short", 100) == [(0, "short")] and pieces("x" * 250, 100)[1] == (100, "x" * 100)  # no cut: hard
+
+    code = ("import re\n\nMAX_CHARS = 100\n\n\ndef solve(text):\n    text = text[:MAX_CHARS]\n"
+            "    return [(m.start(), m.end(), 'EMAIL_ADDRESS') for m in re.finditer(r'[\\w.+-]+@[\\w-]+(?:\\.[\\w-]+)+', text)]\n")
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    store.offer_version("pii-short", "pii", code, {"validation": {"f1": 0.5}}, {"accepted": True}, (), {}, None, key="f1")
+    store.close()
+    done = run("skills", "run", "pii-short", text, "--mask", "--store", str(path), "--sandbox", "local")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Email [EMAIL_ADDRESS]. " + "lorem ipsum " * 200 + "Email [EMAIL_ADDRESS]."
+    assert "reads at most 100 characters of a text; 1 longer text ran in pieces" in " ".join(done.stderr.split())
+    spans = run("skills", "run", "pii-short", text, "--store", str(path), "--sandbox", "local", "--json")
+    found = json.loads(spans.stdout)[0]["prediction"]
+    assert [text[s:e] for s, e, _ in found] == ["a@b.com", "c@d.com"]

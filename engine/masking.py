@@ -1,0 +1,68 @@
+"""Span skills on long texts, and masking: `skills run` (with or without --mask) of a span skill.
+
+A skill may read only the start of a text: the offline span skills read MAX_CHARS characters (their
+regex rules are bounded that way). A longer text is run in pieces of at most that many characters,
+cut at a line end, else a sentence end, else a space, and the pieces' spans are moved back to where
+they are in the whole text, so nothing past the limit is left unread (unmasked).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from engine.proposers.literals import constants
+
+CUTS = ("\n", ". ", "? ", "! ", "; ", ", ", " ")  # where a piece may end, best first
+
+
+def read_limit(code: str) -> int | None:
+    """How many characters of a text the skill reads, when it says so (a top-level MAX_CHARS)."""
+    found = constants(code) or {}
+    value = found.get("MAX_CHARS")
+    return value if type(value) is int and value > 0 else None
+
+
+def pieces(text: str, limit: int | None) -> list[tuple[int, str]]:
+    """(offset, piece) covering TEXT, each piece at most LIMIT characters, cut where CUTS says."""
+    if limit is None or len(text) <= limit:
+        return [(0, text)]
+    out, at = [], 0
+    while len(text) - at > limit:
+        window = text[at:at + limit]
+        end = 0
+        for cut in CUTS:  # the last cut of the best kind in the second half of the window
+            found = window.rfind(cut, limit // 2)
+            if found >= 0:
+                end = found + len(cut)
+                break
+        end = end or limit
+        out.append((at, text[at:at + end]))
+        at += end
+    out.append((at, text[at:]))
+    return out
+
+
+def joined(offsets: list[int], outputs: list[Any]) -> list[list] | None:
+    """One text's spans from its pieces' outputs (None when a piece gave none)."""
+    spans: list[list] = []
+    for offset, out in zip(offsets, outputs):
+        if out is None:
+            return None
+        spans += [[s[0] + offset, s[1] + offset, s[2]] for s in out]
+    return spans
+
+
+def mask_text(text: str, spans: Any) -> tuple[str, int]:
+    """TEXT with each span replaced by [LABEL] (the ai4privacy form), and how many spans were left out
+    as malformed, outside the text or overlapping an earlier one."""
+    given = list(spans or [])
+    kept: list[tuple[int, int, str]] = []
+    for span in sorted(s for s in given if isinstance(s, (list, tuple)) and len(s) == 3
+                       and type(s[0]) is int and type(s[1]) is int and isinstance(s[2], str)):
+        start, end, label = span
+        if 0 <= start < end <= len(text) and (not kept or start >= kept[-1][1]):
+            kept.append((start, end, label))
+    out, at = [], 0
+    for start, end, label in kept:
+        out += [text[at:start], f"[{label}]"]
+        at = end
+    return "".join(out) + text[at:], len(given) - len(kept)
