@@ -209,28 +209,41 @@ class Clock:
         tick = min(max(limit / 8, 0.005), 0.25)
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, tick, tick)
+        signal.setitimer(signal.ITIMER_PROF, limit + WATCHDOG_MARGIN_S)
 
     @classmethod
     def stop(cls) -> None:
         cls.started = 0.0
         cls.progress = None
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+# The clock's handler runs only between bytecodes, so one built-in call that loops in C (a regex
+# that backtracks for ever, sum(itertools.repeat(1, 10**12)), math.factorial(10**7)) never meets
+# it. Every tick within the bounds pushes a CPU-time timer forward; with no push for limit + this
+# margin of CPU, the timer's SIGPROF (no handler: its default action ends the process) stops the
+# child, and the server answers with a timeout instead of waiting for the run's wall deadline.
+WATCHDOG_MARGIN_S = 1.0
 
 
 def on_alarm(signum, frame):
+    """A tick: stop the call under way if it is past its bound; otherwise push the watchdog on (a
+    call past its bound that catches CallTimeout and goes on gets no more pushes: it is stopped too)."""
     started = Clock.started
     if started:
         if time.perf_counter() - started >= Clock.limit:
             raise CallTimeout()
-        return
-    progress = Clock.progress
-    if progress is not None:
-        n = len(progress)
-        now = time.perf_counter()
-        if n != Clock.seen:
-            Clock.seen, Clock.seen_at = n, now
-        elif now - Clock.seen_at >= Clock.limit:
-            raise CallTimeout()
+    else:
+        progress = Clock.progress
+        if progress is not None:
+            n = len(progress)
+            now = time.perf_counter()
+            if n != Clock.seen:
+                Clock.seen, Clock.seen_at = n, now
+            elif now - Clock.seen_at >= Clock.limit:
+                raise CallTimeout()
+    signal.setitimer(signal.ITIMER_PROF, Clock.limit + WATCHDOG_MARGIN_S)
 
 
 # ---------------------------------------------------------------- inside the child: results
@@ -1125,6 +1138,10 @@ class Server:
             child.kill()
         if why in ("eof", "cut"):  # the child is gone (or going): its exit status says why
             status = child.settle()
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGPROF:  # the clock's watchdog
+                failure = ("timeout: a call (or the module body) ran past its bound and did not stop (a built-in "
+                           "operation that loops, or code that catches the clock's exception): the child was stopped")
+                return answer({"ok": False, "failure": failure, "wall_s": wall, "timed_out": True})
             said = "the child died with no result" if why == "eof" else "the child's result was cut short"
             return answer({"ok": False, "failure": f"crash: {said} ({describe_status(status)})", "wall_s": wall})
         try:

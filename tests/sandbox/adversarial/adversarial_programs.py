@@ -35,6 +35,11 @@ QUICK = Limits(wall_s=2.5, cpu_s=10, mem_mb=160, call_s=0.25, load_s=1.0, result
 TIMEOUT_ERR = r"timeout: one call ran past its time bound"
 MEMORY_OR_TIMEOUT = r"memory: MemoryError|timeout: one call ran past its time bound"  # whichever bound comes first
 DEADLINE = r"timeout: the run passed its 2\.5 s deadline and was killed"
+# the clock's CPU watchdog (a call that never returns to Python, or swallows the clock's exception),
+# with a deadline far enough off that only the watchdog can be what stopped it
+WATCHDOG = Limits(wall_s=30.0, cpu_s=60, mem_mb=160, call_s=0.25, load_s=1.0, result_bytes=1 << 20)
+STOPPED = (r"timeout: a call \(or the module body\) ran past its bound and did not stop \(a built-in operation "
+           r"that loops, or code that catches the clock's exception\): the child was stopped")
 
 
 def import_refused(module: str) -> "Fail":
@@ -211,8 +216,25 @@ PROGRAMS: list[Program] = [
         "swallowing_loop", "catches the clock's exception and carries on: only the deadline ends it",
         "def solve(text):\n    while True:\n        try:\n            while True:\n                pass\n"
         "        except BaseException:\n            pass\n",
-        static=None, guarded=Fail(DEADLINE), contained=Fail(DEADLINE), local=Fail(DEADLINE),
-        limits=QUICK,
+        static=None, guarded=Fail(STOPPED), contained=Fail(STOPPED), local=Fail(STOPPED),
+        limits=WATCHDOG,
+    ),
+    Program(
+        "loop_in_c", "one built-in call that never returns to Python, where the clock's handler runs",
+        "import collections\nimport itertools\n\n\ndef solve(text):\n"
+        "    collections.deque(itertools.count(), maxlen=0)\n    return 1\n",
+        static=None, guarded=Fail(STOPPED), contained=Fail(STOPPED), local=Fail(STOPPED), limits=WATCHDOG,
+    ),
+    Program(
+        "loop_in_c_at_load", "the same loop in the module body",
+        "import collections\nimport itertools\n\ncollections.deque(itertools.count(), maxlen=0)\n\n\n"
+        "def solve(text):\n    return 1\n",
+        static=None, guarded=Fail(STOPPED), contained=Fail(STOPPED), local=Fail(STOPPED), limits=WATCHDOG,
+    ),
+    Program(
+        "regex_backtracking", "a regex that backtracks for ever: the engine loops in C, but looks at signals",
+        "import re\n\n\ndef solve(text):\n    return 1 if re.match(r'(a+)+$', 'a' * 60 + 'b') else 0\n",
+        static=None, guarded=Err(TIMEOUT_ERR), contained=Err(TIMEOUT_ERR), local=Err(TIMEOUT_ERR), limits=QUICK,
     ),
     Program(
         "module_level_loop", "loops in the module body, before solve exists",
@@ -240,7 +262,7 @@ PROGRAMS: list[Program] = [
         "import signal\n\n\ndef solve(text):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "    signal.setitimer(signal.ITIMER_REAL, 0)\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "    while True:\n        pass\n",
-        static="import", guarded=import_refused("signal"), contained=Fail(DEADLINE),
+        static="import", guarded=import_refused("signal"), contained=Fail(f"{DEADLINE}|{STOPPED}"),  # whichever first
         limits=QUICK,
     ),
     Program(
