@@ -252,9 +252,10 @@ _type_name = type.__dict__["__name__"].__get__  # the real name, whatever a meta
 
 
 def type_name(obj) -> str:
+    """The real name of obj's type, at most 100 characters (a skill may make a class of any name)."""
     try:
         name = _type_name(type(obj))
-        return name if type(name) is str else "?"
+        return clean_text(name[:100]) if type(name) is str else "?"
     except BaseException:  # noqa: BLE001
         return "?"
 
@@ -290,8 +291,10 @@ def describe_error(exc: BaseException) -> str:
 MAX_LABEL_CHARS = 200  # a str answer longer than this is no task's label
 
 
-def encode_output(kind: str, out):
-    """Return (json value, error or None). Only exact built-in types pass: no hostile dunders run."""
+def encode_output(kind: str, out, text_length: int = 0):
+    """Return (json value, error or None). Only exact built-in types pass: no hostile dunders run.
+    A text of n characters holds at most n valid spans: a longer list is refused here, before it
+    costs the host a Python object per item."""
     if kind == "classification":
         t = type(out)
         if t is int or t is bool:
@@ -304,6 +307,8 @@ def encode_output(kind: str, out):
     if kind == "spans":
         if type(out) is not list:
             return None, f"type: returned {type_name(out)}, not a list of spans"
+        if len(out) > max(text_length, 1):
+            return None, f"type: {len(out)} spans for a text of {text_length} characters"
         spans = []
         for item in out:
             if type(item) is not tuple and type(item) is not list:
@@ -335,7 +340,7 @@ def call_one(solve, text, kind: str):
             t = type(out)
             if kind == "classification" and (t is int or t is bool):
                 return out, None
-            value = encode_output(kind, out)
+            value = encode_output(kind, out, len(text))
             del out
             return value
         except CallTimeout:
@@ -378,7 +383,7 @@ def run_texts(solve, texts: list, kind: str) -> tuple[list, dict]:
                     if fast and (type(out) is int or type(out) is bool):
                         append(out)
                         continue
-                    value, err = encode_output(kind, out)
+                    value, err = encode_output(kind, out, len(text))
                     del out  # a hostile __del__ runs here, under the clock
                     if err is not None:
                         errors[str(len(outputs))] = err
@@ -804,22 +809,33 @@ def finish(out_fd: int, result: dict, started: float) -> None:
 # ---------------------------------------------------------------- the server: reading a child
 
 
-def read_child(fd: int, deadline: float, cap: int) -> tuple[list[bytes], str]:
+class HostGone(Exception):
+    """The channel in hung up while a request ran: no one is left to answer."""
+
+
+def read_child(fd: int, deadline: float, cap: int, host_fd: int = -1) -> tuple[list[bytes], str]:
     """The child's two frames: ([result, outputs], "") or ([], failure), both under one size cap.
     Stops at the second frame's end, so whatever the child left running cannot hold the answer
-    back by keeping the pipe open."""
+    back by keeping the pipe open. "host" when HOST_FD (the channel in) hangs up meanwhile: the
+    host is gone, and no one will read the answer."""
     data = bytearray()
     frames: list[bytes] = []
     start = 0  # where the frame being read begins in data
     need = HEADER.size
     header_done = False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if host_fd >= 0:
+        poller.register(host_fd, 0)  # hang-ups and errors only: a byte the host sent stays unread
     while True:
         while len(data) < need:
             left = deadline - time.perf_counter()
             if left <= 0:
                 return [], "deadline"
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
+            events = dict(poller.poll(max(1, int(left * 1000))))
+            if events.get(host_fd, 0) & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                return [], "host"
+            if not events.get(fd):
                 continue
             chunk = os.read(fd, max(need - len(data), 1 << 16))
             if not chunk:
@@ -1015,6 +1031,7 @@ class Server:
         self.reaped: dict[int, int] = {}  # the spare's exit status, if a sweep reaped it
         self.ahead: Child | None = None  # in a container, the spare forked while a request runs
         self.spent: Child | None = None  # a child recycle() doomed, reaped by ready()
+        self.channel_in = -1  # the host's channel, watched for a hang-up while a request runs
 
     def wait(self, pid: int) -> int:
         try:
@@ -1124,10 +1141,13 @@ class Server:
             del body
             if ahead:
                 self.fork_ahead()
-            frames, why = read_child(child.res_r, started + wall_s, cap)
+            frames, why = read_child(child.res_r, started + wall_s, cap, self.channel_in)
         except OSError:  # the spare died before it took its request
             frames, why = [], "eof"
         wall = time.perf_counter() - started
+        if why == "host":  # the host is gone (killed, or closed the channel): stop the skill, then the server
+            child.kill()
+            raise HostGone()
 
         if why == "deadline":
             failure = f"timeout: the run passed its {limits['wall_s']} s deadline and was killed"
@@ -1154,6 +1174,7 @@ class Server:
 
     def serve(self) -> None:
         channel_in, channel_out = os.dup(0), os.dup(1)
+        self.channel_in = channel_in
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)  # a stray print in the harness itself cannot corrupt the channel
@@ -1208,7 +1229,10 @@ class Server:
                 kept = body if keep else None
                 parcel = [body]
                 del body
-                answer = self.run_request(head, parcel, child, held_after, self.own_proc and not keep)
+                try:
+                    answer = self.run_request(head, parcel, child, held_after, self.own_proc and not keep)
+                except HostGone:
+                    return
                 try:
                     write_all(channel_out, framed(answer))
                 finally:

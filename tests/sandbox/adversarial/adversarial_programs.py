@@ -325,10 +325,24 @@ PROGRAMS: list[Program] = [
     Program(
         "result_over_cap", "a span answer of 5 MB, over the 1 MB result cap",
         "def solve(text):\n    return [(0, 1, 'w' * 1000)] * 5000\n",
-        static=None, kind="spans",
+        static=None, kind="spans", texts=("a" * 6000,),  # 5,000 spans are not more than the text's characters
         guarded=Fail(r"output: the result passed the 1048576 byte cap"),
         contained=Fail(r"output: the result passed the 1048576 byte cap"),
         local=Fail(r"output: the result passed the 1048576 byte cap"),
+    ),
+    Program(
+        "span_flood", "more spans than the text has characters (each a host object to build, none valid)",
+        "def solve(text):\n    return [(0, 1, 'A')] * 2500\n",
+        static=None, kind="spans", texts=("ab",),
+        guarded=Err(r"type: 2500 spans for a text of 2 characters"),
+        contained=Err(r"type: 2500 spans for a text of 2 characters"),
+        local=Err(r"type: 2500 spans for a text of 2 characters"),
+    ),
+    Program(
+        "long_type_name", "raises an exception whose class name is 5,000 characters",
+        "E = type('E' * 5000, (Exception,), {})\n\n\ndef solve(text):\n    raise E('x')\n",
+        static=None, guarded=Err(r"exception: E{100}: x"), contained=Err(r"exception: E{100}: x"),
+        local=Err(r"exception: E{100}: x"),
     ),
     Program(
         "forged_frames_stdout", "prints forged result frames (raw and length-prefixed)",
