@@ -175,6 +175,10 @@ class DockerWorker:
         return self._container
 
     def kill(self) -> None:
+        try:  # shutdown first: it wakes a thread waiting on the socket in select(), which close() does not
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
         try:
             self._sock.close()
         except (OSError, AttributeError):

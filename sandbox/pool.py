@@ -32,6 +32,10 @@ class WorkerGone(Exception):
     """The worker died, timed out or broke the protocol."""
 
 
+class SandboxFailure(SkillkilnError):
+    """The sandbox, not the skill, failed a request twice (or was closed under it): nothing to judge."""
+
+
 class Worker(Protocol):
     def send(self, payload: bytes) -> None: ...
 
@@ -228,14 +232,37 @@ class Pool:
     def _take(self) -> Worker:
         """An idle worker that is still alive (a dead one is replaced here, before it is used)."""
         while True:
+            with self._lock:
+                if self._closed:  # closed under a caller (Ctrl-C): no worker will come
+                    raise SandboxFailure("the sandbox is closed")
             self._refill()
-            worker = self._idle.get()
+            try:
+                worker = self._idle.get(timeout=0.5)
+            except queue.Empty:
+                continue
             alive = getattr(worker, "alive", None)
             if alive is None or alive():
                 return worker
             self._discard(worker)
 
     def run(self, request: RunRequest, limits: Limits) -> ExecResult:
+        """The request's result. A worker lost on the way (killed, paused, out of step) is replaced
+        and the request run once more on the fresh one: what failed is the sandbox, not the skill,
+        so it is never answered as the skill's crash or timeout. Lost twice: SandboxFailure."""
+        first = self._run_once(request, limits)
+        if not isinstance(first, str):
+            return first
+        with self._lock:
+            closed = self._closed
+        if closed:  # closed meanwhile (Ctrl-C): no retry, and nothing to judge
+            raise SandboxFailure(f"the sandbox was closed during a request ({first})")
+        again = self._run_once(request, limits)
+        if isinstance(again, str):
+            raise SandboxFailure(f"the sandbox lost a worker twice on one request ({first}; then {again})")
+        return again
+
+    def _run_once(self, request: RunRequest, limits: Limits) -> ExecResult | str:
+        """The result, or why the worker was lost (it is discarded and replaced)."""
         worker = self._take()
         started = time.monotonic()
         try:
@@ -260,9 +287,7 @@ class Pool:
             except SkillkilnError:
                 pass  # the next run() says it
             said = str(exc) if isinstance(exc, WorkerGone) else f"{type(exc).__name__}: {exc}"
-            reason = f"sandbox: {said}" + (f" ({why})" if why else "")
-            return ExecResult(predictions=None, wall_s=time.monotonic() - started,
-                              timed_out="deadline" in str(exc), failure=reason)
+            return said + (f" ({why})" if why else "")
         self._idle.put(worker)
         return decode_result(sanitize(resp), len(request.texts))
 

@@ -49,11 +49,13 @@ def test_a_container_that_died_idle_is_replaced_before_it_is_used(hostile_docker
 
 
 @pytest.mark.docker
-def test_a_container_killed_mid_request_fails_that_request_only(hostile_docker):
+def test_a_request_whose_container_is_killed_runs_again_on_a_fresh_one(hostile_docker):
+    """The sandbox failed, not the skill: the request is answered by a fresh container, never as the
+    skill's crash (a verdict the store would keep)."""
     (container,) = hostile_docker.containers()
     restarts = hostile_docker.restarts
     results: queue.Queue = queue.Queue()
-    request = RunRequest(SLEEP, ("30",), labels=(0, 1), trusted_builtins=True)
+    request = RunRequest(SLEEP, ("3",), labels=(0, 1), trusted_builtins=True)
     thread = threading.Thread(target=lambda: results.put(hostile_docker.run(request, Limits(wall_s=20, call_s=40))))
     started = time.monotonic()
     thread.start()
@@ -61,11 +63,10 @@ def test_a_container_killed_mid_request_fails_that_request_only(hostile_docker):
     container.kill()
     thread.join(15)
     result = results.get_nowait()
-    assert time.monotonic() - started < 10, "the host noticed the death long before the deadline"
-    assert result.predictions is None
-    assert result.failure.startswith("sandbox: the container closed its channel"), result.failure
-    assert "exited with code 137" in result.failure or "is gone" in result.failure, result.failure
+    assert time.monotonic() - started < 12, "the host noticed the death long before the deadline"
+    assert (result.predictions, result.failure) == ((1,), "")
     assert hostile_docker.restarts == restarts + 1
+    assert container.id not in {c.id for c in hostile_docker.containers()}
     assert rule_works(hostile_docker)
 
 
@@ -77,9 +78,8 @@ def test_the_hosts_own_deadline_replaces_a_container_that_stops_answering(hostil
     started = time.monotonic()
     result = hostile_docker.run(RunRequest(RULE, RULE_TEXTS, labels=(0, 1)), Limits(wall_s=1.0))
     waited = time.monotonic() - started
-    assert result.predictions is None and result.timed_out
-    assert result.failure == "sandbox: the container missed its deadline (the container was paused)"
-    assert 1.0 + hostile_docker._pool.host_margin_s - 0.1 <= waited < 15
+    assert (result.predictions, result.failure) == (RULE_PREDICTIONS, "")  # answered by the fresh container
+    assert 1.0 + hostile_docker._pool.host_margin_s - 0.1 <= waited < 20
     assert hostile_docker.restarts == restarts + 1
     assert rule_works(hostile_docker)
     assert container.id not in {c.id for c in hostile_docker.containers()}
@@ -241,11 +241,29 @@ def make_pool(answers):
     (lambda r: b"", "sandbox: the fake worker has nothing more to say"),
 ])
 def test_a_worker_that_breaks_the_protocol_is_replaced(bad, reason):
+    from sandbox.pool import SandboxFailure
+
     pool, made = make_pool([bad, good])
     result = pool.run(RunRequest("x", ("a",)), Limits())
-    assert (result.predictions, result.failure) == (None, reason)
+    assert (result.predictions, result.failure) == ((1,), "")  # run again on the fresh worker
     assert made[0].killed and pool.restarts == 1
     assert pool.run(RunRequest("x", ("a", "b")), Limits()).predictions == (1, 1)
+    # lost twice on one request: the sandbox is failing, which is no verdict on the skill
+    pool, made = make_pool([bad, bad, good])
+    with pytest.raises(SandboxFailure) as failed:
+        pool.run(RunRequest("x", ("a",)), Limits())
+    prefix = reason.removeprefix("sandbox: ")
+    assert str(failed.value) == f"the sandbox lost a worker twice on one request ({prefix}; then {prefix})"
+    assert pool.run(RunRequest("x", ("a",)), Limits()).predictions == (1,) and pool.restarts == 2
+
+
+def test_a_closed_pool_answers_no_one_and_waits_for_nothing():
+    from sandbox.pool import SandboxFailure
+
+    pool, _ = make_pool([good])
+    pool.close()
+    with pytest.raises(SandboxFailure, match="the sandbox is closed"):
+        pool.run(RunRequest("x", ("a",)), Limits())
 
 
 def test_an_idle_worker_found_dead_is_replaced_before_use():
@@ -278,6 +296,5 @@ def test_a_pool_that_cannot_start_a_replacement_says_so():
         return FakeWorker(lambda r: b"")
 
     pool = Pool(factory, 1)
-    assert pool.run(RunRequest("x", ("a",)), Limits()).predictions is None  # the only worker broke
-    with pytest.raises(SkillkilnError, match="could not start a worker"):
+    with pytest.raises(SkillkilnError, match="could not start a worker"):  # the only worker broke: none to retry on
         pool.run(RunRequest("x", ("a",)), Limits())
