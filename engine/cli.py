@@ -409,9 +409,19 @@ cli.add_command(baseline)
 cli.add_command(skills)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: the same way out as Ctrl-C (the run stored as interrupted, the sandbox closed), exit 143."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once
+    raise Terminated()
+
+
 def _run(command: click.Command) -> None:
     JSON_WANTED.clear()  # this invocation's --json only
     INTERRUPTED.clear()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -424,17 +434,20 @@ def _run(command: click.Command) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+    except (click.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
+        code = 143 if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated) else 130
         if INTERRUPTED:
             run_id, said = INTERRUPTED[0], INTERRUPTED[1:]
             message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
                        f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
         else:
             message = "interrupted (`skills runs` lists any run it had started; `evolve --resume RUN` continues one)"
+        if code == 143:
+            message = message.replace("interrupted", "terminated (SIGTERM)", 1)
         err_console.print(message, soft_wrap=True, markup=False, highlight=False)
-        echo_json_error("interrupted", 130)
-        sys.exit(130)
+        echo_json_error("interrupted" if code == 130 else "terminated", code)
+        sys.exit(code)
     except SkillkilnError as exc:
         _fail(str(exc), exc.exit_code, **({"run_id": exc.run_id} if exc.run_id else {}))
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback

@@ -351,15 +351,20 @@ class Run:
         try:
             self.score_libraries()
             with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-                if reuse and not self.resumed:
-                    self.seed_with(reuse, pool)
-                for iteration in range(self.next_iteration, self.config.iters):
-                    self.iteration(iteration, pool)
-                    self.next_iteration = iteration + 1
-                    if progress:
-                        progress(iteration + 1, self.snapshot())
-                    if self.stop_reason:
-                        break
+                try:
+                    if reuse and not self.resumed:
+                        self.seed_with(reuse, pool)
+                    for iteration in range(self.next_iteration, self.config.iters):
+                        self.iteration(iteration, pool)
+                        self.next_iteration = iteration + 1
+                        if progress:
+                            progress(iteration + 1, self.snapshot())
+                        if self.stop_reason:
+                            break
+                except KeyboardInterrupt:  # end the requests under way now, not at their deadlines
+                    self.backend.close()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
             status = "stopped" if self.stop_reason else "finished"
         except KeyboardInterrupt:
             status = "interrupted"

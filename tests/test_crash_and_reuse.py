@@ -205,3 +205,39 @@ def test_resume_refuses_a_run_that_is_still_running(tmp_path):
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_sigterm_mid_request_ends_the_run_at_once_and_leaves_no_container(tmp_path):
+    """SIGTERM goes the way of Ctrl-C: the run is stored as interrupted and its containers removed,
+    and the request under way is cut short (the main thread waited for it, up to its 120 s deadline:
+    a thread in select() on a closed socket is not woken; shutting the socket down wakes it)."""
+    require_docker()
+
+    import docker
+
+    slow = ("```python\ndef solve(text):\n    n = 0\n    for i in range(300000):\n        n += i\n"
+            "    return 1 if len(text) % 2 else 0\n```\n")  # about 10 ms a text: minutes for train
+    header = {"kind": "header", "format": "skillkiln-transcript", "version": 1, "created_at": "2026-12-07T00:00:00+00:00",
+              "creator": "anthropic:claude-opus-5-5", "settings": {"task": "cola", "seed": 0, "strategy": "evolve", "batch": 1}}
+    calls = [{"kind": "call", "seq": i, "role": "creator", "provider": "anthropic", "model": "claude-opus-5-5",
+              "request": {}, "response": {"text": slow + f"# {i}\n", "usage": {"prompt": 10, "completion": 10}}}
+             for i in range(3)]
+    transcript = tmp_path / "slow.jsonl"
+    transcript.write_text("\n".join(json.dumps(x) for x in [header, *calls]) + "\n")
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "3", "--proposer", "replay",
+                             "--transcript", str(transcript), "--store", str(tmp_path / "s.sqlite"), "--sandbox", "docker"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = docker.from_env()
+    listed = lambda: client.containers.list(all=True, sparse=True, filters={"label": f"skillkiln.sandbox={proc.pid}"})  # noqa: E731
+    deadline = time.monotonic() + 120
+    while not listed() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(5)  # the pool is up; the slow candidate's first request is under way
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - sent < 30, "it waited for the request's deadline"
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert "terminated (SIGTERM): run " in err and "is stored with the candidates it evaluated" in err
+    assert listed() == []
