@@ -27,10 +27,12 @@ KINDS = ("no_code", "truncated", "edit_mismatch", "syntax", "no_solve", "import"
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+.-]*)\s*$")
-_EDIT = re.compile(
-    r"^[ \t]*<{5,9}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={5,9}[ \t]*\n(.*?)^[ \t]*>{5,9}[ \t]*REPLACE[ \t]*$",
-    re.S | re.M,
-)
+# the three marker lines of an edit, read line by line (find_edits): one regex over the whole answer
+# with two lazy groups took time cubic in its length (26 s for 16 kB of looping edits, a small model's
+# answer at max_tokens)
+_SEARCH_LINE = re.compile(r"[ \t]*<{5,9}[ \t]*SEARCH[ \t]*")
+_DIVIDER_LINE = re.compile(r"[ \t]*={5,9}[ \t]*")
+_REPLACE_LINE = re.compile(r"[ \t]*>{5,9}[ \t]*REPLACE[ \t]*")
 _EDIT_MARK = re.compile(r"^[ \t]*<{5,9}[ \t]*SEARCH\b", re.M)
 _CODE_START = re.compile(r"^(?:import |from \w|def |class |[A-Za-z][A-Za-z0-9_]* *=|@)")
 PYTHON_LANGS = ("", "python", "py", "python3")
@@ -97,9 +99,30 @@ def code_blocks(text: str) -> list[Block]:
     return blocks
 
 
+def find_edits(text: str) -> list[tuple[str, str]]:
+    """The (search, replace) texts of every complete edit, each line with its newline, in one pass."""
+    edits: list[tuple[str, str]] = []
+    state, search, replace = "", [], []
+    for line in text.split("\n"):
+        if not state:
+            if _SEARCH_LINE.fullmatch(line):
+                state, search = "search", []
+        elif state == "search":
+            if _DIVIDER_LINE.fullmatch(line):
+                state, replace = "replace", []
+            else:
+                search.append(line + "\n")
+        elif _REPLACE_LINE.fullmatch(line):
+            edits.append(("".join(search), "".join(replace)))
+            state = ""
+        else:
+            replace.append(line + "\n")
+    return edits
+
+
 def apply_edits(parent: str, text: str) -> tuple[str | None, str]:
     """Apply every SEARCH/REPLACE edit in TEXT to PARENT: (new code, "") or (None, why not)."""
-    edits = _EDIT.findall(text)
+    edits = find_edits(text)
     if not edits:
         return None, "the SEARCH/REPLACE block is incomplete: each edit needs '<<<<<<< SEARCH', '=======' and '>>>>>>> REPLACE' lines"
     code = parent

@@ -81,3 +81,25 @@ def test_think_blocks_are_stripped():
 def test_bare_code_without_a_fence_is_accepted():
     parsed = parse_answer("Sure:\n" + GOOD)
     assert parsed.ok and parsed.mode == "bare"
+
+
+def test_edits_are_found_in_one_pass_as_the_old_pattern_found_them():
+    """find_edits reads marker lines one by one; it finds what the old regex (two lazy groups over the
+    whole answer, cubic in its length) found, on random mixes of markers and code lines."""
+    import random
+    import re
+
+    from engine.parsing import find_edits
+
+    old = re.compile(r"^[ \t]*<{5,9}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={5,9}[ \t]*\n(.*?)^[ \t]*>{5,9}[ \t]*REPLACE[ \t]*$",
+                     re.S | re.M)
+    pieces = ["<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE", "  <<<<<<<<< SEARCH ", "x = 1", "def solve(text):",
+              "    return 1", "", "====", "text ======="]
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = "\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        if rng.random() < 0.5:
+            text += "\n"
+        assert find_edits(text) == old.findall(text), text
+    looping = "<<<<<<< SEARCH\nx\n=======\n" * 5000  # a small model repeating itself to max_tokens: 120 kB
+    assert find_edits(looping) == []
