@@ -369,7 +369,7 @@ def build_llm_proposer(config: Any, say: Say | None = None, retry: RetryPolicy |
         if config.record:
             from engine.proposers.replay import RecordingModel, TranscriptWriter
 
-            writer = TranscriptWriter.open(config.record, config, spec(creator), spec(repairer))
+            writer = TranscriptWriter.open(config.record, config, spec(creator), spec(repairer), say)
             creator, repairer = RecordingModel(creator, "creator", writer), RecordingModel(repairer, "repairer", writer)
     ledger.require_prices([(creator.provider, creator.model), (repairer.provider, repairer.model)])
     return LLMProposer(creator, repairer, name=config.proposer, ledger=ledger, strategy=config.strategy)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -45,32 +46,59 @@ def request_hash(request: dict[str, Any]) -> str:
 
 
 class TranscriptWriter:
-    def __init__(self, path: Path, handle: IO[str]):
+    """Writes a transcript: the file is opened (and an existing one replaced) at the first call, so a
+    run refused at its start (a bad key, a server down) leaves the file as it was. A write that fails
+    (a full disk) stops the recording with a warning; the run, and its ledger, go on."""
+
+    def __init__(self, path: Path, header: dict[str, Any], say: Any = None):
         self.path = path
-        self._handle = handle
+        self._header = header
+        self._handle: IO[str] | None = None
         self._lock = threading.Lock()
+        self._say = say
+        self.failed = ""  # why the recording stopped, if it did
         self.seq = 0
 
     @classmethod
-    def open(cls, path: str | Path, config: Any, creator: str, repairer: str) -> "TranscriptWriter":
-        path = Path(path)
+    def open(cls, path: str | Path, config: Any, creator: str, repairer: str, say: Any = None) -> "TranscriptWriter":
+        path = Path(path).expanduser()
+        target = path.resolve()
+        store = getattr(config, "store_path", None)
+        if store is not None:
+            db = Path(store).expanduser().resolve()
+            if target in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")):
+                raise SkillkilnError(f"--record {path} is the store's own file; name another file for the transcript")
+        if getattr(config, "transcript", None) and target == Path(config.transcript).expanduser().resolve():
+            raise SkillkilnError(f"--record {path} is the transcript being replayed; name another file")
+        if target.is_dir():
+            raise SkillkilnError(f"cannot write the transcript {path}: it is a folder")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle = path.open("w", encoding="utf-8")
         except OSError as exc:
             raise SkillkilnError(f"cannot write the transcript {path}: {exc.strerror or exc}") from None
-        writer = cls(path, handle)
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise SkillkilnError(f"cannot write the transcript {path}: permission denied")
         header = {"kind": "header", "format": FORMAT, "version": VERSION,
                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "creator": creator, "repairer": repairer,
                   "settings": {k: getattr(config, k, None) for k in SETTINGS}}
-        writer._write(header)
-        return writer
+        return cls(path, header, say)
 
     def _write(self, row: dict[str, Any]) -> None:
         with self._lock:
-            self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            self._handle.flush()
+            if self.failed:
+                return
+            try:
+                if self._handle is None:
+                    self._handle = self.path.open("w", encoding="utf-8")
+                    self._handle.write(json.dumps(self._header, ensure_ascii=False) + "\n")
+                self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                self._handle.flush()
+            except OSError as exc:
+                self.failed = exc.strerror or str(exc)
+                if self._say:
+                    self._say(f"warning: the transcript {self.path} could not be written ({self.failed}); recording "
+                              f"stopped after {row.get('seq', 0)} calls, and the run goes on")
 
     def call(self, role: str, provider: str, model: str, request: dict[str, Any], completion: Any) -> None:
         with self._lock:
@@ -85,8 +113,11 @@ class TranscriptWriter:
 
     def close(self) -> None:
         with self._lock:
-            if not self._handle.closed:
-                self._handle.close()
+            if self._handle is not None and not self._handle.closed:
+                try:
+                    self._handle.close()
+                except OSError:
+                    pass
 
 
 class RecordingModel:

@@ -129,3 +129,35 @@ def test_a_replay_longer_than_its_transcript_stops_cleanly_with_its_summary(tmp_
     summary = json.loads(done.stdout)
     assert summary["stop_reason"].startswith("transcript cola_small.jsonl has no more creator calls")
     assert summary["candidates"] == 25 and summary["report"]
+
+
+def test_record_leaves_files_alone_until_the_first_call_and_never_takes_the_store(server, tmp_path):
+    """--record opened (emptied) its file before the key was checked: a run refused at its start
+    truncated a kept transcript to its header, and --record onto the store destroyed the store."""
+    from test_cli import one_line_error, run
+
+    kept = tmp_path / "keep.jsonl"
+    kept.write_text(TRANSCRIPT.read_text())
+    server.rejected_keys.add("sk-ant-revoked")
+    env = {"ANTHROPIC_API_KEY": "sk-ant-revoked", "ANTHROPIC_BASE_URL": server.url}
+    store = tmp_path / "s.sqlite"
+    done = run("evolve", "--task", "cola", "--proposer", "anthropic", "--record", str(kept), "--store", str(store),
+               env=env, timeout=120)
+    assert done.returncode == 2 and "rejected the API key" in one_line_error(done)
+    assert kept.read_text() == TRANSCRIPT.read_text()
+    for target in (store, Path(str(store) + "-wal")):
+        done = run("evolve", "--task", "cola", "--proposer", "anthropic", "--record", str(target), "--store", str(store),
+                   env=env, timeout=120)
+        assert done.returncode == 2 and "is the store's own file" in one_line_error(done)
+    assert run("skills", "verify", "--store", str(store)).returncode == 0
+
+
+def test_a_transcript_that_cannot_be_written_stops_recording_not_the_run(server):
+    """A full disk mid-run: the paid answer is returned (and ledgered by the proposer), with a warning."""
+    said: list[str] = []
+    server.push("ollama", ollama_chat("first answer", "qwen2.5-coder:32b", 100, 10))
+    live = OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST)
+    writer = TranscriptWriter.open("/dev/full", RunConfig(task="cola"), "ollama:x", "ollama:x", said.append)
+    done = RecordingModel(live, "creator", writer).complete(USER, "sys", 64, 0.8, 1)
+    assert done.text == "first answer" and done.usage.prompt == 100
+    assert writer.failed and said and "could not be written" in said[0] and "the run goes on" in said[0]
