@@ -91,6 +91,22 @@ class TokenUsage:
     def total(self) -> int:
         return self.prompt + self.completion
 
+    @classmethod
+    def counted(cls, prompt: Any, completion: Any) -> "TokenUsage":
+        """Token counts as a server (or a transcript) reported them: whole numbers, 0 or more; None
+        (Ollama leaves a cached prompt uncounted) is 0. Anything else raises ValueError: a negative
+        count would lower the ledger and lift the --max-cost-usd cap."""
+        out = []
+        for value in (prompt, completion):
+            if value is None:
+                value = 0
+            if type(value) is float and value.is_integer():
+                value = int(value)
+            if type(value) is not int or value < 0:
+                raise ValueError(f"token counts must be whole numbers, 0 or more (got {prompt!r} and {completion!r})")
+            out.append(value)
+        return cls(*out)
+
 
 @dataclass(frozen=True)
 class Proposal:

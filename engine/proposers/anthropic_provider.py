@@ -90,11 +90,18 @@ class AnthropicModel(ProviderBase):
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
         try:  # the SDK does not validate a 200's body (no strict validation): a proxy's page, another API
             text = "".join(getattr(block, "text", "") for block in msg.content if getattr(block, "type", "") == "text")
-            usage = TokenUsage(int(msg.usage.input_tokens or 0), int(msg.usage.output_tokens or 0))
-            return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")
+            usage_block = msg.usage
         except (AttributeError, TypeError, ValueError):
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: not a "
                                           f"Messages API answer ({str(msg)[:80]!r})")) from None
+        if usage_block is None:
+            raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: the answer has "
+                                          "no usage, so its tokens cannot be counted"))
+        try:
+            usage = TokenUsage.counted(getattr(usage_block, "input_tokens", None), getattr(usage_block, "output_tokens", None))
+        except ValueError as exc:
+            raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
+        return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")
 
     def close(self) -> None:
         try:

@@ -95,7 +95,10 @@ class OllamaModel(ProviderBase):
                                           f"{error_text(exc.error)}")) from None
         except ValueError as exc:  # pydantic: a body that is not a chat response
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
-        usage = TokenUsage(int(r.prompt_eval_count or 0), int(r.eval_count or 0))
+        try:
+            usage = TokenUsage.counted(r.prompt_eval_count, r.eval_count)
+        except ValueError as exc:
+            raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
         return Completion(r.message.content or "", usage, r.model or self.model, r.done_reason or "")
 
     def close(self) -> None:

@@ -45,6 +45,9 @@ def request_hash(request: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- recording
 
 
+ROLES = ("creator", "repairer")
+
+
 class TranscriptWriter:
     """Writes a transcript: the file is opened (and an existing one replaced) at the first call, so a
     run refused at its start (a bad key, a server down) leaves the file as it was. A write that fails
@@ -182,8 +185,25 @@ class Transcript:
             raise SkillkilnError(f"transcript {path} has version {rows[0].get('version')}, this skillkiln reads {VERSION}")
         calls = [r for r in rows[1:] if r.get("kind") == "call"]
         for r in calls:
-            if not {"role", "provider", "model", "response"} <= set(r) or "text" not in r["response"]:
-                raise SkillkilnError(f"transcript {path}: call {r.get('seq')} lacks role, provider, model or response")
+            where = f"transcript {path}: call {r.get('seq')}"
+            if not {"role", "provider", "model", "response"} <= set(r) or not isinstance(r["response"], dict) \
+                    or "text" not in r["response"]:
+                raise SkillkilnError(f"{where} lacks role, provider, model or response")
+            if r["role"] not in ROLES:
+                raise SkillkilnError(f"{where} has role {r['role']!r}; a call's role is {' or '.join(ROLES)}")
+            if not isinstance(r["response"]["text"], str):
+                raise SkillkilnError(f"{where}: its response's text is not a string")
+            usage = r["response"].get("usage") or {}
+            try:
+                if not isinstance(usage, dict):
+                    raise ValueError("usage is not an object")
+                TokenUsage.counted(usage.get("prompt"), usage.get("completion"))
+            except ValueError as exc:
+                raise SkillkilnError(f"{where}: {exc}") from None
+        if not any(r["role"] == "creator" for r in calls):
+            raise SkillkilnError(f"transcript {path} holds no creator call: there is nothing to replay")
+        if not isinstance(rows[0].get("settings", {}), dict):
+            raise SkillkilnError(f"transcript {path}: its header's settings are not an object")
         return cls(path, rows[0], calls)
 
     def role_spec(self, role: str) -> tuple[str, str]:
@@ -231,5 +251,5 @@ class ReplayModel:
         call = self.transcript.next(self.role, request_dict(messages, system, max_tokens, temperature, seed))
         response = call["response"]
         usage = response.get("usage") or {}
-        return Completion(response["text"], TokenUsage(int(usage.get("prompt", 0)), int(usage.get("completion", 0))),
+        return Completion(response["text"], TokenUsage.counted(usage.get("prompt"), usage.get("completion")),
                           response.get("model") or self.model, response.get("stop", ""))

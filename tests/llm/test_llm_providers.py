@@ -181,3 +181,21 @@ def test_a_501_html_page_is_not_retried_and_not_pasted(server):
             make(server).complete(USER, "s", 10, 0.0)
         assert "HTML page, not the API's answer" in str(error.value) and "<" not in str(error.value)
         assert len(server.chats(api)) == 1  # not retried: 501 will not change
+
+
+def test_token_counts_a_server_reports_must_be_counts(server):
+    """A negative count lowered the ledger and lifted --max-cost-usd; a Messages answer without usage
+    was a repr dump. Both are malformed answers now, in one line."""
+    server.push("anthropic", anthropic_message("```python\ndef solve(text):\n    return 1\n```", "claude-opus-5-5",
+                                               -5_000_000, 10))
+    with pytest.raises(SkillkilnError, match="malformed response: token counts must be whole numbers, 0 or more"):
+        claude(server, strict=False).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    no_usage = anthropic_message("hello", "claude-opus-5-5", 10, 10)
+    no_usage.body.pop("usage")
+    server.push("anthropic", no_usage)
+    with pytest.raises(SkillkilnError, match="no usage, so its tokens cannot be counted"):
+        claude(server, strict=False).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    server.push("ollama", ollama_chat("hello", "qwen2.5-coder:32b", -3, 5))
+    with pytest.raises(SkillkilnError, match="malformed response: token counts"):
+        OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(
+            [{"role": "user", "content": "hi"}], "sys", 64, 0.0)

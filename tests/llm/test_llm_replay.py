@@ -65,6 +65,27 @@ def test_bad_transcripts_are_one_line_errors(tmp_path):
         bad.write_bytes(content)
         with pytest.raises(SkillkilnError, match="not a skillkiln transcript"):
             Transcript.load(bad)
+    # calls a replay would trip over later (an 'unexpected TypeError', negative tokens in the ledger),
+    # or none to replay at all (a run of 0 candidates, exit 0): refused at load, in one line
+    header, *calls = [json.loads(line) for line in whole.splitlines()]
+
+    def with_first(**change) -> str:
+        first = json.loads(json.dumps(calls[0]))
+        for key, value in change.items():
+            if key == "role":
+                first["role"] = value
+            else:
+                first["response"][key] = value
+        return "\n".join(json.dumps(x) for x in [header, first, *calls[1:]]) + "\n"
+
+    for content, says in ((with_first(role="Creator"), "has role 'Creator'"),
+                          (with_first(text=None), "its response's text is not a string"),
+                          (with_first(usage={"prompt": -5000000, "completion": 10}), "0 or more"),
+                          (with_first(usage={"prompt": "lots", "completion": 10}), "whole numbers"),
+                          (json.dumps(header) + "\n", "holds no creator call")):
+        bad.write_text(content)
+        with pytest.raises(SkillkilnError, match=says):
+            Transcript.load(bad)
 
 
 def test_flag_conflicts_are_usage_errors(tmp_path):
