@@ -17,7 +17,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.cli_common import (
-    JSON_WANTED, column_options, data_option, dataset_option, echo_json_error, err_console, json_option, open_store,
+    JSON_WANTED, FiniteFloat, column_options, data_option, dataset_option, echo_json_error, err_console, json_option, open_store,
     options_given, out_console, sandbox_option, say, store_option,
 )
 from engine.cli_skills import skills
@@ -51,14 +51,14 @@ def llm_options(command):
                      help="JSONL transcript to replay (--proposer replay)."),
         click.option("--record", type=click.Path(dir_okay=False), default=None,
                      help="Write a JSONL transcript of every model call (replay it with --proposer replay)."),
-        click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None,
+        click.option("--max-cost-usd", type=FiniteFloat(0, min_open=True), default=None,
                      help="A cap on the model calls' cost: the run stops cleanly before a call that could cross it "
                           "(its prompt estimated at 4 characters a token, its answer at the most tokens it may "
                           "return; prices: engine/prices.py)."),
-        click.option("--baseline-tokens-per-example", type=click.FloatRange(0, min_open=True), default=None,
+        click.option("--baseline-tokens-per-example", type=FiniteFloat(0, min_open=True), default=None,
                      help="Tokens a direct LLM call spends per example, for the break-even line "
                           "(default: the store's latest `skillkiln baseline` for the task)."),
-        click.option("--llm-timeout", type=click.FloatRange(0.1), default=300.0, show_default=True,
+        click.option("--llm-timeout", type=FiniteFloat(0.1), default=300.0, show_default=True,
                      help="Seconds per model call."),
         click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True,
                      help="Retries of a model call on 429, 5xx and timeouts, with exponential back-off."),
@@ -301,9 +301,9 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
               help="Examples per model call.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ollama-host", default=None, metavar="URL")
-@click.option("--llm-timeout", type=click.FloatRange(0.1), default=300.0, show_default=True)
+@click.option("--llm-timeout", type=FiniteFloat(0.1), default=300.0, show_default=True)
 @click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True)
-@click.option("--max-cost-usd", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--max-cost-usd", type=FiniteFloat(0, min_open=True), default=None,
               help="A cap: stop cleanly before a call that could take the cost past it.")
 @store_option
 @data_option

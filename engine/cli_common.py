@@ -1,6 +1,8 @@
 """What the command modules share: consoles, the one-line `say`, common options."""
 from __future__ import annotations
 
+import math
+
 import os
 from pathlib import Path
 
@@ -59,6 +61,17 @@ dataset_option = click.option("--dataset", default=None, metavar="HUB_NAME",
                               help="A hub dataset for a task that takes one (pii: an ai4privacy PII-masking set).")
 sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto",
                               show_default=True, help="docker, local (weaker isolation), or auto.")
+class FiniteFloat(click.FloatRange):
+    """A FloatRange that refuses nan and inf (NaN passes every comparison check as false: a NaN cap was
+    no cap, and a NaN baseline broke the break-even line after the run had finished)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 JSON_WANTED: list[bool] = []  # set once a command's --json is parsed: its failure is a JSON object too
 
 

@@ -216,20 +216,24 @@ def find_baseline(store: Any, task: str, prefer: str | None = None) -> dict[str,
 
 def break_even(ledger_summary: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any] | None:
     """How many examples the skill must serve before its creation is repaid, in tokens and in USD."""
-    if not baseline or not baseline.get("tokens_per_example"):
+    try:
+        per_example = float((baseline or {}).get("tokens_per_example") or 0)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(per_example) and per_example > 0):  # nothing to divide by (NaN, 0, negative)
         return None
     tokens = ledger_summary["total"]
-    per_example = float(baseline["tokens_per_example"])
     result: dict[str, Any] = {
         "creation_tokens": tokens,
         "creation_cost_usd": ledger_summary["cost_usd"] if ledger_summary.get("priced", True) else None,
         "baseline": {k: baseline.get(k) for k in ("source", "model", "split", "n", "tokens_per_example",
                                                   "cost_per_example_usd", "accuracy", "mcc")},
-        "examples_by_tokens": math.ceil(tokens / per_example) if per_example > 0 else None,
+        "examples_by_tokens": math.ceil(tokens / per_example),
         "examples_by_cost": None,
     }
     per_example_cost = baseline.get("cost_per_example_usd")
     cost = result["creation_cost_usd"]
-    if per_example_cost and cost is not None:
+    if isinstance(per_example_cost, (int, float)) and math.isfinite(per_example_cost) and per_example_cost > 0 \
+            and cost is not None:
         result["examples_by_cost"] = math.ceil(cost / per_example_cost)
     return result

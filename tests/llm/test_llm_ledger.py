@@ -309,3 +309,24 @@ def test_baseline_scores_many_labels_as_the_gate_does_and_refuses_spans(anthropi
     spans = CliRunner().invoke(cli, ["baseline", "--task", "pii", "--proposer", "anthropic", "--store", str(path)])
     assert isinstance(spans.exception, SkillkilnError) and "pii is a spans task" in str(spans.exception)
     assert len(Store(path).runs()) == 1 and len(server.chats("anthropic")) == calls  # no call, nothing stored
+
+
+def test_nan_and_inf_are_refused_and_a_broken_baseline_gives_no_break_even(tmp_path):
+    """--max-cost-usd nan was no cap at all (every comparison with NaN is false) and printed bare NaN
+    in --json; a NaN or negative baseline broke the summary after the run had finished."""
+    from test_cli import one_line_error, run
+
+    from engine.ledger import break_even
+
+    for flag in ("--max-cost-usd", "--baseline-tokens-per-example", "--llm-timeout"):
+        for value in ("nan", "inf", "-inf"):
+            done = run("evolve", "--task", "cola", "--proposer", "anthropic", flag, value,
+                       "--store", str(tmp_path / "s.sqlite"))
+            line = one_line_error(done)  # -inf is below the range already
+            assert done.returncode == 2 and ("is not a finite number" in line or "is not in the range" in line), line
+    spent = {"total": 1000, "cost_usd": 0.01, "priced": True}
+    for per_example in (float("nan"), 0, -5, "lots", None):
+        assert break_even(spent, {"tokens_per_example": per_example, "source": "x"}) is None
+    assert break_even(spent, {"tokens_per_example": 250.0, "cost_per_example_usd": float("nan"),
+                              "source": "x"})["examples_by_cost"] is None
+    assert break_even(spent, {"tokens_per_example": 250.0, "source": "x"})["examples_by_tokens"] == 4
