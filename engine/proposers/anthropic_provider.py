@@ -88,6 +88,8 @@ class AnthropicModel(ProviderBase):
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: {_message(exc)}")) from None
         except anthropic.APIResponseValidationError as exc:
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
+        except ValueError as exc:  # a 200 whose body is not JSON or not UTF-8 (cut short, a proxy): retried
+            raise TransientError(one_line(f"malformed response: the body is not JSON ({type(exc).__name__}: {exc})")) from None
         try:  # the SDK does not validate a 200's body (no strict validation): a proxy's page, another API
             text = "".join(getattr(block, "text", "") for block in msg.content if getattr(block, "type", "") == "text")
             usage_block = msg.usage

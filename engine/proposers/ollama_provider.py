@@ -7,6 +7,7 @@ own: `prompt_eval_count` (prompt) and `eval_count` (completion).
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import httpx
 import ollama
@@ -53,6 +54,13 @@ class OllamaModel(ProviderBase):
         super().__init__(retry, say)
         self.model = model
         self.where = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        try:  # what the client would fail on at its first call, as an 'unexpected ValueError'
+            parts = urlsplit(self.where if "://" in self.where else f"http://{self.where}")
+            parts.port  # noqa: B018 - raises ValueError for a port that is no number
+            if not parts.hostname:
+                raise ValueError("no host name")
+        except ValueError as exc:
+            raise SkillkilnError(f"the Ollama host {self.where!r} is not a URL ({exc}); write e.g. http://127.0.0.1:11434") from None
         self.timeout_s = timeout_s
         self.num_ctx = num_ctx
         self.client = ollama.Client(host=self.where, timeout=timeout_s)
@@ -93,7 +101,7 @@ class OllamaModel(ProviderBase):
                 raise TransientError(one_line(f"HTTP {exc.status_code}: {error_text(exc.error)}")) from None
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: HTTP {exc.status_code}: "
                                           f"{error_text(exc.error)}")) from None
-        except ValueError as exc:  # pydantic: a body that is not a chat response
+        except (ValueError, TypeError) as exc:  # pydantic, or a body that is JSON but no object ([1, 2], null)
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
         try:
             usage = TokenUsage.counted(r.prompt_eval_count, r.eval_count)

@@ -199,3 +199,13 @@ def test_token_counts_a_server_reports_must_be_counts(server):
     with pytest.raises(SkillkilnError, match="malformed response: token counts"):
         OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(
             [{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+
+
+def test_an_ollama_body_that_is_json_but_no_object_and_a_bad_host_are_one_line(server):
+    server.push("ollama", Reply(200, [1, 2]))
+    with pytest.raises(SkillkilnError, match="malformed response"):
+        OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(
+            [{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    for host in ("::::", "http://:11434", "http://127.0.0.1:port"):
+        with pytest.raises(SkillkilnError, match="is not a URL"):
+            OllamaModel("qwen2.5-coder:32b", host=host)
