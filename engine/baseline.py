@@ -75,6 +75,7 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
     started = time.perf_counter()
     preds: list[Any] = []
     stopped = error = None
+    interrupted = ""
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
         system, user = baseline_prompt(task.description, task.labels, [e.text for e in chunk])
@@ -88,6 +89,12 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
             done = model.complete([{"role": "user", "content": user}], system, cap, 0.0, seed)
         except SkillkilnError as exc:  # the calls before it were paid for: the result keeps their answers
             error = str(exc)
+            break
+        except KeyboardInterrupt as exc:  # the same: kept, and the caller stores them as an interrupted run
+            interrupted = type(exc).__name__  # KeyboardInterrupt, or the CLI's Terminated (SIGTERM)
+            break
+        except Exception as exc:  # noqa: BLE001 - anything else a provider raises: kept as well
+            error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             break
         ledger.record(model.provider, model.model, "baseline", done.usage)
         preds += parse_labels(done.text, len(chunk), task.labels)
@@ -119,5 +126,6 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
         "cost_per_example_usd": (ledger_summary["cost_usd"] / n) if n and ledger_summary["priced"] else None,
         "stop_reason": stopped,
         "error": error,  # the provider failure that ended it early, if one did
+        "interrupted": interrupted,  # Ctrl-C (or SIGTERM) ended it early
         "wall_s": round(time.perf_counter() - started, 2),
     }

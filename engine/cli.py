@@ -347,11 +347,16 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
             result = run_baseline(loaded, split, chat, ledger, limit=limit, batch_size=batch_size, seed=seed)
             # a model that never gave a label classified nothing: no baseline to hold skills against
             silent = result["n"] and result["unparsed"] == result["n"]
-            status = "failed" if silent or result["error"] else "finished"
+            status = ("interrupted" if result["interrupted"] else
+                      "failed" if silent or result["error"] else "finished")
         finally:
             store.finish_run(run_id, status, {**result, "run_id": run_id})
     finally:
         getattr(chat, "close", lambda: None)()
+    if status == "interrupted":  # its answers are stored; a baseline is not resumed, but run again
+        INTERRUPTED[:] = ["", f"interrupted: baseline {run_id} is stored with its {result['n']} answers "
+                              f"({result['tokens']['total']:,} tokens) as an interrupted run, not used for break-even"]
+        raise Terminated() if result["interrupted"] == "Terminated" else KeyboardInterrupt()
     if status == "failed":
         what = (f"{result['error']} after {result['n']} example{'' if result['n'] == 1 else 's'}" if result["error"]
                 else f"none of {provider}:{name}'s {result['n']} answers named a label")
@@ -437,7 +442,9 @@ def _run(command: click.Command) -> None:
     except (click.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
         code = 143 if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated) else 130
-        if INTERRUPTED:
+        if INTERRUPTED and not INTERRUPTED[0]:  # the whole message, said by the command (a baseline)
+            message = INTERRUPTED[1]
+        elif INTERRUPTED:
             run_id, said = INTERRUPTED[0], INTERRUPTED[1:]
             message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
                        f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))

@@ -330,3 +330,41 @@ def test_nan_and_inf_are_refused_and_a_broken_baseline_gives_no_break_even(tmp_p
     assert break_even(spent, {"tokens_per_example": 250.0, "cost_per_example_usd": float("nan"),
                               "source": "x"})["examples_by_cost"] is None
     assert break_even(spent, {"tokens_per_example": 250.0, "source": "x"})["examples_by_tokens"] == 4
+
+
+def test_an_interrupted_baseline_keeps_the_answers_it_paid_for(server, tmp_path):
+    """Ctrl-C after some answers: the run is stored as interrupted with them (it was stored as a failed
+    run holding nothing), and the message names the baseline, not `evolve --resume`."""
+    import dataclasses
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from test_cli import BIN
+
+    def slow(_api, body):
+        prompt = body["messages"][-1]["content"]
+        numbers = [line.split(":", 1)[0] for line in prompt.splitlines() if line[:1].isdigit()]
+        reply = anthropic_message("\n".join(f"{n}: 1" for n in numbers), "claude-opus-5-5", 100, 5)
+        return dataclasses.replace(reply, delay=0.7)
+
+    server.responder = slow
+    store = tmp_path / "s.sqlite"
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-fake", "ANTHROPIC_BASE_URL": server.url}
+    proc = subprocess.Popen([str(BIN / "skillkiln"), "baseline", "--task", "cola", "--proposer", "anthropic",
+                             "--limit", "40", "--store", str(store)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while len(server.chats("anthropic")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    status, summary = sqlite3.connect(store).execute("SELECT status, summary FROM runs").fetchone()
+    summary = json.loads(summary)
+    assert status == "interrupted" and summary["n"] >= 2 and summary["tokens"]["total"] == 105 * summary["n"]
+    assert f"interrupted: baseline {summary['run_id']} is stored with its {summary['n']} answers" in err
+    assert "evolve --resume" not in err
