@@ -335,7 +335,9 @@ class Run:
             started = datetime.fromisoformat(row["started_at"])
             last = max(datetime.fromisoformat(r["created_at"]) for r in records)
             run.earlier_wall_s = max(0.0, (last - started).total_seconds())
-        run.ledger.restore(Ledger.earlier_calls(stored, records))
+        earlier = Ledger.earlier_calls(stored, records)
+        run.ledger.restore(earlier)
+        getattr(proposer, "restore_calls", lambda _calls: None)(earlier)
         getattr(proposer, "restore_stats", lambda _models: None)((stored.get("llm") or {}).get("models") or {})
         return run
 

@@ -280,6 +280,14 @@ class LLMProposer:
                 if _safe_detail(reason):
                     self._details[reason] = detail
 
+    def restore_calls(self, calls: list[Any]) -> None:
+        """A resumed run's earlier calls: a replayed transcript goes on after them (it started over, so
+        the resumed part got the first answers again and paid their tokens twice)."""
+        for role, model in (("creator", self.creator), ("repairer", self.repairer)):
+            transcript = getattr(model, "transcript", None)
+            if transcript is not None:
+                transcript.skip(role, sum(1 for call in calls if call.role == role))
+
     def restore_stats(self, models: dict[str, dict[str, Any]]) -> None:
         """Per-model counts a resumed run stored before: its summary counts the whole run."""
         known = set(ModelStats.__dataclass_fields__)

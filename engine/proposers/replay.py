@@ -220,6 +220,12 @@ class Transcript:
                            f"{key}={getattr(config, key, None)!r}: prompts will differ from the recording")
         return out
 
+    def skip(self, role: str, n: int) -> None:
+        """Pass over ROLE's first N calls: a resumed run's earlier part made them already."""
+        with self._lock:
+            self.cursors[role] = self.cursors.get(role, 0) + n
+            self.position += n
+
     def next(self, role: str, request: dict[str, Any]) -> dict[str, Any]:
         """The next recorded call of ROLE. Each role keeps its own place, so a replay whose run took
         another turn (a gate that changed since the recording) still answers deterministically;

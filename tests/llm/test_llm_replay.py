@@ -182,3 +182,37 @@ def test_a_transcript_that_cannot_be_written_stops_recording_not_the_run(server)
     done = RecordingModel(live, "creator", writer).complete(USER, "sys", 64, 0.8, 1)
     assert done.text == "first answer" and done.usage.prompt == 100
     assert writer.failed and said and "could not be written" in said[0] and "the run goes on" in said[0]
+
+
+def test_a_resumed_replay_goes_on_where_the_transcript_stopped(tmp_path):
+    """A replay stopped after 3 creator calls, resumed with the whole transcript: iterations 3 and 4
+    get the recording's 4th and 5th answers, as in one uninterrupted replay (they got the 1st and 2nd
+    again, stored as duplicates, and their tokens were counted twice)."""
+    import sqlite3
+
+    lines = TRANSCRIPT.read_text().splitlines()
+    creators = [i for i, line in enumerate(lines) if '"role": "creator"' in line]
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines[:creators[3]]) + "\n")  # the header and everything before the 4th creator call
+
+    def evolve(store, *more):
+        return subprocess.run([str(BIN / "evolve"), "--task", "cola", "--iters", "5", "--proposer", "replay",
+                               "--transcript", str(path), "--store", str(store), "--workers", "1", "--json", *more],
+                              capture_output=True, text=True, timeout=600)
+
+    first = evolve(tmp_path / "a.sqlite")
+    assert first.returncode == 0, first.stderr
+    run_id = json.loads(first.stdout)["run_id"]
+    path.write_text(TRANSCRIPT.read_text())
+    resumed = subprocess.run([str(BIN / "evolve"), "--resume", run_id, "--store", str(tmp_path / "a.sqlite"), "--json"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = evolve(tmp_path / "b.sqlite")
+    assert whole.returncode == 0, whole.stderr
+
+    def codes(store):
+        rows = sqlite3.connect(store).execute("SELECT iteration, code_sha256 FROM candidates ORDER BY iteration")
+        return [r for r in rows]
+
+    assert codes(tmp_path / "a.sqlite") == codes(tmp_path / "b.sqlite")
+    assert json.loads(resumed.stdout)["ledger"]["total"] == json.loads(whole.stdout)["ledger"]["total"]
