@@ -86,7 +86,7 @@ class DockerWorker:
             environment={},
             working_dir="/tmp",
             log_config={"type": "none"},
-            labels={CONTAINER_LABEL: str(os.getpid())},
+            labels={CONTAINER_LABEL: str(os.getpid()), OWNER_LABEL: owner_tag(os.getpid())},
         )
         try:
             sock = self._container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 0, "stream": 1})
@@ -189,17 +189,59 @@ class DockerWorker:
             pass
 
 
+OWNER_LABEL = "skillkiln.owner"  # boot id, pid namespace and start time of the process that made it
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); "" if it is gone."""
+    stat = _read(f"/proc/{pid}/stat")
+    fields = stat.rpartition(")")[2].split()  # the command name, in brackets, may hold spaces
+    return fields[19] if len(fields) > 19 else ""
+
+
+def owner_tag(pid: int) -> str:
+    """Who made a container, so that only its own host and PID namespace judge it stale: a run in another
+    namespace (a CI job sharing the daemon) has pids this one cannot see, and a reused pid is not its owner."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{_read('/proc/sys/kernel/random/boot_id')}|{namespace}|{process_start(pid)}"
+
+
+def stale(container, here: str) -> bool:
+    """Exited or dead: no one's. Running, paused or just created: stale only if it was made on this host
+    (boot) in this PID namespace by a process that is gone (its pid missing, or now another process's)."""
+    if container.status in ("exited", "dead"):
+        return True
+    boot, namespace, _ = here.split("|")
+    owner = container.labels.get(OWNER_LABEL, "")
+    pid = container.labels.get(CONTAINER_LABEL, "")
+    parts = owner.split("|")
+    if len(parts) != 3 or not pid.isdigit() or parts[0] != boot or parts[1] != namespace or not boot or not namespace:
+        return False  # another host, another namespace, or made before owners were labelled: not ours to judge
+    return process_start(int(pid)) != parts[2]
+
+
 def remove_stale_containers(client) -> int:
     """Remove sandbox containers whose owning process is gone (a killed run leaves them)."""
     removed = 0
+    here = owner_tag(os.getpid())
     for container in client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
-        owner = container.labels.get(CONTAINER_LABEL, "")
-        if owner.isdigit() and os.path.exists(f"/proc/{owner}"):
-            continue  # its run (possibly this one) is still alive
+        if not stale(container, here):
+            continue
         try:
             container.remove(force=True)
             removed += 1
-        except Exception:
+        except Exception:  # noqa: BLE001 - gone already, or being removed by its owner
             pass
     return removed
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from sandbox.backend import Limits, RunRequest
 from sandbox.docker_backend import CONTAINER_LABEL
@@ -151,3 +152,44 @@ def test_str_hashes_are_the_same_in_every_container_and_backend(docker_backend):
     expected = subprocess.run([sys.executable, "-c", f"print([hash(t) % 1000003 for t in {texts!r}])"],
                               env={"PYTHONHASHSEED": "0"}, capture_output=True, text=True).stdout
     assert list(first) == eval(expected)  # noqa: S307 - our own output: the seed really is 0
+
+
+def test_stale_cleanup_takes_only_what_is_provably_no_ones(docker_backend):
+    """It removed every container whose pid was missing from this process's /proc: a live run in another
+    PID namespace (sharing the daemon) lost its containers; and a reused pid kept a dead run's forever."""
+    import subprocess
+
+    from sandbox.docker_backend import OWNER_LABEL, docker_client, owner_tag, remove_stale_containers
+    from sandbox.image import image_tag
+
+    client = docker_client()
+    boot, namespace, _ = owner_tag(os.getpid()).split("|")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process holds now
+    sleeper = ["python3", "-c", "import time; time.sleep(120)"]
+
+    def make(pid: int, owner: str, start: bool = True):
+        container = client.containers.create(image_tag(), command=sleeper, network_mode="none",
+                                             labels={CONTAINER_LABEL: str(pid), OWNER_LABEL: owner})
+        if start:
+            container.start()
+        return container
+
+    ours_dead = make(gone.pid, f"{boot}|{namespace}|123")
+    reused = make(os.getpid(), f"{boot}|{namespace}|1")  # this pid, but not this process's start time
+    elsewhere = make(gone.pid, f"{boot}|pid:[1]|123")  # another namespace: its pids are not ours to see
+    exited = make(os.getpid(), owner_tag(os.getpid()), start=False)
+    exited.start()
+    exited.kill()
+    try:
+        remove_stale_containers(client)
+        left = {c.id for c in client.containers.list(all=True, filters={"label": CONTAINER_LABEL})}
+        assert elsewhere.id in left
+        assert not {ours_dead.id, reused.id, exited.id} & left
+        assert all(c.id in left for c in docker_backend.containers())  # the live pool's own are kept
+    finally:
+        for container in (ours_dead, reused, elsewhere, exited):
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - removed by the cleanup
+                pass
