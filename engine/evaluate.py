@@ -345,4 +345,6 @@ class Evaluator:
         results["test"], stage_s["test"] = run(self.task.test.texts, False)
         if results["test"].answered:
             metrics["test"] = checks.score(self.task, "test", results["test"], self.config)
+        else:  # not a reason (test decides nothing), but a missing test score must say why
+            details["gate:test"] = f"not scored: the run on test failed as a whole ({results['test'].failure})"
         return done("test", [])

@@ -297,6 +297,9 @@ class Run:
         if self.best is None or val[key] > self.best["metrics"]["validation"][key]:
             self.best = {"candidate_id": record["id"], "name": self.config.skill_name,
                          "version": record["skill_version"], "metrics": metrics, "note": record.get("note") or ""}
+            test_failed = (record["verdict"].get("details") or {}).get("gate:test")
+            if test_failed:  # test decides nothing, but its missing row must say why
+                self.best["test"] = test_failed
 
     @classmethod
     def resume(cls, config: RunConfig, task: Task, backend: Backend, proposer: Proposer, store: Store,

@@ -113,6 +113,8 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
         if best.get("note"):  # how the proposer made it: the global fit, a mutation, an LLM's answer
             note = best["note"]
             facts.add_row("made by", note if len(note) <= 100 else note[:99] + "…")
+        if best.get("test"):  # its test row is empty: why
+            facts.add_row("test", Text(best["test"], style="yellow"))
     else:
         facts.add_row("best skill", "[red]none accepted[/red]: every candidate was rejected (reasons below)")
     facts.add_row("candidates", candidates_line(summary))

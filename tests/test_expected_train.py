@@ -218,3 +218,20 @@ def test_not_better_stops_change_no_version_and_no_best(setting, tmp_path):
     resumed = Run.resume(config, task, backend, OfflineProposer(seed=0, start_fit=False), store, bar_run.run_id)
     assert members(resumed) == members(bar_run) and resumed.bar(4) == bar_run.bar(4) is not None
     store.close()
+
+
+def test_a_test_split_that_fails_as_a_whole_is_said_not_dropped(setting):
+    """Test decides nothing, so the skill is still accepted; but its missing test score says why (the
+    failure was thrown away: no row, no reason, nothing in --json)."""
+    from engine.records import Example, Split
+
+    task, backend = setting
+    marked = dataclasses.replace(task, test=Split("test", tuple(Example("BOOM " + e.text, e.label)
+                                                                 for e in task.test.examples)))
+    code = RULES.replace("def solve(text):", "def solve(text):\n    if text.startswith('BOOM '):\n"
+                                             "        collections.deque(itertools.count(), maxlen=0)", 1)
+    code = "import collections\nimport itertools\n" + code
+    judged = Evaluator(marked, backend).evaluate(code)
+    assert judged.verdict.accepted and judged.stage == "test", judged.verdict.reasons
+    assert "test" not in judged.verdict.metrics
+    assert judged.verdict.details["gate:test"].startswith("not scored: the run on test failed as a whole (timeout:")
