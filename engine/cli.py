@@ -22,7 +22,7 @@ from engine.cli_common import (
 )
 from engine.cli_skills import skills
 from engine.config import RunConfig, default_workers
-from engine.errors import SkillkilnError
+from engine.errors import SkillFailed, SkillkilnError
 
 # ---------------------------------------------------------------- evolve
 
@@ -455,6 +455,9 @@ def _run(command: click.Command) -> None:
         err_console.print(message, soft_wrap=True, markup=False, highlight=False)
         echo_json_error("interrupted" if code == 130 else "terminated", code)
         sys.exit(code)
+    except SkillFailed as exc:  # its --json output already holds each text's error
+        err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except SkillkilnError as exc:
         _fail(str(exc), exc.exit_code, **({"run_id": exc.run_id} if exc.run_id else {}))
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback

@@ -21,17 +21,21 @@ from engine.cli_common import (
     open_store,
     out_console,
     print_code,
+    read_user_file,
     sandbox_option,
     say,
     store_option,
     when,
 )
-from engine.errors import SkillkilnError
+from engine.errors import SkillFailed, SkillkilnError
 from engine.gate_report import render_verdict
 from engine.masking import joined, mask_text, pieces, read_limit
 from engine.records import selection_key, split_reasons
 from engine.summary import best_text, plural, skipped_line
 from tasks.metrics import p_text
+
+SKILL_FILE_CAP = 4 << 20  # bytes of a file `skills check` reads (the gate's own cap on a skill is 20 kB)
+TEXTS_FILE_CAP = 256 << 20  # bytes of a `skills run --file` of texts
 
 SPLITS = ("train", "validation", "test")
 
@@ -357,10 +361,7 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
 
     if (text is None) == (file is None):
         raise SkillkilnError("give either TEXT or --file FILE")
-    try:
-        texts = [text] if text is not None else Path(file).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillkilnError(f"cannot read {file} as UTF-8 text, one text per line ({type(exc).__name__})") from None
+    texts = [text] if text is not None else read_user_file(file, TEXTS_FILE_CAP, "a --file of texts").splitlines()
     store = open_store(store_path)
     v = store.get(ref)
     warn_if_changed(v)
@@ -402,17 +403,21 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
     dropped = sum(n for _, n in masked)
     if dropped:
         say(f"warning: {plural(dropped, 'span')} left unmasked: malformed, outside the text or overlapping an earlier one")
+    failed = (f"{v.name}@{v.version} failed on {len(errors)} of {plural(len(texts), 'text')}"
+              + (f" (first: {errors[min(errors)]})" if len(texts) > 1 else f": {errors[min(errors)]}") if errors else "")
     if as_json:
         _echo_json([{"text": t, "prediction": p, "error": errors.get(i), **({"masked": masked[i][0]} if mask else {})}
                     for i, (t, p) in enumerate(zip(texts, predictions))])
-        return
-    for i, prediction in enumerate(predictions):
-        if i in errors:
-            click.echo(f"error: {errors[i]}")
-        else:
-            # a span skill's spans as JSON ([[start, end, "LABEL"], ...]), not a Python repr
-            shown = prediction if isinstance(prediction, (str, int, float, bool)) else json.dumps(prediction)
-            click.echo(masked[i][0] if mask else shown)
+    elif len(texts) > 1 or not errors:  # one line per text (an error's line says so); one failed text: stderr only
+        for i, prediction in enumerate(predictions):
+            if i in errors:
+                click.echo(f"error: {errors[i]}")
+            else:
+                # a span skill's spans as JSON ([[start, end, "LABEL"], ...]), not a Python repr
+                shown = prediction if isinstance(prediction, (str, int, float, bool)) else json.dumps(prediction)
+                click.echo(masked[i][0] if mask else shown)
+    if errors:  # a script must not take a failure for an answer: exit 1
+        raise SkillFailed(failed)
 
 
 @skills.command("search")
@@ -636,10 +641,7 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     from sandbox.factory import open_backend
     from tasks import load_task
 
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SkillkilnError(f"cannot read {file}: {exc}") from None
+    text = read_user_file(file, SKILL_FILE_CAP, "a skill file (an export holds its libraries too)")
     from skills_store.export import embedded_libraries, skill_source
 
     code, exported = skill_source(text)

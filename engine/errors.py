@@ -12,6 +12,12 @@ class SkillkilnError(Exception):
         self.run_id = run_id  # the stored run it concerns, if one was started
 
 
+class SkillFailed(SkillkilnError):
+    """The skill itself failed on what it was given (`skills run`): exit 1, as a rejection is."""
+
+    exit_code = 1
+
+
 class StopRun(Exception):
     """Not a failure: the run ends here, with status `stopped`, its summary and report (a spent
     budget, a replayed transcript with no answers left)."""

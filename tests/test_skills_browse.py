@@ -258,3 +258,44 @@ def test_code_goes_to_a_pipe_verbatim(filled):
     assert diff.returncode == 0 and "+" + long_line.strip() in diff.stdout
     candidate = run("skills", "candidate", "run-1-000-0", "--store", filled, env={"COLUMNS": "20"})
     assert "def solve(text):\n    return 1\n" in candidate.stdout
+
+
+def test_skills_run_of_a_skill_that_fails_exits_non_zero(tmp_path):
+    """A crash on the text asked for was printed on stdout with exit 0, as if it were the answer."""
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    store.offer_version("fragile", "cola", "def solve(text):\n    return 1 if len(text) > 3 else 1 // 0\n",
+                        {"validation": {"mcc": 0.1}}, {}, (), {}, None)
+    store.close()
+    one = run("skills", "run", "fragile", "ab", "--store", str(path), "--sandbox", "local")
+    assert one.returncode == 1 and one.stdout == ""
+    assert "error: fragile@1 failed on 1 of 1 text: exception: ZeroDivisionError" in one.stderr
+    texts = tmp_path / "t.txt"
+    texts.write_text("a long enough text\nab\n")
+    many = run("skills", "run", "fragile", "--file", str(texts), "--store", str(path), "--sandbox", "local")
+    assert many.returncode == 1 and many.stdout.splitlines()[0] == "1"
+    assert many.stdout.splitlines()[1].startswith("error: exception: ZeroDivisionError")  # one line per text
+    assert "failed on 1 of 2 texts" in many.stderr
+    as_json = run("skills", "run", "fragile", "--file", str(texts), "--store", str(path), "--sandbox", "local", "--json")
+    assert as_json.returncode == 1
+    rows = json.loads(as_json.stdout)  # one JSON document: the rows, each with its error
+    assert rows[0]["prediction"] == 1 and rows[1]["error"].startswith("exception: ZeroDivisionError")
+    ok = run("skills", "run", "fragile", "a long text", "--store", str(path), "--sandbox", "local")
+    assert ok.returncode == 0 and ok.stdout.strip() == "1"
+
+
+def test_files_the_user_names_are_read_only_if_regular_and_bounded(tmp_path):
+    """/dev/zero was read until memory ran out ('unexpected MemoryError'); a FIFO hung the command."""
+    import os
+
+    fifo = tmp_path / "skill.py"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", str(fifo)):
+        done = run("skills", "check", path, "--task", "cola", timeout=60)
+        assert done.returncode == 2 and "it is not a regular file" in done.stderr, done.stderr
+        done = run("skills", "run", "x", "--file", path, "--store", str(tmp_path / "s.sqlite"), timeout=60)
+        assert done.returncode == 2 and "it is not a regular file" in done.stderr, done.stderr
+    big = tmp_path / "big.py"
+    big.write_bytes(b"#" * ((4 << 20) + 1))
+    done = run("skills", "check", str(big), "--task", "cola", timeout=60)
+    assert done.returncode == 2 and "a skill file (an export holds its libraries too) is at most" in done.stderr
