@@ -414,6 +414,9 @@ cli.add_command(baseline)
 cli.add_command(skills)
 
 
+INTERNAL_ERROR = 3  # a bug of skillkiln's own: not 1 (rejected, or a skill that failed) nor 2 (bad input, a service down)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM: the same way out as Ctrl-C (the run stored as interrupted, the sandbox closed), exit 143."""
 
@@ -463,7 +466,7 @@ def _run(command: click.Command) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
-        _fail(f"unexpected {type(exc).__name__}: {exc}", 1, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
+        _fail(f"unexpected {type(exc).__name__}: {exc}", INTERNAL_ERROR, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
 
 
 def _fail(message: str, exit_code: int, hint: str = "", **fields) -> None:

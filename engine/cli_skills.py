@@ -659,11 +659,14 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     finally:
         backend.close()
     verdict = evaluation.verdict
+    label = getattr(backend, "label", backend.name)  # "local (weaker isolation)" where it is
     if as_json:
-        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name, "libraries": refs})
+        _echo_json({**verdict.to_dict(), "stage": evaluation.stage, "sandbox": backend.name, "sandbox_label": label,
+                    "libraries": refs})
     else:
         print_metrics({k: m.to_dict() for k, m in verdict.metrics.items()})
         out_console.print(f"stage reached: {evaluation.stage}", highlight=False)
+        out_console.print(f"sandbox: {label}", highlight=False, markup=False)
         if refs:
             out_console.print(f"libraries: {', '.join(refs)}", highlight=False)
         for line in render_verdict(verdict.to_dict()):

@@ -402,6 +402,7 @@ class Run:
             "model": self.proposer.model,
             "sandbox": self.backend.name,
             "sandbox_label": getattr(self.backend, "label", self.backend.name),
+            "sandbox_restarts": getattr(self.backend, "restarts", 0),  # workers lost and replaced (killed, paused, OOM)
             "iterations": self.config.iters,
             "resumed": self.resumed,
             "candidates": self.counts["candidates"],

@@ -287,6 +287,8 @@ def render(store, run_id: str) -> str:
     figures = "".join(f'<h2>{e(t)}</h2><img alt="{e(t)}" src="data:image/png;base64,{b}">' for t, b in plots)
     if stats:
         figures += "<h2>Failure clusters, iteration by iteration</h2>" + cluster_table(stats)
+    lost = summary.get("sandbox_restarts") or 0
+    restarts = f" · {lost} worker{'' if lost == 1 else 's'} lost and replaced" if lost else ""
     wall = (f"{summary['wall_s']} s ({summary.get('sandbox_s', '-')} s in the sandbox)" if "wall_s" in summary
             else "not recorded: the run has not finished")
     return f"""<!doctype html>
@@ -304,7 +306,7 @@ img {{ max-width: 100%; }}
 <table class="facts">
 <tr><td>task</td><td>{e(run['task'])}</td></tr>
 <tr><td>status</td><td>{e(status)}</td></tr>
-<tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}</td></tr>
+<tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}{e(restarts)}</td></tr>
 <tr><td>proposer</td><td>{e(str(summary.get('proposer', config.get('proposer', ''))))} {e(str(summary.get('model', '')))}</td></tr>
 <tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted,
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;

@@ -124,6 +124,9 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     if summary.get("stages"):
         facts.add_row("stopped at", " · ".join(f"{STOP_LABELS.get(s, s)} {n}" for s, n in summary["stages"].items()))
     sandbox = summary["sandbox_label"]
+    restarts = summary.get("sandbox_restarts") or 0
+    if restarts:  # a worker lost under a request ran it again on a fresh one: the run went on, but say so
+        sandbox += f" · {plural(restarts, 'worker')} lost and replaced"
     facts.add_row("sandbox", sandbox if summary["sandbox"] == "docker" else f"[yellow]{sandbox}[/yellow]")
     tokens = summary["tokens"]
     facts.add_row("tokens", f"{tokens['total']} ({tokens['prompt']} prompt, {tokens['completion']} completion)"

@@ -259,7 +259,11 @@ def test_summary_prints_span_scores_and_baselines():
     print_summary(summary, Console(file=out, width=200))
     text = out.getvalue()
     assert "caps baseline F1" in text and "capitalised token as PERSON" in text and "0.510" in text and "0.158" in text and "0.0005" in text
-    assert "100 proposed: 40 accepted" in text
+    assert "100 proposed: 40 accepted" in text and "lost and replaced" not in text
+    # workers the sandbox lost (and ran their requests again on fresh ones) are said, not hidden
+    out = io.StringIO()
+    print_summary({**summary, "sandbox_restarts": 2}, Console(file=out, width=200))
+    assert "docker · 2 workers lost and replaced" in out.getvalue()
 
 
 def test_span_proposals_carry_their_exact_train_outputs_and_the_bar_keeps_the_versions(pii, docker_backend, tmp_path):

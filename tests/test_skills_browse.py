@@ -282,6 +282,10 @@ def test_skills_run_of_a_skill_that_fails_exits_non_zero(tmp_path):
     assert rows[0]["prediction"] == 1 and rows[1]["error"].startswith("exception: ZeroDivisionError")
     ok = run("skills", "run", "fragile", "a long text", "--store", str(path), "--sandbox", "local")
     assert ok.returncode == 0 and ok.stdout.strip() == "1"
+    skill = tmp_path / "constant.py"
+    skill.write_text("def solve(text):\n    return 1\n")
+    checked = run("skills", "check", str(skill), "--task", "cola", "--sandbox", "local")
+    assert checked.returncode == 1 and "sandbox: local (weaker isolation)" in checked.stdout  # which sandbox judged it
 
 
 def test_files_the_user_names_are_read_only_if_regular_and_bounded(tmp_path):
