@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any, Sequence
 
+from engine import prompts_spans as spans
 from engine.gate import GateConfig
 from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
 from sandbox.backend import ALLOWED_IMPORTS, Limits
@@ -130,11 +131,12 @@ EXPLAIN = {
 }
 
 
-def explain(reason: str) -> str:
-    if reason in EXPLAIN:
-        return EXPLAIN[reason]
+def explain(reason: str, kind: str = "classification") -> str:
+    table = {**EXPLAIN, **spans.EXPLAIN} if kind == "spans" else EXPLAIN
+    if reason in table:
+        return table[reason]
     head = reason.split(":")[0]
-    return EXPLAIN.get(head, "")
+    return table.get(head, "")
 
 
 # ---------------------------------------------------------------- built-in few-shot skills
@@ -197,6 +199,8 @@ def builtin_examples(labels: Sequence[Any]) -> list[str]:
 
 
 def task_card(card: TaskCard, limits: Limits = Limits(), gate: GateConfig = GateConfig()) -> str:
+    if card.kind == "spans":
+        return spans.task_card(card, limits, gate)
     labels = card.train.labels
     counts = Counter(labels)
     n = len(labels) or 1
@@ -230,15 +234,15 @@ def _score(value: float | None) -> str:
 PARENT_CHARS = 6000  # parents after the first are cut to this many characters
 
 
-def parents_section(parents: Sequence[ParentInfo]) -> str:
-    parts = [PARENTS_HEADER]
+def parents_section(parents: Sequence[ParentInfo], metric: str = "MCC") -> str:
+    parts = [PARENTS_HEADER.replace("MCC", metric)]
     for i, p in enumerate(parents, 1):
         code = p.code.rstrip()
         cut = ""
         if i > 1 and len(code) > PARENT_CHARS:
             code, cut = code[:PARENT_CHARS], "\n# ... (cut here)"
-        parts.append(f"### Parent {i} (train MCC {_score(p.train_score)}, validation MCC {_score(p.validation_score)})\n"
-                     f"```python\n{code}{cut}\n```\n")
+        parts.append(f"### Parent {i} (train {metric} {_score(p.train_score)}, validation {metric} "
+                     f"{_score(p.validation_score)})\n```python\n{code}{cut}\n```\n")
     return "\n".join(parts)
 
 
@@ -296,13 +300,14 @@ def within_run(detail: str) -> str:
     return CANDIDATE_ID.sub(lambda m: f"the candidate of iteration {int(m[1])} (slot {m[2]})", detail)
 
 
-def feedback_section(reasons: Sequence[str], details: dict[str, str] | None = None) -> str:
+def feedback_section(reasons: Sequence[str], details: dict[str, str] | None = None,
+                     kind: str = "classification") -> str:
     if not reasons:
         return ""
     details = details or {}
     lines = []
     for reason in reasons[:12]:
-        why = explain(reason)
+        why = explain(reason, kind)
         line = f"- {reason}" + (f": {why}" if why else "")
         if details.get(reason):
             line += f" ({within_run(details[reason])[:240]})"
@@ -344,7 +349,8 @@ def proposal_prompt(ctx: ProposalContext, strategy: str = "evolve", examples: Se
     """The prompt for one proposal. `best-of-n` shows the initial prompt only: no parents, no feedback."""
     rng = random.Random(ctx.seed)
     card = ctx.task
-    shots = list(examples) if examples else builtin_examples(card.labels)
+    span_task = card.kind == "spans"
+    shots = list(examples) if examples else (spans.builtin_examples() if span_task else builtin_examples(card.labels))
     parts = [task_card(card, limits, gate), few_shot(shots, rng)]
     offered = libraries_section(getattr(ctx, "libraries", ()))
     if offered:
@@ -352,16 +358,22 @@ def proposal_prompt(ctx: ProposalContext, strategy: str = "evolve", examples: Se
     parents: tuple[ParentInfo, ...] = ()
     if strategy != "best-of-n":
         parents = tuple(ctx.parents[:max_parents])
-    if parents:
+    if parents and span_task:
+        directive = rng.choice(spans.DIRECTIVES if len(parents) > 1 else spans.DIRECTIVES[:3])
+        parts.append(parents_section(parents, "F1"))
+        misses = spans.misses_section(card, parents[0], rng)
+        if misses:
+            parts.append(misses)
+    elif parents:
         directive = rng.choice(DIRECTIVES if len(parents) > 1 else DIRECTIVES[:3] + DIRECTIVES[4:])
         parts.append(parents_section(parents))
         misses = misses_section(card, parents[0], rng)
         if misses:
             parts.append(misses)
     else:
-        directive = FIRST_TASK
+        directive = spans.FIRST_TASK if span_task else FIRST_TASK
     if strategy != "best-of-n":
-        feedback = feedback_section(ctx.last_reasons, details)
+        feedback = feedback_section(ctx.last_reasons, details, card.kind)
         if feedback:
             parts.append(feedback)
     parts.append(f"## Your turn\n{directive}\n\n{FORMAT_EDIT if parents else FORMAT_FULL}\n")
