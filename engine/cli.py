@@ -59,7 +59,8 @@ def llm_options(command):
                      help="Tokens a direct LLM call spends per example, for the break-even line "
                           "(default: the store's latest `skillkiln baseline` for the task)."),
         click.option("--llm-timeout", type=FiniteFloat(0.1), default=300.0, show_default=True,
-                     help="Seconds per model call."),
+                     help="Seconds the model's server may stay silent (connecting, or between two reads of its "
+                          "answer); a server that keeps sending is not cut off."),
         click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True,
                      help="Retries of a model call on 429, 5xx and timeouts, with exponential back-off."),
     ]
@@ -301,7 +302,8 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
               help="Examples per model call.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ollama-host", default=None, metavar="URL")
-@click.option("--llm-timeout", type=FiniteFloat(0.1), default=300.0, show_default=True)
+@click.option("--llm-timeout", type=FiniteFloat(0.1), default=300.0, show_default=True,
+              help="Seconds the model's server may stay silent (connecting, or between two reads of its answer).")
 @click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.option("--max-cost-usd", type=FiniteFloat(0, min_open=True), default=None,
               help="A cap: stop cleanly before a call that could take the cost past it.")

@@ -51,6 +51,9 @@ class AnthropicModel(ProviderBase):
         if not key:
             raise SkillkilnError(f"{KEY_ENV} is not set: export your Anthropic API key to use anthropic:{model} "
                                  f"(or use --proposer ollama or offline)")
+        if key != key.strip() or any(ch.isspace() or not ch.isprintable() for ch in key):
+            raise SkillkilnError(f"{KEY_ENV} holds spaces or control characters (a pasted newline?): it cannot be "
+                                 "sent as a header")
         self.where = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         self.timeout_s = timeout_s
         self.client = anthropic.Anthropic(api_key=key, base_url=self.where, timeout=timeout_s, max_retries=0,
@@ -81,7 +84,11 @@ class AnthropicModel(ProviderBase):
         except anthropic.AuthenticationError as exc:
             raise SkillkilnError(f"Anthropic at {self.where} rejected the API key in {KEY_ENV} ({_message(exc)})") from None
         except anthropic.NotFoundError as exc:
-            raise SkillkilnError(f"Anthropic at {self.where} has no model {self.model!r} ({_message(exc)})") from None
+            said = _message(exc)
+            if "model" not in said.lower():  # a wrong base URL (a proxy, a web server), not a missing model
+                raise SkillkilnError(one_line(f"the server at {self.where} answered {said} to /v1/messages: it does "
+                                              f"not look like the Anthropic API (is {BASE_URL_ENV} right?)")) from None
+            raise SkillkilnError(f"Anthropic at {self.where} has no model {self.model!r} ({said})") from None
         except anthropic.APIStatusError as exc:
             if transient(exc.status_code):
                 raise TransientError(_message(exc), _retry_after(exc)) from None

@@ -26,7 +26,13 @@ def unreachable(where: str) -> SkillkilnError:
                           f"--ollama-host / OLLAMA_HOST at it")
 
 
-def not_pulled(where: str, model: str) -> SkillkilnError:
+def not_pulled(where: str, model: str, exc: BaseException | None = None) -> SkillkilnError:
+    """A 404: Ollama's own says the model is not found; any other (a proxy, a web server, not Ollama at all)
+    is not taken for a missing model."""
+    said = error_text(getattr(exc, "error", "")) if exc is not None else "not found"
+    if exc is not None and "not found" not in said.lower():
+        return SkillkilnError(one_line(f"the server at {where} answered HTTP 404 ({said or 'no body'}): it does not look "
+                                       "like Ollama (is --ollama-host or OLLAMA_HOST right?)"))
     return SkillkilnError(f"Ollama at {where} does not have model {model!r}: run `ollama pull {model}`")
 
 
@@ -41,7 +47,7 @@ def fatal_error(exc: BaseException, where: str, model: str, timeout_s: float) ->
         return SkillkilnError(one_line(f"Ollama at {where}: {exc}"))
     if isinstance(exc, ollama.ResponseError):
         if exc.status_code == 404:
-            return not_pulled(where, model)
+            return not_pulled(where, model, exc)
         return SkillkilnError(one_line(f"Ollama at {where}: HTTP {exc.status_code}: {error_text(exc.error)}"))
     return None
 
@@ -68,8 +74,8 @@ class OllamaModel(ProviderBase):
     def _unreachable(self) -> SkillkilnError:
         return unreachable(self.where)
 
-    def _not_pulled(self) -> SkillkilnError:
-        return not_pulled(self.where, self.model)
+    def _not_pulled(self, exc: BaseException | None = None) -> SkillkilnError:
+        return not_pulled(self.where, self.model, exc)
 
     def preflight(self) -> None:
         """One cheap call (/api/show): the server answers and the model is pulled."""
@@ -96,7 +102,7 @@ class OllamaModel(ProviderBase):
             raise TransientError(one_line(f"{type(exc).__name__}: {exc}")) from None
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
-                raise self._not_pulled() from None
+                raise self._not_pulled(exc) from None
             if transient(exc.status_code):
                 raise TransientError(one_line(f"HTTP {exc.status_code}: {error_text(exc.error)}")) from None
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: HTTP {exc.status_code}: "

@@ -209,3 +209,25 @@ def test_an_ollama_body_that_is_json_but_no_object_and_a_bad_host_are_one_line(s
     for host in ("::::", "http://:11434", "http://127.0.0.1:port"):
         with pytest.raises(SkillkilnError, match="is not a URL"):
             OllamaModel("qwen2.5-coder:32b", host=host)
+
+
+def test_a_404_that_is_not_about_a_model_and_a_key_with_a_newline_are_named_as_such(server, monkeypatch):
+    """Any 404 read as 'does not have model, run ollama pull' (a proxy or web server on that port); a key
+    with a pasted newline read as 'not reachable'."""
+    server.push("ollama", Reply(404, ""))
+    with pytest.raises(SkillkilnError, match="does not look like Ollama"):
+        OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(
+            [{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    server.push("ollama", ollama_error(404, "model 'qwen2.5-coder:32b' not found"))
+    with pytest.raises(SkillkilnError, match="does not have model"):
+        OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(
+            [{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    server.push("anthropic", anthropic_error(404, "not_found_error", "Not Found"))
+    with pytest.raises(SkillkilnError, match="does not look like the Anthropic API"):
+        claude(server).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    server.push("anthropic", anthropic_error(404, "not_found_error", "model: claude-nosuch"))
+    with pytest.raises(SkillkilnError, match="has no model"):
+        claude(server).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    for key in ("sk-ant\nabc", "   ", " sk-ant-x"):
+        with pytest.raises(SkillkilnError, match="spaces or control characters"):
+            AnthropicModel("claude-opus-5-5", api_key=key, base_url=server.url)
