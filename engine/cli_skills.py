@@ -520,7 +520,9 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
         summary = json.loads(r["summary"] or "{}")
         best = store.run_best(r["id"]) or {}
         stored, accepted = counts.get(r["id"], (0, 0))
-        rows.append({"run_id": r["id"], "task": r["task"], "status": r["status"], "process": store.process(r),
+        process = store.process(r)  # a run still 'running' in the store whose process is gone died: resume it
+        rows.append({"run_id": r["id"], "task": r["task"], "status": "died" if process == "gone" else r["status"],
+                     "process": process,
                      "sandbox": r["sandbox"],
                      "started_at": r["started_at"], "candidates": summary.get("candidates", stored),
                      "accepted": summary.get("accepted_count", accepted),
@@ -532,8 +534,7 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     for col in ("run", "task", "status", "sandbox", "started", "candidates", "accepted", "best"):
         table.add_column(col)
     for r in rows:
-        status = "died" if r["process"] == "gone" else r["status"]  # still 'running' in the store: resume it
-        table.add_row(r["run_id"], r["task"], status, r["sandbox"], when(r["started_at"]),
+        table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], when(r["started_at"]),
                       str(r["candidates"] if r["candidates"] is not None else "-"),
                       str(r["accepted"] if r["accepted"] is not None else "-"), r["best"] or "-")
     out_console.print(keep_whole(table, "run", "best"))

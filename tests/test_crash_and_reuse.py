@@ -41,7 +41,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert killed_at >= 5
 
     runs = json.loads(run("skills", "runs", "--store", store, "--json").stdout)
-    assert len(runs) == 1 and runs[0]["status"] == "running"  # it never got to say otherwise
+    assert len(runs) == 1 and runs[0]["status"] == "died"  # 'running' in the store, its process gone: as the table says
     assert runs[0]["candidates"] == killed_at  # counted from the store, as no summary was written
     assert runs[0]["process"] == "gone"  # its process is dead: the table says 'died', runs show says how to resume
     assert "died" in run("skills", "runs", "--store", store).stdout

@@ -190,3 +190,15 @@ def test_of_two_resumes_of_a_dead_run_one_claims_it(tmp_path):
     assert first.claim_run("dead") is None  # the first claims it
     assert json.loads(first.run("dead")["owner"])["pid"] == os.getpid()
     assert second.claim_run("dead") == os.getpid()  # the second finds a live owner (status aside) and backs off
+
+
+def test_a_description_reads_as_one_sentence_and_lists_words_not_names():
+    """'... else 1.; uses re' and a table's own keys ('NAMES', 'PLACES') listed as words looked for."""
+    from skills_store.describe import describe
+
+    code = ('"""Rule skill: a score at or above THRESHOLD means label 0, else 1."""\nimport re\n'
+            'WORDS = {"NAMES": "a|b", "PLACES": "c"}\nCUES = {"himself": 2}\nRULES = [("PERSON", r"x")]\n\n\n'
+            'def solve(text):\n    return 1\n')
+    text = describe(code, "cola")
+    assert text.startswith("Rule skill: a score at or above THRESHOLD means label 0, else 1; uses re; looks for ")
+    assert "'himself'" in text and "'PERSON'" in text and "NAMES" not in text and "PLACES" not in text
