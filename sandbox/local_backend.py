@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from engine.records import ExecResult
 from sandbox.backend import Limits, RunRequest
@@ -53,7 +54,7 @@ class LocalWorker:
     def __init__(self, unshare: tuple[str, ...] | bool):
         if unshare is True:  # the old signature: LocalWorker(no_network)
             unshare = ("-rn",)
-        self._tmp = tempfile.mkdtemp(prefix="skillkiln-local-")
+        self._tmp = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         # -s -P, not -I (which ignores PYTHONHASHSEED): str hashes fixed, as in the container
         cmd = [sys.executable, "-s", "-P", str(HARNESS), "serve", "--scratch", self._tmp]
         if unshare:
@@ -110,12 +111,33 @@ class LocalWorker:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+SCRATCH_PREFIX = "skillkiln-local-"  # then the host's pid: a killed host's folders are removed by the next
+STALE_SCRATCH_S = 600.0
+
+
+def remove_stale_scratch() -> int:
+    """Scratch folders of local workers whose host process is gone (kill -9 leaves them), untouched for
+    STALE_SCRATCH_S (a host in another PID namespace sharing /tmp has pids this one cannot see)."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        owner = path.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        try:
+            idle = time.time() - path.stat().st_mtime
+        except OSError:
+            continue
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists() and path.is_dir() and idle > STALE_SCRATCH_S:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class LocalBackend:
     name = "local"
     weaker = True
     label = LABEL
 
     def __init__(self, workers: int = 1, host_margin_s: float = HOST_MARGIN_S):
+        remove_stale_scratch()
         unshare = _unshare_flags()
         self.network_isolated = bool(unshare)
         self.pid_isolated = unshare == ("-rnpf",)

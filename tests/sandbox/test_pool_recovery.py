@@ -298,3 +298,25 @@ def test_a_pool_that_cannot_start_a_replacement_says_so():
     pool = Pool(factory, 1)
     with pytest.raises(SkillkilnError, match="could not start a worker"):  # the only worker broke: none to retry on
         pool.run(RunRequest("x", ("a",)), Limits())
+
+
+def test_a_killed_hosts_local_scratch_is_removed_by_the_next_backend(tmp_path, monkeypatch):
+    """kill -9 of a run on the local backend left /tmp/skillkiln-local-* behind for good (32 on this machine)."""
+    import os
+    import tempfile
+
+    from sandbox import local_backend
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"skillkiln-local-{gone.pid}-abc"
+    fresh_dead = tmp_path / f"skillkiln-local-{gone.pid}-def"
+    alive = tmp_path / f"skillkiln-local-{os.getpid()}-ghi"
+    for path in (dead, fresh_dead, alive):
+        path.mkdir()
+    old = time.time() - 3600
+    os.utime(dead, (old, old))
+    os.utime(alive, (old, old))
+    assert local_backend.remove_stale_scratch() == 1
+    assert not dead.exists() and fresh_dead.exists() and alive.exists()  # a fresh one may be another namespace's
