@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from engine import prompts_spans as spans
 from engine.gate import GateConfig
+from engine.prompt_rules import CODE_RULES, MEMORY_RULES
 from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
 from sandbox.backend import ALLOWED_IMPORTS, Limits
 from sandbox.static import MAX_SOURCE_BYTES
@@ -41,15 +42,9 @@ Write a skill: Python 3.11 source that defines, at top level,
         return LABEL   # one of $labels
 
 Rules, checked before anything runs:
-- imports only from: $imports (standard library); nothing else, no I/O, no network, no randomness
-- no names starting with `_` (no dunders, no private helpers), no exec, eval, open, globals or getattr tricks,
-  no str.format (use f-strings)
-- at most $max_bytes bytes of source
-- total: never raise, whatever the text is (empty, 100 kB long, emoji, control characters)
-- deterministic, and fast: one call well under $call_s s, all $n_train train texts well under $wall_s s
+""" + CODE_RULES + """\
 - depends on its input: a constant or nearly constant answer ($max_share_pct+ of one label) is rejected
-- general rules only: a string literal holding $memorised or more consecutive words of a training text is memorisation and is rejected,
-  and so is encoded data (base64 or hex text, bytes, tables of big numbers)
+""" + MEMORY_RULES + """\
 - the gate accepts a skill only if its predictions are associated with the labels beyond chance on train
   and on held-out data (one-sided Fisher exact test p < $alpha, MCC >= $mcc_floor, balanced accuracy >= $bacc_floor).
   Always answering the majority label scores $majority accuracy and MCC 0: worthless.

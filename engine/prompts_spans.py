@@ -12,6 +12,7 @@ from string import Template
 from typing import Any
 
 from engine.gate import GateConfig
+from engine.prompt_rules import CODE_RULES, MEMORY_RULES
 from engine.proposers.base import ParentInfo, TaskCard
 from engine.span_gate import SPAN_F1_FLOOR
 from sandbox.backend import Limits
@@ -29,17 +30,11 @@ Write a skill: Python 3.11 source that defines, at top level,
         return spans   # a list of (start, end, LABEL) tuples: text[start:end] is the span, LABEL one of the labels
 
 Rules, checked before anything runs:
-- imports only from: $imports (standard library); nothing else, no I/O, no network, no randomness
-- no names starting with `_` (no dunders, no private helpers), no exec, eval, open, globals or getattr tricks,
-  no str.format (use f-strings)
-- at most $max_bytes bytes of source
-- total: never raise, whatever the text is (empty, 100 kB long, emoji, control characters)
-- deterministic, and fast: one call well under $call_s s, all $n_train train texts well under $wall_s s
+""" + CODE_RULES + """\
 - valid spans only: integers with 0 <= start < end <= len(text), a known label, no two spans overlapping
   (any other output on a text counts as a failure there)
 - depends on its input: the same spans (or none) for $max_share_pct+ of the texts is rejected
-- general rules only: a string literal holding $memorised or more consecutive words of a training text is memorisation and is rejected,
-  and so is encoded data (base64 or hex text, bytes, tables of big numbers)
+""" + MEMORY_RULES + """\
 - the gate accepts a skill only if its exact-match span F1 beats two trivial baselines beyond chance on train and
   on held-out data (a one-sided paired bootstrap over texts, p < $alpha): finding nothing, and marking every
   capitalised word PERSON; and reaches span F1 $f1_floor. Finding nothing scores F1 0: worthless.
