@@ -215,8 +215,8 @@ class LLMProposer:
         prompt = prompts.proposal_prompt(ctx, self.strategy, self.examples, details)
         self._within_budget(self.creator, prompt.system, prompt.user)
         stats = self._model_stats(self.creator)
-        stats.created += 1
         first = self._ask(self.creator, "creator", prompt.system, prompt.user, self.temperature, ctx.seed)
+        stats.created += 1  # an answer came (a call that failed or was interrupted proposed nothing)
         parsed = parse_answer(first.text, prompt.parent_code)
         stats.thought += parsed.thought
         usage = first.usage

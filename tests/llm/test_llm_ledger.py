@@ -128,6 +128,8 @@ def test_a_provider_crash_fails_the_run_in_one_line_and_keeps_its_candidates(ant
     summary = json.loads(row["summary"])
     assert "prompt is too long" in summary["error"] and "\n" not in summary["error"]
     assert summary["ledger"]["calls"] == 2
+    # two answers came, so two proposals: the call that failed proposed nothing (it counted as a third)
+    assert [m["created"] for m in summary["llm"]["models"].values()] == [2]
 
 
 def test_best_of_n_samples_the_first_prompt_only(anthropic_env, cola, local_backend, store):
