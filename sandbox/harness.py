@@ -219,8 +219,9 @@ class Clock:
         signal.setitimer(signal.ITIMER_PROF, 0)
 
 
-# The clock's handler runs only between bytecodes, so one built-in call that loops in C (a regex
-# that backtracks for ever, sum(itertools.repeat(1, 10**12)), math.factorial(10**7)) never meets
+# The clock's handler runs only between bytecodes, so one built-in call that loops in C without
+# looking at signals (sum(itertools.repeat(1, 10**12)), deque(itertools.count(), maxlen=0),
+# math.factorial(10**7); re's matcher does look, so a backtracking regex meets the clock) never meets
 # it. Every tick within the bounds pushes a CPU-time timer forward; with no push for limit + this
 # margin of CPU, the timer's SIGPROF (no handler: its default action ends the process) stops the
 # child, and the server answers with a timeout instead of waiting for the run's wall deadline.
