@@ -1223,7 +1223,8 @@ class Server:
                 child = self.ready(child)
                 if child is None:
                     write_frame(channel_out, {"ok": False, "id": head.get("id"),
-                                              "failure": "sandbox: the harness could not clear what a skill left"})
+                                              "failure": "sandbox: the harness could not clear what a skill left",
+                                              "gave_up": True})  # a child's answer never holds this key
                     return
                 # a request that leaves texts to hold keeps its body here (hold() reads it after the
                 # answer) and gets no spare forked ahead: that one would lack the texts

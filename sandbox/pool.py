@@ -275,6 +275,8 @@ class Pool:
                     raise WorkerGone("the harness answered with no object")
                 if resp.get("id") != nonce:
                     raise WorkerGone("the harness answered another request (the channel is out of step)")
+                if resp.get("gave_up") is True:  # the harness itself could not go on (never a child's answer)
+                    raise WorkerGone(str(resp.get("failure", "")).removeprefix("sandbox: ") or "the harness gave up")
                 self._held[worker] = texts_held(resp)
                 if not (resp.get("texts_missing") is True and held):
                     break

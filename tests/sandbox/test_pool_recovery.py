@@ -320,3 +320,20 @@ def test_a_killed_hosts_local_scratch_is_removed_by_the_next_backend(tmp_path, m
     os.utime(alive, (old, old))
     assert local_backend.remove_stale_scratch() == 1
     assert not dead.exists() and fresh_dead.exists() and alive.exists()  # a fresh one may be another namespace's
+
+
+def test_a_harness_that_gave_up_is_replaced_and_its_request_run_again():
+    """A harness that cannot clear what a skill left answers the next request 'sandbox: ...' and exits:
+    that request is the next candidate's, so it runs again on a fresh worker instead of being its crash.
+    A child's answer cannot say it (the server rebuilds it key by key; `gave_up` is not one of them)."""
+    def gave_up(request):
+        return encode({"ok": False, "id": request["id"], "gave_up": True,
+                       "failure": "sandbox: the harness could not clear what a skill left"})
+
+    pool, made = make_pool([gave_up, good])
+    result = pool.run(RunRequest("x", ("a",)), Limits())
+    assert (result.predictions, result.failure) == ((1,), "") and made[0].killed and pool.restarts == 1
+    forged = lambda r: encode({"ok": False, "id": r["id"], "failure": "sandbox: forged by a skill"})  # noqa: E731
+    pool, made = make_pool([forged, good])
+    result = pool.run(RunRequest("x", ("a",)), Limits())
+    assert (result.predictions, result.failure, pool.restarts) == (None, "sandbox: forged by a skill", 0)
