@@ -459,7 +459,11 @@ def _run(command: click.Command) -> None:
             message = message.replace("interrupted", "terminated (SIGTERM)", 1)
         err_console.print(message, soft_wrap=True, markup=False, highlight=False)
         echo_json_error("interrupted" if code == 130 else "terminated", code)
-        sys.exit(code)
+        # everything is stored and the sandbox closed; threads the interrupt left waiting (an evaluation
+        # thread on a lock the interrupt kept held) must not hold the exit back, as joining them would
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     except SkillFailed as exc:  # its --json output already holds each text's error
         err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -355,21 +355,28 @@ class Run:
         status = "failed"
         try:
             self.score_libraries()
-            with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
-                try:
-                    if reuse and not self.resumed:
-                        self.seed_with(reuse, pool)
-                    for iteration in range(self.next_iteration, self.config.iters):
-                        self.iteration(iteration, pool)
-                        self.next_iteration = iteration + 1
-                        if progress:
-                            progress(iteration + 1, self.snapshot())
-                        if self.stop_reason:
-                            break
-                except KeyboardInterrupt:  # end the requests under way now, not at their deadlines
-                    self.backend.close()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            pool = ThreadPoolExecutor(max_workers=self.config.workers)
+            try:
+                if reuse and not self.resumed:
+                    self.seed_with(reuse, pool)
+                for iteration in range(self.next_iteration, self.config.iters):
+                    self.iteration(iteration, pool)
+                    self.next_iteration = iteration + 1
+                    if progress:
+                        progress(iteration + 1, self.snapshot())
+                    if self.stop_reason:
+                        break
+            except KeyboardInterrupt:
+                # end the requests under way now, not at their deadlines, and wait for no thread: an
+                # interrupt that lands inside a lock's `with` can leave the lock held, and a thread
+                # waiting on it would hold the exit back (the CLI exits without joining them)
+                self.backend.close()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
             status = "stopped" if self.stop_reason else "finished"
         except KeyboardInterrupt:
             status = "interrupted"
