@@ -464,21 +464,20 @@ def _run(command: click.Command) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    except SkillFailed as exc:  # its --json output already holds each text's error
-        err_console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except SkillkilnError as exc:
-        _fail(str(exc), exc.exit_code, **({"run_id": exc.run_id} if exc.run_id else {}))
+    except SkillkilnError as exc:  # a SkillFailed's --json output already holds each text's error: no object
+        _fail(str(exc), exc.exit_code, as_json=not isinstance(exc, SkillFailed),
+              **({"run_id": exc.run_id} if exc.run_id else {}))
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc}", INTERNAL_ERROR, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
 
 
-def _fail(message: str, exit_code: int, hint: str = "", **fields) -> None:
+def _fail(message: str, exit_code: int, hint: str = "", as_json: bool = True, **fields) -> None:
     """The one red line on stderr (with a hint the JSON object leaves out), the --json object, the exit."""
     err_console.print(f"error: {message}{hint}", style="red", markup=False, highlight=False, soft_wrap=True)
-    echo_json_error(message, exit_code, **fields)
+    if as_json:
+        echo_json_error(message, exit_code, **fields)
     sys.exit(exit_code)
 
 

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import math
-import stat
-
 import os
+import stat
 from pathlib import Path
 
 import click
@@ -62,6 +61,8 @@ dataset_option = click.option("--dataset", default=None, metavar="HUB_NAME",
                               help="A hub dataset for a task that takes one (pii: an ai4privacy PII-masking set).")
 sandbox_option = click.option("--sandbox", type=click.Choice(["auto", "docker", "local"]), default="auto",
                               show_default=True, help="docker, local (weaker isolation), or auto.")
+
+
 class FiniteFloat(click.FloatRange):
     """A FloatRange that refuses nan and inf (NaN passes every comparison check as false: a NaN cap was
     no cap, and a NaN baseline broke the break-even line after the run had finished)."""

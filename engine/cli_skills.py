@@ -29,7 +29,7 @@ from engine.cli_common import (
 )
 from engine.errors import SkillFailed, SkillkilnError
 from engine.gate_report import render_verdict
-from engine.masking import joined, mask_text, pieces, read_limit
+from engine.masking import mask_text, pieces, read_limit, regroup
 from engine.records import selection_key, split_reasons
 from engine.summary import best_text, plural, skipped_line
 from tasks.metrics import p_text
@@ -385,16 +385,7 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
         backend.close()
     if result.predictions is None:
         raise SkillkilnError(f"{v.name}@{v.version} failed in the sandbox: {result.failure}")
-    predictions: list[Any] = []
-    errors: dict[int, str] = {}
-    at = 0
-    for i, parts in enumerate(split):
-        found = [result.per_example_errors[j] for j in range(at, at + len(parts)) if j in result.per_example_errors]
-        if found:
-            errors[i] = found[0]
-        outputs = list(result.predictions[at:at + len(parts)])
-        predictions.append(outputs[0] if len(parts) == 1 else joined([o for o, _ in parts], outputs))
-        at += len(parts)
+    predictions, errors = regroup(split, result.predictions, result.per_example_errors)
     long = sum(1 for parts in split if len(parts) > 1)
     if long:
         say(f"note: {v.name}@{v.version} reads at most {limit:,} characters of a text; {plural(long, 'longer text')} "

@@ -41,6 +41,23 @@ def pieces(text: str, limit: int | None) -> list[tuple[int, str]]:
     return out
 
 
+def regroup(split: list[list[tuple[int, str]]], predictions: Any,
+            errors: dict[int, str]) -> tuple[list[Any], dict[int, str]]:
+    """Per text, from the run over every text's pieces (SPLIT: pieces() of each text): its output (its
+    pieces' spans joined, when it had several) and its first error, by the text's own index."""
+    outputs: list[Any] = []
+    failed: dict[int, str] = {}
+    at = 0
+    for i, parts in enumerate(split):
+        found = [errors[j] for j in range(at, at + len(parts)) if j in errors]
+        if found:
+            failed[i] = found[0]
+        mine = list(predictions[at:at + len(parts)])
+        outputs.append(mine[0] if len(parts) == 1 else joined([o for o, _ in parts], mine))
+        at += len(parts)
+    return outputs, failed
+
+
 def joined(offsets: list[int], outputs: list[Any]) -> list[list] | None:
     """One text's spans from its pieces' outputs (None when a piece gave none)."""
     spans: list[list] = []

@@ -104,11 +104,9 @@ def outcomes(rows: list[dict[str, Any]]) -> tuple[list[int], dict[str, list[int]
     its = _iterations(rows)
     first = [("accepted" if r["accepted"] else (r["reasons"] or ["other"])[0], r["iteration"]) for r in rows]
     top = [r for r, _ in Counter(x for x, _ in first if x != "accepted").most_common(TOP_REASONS)]
-    named = {x if x == "accepted" or x in top else "other" for x, _ in first}
-    bars = {name: [sum(1 for x, it_ in first if it_ == it and (x if x == "accepted" or x in top else "other") == name)
-                   for it in its]
-            for name in ["accepted", *top, "other"] if name in named}
-    return its, bars
+    counts = Counter((x if x == "accepted" or x in top else "other", it) for x, it in first)
+    return its, {name: [counts[name, it] for it in its] for name in ["accepted", *top, "other"]
+                 if any(counts[name, it] for it in its)}
 
 
 def plot_rejections(rows: list[dict[str, Any]]) -> str:

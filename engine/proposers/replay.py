@@ -69,7 +69,7 @@ class TranscriptWriter:
         store = getattr(config, "store_path", None)
         if store is not None:
             db = Path(store).expanduser().resolve()
-            if target in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")):
+            if target in {db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")}:
                 raise SkillkilnError(f"--record {path} is the store's own file; name another file for the transcript")
         if getattr(config, "transcript", None) and target == Path(config.transcript).expanduser().resolve():
             raise SkillkilnError(f"--record {path} is the transcript being replayed; name another file")
