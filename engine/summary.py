@@ -128,9 +128,7 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     if restarts:  # a worker lost under a request ran it again on a fresh one: the run went on, but say so
         sandbox += f" · {plural(restarts, 'worker')} lost and replaced"
     facts.add_row("sandbox", sandbox if summary["sandbox"] == "docker" else f"[yellow]{sandbox}[/yellow]")
-    tokens = summary["tokens"]
-    facts.add_row("tokens", f"{tokens['total']} ({tokens['prompt']} prompt, {tokens['completion']} completion)"
-                            f" · proposer {summary['proposer']} {summary['model']}")
+    facts.add_row("tokens", tokens_line(summary))
     for label, text in llm_rows(summary):  # plain text, never read as markup (an error may hold brackets)
         facts.add_row(label, Text(text, style=ROW_STYLES.get(label, "")))
     facts.add_row("wall time", f"{summary['wall_s']:.1f} s ({summary['sandbox_s']:.1f} s in the sandbox)")
@@ -139,6 +137,18 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
         facts.add_row("report", summary["report"])
     facts.add_row("note", summary["test_note"])
     console.print(facts)
+
+
+def tokens_line(summary: dict[str, Any]) -> str:
+    """The stored candidates' tokens, and what the ledger counts beyond them (answers that never became a
+    candidate: a call that failed, or one a Ctrl-C cut off before its candidate was stored)."""
+    tokens = summary["tokens"]
+    line = f"{tokens['total']:,} on the stored candidates ({tokens['prompt']:,} prompt, {tokens['completion']:,} completion)"
+    ledger = summary.get("ledger") or {}
+    extra = (ledger.get("total") or 0) - tokens["total"] if ledger.get("calls") else 0
+    if extra > 0:
+        line += f" · {extra:,} more in the ledger, on answers that never became a candidate (a failed or cut-off call)"
+    return line + f" · proposer {summary['proposer']} {summary['model']}"
 
 
 # ---------------------------------------------------------------- LLM runs: ledger, answers, break-even

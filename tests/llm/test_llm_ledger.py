@@ -370,3 +370,16 @@ def test_an_interrupted_baseline_keeps_the_answers_it_paid_for(server, tmp_path)
     assert status == "interrupted" and summary["n"] >= 2 and summary["tokens"]["total"] == 105 * summary["n"]
     assert f"interrupted: baseline {summary['run_id']} is stored with its {summary['n']} answers" in err
     assert "evolve --resume" not in err
+
+
+def test_the_tokens_row_says_what_the_ledger_counts_beyond_the_candidates():
+    """A creator's answer whose repair a Ctrl-C cut off is in the ledger but never stored: the row says so."""
+    from engine.summary import tokens_line
+
+    summary = {"tokens": {"total": 960, "prompt": 900, "completion": 60}, "proposer": "anthropic", "model": MODEL,
+               "ledger": {"calls": 2, "total": 1_500}}
+    line = tokens_line(summary)
+    assert line.startswith("960 on the stored candidates (900 prompt, 60 completion)")
+    assert "540 more in the ledger, on answers that never became a candidate" in line
+    assert "more in the ledger" not in tokens_line({**summary, "ledger": {"calls": 1, "total": 960}})
+    assert "more in the ledger" not in tokens_line({**summary, "ledger": {}})  # the offline proposer: no ledger
