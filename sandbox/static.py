@@ -81,7 +81,7 @@ def check_source(
     args = solve.args
     positional = args.posonlyargs + args.args
     required = len(positional) - len(args.defaults)
-    if required != 1 and not (required == 0 and positional):
+    if required != 1 and not (required == 0 and (positional or args.vararg)):  # solve(text=''), solve(*args) take one
         return StaticResult(False, "no_solve", f"solve takes {len(positional)} positional arguments; it must take one (text)")
     allowed = set(allowed_imports) | set(libraries) | ({"skills"} if libraries else set())
     for node in ast.walk(tree):

@@ -12,6 +12,10 @@ from sandbox.static import check_source
         ("def solve(text:\n", "syntax"),
         ("def predict(text):\n    return 1\n", "no_solve"),
         ("def solve(a, b):\n    return 1\n", "no_solve"),
+        ("def solve():\n    return 1\n", "no_solve"),
+        ("def solve(*, text):\n    return 1\n", "no_solve"),
+        ("def solve(*args):\n    return len(args[0]) % 2\n", ""),  # called as solve(text), it takes one
+        ("def solve(text='', *rest):\n    return len(text) % 2\n", ""),
         ("import os\ndef solve(text):\n    return 1\n", "import"),
         ("from subprocess import run\ndef solve(text):\n    return 1\n", "import"),
         ("def solve(text):\n    return ().__class__.__mro__[1].__subclasses__()\n", "restricted"),
