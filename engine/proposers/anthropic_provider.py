@@ -8,6 +8,7 @@ retries 429 and 5xx (529 overloaded included) with exponential back-off, honouri
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import anthropic
 
@@ -38,6 +39,17 @@ def _retry_after(exc: anthropic.APIStatusError) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _prompt_tokens(usage: Any) -> Any:
+    """The prompt's tokens: input_tokens plus any the API served from or wrote to its prompt cache. skillkiln
+    asks for no caching, so those are normally absent or 0; if a server caches anyway, they are still
+    tokens of the prompt and count (priced as input). A count that is no whole number raises ValueError."""
+    given = getattr(usage, "input_tokens", None)
+    cached = [getattr(usage, name, None) for name in ("cache_creation_input_tokens", "cache_read_input_tokens")]
+    if all(c is None or c == 0 for c in cached):
+        return given  # TokenUsage.counted checks it
+    return sum(TokenUsage.counted(count, 0).prompt for count in (given, *cached))
 
 
 class AnthropicModel(ProviderBase):
@@ -107,7 +119,7 @@ class AnthropicModel(ProviderBase):
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: the answer has "
                                           "no usage, so its tokens cannot be counted"))
         try:
-            usage = TokenUsage.counted(getattr(usage_block, "input_tokens", None), getattr(usage_block, "output_tokens", None))
+            usage = TokenUsage.counted(_prompt_tokens(usage_block), getattr(usage_block, "output_tokens", None))
         except ValueError as exc:
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
         return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")

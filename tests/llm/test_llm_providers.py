@@ -54,6 +54,20 @@ def test_anthropic_round_trip_reports_input_and_output_tokens(server):
     assert seen.headers.get("anthropic-version")
 
 
+def test_anthropic_prompt_cache_tokens_count_as_prompt_tokens(server):
+    """Tokens the API read from or wrote to its prompt cache are tokens of the prompt: ledgered, not dropped."""
+    reply = anthropic_message("hello", input_tokens=40, output_tokens=5)
+    reply.body["usage"].update(cache_creation_input_tokens=1000, cache_read_input_tokens=200)
+    server.push("anthropic", reply)
+    done = claude(server, strict=False).complete(USER, "be brief", 300, 0.5)
+    assert (done.usage.prompt, done.usage.completion) == (1240, 5)
+    broken = anthropic_message("hello", input_tokens=40, output_tokens=5)
+    broken.body["usage"].update(cache_read_input_tokens=-7)
+    server.push("anthropic", broken)
+    with pytest.raises(SkillkilnError, match="malformed response: token counts must be whole numbers"):
+        claude(server, strict=False).complete(USER, "be brief", 300, 0.5)
+
+
 def test_429_then_success_is_retried_with_backoff(server):
     server.push("anthropic", anthropic_error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit"),
                 anthropic_message("ok"))
