@@ -2,7 +2,8 @@
 
 Prices as of PRICES_DATE, from PRICES_SOURCE (the model overview pages of Anthropic's platform
 documentation: "Input pricing" / "Output pricing" per MTok, standard tier, no caching, no batch
-discount). Update the date and the source with the numbers.
+discount). Update the date and the source with the numbers. Prompt-cache tokens, which skillkiln
+never asks for, are counted as input and priced at the input rate.
 
 Ollama models run on your own machine: their tokens are counted but cost 0 USD here (the
 electricity is yours). A model with no entry is unpriced: its tokens are still ledgered, its cost
