@@ -313,7 +313,10 @@ class Store:
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def candidates(self, run_id: str) -> list[sqlite3.Row]:
-        return self._db.execute("SELECT * FROM candidates WHERE run_id = ? ORDER BY iteration, id", (run_id,)).fetchall()
+        """A run's candidates in the order the run made them: by iteration, then slot (RUN-001-10 after
+        RUN-001-9: ids of one run differ only in their slot number, so the shorter id is the lower slot)."""
+        return self._db.execute("SELECT * FROM candidates WHERE run_id = ? ORDER BY iteration, length(id), id",
+                                (run_id,)).fetchall()
 
     @staticmethod
     def train_predictions(row: sqlite3.Row) -> tuple[Any, ...] | None:

@@ -87,6 +87,20 @@ def test_runs_and_candidates_round_trip(store):
     assert store.candidates("r1")[0]["reasons"] == '["constant_output:train"]'
 
 
+def test_candidates_come_back_in_the_order_the_run_made_them(store):
+    """Slot 10 after slot 9, not after slot 1: --resume rebuilds the population in this order, and a
+    population built in another order proposes differently (a resumed --batch 11 run did)."""
+    store.start_run("r1", "cola", {"iters": 2}, "docker")
+    made = [f"r1-seed-{k}" for k in range(12)] + [f"r1-{i:03d}-{k}" for i in (0, 1) for k in range(12)]
+    for cand_id in made:
+        iteration = -1 if "seed" in cand_id else int(cand_id.split("-")[1])
+        store.add_candidate({
+            "id": cand_id, "run_id": "r1", "iteration": iteration, "code": "c", "code_sha256": cand_id,
+            "parent_ids": (), "proposer": "offline", "model": "m", "note": "", "prompt_tokens": 0,
+            "completion_tokens": 0, "stage": "train", "accepted": 0, "reasons": (), "verdict": {}, "sandbox_s": 0.1})
+    assert [r["id"] for r in store.candidates("r1")] == made
+
+
 def test_corrupt_file_is_a_clear_error_and_left_alone(tmp_path):
     path = tmp_path / "store.sqlite"
     path.write_bytes(b"this is not a database, " * 100)
