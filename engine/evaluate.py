@@ -3,7 +3,8 @@
   static        size cap, syntax, signature, imports, RestrictedPython; task text in the source
   train_subset  a fixed stratified train subset (GateConfig.subset_size): stop a candidate the
                 full train stage cannot plausibly pass (gate.subset_reasons says exactly when)
-  train         the rest of train (the subset's outputs are reused, not recomputed)
+  train         the rest of train (the subset's outputs are reused, not recomputed); a candidate
+                whose outputs on all of train are an earlier one's stops here (`same_behaviour`)
   validation    realistic generated text + validation in one request, with the hypothesis
                 property tests inside the sandbox; the train-validation gap
   test          scored only for accepted skills, and only reported: it never decides anything
@@ -64,7 +65,7 @@ class Evaluation:
     results: dict[str, ExecResult] = field(default_factory=dict)
     stage_s: dict[str, float] = field(default_factory=dict)  # sandbox seconds per stage
     cascade: bool = True
-    behaviour: str | None = None  # signature of the train-subset outputs (see behaviour_signature)
+    behaviour: str | None = None  # signature of all train outputs (see behaviour_signature)
     # the proposer's expected train outputs, checked on the train subset, when validation stopped the
     # candidate (rejected, or not_better) before the rest of train ran: the search may use them, the
     # verdict never does
@@ -149,10 +150,10 @@ def train_outputs(task: Task, predictions: tuple[Any, ...] | None) -> tuple[Any,
     return tuple(out)
 
 
-def behaviour_signature(task: Task, subset_outputs: Sequence[Any]) -> str:
-    """A candidate's behaviour on the fixed train subset, as one hash: two candidates with the same
-    signature gave the same output on every one of those texts."""
-    outputs = train_outputs(task, tuple(subset_outputs))
+def behaviour_signature(task: Task, train: Sequence[Any]) -> str:
+    """A candidate's behaviour on train, as one hash: two candidates with the same signature gave the
+    same output on every train text."""
+    outputs = train_outputs(task, tuple(train))
     return hashlib.sha256(json.dumps(outputs, default=list).encode()).hexdigest()[:24]
 
 
@@ -210,8 +211,9 @@ class Evaluator:
                  behaviours: Mapping[str, str] | None = None,
                  expected_train: Sequence[Any] | None = None, bar: float | None = None) -> Evaluation:
         """BEHAVIOURS maps behaviour signatures of candidates judged before to their ids: with the
-        cascade on, a candidate that behaves exactly like one of them on the train subset stops
-        there (`same_behaviour`), since its full evaluation would very likely repeat that one's.
+        cascade on, a candidate whose outputs on all of train are exactly one of theirs stops after
+        train (`same_behaviour`). (Checked on the train subset alone, this stopped candidates that
+        differed from their 'twin' on a few texts outside it: an improvement was skipped.)
 
         EXPECTED_TRAIN is the proposer's own computation of the skill's train outputs. With the
         cascade on, when it matches the real outputs on every text of the train subset, validation
@@ -266,13 +268,6 @@ class Evaluator:
             results["train_subset"] = subset
             reasons, more, subset_metrics = checks.subset_reasons(self.task, self.subset, subset, self.config)
             details.update(more)
-            if not reasons and subset.predictions is not None:
-                behaviour = behaviour_signature(self.task, subset.predictions)
-                twin = (behaviours or {}).get(behaviour)
-                if twin is not None:
-                    reasons = ["same_behaviour"]
-                    details["same_behaviour"] = (f"the same output as candidate {twin} on all {len(self.subset)} "
-                                                 "texts of the train subset; not evaluated further")
             if reasons:
                 if subset_metrics is not None:
                     metrics["train_subset"] = subset_metrics
@@ -303,6 +298,13 @@ class Evaluator:
             results["train"] = merge([(self.subset, subset), (self.rest, rest)], len(train_texts))
         else:
             results["train"], stage_s["train"] = run(train_texts, False)
+        if self.cascade and results["train"].predictions is not None:
+            behaviour = behaviour_signature(self.task, results["train"].predictions)
+            twin = (behaviours or {}).get(behaviour)
+            if twin is not None:  # every train output as that one's: the stages left would repeat its verdict
+                details["same_behaviour"] = (f"the same output as candidate {twin} on all {len(train_texts)} train "
+                                             "texts; validation, the property tests and test were not run")
+                return done("train", ["same_behaviour"])
         reasons, more = checks.split_reasons(self.task, "train", results["train"], self.config)
         details.update(more)
         if results["train"].answered:

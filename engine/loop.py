@@ -24,7 +24,7 @@ from engine.evidence import Evidence, analyse, default_embedder, make_embedder
 from engine.evaluate import Evaluation, Evaluator, behaviour_signature, train_outputs
 from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import Ledger, break_even, baseline_from_flag, find_baseline
-from engine.population import Member, Population
+from engine.population import Member, Population, ast_hash
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
 from engine.records import Proposal, Task, is_skip, split_reasons
 from sandbox.backend import Backend, RunRequest
@@ -72,15 +72,15 @@ class Run:
         self.proposer = proposer
         self.store = store
         self.evaluator = Evaluator(task, backend, config.run_gate(), config.limits)
-        # islands, behaviour on the gate's train subset as the probe, coverage (engine/population.py)
-        self.population = Population(labels=task.train.labels, probe=self.evaluator.subset)
+        # islands, duplicates, coverage, parent selection (engine/population.py)
+        self.population = Population(labels=task.train.labels)
         self.evidence: Evidence | None = None  # failure clusters of the current elite, for proposers
         self.embedder = (default_embedder() if config.embedder == "offline"
                          else make_embedder(config.embedder, host=config.ollama_host))
         self.run_id = run_id or new_run_id()
         self.resumed = run_id is not None
-        self.seen: set[str] = set()
-        self.behaviours: dict[str, tuple[int, str]] = {}  # train-subset signature -> (iteration, first candidate)
+        self.seen: dict[str, str] = {}  # program (ast_hash: layout, comments and own names aside) -> first candidate
+        self.behaviours: dict[str, tuple[int, str]] = {}  # signature of all train outputs -> (iteration, first candidate)
         self.stored_ids: set[str] = set()
         self.rejections: Counter[str] = Counter()  # reasons, gate failures and cascade skips (engine.records.SKIPS)
         self.counts: Counter[str] = Counter()
@@ -126,10 +126,9 @@ class Run:
         for iteration, k, proposal in items:
             if self.candidate_id(iteration, k) in self.stored_ids:
                 continue  # stored before a crash: judged already
-            digest = sha256(proposal.code)
-            duplicate = digest in self.seen
-            self.seen.add(digest)
-            todo.append((iteration, k, proposal, duplicate))
+            program = ast_hash(proposal.code)
+            original = self.seen.setdefault(program, self.candidate_id(iteration, k))
+            todo.append((iteration, k, proposal, None if original == self.candidate_id(iteration, k) else original))
 
         # behaviours judged in earlier iterations only: siblings never stop each other, so what is
         # skipped does not depend on which thread finishes first, and a resumed run skips the same
@@ -137,15 +136,15 @@ class Run:
         bar = self.bar(todo[0][0]) if todo else None
 
         def evaluate(item) -> Evaluation | None:
-            if item[3]:
+            if item[3] is not None:  # a copy of an earlier candidate: not run
                 return None
             return self.evaluator.evaluate(item[2].code, libraries=sources_for(item[2].code, self.libraries),
                                            behaviours=known, expected_train=item[2].expected_train, bar=bar)
 
         reasons_now: list[str] = []
         observe = getattr(self.proposer, "observe", None)  # LLM proposers learn each candidate's fate
-        for (iteration, k, proposal, _), evaluation in zip(todo, pool.map(evaluate, todo)):
-            record = self._archive(iteration, k, proposal, evaluation)
+        for (iteration, k, proposal, original), evaluation in zip(todo, pool.map(evaluate, todo)):
+            record = self._archive(iteration, k, proposal, evaluation, original)
             reasons_now += record["reasons"]
             if observe:
                 observe(iteration, proposal, evaluation)
@@ -226,10 +225,14 @@ class Run:
 
     # ------------------------------------------------------------ archive and state
 
-    def _archive(self, iteration: int, k: int, proposal: Proposal, evaluation: Evaluation | None) -> dict[str, Any]:
+    def _archive(self, iteration: int, k: int, proposal: Proposal, evaluation: Evaluation | None,
+                 original: str | None = None) -> dict[str, Any]:
         cand_id = self.candidate_id(iteration, k)
         if evaluation is None:
-            verdict: dict[str, Any] = {"accepted": False, "reasons": ["duplicate"], "metrics": {}, "details": {}}
+            said = (f"the same program as candidate {original} (layout, comments, docstrings and the names it gives "
+                    "its own variables aside); not run")
+            verdict: dict[str, Any] = {"accepted": False, "reasons": ["duplicate"], "metrics": {},
+                                       "details": {"duplicate": said}}
             stage, sandbox_s, train_predictions, expected = "static", 0.0, None, False
         else:
             verdict, stage = evaluation.verdict.to_dict(), evaluation.stage
@@ -264,7 +267,7 @@ class Run:
     def _absorb(self, record: dict[str, Any]) -> None:
         """Fold one stored candidate into the run's state (live, or when resuming)."""
         self.stored_ids.add(record["id"])
-        self.seen.add(record["code_sha256"])
+        self.seen.setdefault(ast_hash(record["code"]), record["id"])
         self.counts["candidates"] += 1
         self.stages[stage_of(record)] += 1
         self.tokens["prompt"] += record["prompt_tokens"]
@@ -280,8 +283,8 @@ class Run:
         outputs = record["train_predictions"]
         if outputs is None or ("train" not in metrics and not record.get("train_expected")):
             return
-        subset = [outputs[i] for i in self.evaluator.subset]
-        self.behaviours.setdefault(behaviour_signature(self.task, subset), (record["iteration"], record["id"]))
+        if "train" in metrics:  # real outputs on all of train (not a proposer's expected ones)
+            self.behaviours.setdefault(behaviour_signature(self.task, outputs), (record["iteration"], record["id"]))
         key = self.task.selection_key
         val = metrics.get("validation")
         train = metrics.get("train") or self.evaluator.score_outputs("train", outputs).to_dict()
@@ -325,7 +328,7 @@ class Run:
             if record["iteration"] == cut_short:
                 run.held.append(record)
                 run.stored_ids.add(record["id"])
-                run.seen.add(record["code_sha256"])
+                run.seen.setdefault(ast_hash(record["code"]), record["id"])
             else:
                 run._absorb(record)
         done = run.next_iteration - 1

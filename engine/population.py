@@ -1,12 +1,11 @@
 """The run's population: distinct skills kept on islands, and how parents are picked.
 
-- **Exact duplicates**: a normalised-AST hash (docstrings dropped, formatting and comments gone)
-  recognises the same program written twice; the copy is not added.
+- **Exact duplicates**: a normalised-AST hash (`ast_hash`: docstrings dropped, formatting and
+  comments gone, the program's own names made canonical) recognises the same program written
+  twice; the copy is not added. The loop uses the same hash to skip a copy before the sandbox.
 - **Behavioural duplicates**: two members with the same train prediction vector behave the same;
-  only the better one (train score, then shorter, then older) is kept. `signature(probe outputs)`
-  and `behaves_like(...)` expose the prediction vector on a fixed probe set (default: every
-  `len/PROBE` th train example; the loop may pass the gate's stratified subset) so a caller can
-  skip a candidate that behaves exactly like a stored one before its full evaluation.
+  only the better one (train score, then shorter, then older) is kept. (The loop skips a candidate
+  whose outputs on all of train equal an earlier one's before validation: engine/evaluate.py.)
 - **Islands** (FunSearch): `islands` sub-populations of `size // islands` members each. A member
   lands on its parent's island (Member.parents), else on the next island in turn. Every
   `migrate_every` additions the island with the weakest best is reset to a copy of the global
@@ -26,6 +25,7 @@ Everything is a function of the order of `add` calls and the rng given to `selec
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import math
 import random
@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 from sandbox.static import parse
 
-PROBE = 400  # default probe set: about this many train examples, evenly spaced
 T0 = 0.1  # initial sampling temperature (MCC units)
 SCORE_DIGITS = 3  # members with the same rounded train score form one group
 SPECIALIST_SHARE = 0.25  # how often a specialist replaces the last parent
@@ -56,16 +55,55 @@ class Member:
     island: int = -1  # set by Population.add
 
 
+def _drop_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+
+
+def _rename_bound_names(tree: ast.AST) -> None:
+    """Give every name the program binds itself (variables, parameters, its own functions and classes)
+    a canonical name by order of first appearance, so two programs that differ only in those names
+    get one tree. Never renamed: `solve` (the harness calls it by name), builtins (shadowing one in one
+    scope while using it in another must not make two programs look alike), imported names,
+    attributes and keyword names."""
+    imported = {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    keep = imported | set(dir(builtins)) | {"solve"}
+    bound: dict[str, str] = {}
+
+    def bind(name: str) -> None:
+        if name not in keep and name not in bound:
+            bound[name] = f"_v{len(bound)}"
+
+    for node in ast.walk(tree):  # breadth first: the order depends on the tree's shape, not its names
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bind(node.id)
+        elif isinstance(node, ast.arg):
+            bind(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bind(node.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in bound:
+            node.id = bound[node.id]
+        elif isinstance(node, ast.arg) and node.arg in bound:
+            node.arg = bound[node.arg]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in bound:
+            node.name = bound[node.name]
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            node.names = [bound.get(n, n) for n in node.names]
+
+
 def ast_hash(code: str) -> str:
-    """A hash of the program's syntax tree without docstrings: formatting and comments do not count."""
+    """A hash of the program's syntax tree without docstrings and with its own names made canonical:
+    formatting, comments, docstrings and the names it picked for its variables do not count."""
     try:  # the source's own hash when it does not parse, or its tree is too deep to dump
         tree = parse(code)
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
-                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
+        _drop_docstrings(tree)
+        _rename_bound_names(tree)
         dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
     except (SyntaxError, RecursionError):
         return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
@@ -76,21 +114,14 @@ def _key(m: Member) -> tuple:
     return (-m.train_score, m.length, m.id)
 
 
-def default_probe(n: int, size: int = PROBE) -> tuple[int, ...]:
-    if n <= size:
-        return tuple(range(n))
-    return tuple(int(i) for i in np.linspace(0, n - 1, size).round().astype(int))
-
-
 class Population:
     def __init__(self, size: int = 16, islands: int = 2, labels: Sequence[Any] | None = None,
-                 probe: Sequence[int] | None = None, migrate_every: int = 12, anneal_period: int = 40,
+                 migrate_every: int = 12, anneal_period: int = 40,
                  coverage_slots: int = 4):
         self.size = size
         self.n_islands = max(1, islands)
         self.per_island = max(2, size // self.n_islands)
         self.labels = tuple(labels) if labels is not None else None
-        self.probe = tuple(probe) if probe is not None else None
         self.migrate_every = migrate_every
         self.anneal_period = anneal_period
         self.coverage_slots = coverage_slots
@@ -98,7 +129,6 @@ class Population:
         self._specialists: list[Member] = []
         self._hashes: dict[str, str] = {}  # AST hash -> member id, of every member ever added
         self._behaviours: dict[int, tuple[str, tuple[Any, ...]]] = {}  # hash of train predictions -> (id, preds)
-        self._signatures: dict[tuple[Any, ...], str] = {}  # probe signature -> member id
         self._island_of: dict[str, int] = {}
         self._right: dict[str, np.ndarray] = {}  # member id -> correct on each train example
         self.adds = 0  # members accepted into the population (not duplicates)
@@ -125,15 +155,6 @@ class Population:
 
     def specialists(self) -> list[Member]:
         return list(self._specialists)
-
-    def signature(self, predictions: Sequence[Any]) -> tuple[Any, ...]:
-        """The behavioural signature of a full train prediction vector: its values on the probe set."""
-        probe = self.probe if self.probe is not None else default_probe(len(predictions))
-        return tuple(predictions[i] for i in probe)
-
-    def behaves_like(self, probe_predictions: Sequence[Any]) -> str | None:
-        """The id of a member ever added whose outputs on the probe set are exactly these, else None."""
-        return self._signatures.get(tuple(probe_predictions))
 
     def is_duplicate_code(self, code: str) -> str | None:
         """The id of a member ever added with the same normalised syntax tree, else None."""
@@ -165,7 +186,6 @@ class Population:
             self._remove(old.id)  # the newcomer behaves the same and is better (shorter): it replaces
         self._hashes[digest] = member.id
         self._behaviours[behaviour] = (member.id, preds)
-        self._signatures.setdefault(self.signature(preds), member.id)
         island = self._home(member)
         member = replace(member, island=island)
         self._island_of[member.id] = island

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Reasons that mean the evaluation cascade skipped a candidate, not that the gate failed it: the
-# same code as an earlier one, the same train-subset outputs as an earlier one, or a validation
+# same program as an earlier one, the same outputs on all of train as an earlier one, or a validation
 # score that cannot beat the run's best (engine/evaluate.py). They are counted apart from rejections.
 SKIPS = {
-    "duplicate": "the same code as an earlier candidate",
-    "same_behaviour": "the same outputs as an earlier candidate on the train subset",
+    "duplicate": "the same program as an earlier candidate (layout, comments and own names aside)",
+    "same_behaviour": "the same outputs as an earlier candidate on every train text",
     "not_better": "not above the run's best on validation, so not scored further (--score-all scores them)",
 }
 

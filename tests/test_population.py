@@ -40,17 +40,18 @@ def test_exact_and_behavioural_duplicates() -> None:
     short = Member("short", code(3), member(1, 0.3).train_predictions, 0.3, None, True, 20)  # shorter: replaces
     pop.add(short)
     assert [m.id for m in pop.members()] == ["short"]
-    sig = pop.signature(short.train_predictions)
-    assert pop.behaves_like(sig) == "m1"  # the first member that showed this behaviour
-    assert pop.behaves_like(tuple(1 - v for v in sig)) is None
 
 
-def test_probe_signature_uses_the_given_probe() -> None:
-    pop = Population(probe=(0, 5, 39))
-    m = member(1, 0.2)
-    pop.add(m)
-    assert pop.signature(m.train_predictions) == (m.train_predictions[0], m.train_predictions[5], m.train_predictions[39])
-    assert pop.behaves_like(pop.signature(m.train_predictions)) == "m1"
+def test_ast_hash_sets_the_programs_own_names_aside_but_not_builtins_imports_or_solve() -> None:
+    a = ("import re\nW = {'a': 1}\ndef solve(text):\n    words = re.findall('[a-z]+', text)\n"
+         "    return 1 if sum(W.get(w, 0) for w in words) > 0 else 0\n")
+    renamed = a.replace("W", "WEIGHTS").replace("words", "toks").replace("w,", "t,").replace("for w", "for t")
+    assert ast_hash(a) == ast_hash(renamed)
+    assert ast_hash(a) != ast_hash(a.replace("> 0", ">= 0"))
+    assert ast_hash("def solve(text):\n    return len(text) % 2\n") == ast_hash("def solve(s):\n    return len(s) % 2\n")
+    assert ast_hash("def solve(text):\n    return len(text) % 2\n") != ast_hash("def solve(text):\n    return sum(text) % 2\n")
+    assert ast_hash(a) != ast_hash(a.replace("import re", "import re as regex").replace("re.", "regex."))
+    assert ast_hash(a) != ast_hash(a.replace("def solve", "def predict"))
 
 
 def test_islands_children_follow_parents_and_capacity() -> None:
