@@ -31,7 +31,7 @@ from engine.errors import SkillFailed, SkillkilnError
 from engine.gate_report import render_verdict
 from engine.masking import mask_text, pieces, read_limit, regroup
 from engine.records import selection_key, split_reasons
-from engine.summary import best_text, plural, skipped_line
+from engine.summary import best_text, plural, population_line, skipped_line
 from tasks.metrics import p_text
 
 SKILL_FILE_CAP = 4 << 20  # bytes of a file `skills check` reads (the gate's own cap on a skill is 20 kB)
@@ -554,6 +554,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
         "best": store.run_best(run_id), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
+        "population": stored.get("population"),  # when the run ended: islands, specialists, migrations
+        "evidence": store.iterations(run_id),  # per iteration: the elite's failure clusters
     }
     if as_json or ctx.obj.get("as_json"):
         _echo_json(info)
@@ -572,6 +574,14 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     if skipped:
         out_console.print(f"skipped: {skipped_line(skipped)}", highlight=False)
     out_console.print(f"best: {best_text(info['best'])}", highlight=False)
+    if population_line(info["population"]):
+        out_console.print(f"population: {population_line(info['population'])}", markup=False, highlight=False)
+    if info["evidence"]:
+        last = info["evidence"][-1]
+        out_console.print(f"failure clusters: {len(info['evidence'])} iterations recorded; the last, {last['iteration']}: "
+                          f"{last.get('errors', 0):,} misclassified train examples in {last.get('clusters', 0)} clusters "
+                          f"(largest {last.get('largest', 0)}, average {last.get('average_size', 0)}); every iteration's "
+                          "in --json and the report", markup=False, highlight=False)
     config = ", ".join(f"{k}={v}" for k, v in info["config"].items() if k not in ("gate", "limits"))
     out_console.print(f"config: {config}", markup=False, highlight=False)
 

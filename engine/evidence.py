@@ -285,6 +285,7 @@ class Evidence:
     labels: Sequence[Any] = field(repr=False, default=())
     predictions: Sequence[Any] = field(repr=False, default=())
     seconds: float = 0.0
+    k: int = 0  # clusters asked of k-means (the k rule); `clusters` holds the non-empty ones
 
     def unsolved(self) -> list[Cluster]:
         """Clusters no other member solves, largest first."""
@@ -298,12 +299,13 @@ class Evidence:
             "texts": self.n_texts,
             "errors": self.n_errors,
             "error_share": round(self.n_errors / self.n_texts, 4) if self.n_texts else 0.0,
+            "k": self.k,
             "clusters": len(sizes),
             "largest": max(sizes, default=0),
             "average_size": round(sum(sizes) / len(sizes), 1) if sizes else 0.0,
             "unsolved": len(self.unsolved()),
             "k_rule": K_RULE,
-            "top": [{"size": c.size, "labels": {str(k): v for k, v in c.labels.items()}, "terms": list(c.terms),
+            "top": [{"size": c.size, "labels": _label_counts(c.labels), "terms": list(c.terms),
                      "solved_share": c.solved_share} for c in self.clusters[:5]],
             "seconds": round(self.seconds, 3),
         }
@@ -321,6 +323,20 @@ class Evidence:
                     out.append(Representative(i, self.texts[i], self.labels[i], self.predictions[i], c.id, c.size))
             depth += 1
         return out
+
+
+def _label_counts(labels: dict[Any, int]) -> dict[str, int]:
+    """A cluster's true labels for the record: as they are for classification; for span tasks (a label is a
+    text's whole tuple of gold spans, nearly one per text) the spans' own labels, '(no spans)' for a text with none."""
+    counts: Counter[str] = Counter()
+    for label, n in labels.items():
+        if isinstance(label, (tuple, list)):
+            names = [str(span[2]) for span in label if isinstance(span, (tuple, list)) and len(span) == 3]
+            for name in names or ["(no spans)"]:
+                counts[name] += n
+        else:
+            counts[str(label)] += n
+    return dict(counts.most_common())
 
 
 def _terms(texts: Sequence[str], members: np.ndarray, background: Counter, n_background: int) -> tuple[str, ...]:
@@ -343,6 +359,7 @@ def analyse(texts: Sequence[str], labels: Sequence[Any], predictions: Sequence[A
     wrong = np.array([p is None or p != y for p, y in zip(predictions, labels)], dtype=bool)
     errors = np.flatnonzero(wrong)
     clusters: list[Cluster] = []
+    k = 0
     if len(errors):
         vectors = embedder.embed(texts)[errors]
         k = min(choose_k(len(errors)), max_clusters)
@@ -364,4 +381,4 @@ def analyse(texts: Sequence[str], labels: Sequence[Any], predictions: Sequence[A
         clusters.sort(key=lambda c: (-c.size, c.indices[0]))
         clusters = [Cluster(n, c.indices, c.labels, c.terms, c.solved_share) for n, c in enumerate(clusters)]
     return Evidence(getattr(embedder, "name", type(embedder).__name__), len(texts), len(errors), clusters,
-                    texts, labels, predictions, time.perf_counter() - started)
+                    texts, labels, predictions, time.perf_counter() - started, k)

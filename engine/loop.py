@@ -424,6 +424,7 @@ class Run:
             "skipped": skipped,  # stops of the cascade
             "stages": {stage: self.stages[stage] for stage in STOPS if self.stages[stage]},
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
+            "population": self.population.stats(),  # islands, specialists, migrations, duplicates set aside
             "best": self.best,
             "metric": self.task.selection_key,
             "majority_accuracy": (

@@ -132,6 +132,7 @@ class Population:
         self._island_of: dict[str, int] = {}
         self._right: dict[str, np.ndarray] = {}  # member id -> correct on each train example
         self.adds = 0  # members accepted into the population (not duplicates)
+        self.migrations = 0
         self.duplicates = {"ast": 0, "behaviour": 0}
 
     # ------------------------------------------------------------ queries
@@ -164,7 +165,8 @@ class Population:
         return {
             "members": len(self), "islands": [len(i) for i in self._islands],
             "island_best": [round(i[0].train_score, 4) if i else None for i in self._islands],
-            "specialists": len(self._specialists), "adds": self.adds, "duplicates": dict(self.duplicates),
+            "specialists": len(self._specialists), "adds": self.adds, "migrations": self.migrations,
+            "duplicates": dict(self.duplicates),
         }
 
     # ------------------------------------------------------------ adding
@@ -244,6 +246,7 @@ class Population:
         """The weakest island restarts from the global best, then each island's best joins the next (a ring)."""
         if self.n_islands < 2:
             return
+        self.migrations += 1
         overall = self.best()
         scored = [(island[0].train_score if island else -math.inf, i) for i, island in enumerate(self._islands)]
         _, weakest = min(scored)

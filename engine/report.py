@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.errors import SkillkilnError
 from engine.records import SKIPS, is_skip, split_reasons
-from engine.summary import best_text, llm_rows, plural, skipped_line
+from engine.summary import best_text, llm_rows, plural, population_line, skipped_line
 from tasks.metrics import p_text
 
 TOP_REASONS = 8
@@ -310,6 +310,7 @@ img {{ max-width: 100%; }}
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} unparseable at the gate (syntax, no solve)</td></tr>
 <tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>
+<tr><td>population</td><td>{e(population_line(summary.get('population')) or 'not recorded')}</td></tr>
 <tr><td>tokens</td><td>{tokens_fact(summary, rows)}</td></tr>
 {llm_facts(summary)}
 <tr><td>best skill</td><td>{e(best_text(best))}</td></tr>

@@ -93,6 +93,18 @@ def skipped_line(skipped: dict[str, int]) -> str:
     return " · ".join(f"{n} {reason}: {SKIPS.get(reason, reason)}" for reason, n in skipped.items())
 
 
+def population_line(stats: dict[str, Any] | None) -> str | None:
+    """The search's population when the run ended (engine/population.py); None for summaries without one."""
+    if not stats:
+        return None
+    islands = " and ".join(str(n) for n in stats.get("islands", []))
+    dup = stats.get("duplicates") or {}
+    twins = dup.get("behaviour", 0) + dup.get("ast", 0)
+    line = (f"{stats['members']} distinct members (islands of {islands}, {stats['specialists']} kept as specialists) · "
+            f"{stats['adds']} added · {plural(stats.get('migrations', 0), 'migration')}")
+    return line + (f" · {twins} behaving like a member and not kept" if twins else "")
+
+
 def best_text(best: dict[str, Any] | None) -> str:
     """A run's best as one line (runs show, the report): NAME@V and its candidate, or why it has no version."""
     if not best:
@@ -121,6 +133,8 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     facts.add_row("rejections", ", ".join(f"{r} {n}" for r, n in summary["rejections"].items()) or "none")
     if summary.get("skipped"):
         facts.add_row("skipped", skipped_line(summary["skipped"]))
+    if population_line(summary.get("population")):
+        facts.add_row("population", population_line(summary.get("population")))
     if summary.get("stages"):
         facts.add_row("stopped at", " · ".join(f"{STOP_LABELS.get(s, s)} {n}" for s, n in summary["stages"].items()))
     sandbox = summary["sandbox_label"]

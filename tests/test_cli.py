@@ -122,6 +122,16 @@ def test_evolve_end_to_end_then_browse(tmp_path):
     assert sum(summary["rejections"].values()) >= summary["rejected_count"]  # a rejection has one reason or more
     assert sum(summary["skipped"].values()) == summary["skipped_count"]  # a skip has exactly one
     assert not set(summary["skipped"]) & set(summary["rejections"])
+    population = summary["population"]  # the search's state is in the record, not only in memory
+    assert population["adds"] >= summary["accepted_count"] and population["migrations"] == population["adds"] // 12
+    assert sum(population["islands"]) >= 1 and population["members"] >= 1
+    shown_run = json.loads(run("skills", "runs", "show", summary["run_id"], "--store", store, "--json").stdout)
+    assert shown_run["population"] == population
+    evidence = shown_run["evidence"]  # the elite's failure clusters, from iteration 1 on
+    assert [e["iteration"] for e in evidence] == [1, 2, 3, 4]
+    assert all(e["k"] == max(1, min(40, round((e["errors"] / 2) ** 0.5))) and e["clusters"] <= e["k"] for e in evidence)
+    text = run("skills", "runs", "show", summary["run_id"], "--store", store).stdout
+    assert "population: " in text and "migration" in text and "failure clusters: 4 iterations recorded" in text
 
     listed = json.loads(run("skills", "list", "--store", store, "--json").stdout)
     assert [s["name"] for s in listed] == [best["name"]]
