@@ -106,8 +106,9 @@ class Run:
 
     def _context(self, iteration: int, k: int) -> ProposalContext:
         rng = random.Random(f"{self.config.seed}:{iteration}:{k}")
+        specialists = {m.id for m in self.population.specialists()}
         parents = tuple(
-            ParentInfo(m.id, m.code, m.train_predictions, m.train_score, m.validation_score)
+            ParentInfo(m.id, m.code, m.train_predictions, m.train_score, m.validation_score, m.id in specialists)
             for m in self.population.select(rng, self.config.parents)
         )
         seed = (self.config.seed * 1_000_003 + iteration * 101 + k) & 0x7FFFFFFF

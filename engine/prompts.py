@@ -2,8 +2,10 @@
 
 A proposal prompt holds: the task card (labels, signature, allowed imports, limits, the rules
 the static gate enforces), 2-3 few-shot working skills (built in, or stored skills the caller
-passes), the parents' code with their scores, 6-12 misclassified train examples of the first
-parent (spread over labels and lengths), and what the gate said about the last candidates.
+passes), the parents' code with their scores (a specialist among them is never the one cut), 6-12
+misclassified train examples of the first parent (spread over labels and lengths), the largest
+failure clusters of the run's best skill that no other skill solves, with representative examples
+(engine/evidence.py), and what the gate said about the last candidates.
 Only the train split ever appears: a ProposalContext carries no validation or test examples.
 Every random choice comes from `ctx.seed`, so a run's prompts repeat.
 """
@@ -236,8 +238,9 @@ def parents_section(parents: Sequence[ParentInfo], metric: str = "MCC") -> str:
         cut = ""
         if i > 1 and len(code) > PARENT_CHARS:
             code, cut = code[:PARENT_CHARS], "\n# ... (cut here)"
+        kept = "; kept as a specialist: right on train examples the best skill gets wrong" if p.specialist else ""
         parts.append(f"### Parent {i} (train {metric} {_score(p.train_score)}, validation {metric} "
-                     f"{_score(p.validation_score)})\n```python\n{code}{cut}\n```\n")
+                     f"{_score(p.validation_score)}{kept})\n```python\n{code}{cut}\n```\n")
     return "\n".join(parts)
 
 
@@ -282,6 +285,43 @@ def misses_section(card: TaskCard, parent: ParentInfo, rng: random.Random) -> st
         said = "crashed" if pred is None else f"said {pred!r}"
         lines.append(f"- label {ex.label!r} ({said}): {ex.text[:300]!r}")
     return MISSES.substitute(lines="\n".join(lines))
+
+
+CLUSTERS_HEADER = ("## Where the best skill so far fails\n"
+                   "The train examples it gets wrong, grouped by similar wording: the largest groups no other skill of "
+                   "the run solves, each with the two examples nearest its centre.")
+
+
+def clusters_section(evidence: Any, card: TaskCard, groups: int = 3, per_group: int = 2) -> str:
+    """The largest unsolved failure clusters of the run's best skill, each with its size, true labels,
+    words and representative examples; empty before the run has an elite."""
+    clusters = evidence.unsolved()[:groups] if evidence is not None else []
+    if not clusters:
+        return ""
+    span_task = card.kind == "spans"
+    lines = [CLUSTERS_HEADER]
+    for n, c in enumerate(clusters, 1):
+        labels = "" if span_task else " (true labels " + ", ".join(f"{k!r}: {v}" for k, v in c.labels.items()) + ")"
+        words = f"; frequent words: {', '.join(c.terms)}" if c.terms else ""
+        lines.append(f"Group {n}: {c.size} examples{labels}{words}")
+        for i in c.indices[:per_group]:
+            text, label, said = evidence.texts[i], evidence.labels[i], evidence.predictions[i]
+            if span_task:
+                gold = ", ".join(f"{text[s:e]!r} {lab}" for s, e, lab in list(label)[:6]) or "none"
+                lines.append(f"- {text[:300]!r}: gold spans {gold}")
+            else:
+                lines.append(f"- label {label!r} ({'crashed' if said is None else f'said {said!r}'}): {text[:300]!r}")
+    return "\n".join(lines) + "\n"
+
+
+def shown_parents(parents: Sequence[ParentInfo], most: int) -> tuple[ParentInfo, ...]:
+    """The first MOST parents (best first), a specialist among the rest taking the last place: it is
+    offered for what the others miss, so it must not be the one cut."""
+    shown = list(parents[:most])
+    extra = next((p for p in parents[most:] if p.specialist), None)
+    if extra is not None and shown and not any(p.specialist for p in shown):
+        shown[-1] = extra
+    return tuple(shown)
 
 
 # a stored candidate's id: RUN-ITERATION-SLOT, the run id being the UTC time and six hex digits
@@ -352,19 +392,25 @@ def proposal_prompt(ctx: ProposalContext, strategy: str = "evolve", examples: Se
         parts.append(offered)
     parents: tuple[ParentInfo, ...] = ()
     if strategy != "best-of-n":
-        parents = tuple(ctx.parents[:max_parents])
+        parents = shown_parents(ctx.parents, max_parents)
     if parents and span_task:
         directive = rng.choice(spans.DIRECTIVES if len(parents) > 1 else spans.DIRECTIVES[:3])
         parts.append(parents_section(parents, "F1"))
         misses = spans.misses_section(card, parents[0], rng)
         if misses:
             parts.append(misses)
+        clusters = clusters_section(getattr(ctx, "evidence", None), card)
+        if clusters:
+            parts.append(clusters)
     elif parents:
         directive = rng.choice(DIRECTIVES if len(parents) > 1 else DIRECTIVES[:3] + DIRECTIVES[4:])
         parts.append(parents_section(parents))
         misses = misses_section(card, parents[0], rng)
         if misses:
             parts.append(misses)
+        clusters = clusters_section(getattr(ctx, "evidence", None), card)
+        if clusters:
+            parts.append(clusters)
     else:
         directive = spans.FIRST_TASK if span_task else FIRST_TASK
     if strategy != "best-of-n":

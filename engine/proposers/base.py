@@ -34,6 +34,7 @@ class ParentInfo:
     train_predictions: tuple[Any, ...]  # aligned with TaskCard.train; None where the skill failed
     train_score: float  # train MCC
     validation_score: float | None = None  # validation MCC, when it got that far
+    specialist: bool = False  # kept for the train examples it gets right that the best member gets wrong
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,34 @@ def test_the_prompt_holds_the_task_card_few_shots_parents_misses_and_feedback():
     assert prompts.proposal_prompt(ctx).user == prompts.proposal_prompt(ctx).user
 
 
+def test_the_prompt_shows_the_elites_largest_failure_clusters_and_keeps_a_specialist():
+    """Issue 7: proposers get representative examples of the largest unsolved clusters; a specialist offered
+    as a parent is never the one the prompt cuts (it was, three times in four)."""
+    from dataclasses import replace
+
+    from engine.evidence import analyse
+    from engine.proposers.base import ParentInfo
+
+    card = toy_card(120)
+    ctx = toy_context(card)
+    texts = [e.text for e in card.train.examples]
+    labels = [e.label for e in card.train.examples]
+    evidence = analyse(texts, labels, ctx.parents[0].train_predictions)
+    specialist = ParentInfo("p4", "def solve(text):\n    return 0 if 'cat' in text else 1\n", ctx.parents[0].train_predictions,
+                            0.01, None, specialist=True)
+    parents = ctx.parents + (ParentInfo("p3", PARENT_CODE + "\n# three\n", ctx.parents[0].train_predictions, 0.04),
+                             specialist)
+    text = prompts.proposal_prompt(replace(ctx, evidence=evidence, parents=parents)).user
+    assert "## Where the best skill so far fails" in text
+    groups = [line for line in text.splitlines() if line.startswith("Group ")]
+    unsolved = evidence.unsolved()
+    assert len(groups) == min(3, len(unsolved)) and groups[0].startswith(f"Group 1: {unsolved[0].size} examples")
+    nearest = texts[unsolved[0].indices[0]]
+    assert f"(said 1): {nearest!r}" in text  # the example nearest the largest cluster's centre
+    assert "### Parent 3 (train MCC 0.010, validation MCC -; kept as a specialist" in text and "# three" not in text
+    assert "Where the best skill so far fails" not in prompts.proposal_prompt(ctx).user  # no elite yet: no section
+
+
 def test_feedback_names_candidates_by_iteration_not_by_run_id():
     """Two runs whose gate said the same thing get the same feedback, so a replay's prompts match."""
     said = [prompts.feedback_section(["same_behaviour"], {"same_behaviour": f"the same output as candidate {run}-006-1 on all "
