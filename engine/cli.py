@@ -357,7 +357,8 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         getattr(chat, "close", lambda: None)()
     if status == "interrupted":  # its answers are stored; a baseline is not resumed, but run again
         INTERRUPTED[:] = ["", f"interrupted: baseline {run_id} is stored with its {result['n']} answers "
-                              f"({result['tokens']['total']:,} tokens) as an interrupted run, not used for break-even"]
+                              f"({result['tokens']['total']:,} tokens) as an interrupted run, not used for break-even",
+                          run_id]
         raise Terminated() if result["interrupted"] == "Terminated" else KeyboardInterrupt()
     if status == "failed":
         what = (f"{result['error']} after {result['n']} example{'' if result['n'] == 1 else 's'}" if result["error"]
@@ -447,10 +448,13 @@ def _run(command: click.Command) -> None:
     except (click.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
         code = 143 if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated) else 130
+        stored: dict[str, str] = {}  # --json names the stored run, as every other failure's object does
         if INTERRUPTED and not INTERRUPTED[0]:  # the whole message, said by the command (a baseline)
             message = INTERRUPTED[1]
+            stored = {"run_id": INTERRUPTED[2]} if len(INTERRUPTED) > 2 else {}
         elif INTERRUPTED:
             run_id, said = INTERRUPTED[0], INTERRUPTED[1:]
+            stored = {"run_id": run_id}
             message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
                        f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
         else:
@@ -458,7 +462,7 @@ def _run(command: click.Command) -> None:
         if code == 143:
             message = message.replace("interrupted", "terminated (SIGTERM)", 1)
         err_console.print(message, soft_wrap=True, markup=False, highlight=False)
-        echo_json_error("interrupted" if code == 130 else "terminated", code)
+        echo_json_error("interrupted" if code == 130 else "terminated", code, **stored)
         # everything is stored and the sandbox closed; threads the interrupt left waiting (an evaluation
         # thread on a lock the interrupt kept held) must not hold the exit back, as joining them would
         sys.stdout.flush()

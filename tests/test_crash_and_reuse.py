@@ -130,16 +130,17 @@ def test_reuse_refuses_a_skill_of_another_task_or_retired(tmp_path):
 def test_ctrl_c_names_the_run_and_writes_its_report(tmp_path):
     store = str(tmp_path / "s.sqlite")
     proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "50", "--store", store,
-                             "--sandbox", "local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             "--sandbox", "local", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while _stored(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     run_id = sqlite3.connect(store).execute("SELECT id FROM runs").fetchone()[0]
     assert proc.returncode == 130 and "Traceback" not in err, err
+    assert json.loads(out) == {"error": "interrupted", "exit_code": 130, "run_id": run_id}  # a script can resume it
     assert f"interrupted: run {run_id} is stored" in err and f"`evolve --resume {run_id}` continues it" in err
     assert (tmp_path / "reports" / f"{run_id}.html").exists() and f"report {tmp_path / 'reports'}" in err
 
