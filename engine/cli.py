@@ -150,6 +150,8 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         wanted = list(libraries) + [f"{d}@{ver}" for v in reused_versions for d, ver in v.dependencies.items()]
         config = replace(config, libraries=tuple(lib.ref for lib in resolve_libraries(store, wanted).values()))
     offered = resolve_libraries(store, config.libraries)
+    if not resume_id:
+        config = name_apart_from_libraries(config, offered)
     made = make_proposer(config.proposer, config.seed, config, say, task=config.task)
     preflight = getattr(made, "preflight", None)
     if preflight:  # an unreachable server, a model not pulled, a missing key: one line, before the data loads
@@ -392,6 +394,23 @@ def settle_name(store, config: RunConfig) -> RunConfig:
         raise SkillkilnError(f"skill {config.skill_name} is retired, so a new version would stay hidden: "
                              f"`skills retire {config.skill_name} --undo` first, or choose another --name")
     return config
+
+
+def name_apart_from_libraries(config: RunConfig, offered: dict) -> RunConfig:
+    """The run's skills must not be stored under a library's own name: a version importing an earlier
+    version of its own name could never be offered as a library (a sandbox holds one version of a name).
+    The default name moves aside, saying so; a --name that collides is refused."""
+    taken = {lib.name for lib in offered.values()}
+    if config.skill_name not in taken:
+        return config
+    if config.name:
+        raise SkillkilnError(f"--name {config.name} is the name of library {config.name}: a version that imports an "
+                             "earlier version of its own name could never be used as a library; choose another --name")
+    stem, n = config.skill_name, 2
+    while f"{stem}-{n}" in taken:
+        n += 1
+    say(f"note: the run's skills are stored as {stem}-{n}: {stem} is a library of this run (--name chooses)")
+    return replace(config, name=f"{stem}-{n}")
 
 
 def reused(store, ref: str, task: str):

@@ -56,6 +56,10 @@ def resolve(store: Store, refs: tuple[str, ...] | list[str]) -> dict[str, Librar
             raise SkillkilnError(f"library {version.name} depends on itself through {' -> '.join(trail)}")
         if store.is_retired(version.name) and "@" not in ref:
             raise SkillkilnError(f"library {version.name} is retired; name a version (NAME@V) to use it anyway")
+        if version.name in version.dependencies:  # stored before evolve kept a run's name apart from its libraries
+            raise SkillkilnError(f"{version.name}@{version.version} imports {version.name}@"
+                                 f"{version.dependencies[version.name]}, an earlier version of its own name, and one "
+                                 f"sandbox holds one version of a name: it cannot be a library; name another version")
         for dep, dep_version in sorted(version.dependencies.items()):
             add(f"{dep}@{dep_version}", trail + (version.name,))
         import_name = library_name(version.name)

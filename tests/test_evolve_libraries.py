@@ -176,3 +176,28 @@ def test_offline_evolve_uses_a_library_as_a_rule_and_records_it(tmp_path):
     assert accepted, [json.loads(r["reasons"]) for r in calling]
     version = store.get(f"cola-offline@{accepted[0]['skill_version']}")
     assert version.dependencies == {"cola-rules": 1}
+
+
+def test_a_run_never_stores_its_skills_under_a_librarys_own_name(tmp_path):
+    """After `make demo`, `evolve --library cola-offline` stored cola-offline@2 importing cola-offline@1, and from
+    then on cola-offline could not be a library ('depends on itself'). The default name moves aside; a --name
+    that collides is refused; a version stored that way is named, with the way out."""
+    path = str(tmp_path / "s.sqlite")
+    store = Store(path)
+    offer(store, "cola-offline", RULES)
+    store.close()
+    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "2", "--library", "cola-offline", "--store", path,
+               "--sandbox", "local", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "note: the run's skills are stored as cola-offline-2: cola-offline is a library of this run" in done.stderr
+    summary = json.loads(done.stdout)
+    assert json.loads(Store(path).run(summary["run_id"])["config"])["name"] == "cola-offline-2"
+    refused = run("evolve", "--task", "cola", "--iters", "1", "--library", "cola-offline", "--name", "cola-offline",
+                  "--store", path, "--sandbox", "local")
+    assert refused.returncode == 2 and "--name cola-offline is the name of library cola-offline" in one_line_error(refused)
+    store = Store(path)  # a version stored before: it imports an earlier version of its own name
+    store.offer_version("cola-offline", "cola", DOUBLED.replace("cola_rules", "cola_offline"), {"validation": {"mcc": 0.3}},
+                        {}, (), {}, None, dependencies={"cola-offline": 1})
+    with pytest.raises(SkillkilnError, match=r"cola-offline@2 imports cola-offline@1, an earlier version of its own"):
+        resolve(store, ["cola-offline"])
+    assert resolve(store, ["cola-offline@1"])["cola_offline"].version == 1  # the way out it names
