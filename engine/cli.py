@@ -133,6 +133,10 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             say(f"warning: not recording the resumed part of run {resume_id} (its transcript {config.record} is kept)")
             config = replace(config, record=None)
         data_dir = data_dir or (str(config.data_dir) if config.data_dir else None)
+        given = click.get_current_context().get_parameter_source
+        default = click.core.ParameterSource.DEFAULT
+        config = replace(config, text_col=text_col if given("text_col") != default else config.text_col,
+                         label_col=label_col if given("label_col") != default else config.label_col)
     else:
         if not task:
             raise click.UsageError("--task is required (or --resume RUN)")
@@ -141,8 +145,8 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
-                           dataset=dataset, embedder=embedder, score_all=score_all,
-                           **llm_fields)
+                           dataset=dataset, embedder=embedder, score_all=score_all, text_col=text_col,
+                           label_col=label_col, **llm_fields)
         config = settle_name(store, config)
     reused_versions = [reused(store, ref, config.task) for ref in reuse]
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
@@ -164,7 +168,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         from engine.evidence import make_embedder
 
         make_embedder(config.embedder, host=config.ollama_host).embed(["skillkiln checks the embedder"])
-    loaded = load_task(config.task, data_dir, text_col, label_col, dataset=config.dataset)
+    loaded = load_task(config.task, data_dir, config.text_col, config.label_col, dataset=config.dataset)
     if not resume_id:
         config = replace(config, data_sha256=loaded.fingerprint())
     elif config.data_sha256 and config.data_sha256 != loaded.fingerprint():  # a changed file, another --data-dir

@@ -42,6 +42,8 @@ class RunConfig:
     store_path: Path | None = None
     data_dir: Path | None = None
     dataset: str | None = None  # a hub set for a task that takes one (pii)
+    text_col: str = "text"  # the columns of a file:/hf: task (--resume reads the same ones)
+    label_col: str = "label"
     embedder: str = "offline"  # failure clusters: offline hashed n-grams, or ollama[:MODEL] embeddings
     name: str | None = None  # the stored skill's name; default "<task>-<proposer>"
     parents: int = 4  # parents offered to each proposal

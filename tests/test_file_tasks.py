@@ -112,3 +112,24 @@ def test_a_skill_may_answer_a_task_whose_labels_are_words(tmp_path, sandbox):
                            "--json"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 1
     assert "bad_output:train" in json.loads(done.stdout)["reasons"]
+
+
+def test_a_run_on_named_columns_resumes_on_them_without_the_flags(tmp_path):
+    """The resume hint says `evolve --resume RUN`; a run on --text-col review --label-col sentiment failed that
+    way ('has no column text') until the flags were typed again."""
+    rows = [json.dumps({"review": f"{'a good fine' if i % 2 else 'a bad dull'} text number {i}", "sentiment": i % 2})
+            for i in range(300)]
+    (tmp_path / "reviews.jsonl").write_text("\n".join(rows) + "\n")
+    store = str(tmp_path / "s.sqlite")
+    first = evolve(tmp_path, "--task", "file:reviews.jsonl", "--text-col", "review", "--label-col", "sentiment",
+                   "--iters", "1", "--store", store)
+    assert first.returncode == 0, first.stderr
+    run_id = json.loads(first.stdout)["run_id"]
+    config = json.loads(subprocess.run([str(BIN / "skills"), "runs", "show", run_id, "--store", store, "--json"],
+                                       capture_output=True, text=True).stdout)["config"]
+    assert (config["text_col"], config["label_col"]) == ("review", "sentiment")  # the run says which columns it used
+    db = sqlite3.connect(store)
+    db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,))
+    db.commit()
+    resumed = evolve(tmp_path, "--resume", run_id, "--store", store)
+    assert resumed.returncode == 0, resumed.stderr
