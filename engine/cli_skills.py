@@ -31,7 +31,7 @@ from engine.errors import SkillFailed, SkillkilnError
 from engine.gate_report import render_verdict
 from engine.masking import mask_text, pieces, read_limit, regroup
 from engine.records import selection_key, split_reasons
-from engine.summary import best_text, plural, population_line, skipped_line
+from engine.summary import best_text, plural, population_line, skipped_line, stored_note
 from tasks.metrics import p_text
 
 SKILL_FILE_CAP = 4 << 20  # bytes of a file `skills check` reads (the gate's own cap on a skill is 20 kB)
@@ -242,6 +242,19 @@ def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -
         print_metrics(verdict["metrics"])
     for line in render_verdict(verdict):
         out_console.print(line, markup=False, highlight=False)
+    if row["accepted"]:
+        out_console.print(stored_text(open_store(store_path), row), markup=False, highlight=False)
+
+
+def stored_text(store, row) -> str:
+    """Whether an accepted candidate became a version of its run's skill, and which."""
+    from engine.config import RunConfig
+
+    name = RunConfig.from_dict(json.loads(store.run(row["run_id"])["config"])).skill_name
+    if row["skill_version"]:
+        return f"stored as {name}@{row['skill_version']}"
+    return (f"accepted, not stored: {name} already held a version whose validation score was at least as good "
+            "(a new version is kept only when validation improves)")
 
 
 @skills.command("history")
@@ -551,6 +564,7 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         "run_id": run["id"], "task": run["task"], "status": run["status"], "process": store.process(run),
         "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
         "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
+        "stored": sum(1 for c in candidates if c["skill_version"]),  # accepted and kept as new versions
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
         "best": store.run_best(run_id), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
@@ -564,7 +578,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
               "alive": "running now"}.get(info["process"], info["status"])
     out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {status} · sandbox {info['sandbox']}"
                       f" · {info['started_at']} → {info['finished_at'] or '…'}", highlight=False)
-    out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}", highlight=False)
+    out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}"
+                      f"{stored_note(info['accepted'], info['stored'])}", highlight=False)
     if info["stop_reason"]:
         out_console.print(f"stopped: {info['stop_reason']}", markup=False, highlight=False)
     if info["error"]:

@@ -297,6 +297,7 @@ class Run:
         if not record["accepted"]:
             return
         self.counts["accepted"] += 1
+        self.counts["stored"] += int(bool(record.get("skill_version")))  # a new version: validation beat the last
         self.accepted_scores.append((record["iteration"], val[key]))
         if self.best is None or val[key] > self.best["metrics"]["validation"][key]:
             self.best = {"candidate_id": record["id"], "name": self.config.skill_name,
@@ -418,6 +419,7 @@ class Run:
             "resumed": self.resumed,
             "candidates": self.counts["candidates"],
             "accepted_count": self.counts["accepted"],
+            "stored_count": self.counts["stored"],  # accepted and kept as a new version of the skill
             "parse_failures": self.counts["parse_failures"],
             "rejected_count": self.counts["rejected"],
             "skipped_count": self.counts["skipped"],

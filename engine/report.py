@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.errors import SkillkilnError
 from engine.records import SKIPS, is_skip, split_reasons
-from engine.summary import best_text, llm_rows, plural, population_line, skipped_line
+from engine.summary import best_text, llm_rows, plural, population_line, skipped_line, stored_note
 from tasks.metrics import p_text
 
 TOP_REASONS = 8
@@ -44,7 +44,7 @@ def _rows(store, run_id: str) -> list[dict[str, Any]]:
             "reasons": json.loads(row["reasons"]), "parents": json.loads(row["parent_ids"]),
             "metrics": verdict.get("metrics") or {}, "tokens": row["prompt_tokens"] + row["completion_tokens"],
             "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
-            "stage": row["stage"], "code": row["code"],
+            "stage": row["stage"], "code": row["code"], "stored": bool(row["skill_version"]),
         })
     return rows
 
@@ -306,7 +306,7 @@ img {{ max-width: 100%; }}
 <tr><td>status</td><td>{e(status)}</td></tr>
 <tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}{e(restarts)}</td></tr>
 <tr><td>proposer</td><td>{e(str(summary.get('proposer', config.get('proposer', ''))))} {e(str(summary.get('model', '')))}</td></tr>
-<tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted,
+<tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted{e(stored_note(sum(r['accepted'] for r in rows), sum(r['stored'] for r in rows)))},
  {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} unparseable at the gate (syntax, no solve)</td></tr>
 <tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>

@@ -80,9 +80,16 @@ STOP_LABELS = {
 }
 
 
+def stored_note(accepted: int, stored: int | None) -> str:
+    """How many accepted candidates became versions: only one whose validation beats the last version's is kept."""
+    if not accepted or stored is None:
+        return ""
+    return f" ({stored} stored as a new version)" if stored == 1 else f" ({stored} stored as new versions)"
+
+
 def candidates_line(summary: dict[str, Any]) -> str:
     """How many candidates were accepted, rejected by the gate and skipped by the cascade."""
-    parts = [f"{summary['accepted_count']} accepted"]
+    parts = [f"{summary['accepted_count']} accepted" + stored_note(summary['accepted_count'], summary.get("stored_count"))]
     if "rejected_count" in summary:  # summaries stored before the split have no counts
         parts += [f"{summary['rejected_count']} rejected by the gate", f"{summary['skipped_count']} skipped"]
     return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} unparseable at the gate (syntax, no solve)"

@@ -103,6 +103,10 @@ def test_skills_check_accepts_an_honest_skill():
     assert set(verdict["metrics"]) == {"train", "validation", "test"}
 
 
+def shown_run_text(store: str, summary: dict) -> str:
+    return run("skills", "runs", "show", summary["run_id"], "--store", store).stdout
+
+
 def test_evolve_end_to_end_then_browse(tmp_path):
     require_docker()
     store = str(tmp_path / "s.sqlite")
@@ -135,6 +139,12 @@ def test_evolve_end_to_end_then_browse(tmp_path):
 
     listed = json.loads(run("skills", "list", "--store", store, "--json").stdout)
     assert [s["name"] for s in listed] == [best["name"]]
+    history = json.loads(run("skills", "history", best["name"], "--store", store, "--json").stdout)
+    versions = history["versions"]
+    assert summary["stored_count"] == len(versions) == best["version"]  # accepted ones that became versions
+    assert f"accepted {summary['accepted_count']} ({summary['stored_count']} stored as" in shown_run_text(store, summary)
+    said = run("skills", "candidate", best["candidate_id"], "--store", store).stdout
+    assert f"stored as {best['name']}@{best['version']}" in said
     shown = run("skills", "show", f"{best['name']}@{best['version']}", "--store", store)
     assert shown.returncode == 0
     assert "def solve(text)" in shown.stdout and "validation" in shown.stdout
