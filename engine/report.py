@@ -321,7 +321,9 @@ img {{ max-width: 100%; }}
 <table><tr><th>split</th>{metric_head}</tr>{metric_rows or '<tr><td colspan={len(columns) + 1}>no accepted skill</td></tr>'}</table>
 <p>{e(summary.get('test_note', ''))}</p>
 {figures}
-<h2>Rejections and skips</h2><table><tr><th>reason</th><th>candidates</th><th>by</th></tr>{reasons}</table>
+<h2>Rejections and skips</h2><p>Candidates with each reason. A candidate the gate rejects may fail several of its
+checks, so the gate's rows can add up to more than the candidates it rejected; a skip has exactly one reason.</p>
+<table><tr><th>reason</th><th>candidates</th><th>by</th></tr>{reasons}</table>
 <h2>Best skill's code</h2><pre>{e(best_code) or 'none'}</pre>
 </body></html>
 """

@@ -95,6 +95,17 @@ def candidates_line(summary: dict[str, Any]) -> str:
     return f"{summary['candidates']} proposed: " + ", ".join(parts) + f"; {summary['parse_failures']} unparseable at the gate (syntax, no solve)"
 
 
+def rejections_line(summary: dict[str, Any]) -> str:
+    """The gate's reasons with the candidates failing each; a candidate may fail several, so say so when they
+    add up to more than the candidates rejected."""
+    reasons = summary["rejections"]
+    line = ", ".join(f"{r} {n}" for r, n in reasons.items()) or "none"
+    rejected = summary.get("rejected_count")
+    if rejected is not None and sum(reasons.values()) > rejected:
+        line += f" (candidates per reason: {rejected} rejected, some for more than one)"
+    return line
+
+
 def skipped_line(skipped: dict[str, int]) -> str:
     """The cascade's skips, each with what it means (they are not failures of the gate)."""
     return " · ".join(f"{n} {reason}: {SKIPS.get(reason, reason)}" for reason, n in skipped.items())
@@ -137,7 +148,7 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     else:
         facts.add_row("best skill", "[red]none accepted[/red]: every candidate was rejected (reasons below)")
     facts.add_row("candidates", candidates_line(summary))
-    facts.add_row("rejections", ", ".join(f"{r} {n}" for r, n in summary["rejections"].items()) or "none")
+    facts.add_row("rejections", rejections_line(summary))
     if summary.get("skipped"):
         facts.add_row("skipped", skipped_line(summary["skipped"]))
     if population_line(summary.get("population")):

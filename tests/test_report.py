@@ -100,3 +100,14 @@ def test_each_candidate_is_one_block_of_its_iterations_bar():
     assert "not_significant:validation" not in bars  # only a second reason
     assert sum(bars["other"]) == 4  # 12 first reasons: those beyond the TOP_REASONS commonest
     assert [sum(column) for column in zip(*bars.values())] == [2, 2, TOP_REASONS + 2]
+
+
+def test_the_rejections_row_says_a_candidate_may_fail_several_checks():
+    """22 rejected candidates whose reasons add up to 26 read as a miscount (user audit)."""
+    from engine.summary import rejections_line
+
+    several = rejections_line({"rejections": {"not_significant:validation": 22, "mcc_floor:validation": 2,
+                                              "balanced_accuracy_floor:validation": 2}, "rejected_count": 22})
+    assert several.endswith("(candidates per reason: 22 rejected, some for more than one)")
+    assert rejections_line({"rejections": {"mcc_floor:train": 2}, "rejected_count": 2}) == "mcc_floor:train 2"
+    assert rejections_line({"rejections": {}, "rejected_count": 0}) == "none"
