@@ -203,11 +203,15 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
     store = open_store(store_path)
     v = store.get(ref)
     warn_if_changed(v)
+    status = version_status(store, v)
     if as_json:
-        _echo_json(asdict(v))
+        _echo_json({**asdict(v), **status})
         return
+    flags = "".join(f" · {word}" for word in (
+        "pinned" if status["pinned"] else "", "retired" if status["retired"] else "",
+        f"latest is @{status['latest']}" if status["latest"] != v.version else "") if word)
     out_console.print(f"[bold]{v.name}@{v.version}[/bold] · task {v.task} · created {v.created_at}"
-                      f" · sha256 {v.code_sha256[:12]}", highlight=False)
+                      f" · sha256 {v.code_sha256[:12]}{flags}", highlight=False)
     if v.description:
         out_console.print(v.description, markup=False, highlight=False)
     print_code(v.code)
@@ -219,6 +223,12 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
         out_console.print("imports: " + ", ".join(f"{n}@{ver}" for n, ver in v.dependencies.items()), highlight=False)
     out_console.print("provenance: " + ", ".join(f"{k}={val}" for k, val in v.provenance.items()),
                       markup=False, highlight=False)
+
+
+def version_status(store, v) -> dict[str, Any]:
+    """Where a version stands: pinned (the one NAME resolves to), its skill retired, the latest version number."""
+    latest = max(x.version for x in store.versions(v.name))
+    return {"pinned": store.pinned(v.name) == v.version, "retired": store.is_retired(v.name), "latest": latest}
 
 
 @skills.command("candidate")

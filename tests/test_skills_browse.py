@@ -50,6 +50,9 @@ def test_history_pin_and_retire(filled):
     assert run("skills", "pin", "cola-rules@1", "--store", filled).returncode == 0
     shown = json.loads(run("skills", "show", "cola-rules", "--store", filled, "--json").stdout)
     assert shown["version"] == 1  # pinned beats latest
+    assert (shown["pinned"], shown["retired"], shown["latest"]) == (True, False, 2)  # and show says so
+    assert "cola-rules@1 · task cola" in (text := run("skills", "show", "cola-rules", "--store", filled).stdout)
+    assert "· pinned · latest is @2" in text.splitlines()[0]
     listed = json.loads(run("skills", "list", "--store", filled, "--json").stdout)
     assert listed[0]["version"] == 1 and listed[0]["pinned"] is True
     assert run("skills", "unpin", "cola-rules", "--store", filled).returncode == 0
@@ -57,6 +60,8 @@ def test_history_pin_and_retire(filled):
     again = run("skills", "unpin", "cola-rules", "--store", filled)
     assert again.returncode == 0 and "was not pinned; nothing changed" in again.stderr
     assert run("skills", "retire", "cola-rules", "--store", filled).returncode == 0
+    assert "· retired" in run("skills", "show", "cola-rules", "--store", filled).stdout.splitlines()[0]
+    assert json.loads(run("skills", "show", "cola-rules", "--store", filled, "--json").stdout)["retired"] is True
     twice = run("skills", "retire", "cola-rules", "--store", filled)
     assert twice.returncode == 0 and "already retired; nothing changed" in twice.stderr
     assert json.loads(run("skills", "list", "--store", filled, "--json").stdout) == []
