@@ -184,14 +184,20 @@ def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
         print_span_metrics(metrics)
         return
     table = Table()
-    for col in ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (vs chance)"):
+    invalid = any((m or {}).get("invalid") for m in metrics.values())  # the column only when some output was no label
+    columns = ("split", "n", "accuracy", "majority acc.", "MCC", "balanced acc.", "F1", "p (vs chance)")
+    for col in columns + (("no label",) if invalid else ()):
         table.add_column(col, justify="right" if col != "split" else "left")
     for split in SPLITS:
         m = metrics.get(split)
         if m:
             table.add_row(split, str(m["n"]), _num(m["accuracy"]), _num(m["majority_accuracy"]), _num(m["mcc"]),
-                          _num(m["balanced_accuracy"]), _num(m["f1"]), p_text(m["p_value"], ".2g"))
+                          _num(m["balanced_accuracy"]), _num(m["f1"]), p_text(m["p_value"], ".2g"),
+                          *((str(m.get("invalid", 0)),) if invalid else ()))
     out_console.print(table)
+    if invalid:
+        out_console.print("no label: outputs that were not one of the task's labels, each scored as wrong (so a "
+                          "negative MCC here is no sign that inverting the answers would help)", highlight=False)
 
 
 @skills.command("show")

@@ -113,6 +113,7 @@ def multiclass_metrics(
         n=n,
         majority_accuracy=majority_accuracy(labels),
         p_value=permutation_p_value(y, p, permutations, seed, stop_above),
+        invalid=invalid,
     )
 
 

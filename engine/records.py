@@ -169,9 +169,11 @@ class Metrics:
     n: int
     majority_accuracy: float
     p_value: float = 1.0  # one-sided Fisher exact test of association with the labels
+    invalid: int = 0  # outputs that were no label (an error, a wrong type): scored as wrong
 
     def to_dict(self) -> dict[str, float]:
         return {
+            "invalid": self.invalid,
             "accuracy": self.accuracy,
             "mcc": self.mcc,
             "f1": self.f1,

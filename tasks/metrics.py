@@ -81,4 +81,5 @@ def binary_metrics(labels: Sequence[Any], preds: Sequence[Any], positive: Any = 
         n=n,
         majority_accuracy=majority_accuracy(labels),
         p_value=association_p_value(tp, fn, fp, tn),
+        invalid=sum(1 for p in preds if p is INVALID),
     )

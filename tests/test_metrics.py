@@ -44,3 +44,16 @@ def test_a_p_value_that_underflowed_is_shown_as_below_1e_300_not_0():
 
     assert p_is(0.0) == "p < 1e-300" and p_is(0.0123) == "p = 0.0123"
     assert p_text(0.0, ".2g") == "<1e-300" and p_text(0.00456, ".2g") == "0.0046"
+
+
+def test_outputs_that_are_no_label_are_counted():
+    """An all-invalid skill scores MCC -1 (every answer wrong); the count says why (user audit: it read as a skill to invert)."""
+    from engine.gate import GateConfig, multiclass_metrics
+    from tasks.metrics import INVALID, binary_metrics
+
+    labels = [0, 1, 1, 0, 1]
+    m = binary_metrics(labels, [INVALID] * 5)
+    assert m.mcc == -1.0 and m.invalid == 5 and m.to_dict()["invalid"] == 5
+    assert binary_metrics(labels, [0, 1, INVALID, 0, 1]).invalid == 1
+    assert binary_metrics(labels, labels).invalid == 0
+    assert multiclass_metrics([0, 1, 2, 2], [0, INVALID, 2, INVALID], (0, 1, 2), GateConfig().permutations).invalid == 2
