@@ -26,14 +26,13 @@ from engine.libraries import Library, dependencies_of, sources_for
 from engine.ledger import Ledger, break_even, baseline_from_flag, find_baseline
 from engine.population import Member, Population, ast_hash
 from engine.proposers.base import ParentInfo, ProposalContext, Proposer, TaskCard
-from engine.records import Proposal, Task, is_skip, split_reasons
+from engine.records import SEED_ITERATION, Proposal, Task, is_skip, split_reasons
 from sandbox.backend import Backend, RunRequest
 from skills_store.describe import describe
 from skills_store.store import Store, sha256
 
 PARSE_REASONS = ("static:syntax", "static:no_solve")
 TEST_NOTE = "test split: scored for accepted skills only, never shown to a proposer, never used to select or version"
-SEED_ITERATION = -1  # stored skills reused as seeds are archived before iteration 0
 
 Progress = Callable[[int, dict[str, Any]], None]
 

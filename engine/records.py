@@ -5,6 +5,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+SEED_ITERATION = -1  # stored skills a --reuse run re-scores are archived before iteration 0 ("seeds" in the report)
+
 # Reasons that mean the evaluation cascade skipped a candidate, not that the gate failed it: the
 # same program as an earlier one, the same outputs on all of train as an earlier one, or a validation
 # score that cannot beat the run's best (engine/evaluate.py). They are counted apart from rejections.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SkillkilnError
-from engine.records import SKIPS, is_skip, split_reasons
+from engine.records import SEED_ITERATION, SKIPS, is_skip, split_reasons
 from engine.summary import best_text, llm_rows, plural, population_line, skipped_line, stored_note
 from tasks.metrics import p_text
 
@@ -49,11 +49,26 @@ def _rows(store, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+# one colour per outcome in every report: accepted green, the cascade's skips greys and blue, the gate's
+# reasons from a palette with no green in it, chosen by the reason's name (not by how common it is in the run)
+OUTCOME_COLOURS = {"accepted": "#1b7f3b", "duplicate": "#636363", "same_behaviour": "#a6a6a6",
+                   "not_better": "#9ecae1", "other": "#dddddd"}
+GATE_PALETTE = ("#d95f02", "#7570b3", "#e7298a", "#e6ab02", "#a6761d", "#1f78b4", "#b15928", "#6a3d9a", "#fb9a99")
+
+
+def outcome_colour(name: str) -> str:
+    import zlib
+
+    return OUTCOME_COLOURS.get(name) or GATE_PALETTE[zlib.crc32(name.encode()) % len(GATE_PALETTE)]
+
+
 def _png(fig) -> str:
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     for ax in fig.axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if ax.get_xlabel() == "iteration":  # a --reuse run's seeds sit before iteration 0: say what they are
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: "seeds" if x == SEED_ITERATION else f"{x:g}"))
         if ax.get_ylabel() in ("candidates", "candidates of the iteration"):
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     buf = io.BytesIO()
@@ -117,7 +132,7 @@ def plot_rejections(rows: list[dict[str, Any]]) -> str:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     bottom = [0] * len(its)
     for name, counts in bars.items():
-        ax.bar(its, counts, bottom=bottom, label=name, **({"color": "#1b7f3b"} if name == "accepted" else {}))
+        ax.bar(its, counts, bottom=bottom, label=name, color=outcome_colour(name))
         bottom = [b + c for b, c in zip(bottom, counts)]
     ax.set_xlabel("iteration")
     ax.set_ylabel("candidates")
@@ -155,8 +170,9 @@ def plot_lineage(rows: list[dict[str, Any]], key: str = "mcc") -> str:
         x, y = pos[node]
         r = by_id[node]
         val = r["metrics"].get("validation", {}).get(key)
-        ax.scatter([x], [y], s=60 if r["accepted"] else 25, zorder=2,
-                   color="#1b7f3b" if r["accepted"] else "#bbb", edgecolor="k", linewidths=0.4)
+        ax.scatter([x], [y], s=(110 if r["stored"] else 60) if r["accepted"] else 25, zorder=2,
+                   marker="*" if r["stored"] else "o", color="#1b7f3b" if r["accepted"] else "#bbb",
+                   edgecolor="k", linewidths=0.4)
         if r["accepted"] and val is not None:
             ax.annotate(f"{val:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
     if not nodes:
@@ -167,7 +183,8 @@ def plot_lineage(rows: list[dict[str, Any]], key: str = "mcc") -> str:
         ax.set_ylim(-0.5, max(ys) + 0.5)
     ax.set_xlabel("iteration")
     ax.set_ylabel("candidates of the iteration")
-    ax.set_title(f"green: accepted (label: validation {key.upper()}); grey: ancestors", fontsize=8)
+    ax.set_title(f"green: accepted (label: validation {key.upper()}), a star when stored as a new version; "
+                 "grey: ancestors", fontsize=8)
     return _png(fig)
 
 

@@ -111,3 +111,23 @@ def test_the_rejections_row_says_a_candidate_may_fail_several_checks():
     assert several.endswith("(candidates per reason: 22 rejected, some for more than one)")
     assert rejections_line({"rejections": {"mcc_floor:train": 2}, "rejected_count": 2}) == "mcc_floor:train 2"
     assert rejections_line({"rejections": {}, "rejected_count": 0}) == "none"
+
+
+def test_an_outcome_has_one_colour_in_every_report_and_seeds_are_named():
+    """Colours followed how common a reason was in the run, so one outcome changed colour between reports, and
+    `same_behaviour` was a green beside 'accepted'; a --reuse run's seeds sat at an unexplained iteration -1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.report import GATE_PALETTE, _png, outcome_colour
+
+    assert outcome_colour("accepted") == "#1b7f3b" and outcome_colour("same_behaviour") != outcome_colour("accepted")
+    assert outcome_colour("not_significant:validation") == outcome_colour("not_significant:validation")
+    assert all(outcome_colour(r) in GATE_PALETTE for r in ("mcc_floor:train", "crash:validation", "memorised:gap"))
+    fig, ax = plt.subplots()
+    ax.plot([-1, 0, 1], [0, 1, 2])
+    ax.set_xlabel("iteration")
+    _png(fig)
+    assert ax.xaxis.get_major_formatter()(-1, 0) == "seeds" and ax.xaxis.get_major_formatter()(3, 0) == "3"
