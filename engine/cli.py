@@ -113,7 +113,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from engine.libraries import resolve as resolve_libraries
     from engine.loop import Run
     from engine.proposers import make_proposer
-    from engine.summary import print_summary
+    from engine.summary import plural, print_summary
     from sandbox.factory import open_backend
     from tasks import canonical_task, load_task
 
@@ -184,7 +184,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                else Run(config, loaded, backend, made, store, libraries=offered))
         what = f"resuming run {run.run_id} at iteration {run.next_iteration}" if resume_id else f"run {run.run_id}"
         say(f"{what}: task {config.task}, proposer {config.proposer}, sandbox {getattr(backend, 'label', backend.name)}, "
-            f"{config.iters} iterations x {config.batch} candidates"
+            f"{plural(config.iters, 'iteration')} x {plural(config.batch, 'candidate')}"
             + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else "")
             + (f", libraries {', '.join(lib.ref for lib in offered.values())}" if offered else ""))
         with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
@@ -386,6 +386,8 @@ def settle_name(store, config: RunConfig) -> RunConfig:
     from engine.config import default_skill_name
     from skills_store.store import check_name
 
+    if config.name == "":  # an empty --name would store under the default name without a word
+        raise SkillkilnError("--name is empty; leave it out for the default name (TASK-PROPOSER)")
     check_name(config.skill_name)
     held = store.find_skill(config.skill_name)
     if held is not None and held["task"] != config.task:

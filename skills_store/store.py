@@ -460,7 +460,10 @@ class Store:
         ).fetchone()
         if row is None:
             self._skill(name)
-            raise SkillkilnError(f"no version {version} of skill {name!r} in the store {self.path}")
+            held = [r[0] for r in self._db.execute("SELECT version FROM skill_versions WHERE name = ? ORDER BY version",
+                                                   (name,))]
+            have = f"versions {held[0]} to {held[-1]}" if len(held) > 1 else f"version {held[0]}" if held else "no version"
+            raise SkillkilnError(f"no version {version} of skill {name!r} in the store {self.path} (it has {have})")
         return self._version(row)
 
     def latest_versions(self, task: str | None = None, include_retired: bool = False) -> list[SkillVersion]:

@@ -154,6 +154,12 @@ def test_evolve_end_to_end_then_browse(tmp_path):
     assert "majority" in table.stdout and "rejections" in table.stdout
 
 
+def test_an_empty_name_is_refused_not_replaced_by_the_default(tmp_path):
+    done = run("evolve", "--task", "cola", "--iters", "1", "--name", "", "--sandbox", "local",
+               "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2 and "--name is empty" in one_line_error(done)
+
+
 def test_local_backend_is_labelled_weaker(tmp_path):
     done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "2", "--sandbox", "local",
                "--store", str(tmp_path / "s.sqlite"), "--json")
