@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import time
 import zlib
@@ -144,29 +143,57 @@ class OllamaEmbedder:
     """Embeddings from Ollama's /api/embed (the `ollama` SDK's embed call), cached per text."""
 
     def __init__(self, model: str = "nomic-embed-text", host: str | None = None, batch: int = 128,
-                 timeout_s: float = 120.0) -> None:
+                 timeout_s: float = 120.0, retry: Any = None, sleep: Any = time.sleep) -> None:
         import ollama
 
+        from engine.proposers.ollama_provider import checked_host
+
         self.model, self.batch, self.timeout_s = model, batch, timeout_s
-        self.where = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        self.where = checked_host(host)
+        self.retry = retry
         self.name = f"ollama:{model}"
         self.client = ollama.Client(host=self.where, timeout=timeout_s)
         self._vectors: dict[str, np.ndarray] = {}
         self._cache: dict[str, np.ndarray] = {}
+        self.sleep = sleep
 
     def _call(self, texts: list[str]) -> list[list[float]]:
+        """One batch, with the chat models' retries (429, 5xx, timeouts, a dropped connection)."""
+        import httpx
+        import ollama
+
+        from engine.proposers.llm import RetryPolicy, transient
         from engine.proposers.ollama_provider import fatal_error
 
-        try:
-            reply = self.client.embed(model=self.model, input=texts)
-        except Exception as exc:  # noqa: BLE001 - mapped to one line, or raised as it is
-            fatal = fatal_error(exc, self.where, self.model, self.timeout_s)
-            if fatal is None:
-                raise
-            raise fatal from None
+        policy = self.retry or RetryPolicy()
+        for attempt in range(policy.attempts):
+            try:
+                reply = self.client.embed(model=self.model, input=texts)
+                break
+            except Exception as exc:  # noqa: BLE001 - retried, mapped to one line, or raised as it is
+                retry = (isinstance(exc, ollama.ResponseError) and transient(exc.status_code)) or isinstance(
+                    exc, (ConnectionError, httpx.TimeoutException, httpx.TransportError))
+                if retry and attempt + 1 < policy.attempts:
+                    self.sleep(policy.delay(attempt))
+                    continue
+                fatal = fatal_error(exc, self.where, self.model, self.timeout_s)
+                if fatal is None:
+                    raise
+                raise fatal from None
         vectors = list(reply.embeddings)
         if len(vectors) != len(texts):
             raise SkillkilnError(f"Ollama at {self.where} returned {len(vectors)} embeddings for {len(texts)} texts")
+        width = {len(v) for v in vectors} | ({len(next(iter(self._vectors.values())))} if self._vectors else set())
+        if len(width) > 1:
+            raise SkillkilnError(f"Ollama at {self.where}: malformed response: embeddings of different lengths "
+                                 f"({', '.join(str(w) for w in sorted(width))}) from {self.name}")
+        try:
+            finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in vectors)
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise SkillkilnError(f"Ollama at {self.where}: malformed response: an embedding from {self.name} holds "
+                                 "something other than finite numbers (NaN, infinity, text)")
         return vectors
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -135,7 +136,9 @@ def test_analyse_is_fast_on_cola(cola) -> None:
 class EmbedServer:
     """/api/embed in Ollama's wire format on 127.0.0.1; a deterministic vector per input text."""
 
-    def __init__(self, missing_model: bool = False):
+    def __init__(self, missing_model: bool = False, mode: str | None = None):
+        """MODE: 'flaky' answers the first call with a 500; 'ragged' gives one vector of another length;
+        'nan' puts a NaN in one vector."""
         self.calls: list[dict] = []
         server = self
 
@@ -148,9 +151,15 @@ class EmbedServer:
                 server.calls.append({"path": self.path, **body})
                 if self.path != "/api/embed" or missing_model:
                     reply, status = {"error": f'model "{body.get("model")}" not found, try pulling it first'}, 404
+                elif mode == "flaky" and len(server.calls) == 1:
+                    reply, status = {"error": "the runner restarted"}, 500
                 else:
                     inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                     vectors = [[float(len(t)), float(t.count("o")) + 1.0, float(sum(map(ord, t)) % 7)] for t in inputs]
+                    if mode == "ragged":
+                        vectors[-1] = vectors[-1][:2]
+                    if mode == "nan":
+                        vectors[0][1] = float("nan")
                     reply, status = {"model": body["model"], "embeddings": vectors, "total_duration": 14143917,
                                      "load_duration": 1019500, "prompt_eval_count": 8 * len(inputs)}, 200
                 data = json.dumps(reply).encode()
@@ -199,3 +208,28 @@ def test_ollama_embedder_errors_are_one_line() -> None:
         OllamaEmbedder(host="http://127.0.0.1:9", timeout_s=2).embed(["a"])
     with pytest.raises(SkillkilnError):
         make_embedder("word2vec")
+
+
+def test_ollama_embedder_retries_a_5xx_and_refuses_malformed_vectors_and_hosts() -> None:
+    """Evidence audit: one 500 failed the whole run; vectors of two lengths were 'unexpected ValueError' (exit 3);
+    a NaN collapsed every error into one cluster without a word; a host that is no URL was exit 3."""
+    from engine.errors import SkillkilnError
+    from engine.proposers.llm import RetryPolicy
+
+    texts = ["who left", "foo", "bar baz"]
+    server = EmbedServer(mode="flaky")
+    try:
+        slept: list[float] = []
+        emb = OllamaEmbedder(host=server.url, retry=RetryPolicy(attempts=3, base_s=0.01), sleep=slept.append)
+        assert emb.embed(texts).shape == (3, 3) and len(server.calls) == 2 and len(slept) == 1
+    finally:
+        server.close()
+    for mode, said in (("ragged", "embeddings of different lengths (2, 3)"), ("nan", "finite numbers")):
+        server = EmbedServer(mode=mode)
+        try:
+            with pytest.raises(SkillkilnError, match=r"malformed response: .*" + re.escape(said)):
+                OllamaEmbedder(host=server.url).embed(texts)
+        finally:
+            server.close()
+    with pytest.raises(SkillkilnError, match="is not a URL"):
+        make_embedder("ollama", host="127.0.0.1:notaport")

@@ -21,6 +21,20 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 NUM_CTX = 16384  # Ollama's default context (2-4k tokens) would silently cut our prompts
 
 
+def checked_host(host: str | None) -> str:
+    """--ollama-host, else $OLLAMA_HOST, else the default; a value that is no URL is one line now (the client
+    would fail on it at its first call as an 'unexpected ValueError')."""
+    where = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+    try:
+        parts = urlsplit(where if "://" in where else f"http://{where}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+        if not parts.hostname:
+            raise ValueError("no host name")
+    except ValueError as exc:
+        raise SkillkilnError(f"the Ollama host {where!r} is not a URL ({exc}); write e.g. http://127.0.0.1:11434") from None
+    return where
+
+
 def unreachable(where: str) -> SkillkilnError:
     return SkillkilnError(f"Ollama is not reachable at {where}: start it (`ollama serve`) or point "
                           f"--ollama-host / OLLAMA_HOST at it")
@@ -59,14 +73,7 @@ class OllamaModel(ProviderBase):
                  retry: RetryPolicy = RetryPolicy(), say: Say | None = None, num_ctx: int = NUM_CTX):
         super().__init__(retry, say)
         self.model = model
-        self.where = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
-        try:  # what the client would fail on at its first call, as an 'unexpected ValueError'
-            parts = urlsplit(self.where if "://" in self.where else f"http://{self.where}")
-            parts.port  # noqa: B018 - raises ValueError for a port that is no number
-            if not parts.hostname:
-                raise ValueError("no host name")
-        except ValueError as exc:
-            raise SkillkilnError(f"the Ollama host {self.where!r} is not a URL ({exc}); write e.g. http://127.0.0.1:11434") from None
+        self.where = checked_host(host)
         self.timeout_s = timeout_s
         self.num_ctx = num_ctx
         self.client = ollama.Client(host=self.where, timeout=timeout_s)
