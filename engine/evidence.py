@@ -49,7 +49,7 @@ from engine.errors import SkillkilnError
 MAX_CLUSTERS = 40
 K_RULE = "k = round(sqrt(n/2)) for n misclassified train examples, 1 <= k <= 40"
 KMEANS_ITERS = 30
-WORD_RE = re.compile(r"[a-z']+")
+WORD_RE = re.compile(r"(?:[^\W\d_]|')+")  # letters of any script (and apostrophes): [a-z']+ on lower-cased English
 TERM_MIN_COUNT = 2  # a cluster's top term occurs in at least this many (and 5%) of its texts
 
 

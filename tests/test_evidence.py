@@ -233,3 +233,17 @@ def test_ollama_embedder_retries_a_5xx_and_refuses_malformed_vectors_and_hosts()
             server.close()
     with pytest.raises(SkillkilnError, match="is not a URL"):
         make_embedder("ollama", host="127.0.0.1:notaport")
+
+
+def test_texts_in_other_scripts_embed_and_cluster_apart() -> None:
+    """The embedder read only [a-z']: Chinese or Cyrillic texts embedded to zero vectors, all in one cluster."""
+    from engine.evidence import HashedEmbedder
+
+    groups = ["猫坐在垫子上", "今天天气很好", "Кошка сидит на ковре", "Сегодня хорошая погода"]
+    texts = [g for g in groups for _ in range(10)]
+    x = HashedEmbedder().embed(texts)
+    assert (np.linalg.norm(x, axis=1) > 0).all()
+    assert len({tuple(np.round(row, 6)) for row in x}) == 4
+    evidence = analyse(texts, [0] * 40, [1] * 40, HashedEmbedder())
+    assert evidence.k == 4 and len(evidence.clusters) == 4 and sorted(c.size for c in evidence.clusters) == [10] * 4
+    assert HashedEmbedder().embed(["Don't go."]).shape[0] == 1  # English is read as before: letters and apostrophes
