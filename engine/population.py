@@ -194,8 +194,10 @@ class Population:
         if self.labels is not None and len(preds) == len(self.labels):
             self._right[member.id] = np.array([p is not None and p == y for p, y in zip(preds, self.labels)])
         self.adds += 1
+        before = {m.id: m for m in self._islands[island]}
         self._place(island, member)
-        self._cover(member)
+        evicted = [m for i, m in before.items() if i not in {x.id for x in self._islands[island]}]
+        self._cover(member, evicted)
         if self.migrate_every and self.adds % self.migrate_every == 0:
             self.migrate()
 
@@ -221,14 +223,17 @@ class Population:
             island[:] = [m for m in island if m.id != member_id]
         self._specialists = [m for m in self._specialists if m.id != member_id]
 
-    def _cover(self, member: Member) -> None:
-        """Re-choose the specialists among the old ones and the newcomer (greedy set cover)."""
+    def _cover(self, member: Member, evicted: Sequence[Member] = ()) -> None:
+        """Re-choose the specialists (greedy set cover) among every member kept, the newcomer, and the
+        members its arrival pushed off their island: a slice the best gets wrong keeps whoever covers it,
+        also when a new best takes over (choosing only among the old specialists lost such a slice)."""
         if self.labels is None or not self.coverage_slots or member.id not in self._right:
             return
         best = self.best()
         if best is None or best.id not in self._right:
             return
-        pool = {m.id: m for m in self._specialists + [member]}
+        everyone = [m for island in self._islands for m in island] + self._specialists + [member, *evicted]
+        pool = {m.id: m for m in everyone if m.id in self._right}
         pool.pop(best.id, None)
         covered = self._right[best.id].copy()
         chosen: list[Member] = []

@@ -88,6 +88,23 @@ def test_coverage_keeps_a_specialist_beside_the_best() -> None:
     assert "m2" not in {m.id for m in pop.island(0)}
 
 
+def test_a_slice_stays_covered_when_a_new_best_misses_it() -> None:
+    """Evidence audit: B1 (right on 0..14 among others) was the best, so S, right on the same slice, was no
+    specialist; better generalists all wrong on that slice then pushed B1 off the island, and nothing kept
+    covered it (specialists were re-chosen among the old specialists and the newcomer only)."""
+    pop = Population(size=2, islands=1, labels=LABELS, migrate_every=0)
+    slice_ = set(range(0, 10))  # the label-0 examples
+    pop.add(member(1, 0.40, wrong={20, 21}))  # right on the slice
+    pop.add(member(2, 0.05, wrong=set(range(10, 40))))  # right on the slice only
+    for i in range(3, 9):  # better, and all wrong on the slice
+        pop.add(member(i, 0.5 + i / 100, wrong=slice_ | {i + 20}))
+    kept = pop.members()
+    assert pop.best().id == "m8" and {m.id for m in pop.island(0)} == {"m8", "m7"}
+    right = [i for i in slice_ if any(m.train_predictions[i] == LABELS[i] for m in kept)]
+    assert right == sorted(slice_)  # the slice survives beside the best, in a specialist
+    assert {m.id for m in pop.specialists()} & {"m1", "m2"}
+
+
 def test_select_is_deterministic_best_first_and_prefers_score() -> None:
     pop = Population(size=16, islands=2, labels=LABELS)
     for i in range(12):
