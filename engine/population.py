@@ -11,7 +11,7 @@
   `migrate_every` additions the island with the weakest best is reset to a copy of the global
   best, then the best of each island is copied to the next island (a ring).
 - **Parent selection** (FunSearch's annealed cluster sampling): an island is drawn, its members
-  are grouped by train score (rounded to 3 places), a score group is drawn with probability
+  are grouped in bands of train score (SCORE_BAND), a score group is drawn with probability
   softmax(score / T) where T anneals from T0 to 0 over each `anneal_period` additions, and
   within a group shorter programs are likelier (softmax of -length / mean length). Up to k
   distinct parents are drawn this way, best first.
@@ -37,7 +37,7 @@ import numpy as np
 from sandbox.static import parse
 
 T0 = 0.1  # initial sampling temperature (MCC units)
-SCORE_DIGITS = 3  # members with the same rounded train score form one group
+SCORE_BAND = 0.01  # a score group: the best member left and every one within this much train MCC below it
 SPECIALIST_SHARE = 0.25  # how often a specialist replaces the last parent
 MIN_GAIN = 5  # a specialist must add at least this many correctly classified train examples
 
@@ -108,6 +108,20 @@ def ast_hash(code: str) -> str:
     except (SyntaxError, RecursionError):
         return "src:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
     return "ast:" + hashlib.sha256(dumped.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def score_groups(members: Sequence[Member]) -> dict[float, list[Member]]:
+    """Members in bands of SCORE_BAND train MCC, keyed by each band's top score: the best member left opens a
+    band that takes every member within SCORE_BAND below it. (Grouping by the score rounded to three places
+    made almost every group one member, so a program 100 times longer was picked as often as a short one
+    scoring 0.0002 less.)"""
+    groups: dict[float, list[Member]] = {}
+    top: float | None = None
+    for m in sorted(members, key=_key):
+        if top is None or m.train_score < top - SCORE_BAND:
+            top = m.train_score
+        groups.setdefault(top, []).append(m)
+    return groups
 
 
 def _key(m: Member) -> tuple:
@@ -277,9 +291,7 @@ class Population:
         chosen: list[Member] = []
         temperature = self.temperature()
         while pool and len(chosen) < k:
-            groups: dict[float, list[Member]] = {}
-            for m in pool:
-                groups.setdefault(round(m.train_score, SCORE_DIGITS), []).append(m)
+            groups = score_groups(pool)
             scores = sorted(groups, reverse=True)
             top = scores[0]
             weights = [math.exp((s - top) / temperature) for s in scores]
