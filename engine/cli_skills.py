@@ -546,7 +546,8 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
                      "sandbox": r["sandbox"],
                      "started_at": r["started_at"], "candidates": summary.get("candidates", stored),
                      "accepted": summary.get("accepted_count", accepted),
-                     "best": f"{best['name']}@{best['version']}" if best.get("version") else None})
+                     "best": f"{best['name']}@{best['version']}" if best.get("version") else None,
+                     "best_candidate": best.get("candidate_id")})  # also when it was not stored (no better than before)
     if as_json:
         _echo_json(rows)
         return
@@ -556,7 +557,8 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     for r in rows:
         table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], when(r["started_at"]),
                       str(r["candidates"] if r["candidates"] is not None else "-"),
-                      str(r["accepted"] if r["accepted"] is not None else "-"), r["best"] or "-")
+                      str(r["accepted"] if r["accepted"] is not None else "-"),
+                      r["best"] or ("none stored" if r["best_candidate"] else "-"))
     out_console.print(keep_whole(table, "run", "best"))
 
 

@@ -278,6 +278,10 @@ def render(store, run_id: str) -> str:
         status = f"died before it finished (`evolve --resume {run_id}` continues it)"
     elif store.process(run) == "alive":
         status = "running now (this report shows it so far)"
+    elif status in ("interrupted", "failed"):  # how far it got, and how to go on
+        done = max((r["iteration"] for r in rows), default=-1) + 1
+        status += (f" after {done} of {config.get('iters', '?')} iterations (`evolve --resume {run_id}` "
+                   "continues it)")
     best_code = next((r["code"] for r in rows if best and r["id"] == best["candidate_id"]), "")
     e = html.escape
     key = summary.get("metric", "mcc")

@@ -143,6 +143,7 @@ def test_ctrl_c_names_the_run_and_writes_its_report(tmp_path):
     assert json.loads(out) == {"error": "interrupted", "exit_code": 130, "run_id": run_id}  # a script can resume it
     assert f"interrupted: run {run_id} is stored" in err and f"`evolve --resume {run_id}` continues it" in err
     assert (tmp_path / "reports" / f"{run_id}.html").exists() and f"report {tmp_path / 'reports'}" in err
+    assert f"of 50 iterations (`evolve --resume {run_id}` continues it)" in (tmp_path / "reports" / f"{run_id}.html").read_text()
 
 
 def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
