@@ -480,8 +480,11 @@ def _run(command: click.Command) -> None:
         elif INTERRUPTED:
             run_id, said = INTERRUPTED[0], INTERRUPTED[1:]
             stored = {"run_id": run_id}
-            message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
-                       f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
+            if any("has no candidates yet" in s for s in said):  # stopped before its first verdict
+                message = f"interrupted: run {run_id} was stored before any candidate was judged; `evolve --resume {run_id}` starts it"
+            else:
+                message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
+                           f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
         else:
             message = "interrupted (`skills runs` lists any run it had started; `evolve --resume RUN` continues one)"
         if code == 143:

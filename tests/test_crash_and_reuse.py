@@ -146,6 +146,32 @@ def test_ctrl_c_names_the_run_and_writes_its_report(tmp_path):
     assert f"of 50 iterations (`evolve --resume {run_id}` continues it)" in (tmp_path / "reports" / f"{run_id}.html").read_text()
 
 
+def test_ctrl_c_before_the_first_verdict_says_the_run_starts_on_resume(tmp_path):
+    """It said 'stored with the candidates it evaluated; ... has no candidates yet; nothing to report'."""
+    store = str(tmp_path / "s.sqlite")
+    proc = subprocess.Popen([str(BIN / "evolve"), "--task", "cola", "--iters", "2", "--store", store,
+                             "--sandbox", "local", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def runs() -> int:
+        try:
+            return sqlite3.connect(store, timeout=5).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    deadline = time.monotonic() + 120
+    while not runs() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None and _stored(store) == 0, "the run judged a candidate before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # the run is stored; its first candidate (the global fit) is being made
+    out, err = proc.communicate(timeout=120)
+    run_id = sqlite3.connect(store).execute("SELECT id FROM runs").fetchone()[0]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    if _stored(store) == 0:
+        assert f"run {run_id} was stored before any candidate was judged; `evolve --resume {run_id}` starts it" in err
+        assert "nothing to report" not in err and json.loads(out)["run_id"] == run_id
+
+
 def test_ctrl_c_twice_mid_run_is_one_message_no_traceback(tmp_path):
     """Ctrl-C in a terminal signals the whole process group, and impatient users press it twice."""
     store = str(tmp_path / "s.sqlite")
