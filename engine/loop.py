@@ -281,7 +281,8 @@ class Run:
             self.counts["parse_failures"] += 1
         metrics = record["verdict"].get("metrics") or {}
         outputs = record["train_predictions"]
-        if outputs is None or ("train" not in metrics and not record.get("train_expected")):
+        twin = tuple(reasons) == ("same_behaviour",)  # all of train ran: the population sees it as the twin it is
+        if outputs is None or ("train" not in metrics and not record.get("train_expected") and not twin):
             return
         if "train" in metrics:  # real outputs on all of train (not a proposer's expected ones)
             self.behaviours.setdefault(behaviour_signature(self.task, outputs), (record["iteration"], record["id"]))

@@ -88,6 +88,8 @@ def test_loop_skips_twins_of_earlier_iterations_but_not_siblings(tmp_path):
     assert f"the same program as candidate {run.run_id}-000-0" in json.loads(copy["verdict"])["details"]["duplicate"]
     assert summary["skipped"] == {"same_behaviour": 1, "duplicate": 1} and summary["rejections"] == {}  # no gate failures
     assert (summary["accepted_count"], summary["rejected_count"], summary["skipped_count"]) == (2, 0, 2)
+    # the population saw both twins (TWIN in iteration 0, TWIN_B skipped in iteration 1) as twins, not members
+    assert summary["population"]["duplicates"]["behaviour"] == 2 and summary["population"]["members"] == 1
 
 
 PARITY = "def solve(text):\n    return len(text) % 2\n"  # passes the train subset, fails on the whole of train
