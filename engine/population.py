@@ -77,7 +77,7 @@ def _rename_bound_names(tree: ast.AST) -> None:
 
     def bind(name: str) -> None:
         if name not in keep and name not in bound:
-            bound[name] = f"_v{len(bound)}"
+            bound[name] = f"<{len(bound)}>"  # no identifier: never the same as a name the source uses
 
     for node in ast.walk(tree):  # breadth first: the order depends on the tree's shape, not its names
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
