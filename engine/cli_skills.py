@@ -364,12 +364,13 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
+    replaced = Path(output).is_file()
     try:  # like `skills report -o`, missing folders are made
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise SkillkilnError(f"cannot write {output}: {exc.strerror}") from None
-    say(f"wrote {output} ({v.name}@{v.version})")
+    say(f"wrote {output} ({v.name}@{v.version})" + (", replacing the file that was there" if replaced else ""))
 
 
 @skills.command("run")

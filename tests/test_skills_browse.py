@@ -99,7 +99,10 @@ def test_diff_of_two_tasks_compares_no_scores(filled):
 
 def test_export_runs_without_skillkiln(filled, tmp_path):
     out = tmp_path / "exported" / "skill.py"  # a folder that does not exist yet is made
-    assert run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled).returncode == 0
+    first = run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled)
+    assert first.returncode == 0 and "replacing" not in first.stderr
+    again = run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled)  # said, not silent
+    assert again.returncode == 0 and "(cola-rules@2), replacing the file that was there" in again.stderr
     # plain python, no venv, no skillkiln on the path
     done = subprocess.run(["python3", "-I", str(out), "He is the the winner.", "All the kids left."],
                           capture_output=True, text=True, cwd=tmp_path)
