@@ -217,14 +217,25 @@ def owner_tag(pid: int) -> str:
     return f"{_read('/proc/sys/kernel/random/boot_id')}|{namespace}|{process_start(pid)}"
 
 
+def _listed(container) -> tuple[str, dict[str, str]]:
+    """(status, labels) of a container from a sparse listing (the list endpoint's own fields), or of a
+    full one (inspected)."""
+    attrs = container.attrs
+    state = attrs.get("State")
+    status = state.get("Status", "") if isinstance(state, dict) else str(state or "")
+    labels = attrs.get("Labels") if "Labels" in attrs else (attrs.get("Config") or {}).get("Labels")
+    return status, labels or {}
+
+
 def stale(container, here: str) -> bool:
     """Exited or dead: no one's. Running, paused or just created: stale only if it was made on this host
     (boot) in this PID namespace by a process that is gone (its pid missing, or now another process's)."""
-    if container.status in ("exited", "dead"):
+    status, labels = _listed(container)
+    if status in ("exited", "dead"):
         return True
     boot, namespace, _ = here.split("|")
-    owner = container.labels.get(OWNER_LABEL, "")
-    pid = container.labels.get(CONTAINER_LABEL, "")
+    owner = labels.get(OWNER_LABEL, "")
+    pid = labels.get(CONTAINER_LABEL, "")
     parts = owner.split("|")
     if len(parts) != 3 or not pid.isdigit() or parts[0] != boot or parts[1] != namespace or not boot or not namespace:
         return False  # another host, another namespace, or made before owners were labelled: not ours to judge
@@ -235,7 +246,11 @@ def remove_stale_containers(client) -> int:
     """Remove sandbox containers whose owning process is gone (a killed run leaves them)."""
     removed = 0
     here = owner_tag(os.getpid())
-    for container in client.containers.list(all=True, filters={"label": CONTAINER_LABEL}):
+    try:  # sparse: a full listing inspects each container, and one its owner removes meanwhile is a NotFound
+        listed = client.containers.list(all=True, sparse=True, filters={"label": CONTAINER_LABEL})
+    except Exception:  # noqa: BLE001 - best effort: the run does not depend on it (the daemon is checked elsewhere)
+        return 0
+    for container in listed:
         if not stale(container, here):
             continue
         try:

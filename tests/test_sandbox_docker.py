@@ -193,3 +193,34 @@ def test_stale_cleanup_takes_only_what_is_provably_no_ones(docker_backend):
                 container.remove(force=True)
             except Exception:  # noqa: BLE001 - removed by the cleanup
                 pass
+
+
+def test_stale_cleanup_survives_a_container_its_owner_removes_meanwhile(docker_backend):
+    """CI: two runs on one daemon; one's cleanup listed the containers, the other removed one of its own
+    before the listing inspected it, and the run died with 'unexpected NotFound' (exit 3). The cleanup lists
+    sparsely now (no inspection per container). Here the race is made certain: every inspection first
+    removes the container it asks about, as its owner would."""
+    from sandbox.docker_backend import OWNER_LABEL, docker_client, owner_tag, remove_stale_containers
+    from sandbox.image import image_tag
+
+    client = docker_client()
+    theirs = client.containers.create(image_tag(), command=["python3", "-c", "import time; time.sleep(60)"],
+                                      network_mode="none",
+                                      labels={CONTAINER_LABEL: str(os.getpid()), OWNER_LABEL: owner_tag(os.getpid())})
+    real_inspect = client.api.inspect_container
+
+    def owner_removes_it_first(container, *args, **kwargs):
+        client.api.remove_container(container, force=True)
+        return real_inspect(container, *args, **kwargs)
+
+    client.api.inspect_container = owner_removes_it_first
+    try:
+        assert remove_stale_containers(client) == 0  # no NotFound; a live owner's container is not stale
+        live = {c.id for c in client.containers.list(sparse=True, filters={"label": CONTAINER_LABEL})}
+        assert {c.id for c in docker_backend.containers()} <= live  # the live pool's own are kept
+    finally:
+        client.api.inspect_container = real_inspect
+        try:
+            theirs.remove(force=True)
+        except Exception:  # noqa: BLE001 - removed above, if the listing inspected it
+            pass
