@@ -201,7 +201,11 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             try:
                 summary = run.execute(progress, reuse=seeds)
             except KeyboardInterrupt:  # stored as interrupted: say which run, and write its report (a second
-                INTERRUPTED.append(run.run_id)  # Ctrl-C skips the report)
+                if not run.counts["candidates"]:  # Ctrl-C skips the report); nothing to report before a verdict
+                    INTERRUPTED[:] = ["", f"interrupted: run {run.run_id} was stored before any candidate was judged; "
+                                          f"`evolve --resume {run.run_id}` starts it", run.run_id]
+                    raise
+                INTERRUPTED.append(run.run_id)
                 INTERRUPTED.append(_report(store, run.run_id)[1])
                 raise
             except SkillkilnError as exc:  # a provider that failed mid-run: what was paid for is stored
@@ -474,17 +478,14 @@ def _run(command: click.Command) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
         code = 143 if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated) else 130
         stored: dict[str, str] = {}  # --json names the stored run, as every other failure's object does
-        if INTERRUPTED and not INTERRUPTED[0]:  # the whole message, said by the command (a baseline)
+        if INTERRUPTED and not INTERRUPTED[0]:  # the whole message, said by the command (and the run it stored)
             message = INTERRUPTED[1]
             stored = {"run_id": INTERRUPTED[2]} if len(INTERRUPTED) > 2 else {}
         elif INTERRUPTED:
             run_id, said = INTERRUPTED[0], INTERRUPTED[1:]
             stored = {"run_id": run_id}
-            if any("has no candidates yet" in s for s in said):  # stopped before its first verdict
-                message = f"interrupted: run {run_id} was stored before any candidate was judged; `evolve --resume {run_id}` starts it"
-            else:
-                message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
-                           f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
+            message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
+                       f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
         else:
             message = "interrupted (`skills runs` lists any run it had started; `evolve --resume RUN` continues one)"
         if code == 143:

@@ -233,8 +233,8 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
 
 def version_status(store, v) -> dict[str, Any]:
     """Where a version stands: pinned (the one NAME resolves to), its skill retired, the latest version number."""
-    latest = max(x.version for x in store.versions(v.name))
-    return {"pinned": store.pinned(v.name) == v.version, "retired": store.is_retired(v.name), "latest": latest}
+    return {"pinned": store.pinned(v.name) == v.version, "retired": store.is_retired(v.name),
+            "latest": store.latest_version(v.name)}
 
 
 @skills.command("candidate")
@@ -243,7 +243,8 @@ def version_status(store, v) -> dict[str, Any]:
 @json_option
 def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -> None:
     """Any candidate of any run, accepted or rejected: code, stage, verdict with its reasons."""
-    row = open_store(store_path).candidate(candidate_id)
+    store = open_store(store_path)
+    row = store.candidate(candidate_id)
     verdict = json.loads(row["verdict"])
     if as_json:
         _echo_json({**dict(row), "verdict": verdict, "reasons": json.loads(row["reasons"]),
@@ -259,7 +260,7 @@ def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -
     for line in render_verdict(verdict):
         out_console.print(line, markup=False, highlight=False)
     if row["accepted"]:
-        out_console.print(stored_text(open_store(store_path), row), markup=False, highlight=False)
+        out_console.print(stored_text(store, row), markup=False, highlight=False)
 
 
 def stored_text(store, row) -> str:
@@ -608,8 +609,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     if skipped:
         out_console.print(f"skipped: {skipped_line(skipped)}", highlight=False)
     out_console.print(f"best: {best_text(info['best'])}", highlight=False)
-    if population_line(info["population"]):
-        out_console.print(f"population: {population_line(info['population'])}", markup=False, highlight=False)
+    if population := population_line(info["population"]):
+        out_console.print(f"population: {population}", markup=False, highlight=False)
     if info["evidence"]:
         last = info["evidence"][-1]
         out_console.print(f"failure clusters: {len(info['evidence'])} iterations recorded; the last, {last['iteration']}: "

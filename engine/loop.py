@@ -267,7 +267,6 @@ class Run:
     def _absorb(self, record: dict[str, Any]) -> None:
         """Fold one stored candidate into the run's state (live, or when resuming)."""
         self.stored_ids.add(record["id"])
-        self.seen.setdefault(ast_hash(record["code"]), record["id"])
         self.counts["candidates"] += 1
         self.stages[stage_of(record)] += 1
         self.tokens["prompt"] += record["prompt_tokens"]
@@ -326,11 +325,11 @@ class Run:
         last = max(per_iteration, default=SEED_ITERATION)
         cut_short = last if last != SEED_ITERATION and per_iteration[last] < config.batch else None
         run.next_iteration = last if cut_short is not None else last + 1
-        for record in records:
+        for record in records:  # live, _judge notes each program before it runs; here, from the store
+            run.seen.setdefault(ast_hash(record["code"]), record["id"])
             if record["iteration"] == cut_short:
                 run.held.append(record)
                 run.stored_ids.add(record["id"])
-                run.seen.setdefault(ast_hash(record["code"]), record["id"])
             else:
                 run._absorb(record)
         done = run.next_iteration - 1

@@ -399,20 +399,17 @@ def proposal_prompt(ctx: ProposalContext, strategy: str = "evolve", examples: Se
         misses = spans.misses_section(card, parents[0], rng)
         if misses:
             parts.append(misses)
-        clusters = clusters_section(getattr(ctx, "evidence", None), card)
-        if clusters:
-            parts.append(clusters)
     elif parents:
         directive = rng.choice(DIRECTIVES if len(parents) > 1 else DIRECTIVES[:3] + DIRECTIVES[4:])
         parts.append(parents_section(parents))
         misses = misses_section(card, parents[0], rng)
         if misses:
             parts.append(misses)
-        clusters = clusters_section(getattr(ctx, "evidence", None), card)
-        if clusters:
-            parts.append(clusters)
     else:
         directive = spans.FIRST_TASK if span_task else FIRST_TASK
+    clusters = clusters_section(getattr(ctx, "evidence", None), card) if parents else ""
+    if clusters:
+        parts.append(clusters)
     if strategy != "best-of-n":
         feedback = feedback_section(ctx.last_reasons, details, card.kind)
         if feedback:

@@ -298,6 +298,7 @@ def render(store, run_id: str) -> str:
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"
                       for r, n in counts.most_common())
     skips = [r for r in rows if not r["accepted"] and is_skip(r["reasons"])]
+    accepted = sum(r["accepted"] for r in rows)
     plots = [("Scores per iteration", plot_scores(rows, key)), ("Where each iteration's candidates went", plot_rejections(rows)),
              ("Lineage of the accepted skills", plot_lineage(rows, key)), ("Token ledger", plot_tokens(rows))]
     stats = store.iterations(run_id)
@@ -327,8 +328,8 @@ img {{ max-width: 100%; }}
 <tr><td>status</td><td>{e(status)}</td></tr>
 <tr><td>sandbox</td><td>{e(str(summary.get('sandbox_label', run['sandbox'])))}{e(restarts)}</td></tr>
 <tr><td>proposer</td><td>{e(str(summary.get('proposer', config.get('proposer', ''))))} {e(str(summary.get('model', '')))}</td></tr>
-<tr><td>candidates</td><td>{len(rows)} proposed: {sum(r['accepted'] for r in rows)} accepted{e(stored_note(sum(r['accepted'] for r in rows), sum(r['stored'] for r in rows)))},
- {len(rows) - sum(r['accepted'] for r in rows) - len(skips)} rejected by the gate, {len(skips)} skipped;
+<tr><td>candidates</td><td>{len(rows)} proposed: {accepted} accepted{e(stored_note(accepted, sum(r['stored'] for r in rows)))},
+ {len(rows) - accepted - len(skips)} rejected by the gate, {len(skips)} skipped;
  {summary.get('parse_failures', 0)} unparseable at the gate (syntax, no solve)</td></tr>
 <tr><td>skipped</td><td>{e(skipped_line(split_reasons(counts)[1]) or 'none')}</td></tr>
 <tr><td>population</td><td>{e(population_line(summary.get('population')) or 'not recorded')}</td></tr>

@@ -151,8 +151,8 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     facts.add_row("rejections", rejections_line(summary))
     if summary.get("skipped"):
         facts.add_row("skipped", skipped_line(summary["skipped"]))
-    if population_line(summary.get("population")):
-        facts.add_row("population", population_line(summary.get("population")))
+    if population := population_line(summary.get("population")):
+        facts.add_row("population", population)
     if summary.get("stages"):
         facts.add_row("stopped at", " · ".join(f"{STOP_LABELS.get(s, s)} {n}" for s, n in summary["stages"].items()))
     sandbox = summary["sandbox_label"]

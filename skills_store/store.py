@@ -446,6 +446,10 @@ class Store:
         skill = self._skill(name)
         if skill["pinned_version"] is not None:
             return skill["pinned_version"]
+        return self.latest_version(name)
+
+    def latest_version(self, name: str) -> int | None:
+        """NAME's highest version number, pinned or not (None when it has none)."""
         return self._db.execute("SELECT MAX(version) FROM skill_versions WHERE name = ?", (name,)).fetchone()[0]
 
     def get(self, ref: str) -> SkillVersion:
