@@ -164,7 +164,7 @@ def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
             table.add_row(split, str(m.get("n", "-")), _num(m.get("precision")), _num(m.get("recall")),
                           _num(m.get("f1")), _num(m.get("overlap_f1")), _num(m.get("baseline_empty_f1")),
                           _num(m.get("baseline_capitalised_f1")),
-                          "-" if m.get("p_value") is None else p_text(m["p_value"], ".2g"))
+                          "-" if m.get("p_value") is None else p_text(m["p_value"], ".2g", m.get("p_floor")))
     out_console.print(table)
 
 
@@ -192,7 +192,7 @@ def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
         m = metrics.get(split)
         if m:
             table.add_row(split, str(m["n"]), _num(m["accuracy"]), _num(m["majority_accuracy"]), _num(m["mcc"]),
-                          _num(m["balanced_accuracy"]), _num(m["f1"]), p_text(m["p_value"], ".2g"),
+                          _num(m["balanced_accuracy"]), _num(m["f1"]), p_text(m["p_value"], ".2g", m.get("p_floor")),
                           *((str(m.get("invalid", 0)),) if invalid else ()))
     out_console.print(table)
     if invalid:

@@ -114,6 +114,7 @@ def multiclass_metrics(
         majority_accuracy=majority_accuracy(labels),
         p_value=permutation_p_value(y, p, permutations, seed, stop_above),
         invalid=invalid,
+        p_floor=1 / (permutations + 1),
     )
 
 
@@ -290,11 +291,11 @@ def statistical_reasons(
     alpha = split_alpha(task, split, config)
     level = "alpha " + alpha_text(config.alpha, config.validation_family, alpha)
     ok = metrics.p_value < alpha
-    checks.append(f"{association_test(task)} {p_is(metrics.p_value)} {'<' if ok else '>='} {level}")
+    checks.append(f"{association_test(task)} {p_is(metrics.p_value, metrics.p_floor)} {'<' if ok else '>='} {level}")
     if not ok:
         reasons.append(f"not_significant:{split}")
         details[f"not_significant:{split}"] = (
-            f"{association_test(task)} {p_is(metrics.p_value)} >= {level}: "
+            f"{association_test(task)} {p_is(metrics.p_value, metrics.p_floor)} >= {level}: "
             "no association with the labels beyond chance"
             + (" strong enough for a split this run reuses for every candidate" if alpha != config.alpha else "")
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.gate import alpha_text
 from engine.records import is_skip
-from tasks.metrics import p_is
+from tasks.metrics import p_is, p_text
 
 SPLIT_ORDER = ("train_subset", "train", "validation", "test")
 INFO_ORDER = ("train_subset", "train", "validation", "generated", "gap", "properties")
@@ -43,9 +43,10 @@ def _settings(details: dict[str, str]) -> tuple[dict[str, Any], bool]:
     }, False
 
 
-def p_shown(p: Any) -> str:
-    """"p = 0.00123", "p < 1e-300" (underflowed), or "p = -" when there is none."""
-    return "p = -" if p is None else p_is(float(p))
+def p_shown(p: Any, floor: Any = None) -> str:
+    """"p = 0.00123", "p <= 0.0005" (a Monte Carlo test's floor), "p < 1e-300" (underflowed), or "p = -"
+    when there is none."""
+    return "p = -" if p is None else p_is(float(p), None if floor is None else float(floor))
 
 
 def _num(value: Any, fmt: str = ".3f") -> str:
@@ -53,6 +54,12 @@ def _num(value: Any, fmt: str = ".3f") -> str:
         return format(float(value), fmt)
     except (TypeError, ValueError):
         return "-"
+
+
+def _p_cell(m: dict[str, Any], key: str) -> str:
+    """"p 0.2", or "p <=0.0005" at the bootstrap's floor."""
+    p = m.get(key)
+    return f"p {'-' if p is None else p_text(float(p), '.3g', m.get('p_floor'))}"
 
 
 def _ordered(keys) -> list[str]:
@@ -68,8 +75,8 @@ def _span_floors(metrics: dict[str, dict[str, Any]], settings: dict[str, Any]) -
         parts = [f"span F1 {_num(m.get('f1'))}" + ("" if split in NOT_HELD else
                                                    f" {'>=' if (m.get('f1') or 0) >= floor else '<'} {floor}"),
                  f"precision {_num(m.get('precision'))}", f"recall {_num(m.get('recall'))}",
-                 f"empty baseline F1 {_num(m.get('baseline_empty_f1'))} (p {_num(m.get('p_empty'), '.3g')})",
-                 f"capitalised-PERSON baseline F1 {_num(m.get('baseline_capitalised_f1'))} (p {_num(m.get('p_capitalised'), '.3g')})"]
+                 f"empty baseline F1 {_num(m.get('baseline_empty_f1'))} ({_p_cell(m, 'p_empty')})",
+                 f"capitalised-PERSON baseline F1 {_num(m.get('baseline_capitalised_f1'))} ({_p_cell(m, 'p_capitalised')})"]
         n = m.get("n")
         lines.append(f"  {split:<12} " + " | ".join(parts) + (f" | n {int(n)}" if n is not None else "")
                      + (f" | {NOT_HELD[split]}" if split in NOT_HELD else ""))
@@ -108,10 +115,10 @@ def render_verdict(verdict: dict[str, Any]) -> list[str]:
             level = settings.get("validation_alpha", alpha) if split == "validation" else alpha
             ok = float(p) < float(level)
             if split in NOT_HELD:
-                lines.append(f"  {split:<12} {p_shown(p):<13} {NOT_HELD[split]}")
+                lines.append(f"  {split:<12} {p_shown(p, m.get('p_floor')):<13} {NOT_HELD[split]}")
                 continue
             shown = alpha_text(alpha, settings.get("validation_family"), float(level))
-            lines.append(f"  {split:<12} {p_shown(p):<13} {'<' if ok else '>='} {shown}  {'pass' if ok else 'FAIL'}")
+            lines.append(f"  {split:<12} {p_shown(p, m.get('p_floor')):<13} {'<' if ok else '>='} {shown}  {'pass' if ok else 'FAIL'}")
         lines.append("floors:")
         if "f1_floor" in settings:  # a span verdict: span F1 against its floor and the two baselines
             lines += _span_floors(metrics, settings)

@@ -172,6 +172,7 @@ class Metrics:
     majority_accuracy: float
     p_value: float = 1.0  # one-sided Fisher exact test of association with the labels
     invalid: int = 0  # outputs that were no label (an error, a wrong type): scored as wrong
+    p_floor: float | None = None  # a Monte Carlo test's smallest p, 1 / (rounds + 1); None for an exact test
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -183,6 +184,7 @@ class Metrics:
             "n": self.n,
             "majority_accuracy": self.majority_accuracy,
             "p_value": self.p_value,
+            **({"p_floor": self.p_floor} if self.p_floor is not None else {}),
         }
 
 

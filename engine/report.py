@@ -29,10 +29,10 @@ METRIC_COLUMNS = {  # the best skill's table, by the task's selection metric
 }
 
 
-def _cell(value: Any, name: str) -> str:
+def _cell(value: Any, name: str, floor: Any = None) -> str:
     if value is None:
         return ""
-    return p_text(value, ".2g") if name == "p_value" else f"{value:.3f}"
+    return html.escape(p_text(value, ".2g", floor)) if name == "p_value" else f"{value:.3f}"
 
 
 def _rows(store, run_id: str) -> list[dict[str, Any]]:
@@ -292,7 +292,7 @@ def render(store, run_id: str) -> str:
         m = (best or {}).get("metrics", {}).get(split)
         if m:
             m = {**m, "majority_accuracy": (summary.get("majority_accuracy") or {}).get(split)}
-            cells = "".join(f"<td>{_cell(m.get(name), name)}</td>" for name, _ in columns)
+            cells = "".join(f"<td>{_cell(m.get(name), name, m.get("p_floor"))}</td>" for name, _ in columns)
             metric_rows += f"<tr><td>{split}</td>{cells}</tr>"
     counts = Counter(x for row in rows for x in row["reasons"])
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"

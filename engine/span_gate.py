@@ -53,6 +53,7 @@ class SpanMetrics:
     f1_se: float  # bootstrap standard error of f1
     predicted: int  # spans predicted
     gold: int  # gold spans
+    p_floor: float | None = None  # the bootstrap's smallest p, 1 / (rounds + 1)
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -62,6 +63,7 @@ class SpanMetrics:
             "p_capitalised": self.p_capitalised, "baseline_empty_f1": self.empty_f1,
             "baseline_capitalised_f1": self.capitalised_f1, "f1_se": self.f1_se,
             "predicted": self.predicted, "gold": self.gold,
+            **({"p_floor": self.p_floor} if self.p_floor is not None else {}),
         }
 
 
@@ -218,7 +220,7 @@ def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any
         overlap_recall=loose.recall, overlap_f1=loose.f1, n=len(golds), p_value=max(ps.values()),
         p_empty=ps["empty"], p_capitalised=ps["capitalised"], empty_f1=base_f1["empty"],
         capitalised_f1=base_f1["capitalised"], f1_se=float(np.std(f1s)), predicted=exact.tp + exact.fp,
-        gold=exact.tp + exact.fn,
+        gold=exact.tp + exact.fn, p_floor=1 / (rounds + 1),
     )
 
 
@@ -246,9 +248,9 @@ def statistical_reasons(split: str, m: SpanMetrics, config: GateConfig,
     shown = gate.alpha_text(config.alpha, config.validation_family, level)
     for name, p, f1 in (("empty", m.p_empty, m.empty_f1), ("capitalised", m.p_capitalised, m.capitalised_f1)):
         ok = p < level
-        checks.append(f"vs {name} baseline (F1 {f1:.3f}): {p_is(p)} {'<' if ok else '>='} alpha {shown}")
+        checks.append(f"vs {name} baseline (F1 {f1:.3f}): {p_is(p, m.p_floor)} {'<' if ok else '>='} alpha {shown}")
         if not ok:
-            failed.append(f"{name} baseline (F1 {f1:.3f}, {p_is(p)})")
+            failed.append(f"{name} baseline (F1 {f1:.3f}, {p_is(p, m.p_floor)})")
     details: dict[str, str] = {}
     if failed:
         reasons.append(f"not_significant:{split}")

@@ -14,14 +14,25 @@ from engine.records import Metrics
 INVALID = object()  # stands for a prediction that is no label at all
 
 
-def p_text(p: float, fmt: str = ".3g") -> str:
-    """A p-value in a table cell: one too small for a float (it underflowed to 0) is "<1e-300", not 0."""
-    return "<1e-300" if p == 0 else format(p, fmt)
+def at_floor(p: float, floor: float | None) -> bool:
+    """P is a Monte Carlo test's smallest value (FLOOR = 1 / (rounds + 1)): no resample was as extreme."""
+    return floor is not None and p <= floor * (1 + 1e-9)
 
 
-def p_is(p: float) -> str:
-    """A p-value in a sentence: "p = 0.00123", or "p < 1e-300" when it underflowed to 0."""
-    return "p < 1e-300" if p == 0 else f"p = {p:.3g}"
+def p_text(p: float, fmt: str = ".3g", floor: float | None = None) -> str:
+    """A p-value in a table cell: one too small for a float (it underflowed to 0) is "<1e-300", not 0; one at a
+    Monte Carlo test's FLOOR is "<=0.0005"."""
+    if p == 0:
+        return "<1e-300"
+    return ("<=" if at_floor(p, floor) else "") + format(p, fmt)
+
+
+def p_is(p: float, floor: float | None = None) -> str:
+    """A p-value in a sentence: "p = 0.00123", "p < 1e-300" when it underflowed to 0, or "p <= 0.0005"
+    at FLOOR, a Monte Carlo test's smallest p (no resample was as extreme: the true p may be smaller)."""
+    if p == 0:
+        return "p < 1e-300"
+    return f"p {'<=' if at_floor(p, floor) else '='} {p:.3g}"
 
 
 def confusion(labels: Sequence[Any], preds: Sequence[Any], positive: Any = 1) -> tuple[int, int, int, int]:

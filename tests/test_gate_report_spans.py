@@ -20,3 +20,14 @@ def test_span_verdict_renders_floors_and_baselines():
     assert "capitalised-PERSON baseline F1 0.090 (p 0.2)" in text
     assert "validation   p = 0.2       >= 0.05  FAIL" in text
     assert "MCC" not in text and text.splitlines()[-1].startswith("gate (spans)")
+    assert "p = 0.0005" in text and "p <=" not in text  # a verdict stored before p_floor: shown as it was
+
+
+def test_a_bootstrap_p_at_its_floor_reads_as_at_most():
+    metrics = {"train": {"f1": 0.5, "precision": 0.7, "recall": 0.3, "p_value": 1 / 2001, "p_empty": 1 / 2001,
+                         "p_capitalised": 1 / 2001, "p_floor": 1 / 2001, "baseline_empty_f1": 0.0,
+                         "baseline_capitalised_f1": 0.09, "n": 1050}}
+    verdict = {"accepted": True, "reasons": [], "metrics": metrics,
+               "details": {"gate:config": json.dumps({"alpha": 0.05, "f1_floor": 0.05})}}
+    text = "\n".join(render_verdict(verdict))
+    assert "train        p <= 0.0005" in text and "(p <=0.0005)" in text and "p = 0.0005" not in text

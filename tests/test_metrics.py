@@ -57,3 +57,18 @@ def test_outputs_that_are_no_label_are_counted():
     assert binary_metrics(labels, [0, 1, INVALID, 0, 1]).invalid == 1
     assert binary_metrics(labels, labels).invalid == 0
     assert multiclass_metrics([0, 1, 2, 2], [0, INVALID, 2, INVALID], (0, 1, 2), GateConfig().permutations).invalid == 2
+
+
+def test_a_p_value_at_a_monte_carlo_tests_floor_is_shown_as_at_most():
+    """No permutation as extreme gives p = 1 / (rounds + 1), the smallest the test can say: shown as '<=', since the
+    true p may be far smaller (it read as an exact p)."""
+    from engine.gate import multiclass_metrics
+    from tasks.metrics import p_is, p_text
+
+    labels = [0, 1, 2] * 30
+    m = multiclass_metrics(labels, labels, (0, 1, 2), permutations=999)
+    assert m.p_value == m.p_floor == 1 / 1000 and m.to_dict()["p_floor"] == 1 / 1000
+    assert p_is(m.p_value, m.p_floor) == "p <= 0.001" and p_text(m.p_value, ".2g", m.p_floor) == "<=0.001"
+    assert p_is(0.002, m.p_floor) == "p = 0.002" and p_text(0.002, ".2g", m.p_floor) == "0.002"
+    noisy = multiclass_metrics(labels, labels[1:] + labels[:1], (0, 1, 2), permutations=999)
+    assert noisy.p_value > noisy.p_floor and p_is(noisy.p_value, noisy.p_floor).startswith("p = ")
