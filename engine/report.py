@@ -292,7 +292,7 @@ def render(store, run_id: str) -> str:
         m = (best or {}).get("metrics", {}).get(split)
         if m:
             m = {**m, "majority_accuracy": (summary.get("majority_accuracy") or {}).get(split)}
-            cells = "".join(f"<td>{_cell(m.get(name), name, m.get("p_floor"))}</td>" for name, _ in columns)
+            cells = "".join(f"<td>{_cell(m.get(name), name, m.get('p_floor'))}</td>" for name, _ in columns)
             metric_rows += f"<tr><td>{split}</td>{cells}</tr>"
     counts = Counter(x for row in rows for x in row["reasons"])
     reasons = "".join(f"<tr><td>{e(r)}</td><td>{n}</td><td>{'skipped by the cascade' if r in SKIPS else 'gate'}</td></tr>"
