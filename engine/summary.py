@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.records import SKIPS
+from tasks.metrics import p_text
 
 SPLITS = ("train", "validation", "test")
 
@@ -20,7 +21,7 @@ def span_scores_table(summary: dict[str, Any]) -> Table:
     """Span tasks: the best skill's precision, recall and span F1 per split beside both trivial baselines
     (empty: no spans; caps: every capitalised token as PERSON) and the paired bootstrap p-values."""
     best = summary.get("best")
-    scores = Table(title=f"skillkiln run {summary['run_id']} · task {summary['task']} · span F1, exact match",
+    scores = Table(title=f"skillkiln run {summary['run_id']} · task {summary['task']}",
                    title_justify="left",
                    caption="baselines: empty = no spans, caps = every capitalised token as PERSON; "
                            "p: paired bootstrap over documents, one-sided", caption_justify="left")
@@ -33,12 +34,12 @@ def span_scores_table(summary: dict[str, Any]) -> Table:
             ("p vs caps", "p_capitalised", _p))
     per_split = [(best or {}).get("metrics", {}).get(split, {}) for split in SPLITS]
     for label, key, fmt in rows:
-        scores.add_row(label, *(fmt(m.get(key)) for m in per_split))
+        scores.add_row(label, *(fmt(m.get(key), m.get("p_floor")) if fmt is _p else fmt(m.get(key)) for m in per_split))
     return scores
 
 
-def _p(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2g}"
+def _p(value: float | None, floor: float | None = None) -> str:
+    return "-" if value is None else p_text(value, ".2g", floor)
 
 
 def is_spans(summary: dict[str, Any]) -> bool:

@@ -264,6 +264,15 @@ def test_summary_prints_span_scores_and_baselines():
     out = io.StringIO()
     print_summary({**summary, "sandbox_restarts": 2}, Console(file=out, width=200))
     assert "docker · 2 workers lost and replaced" in out.getvalue()
+    # on an 80-column terminal the title is one line; a p at the bootstrap's floor reads as at most
+    out = io.StringIO()
+    floored = {**m, "p_floor": 0.0005}
+    print_summary({**summary, "run_id": "20261207-061720-a55277",
+                   "best": {**summary["best"], "metrics": {s: floored for s in ("train", "validation", "test")}}},
+                  Console(file=out, width=80))
+    lines = out.getvalue().splitlines()
+    assert lines[0].strip() == "skillkiln run 20261207-061720-a55277 · task pii"
+    assert any(line.startswith("│ p vs caps") and line.count("<=0.0005") == 3 for line in lines)
 
 
 def test_span_proposals_carry_their_exact_train_outputs_and_the_bar_keeps_the_versions(pii, docker_backend, tmp_path):
