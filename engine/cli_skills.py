@@ -325,8 +325,10 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
     table = Table(title="metrics", title_justify="left")
     for col in ("split", "metric", label_a, label_b, "change"):
         table.add_column(col, justify="left" if col in ("split", "metric") else "right")
-    names = {"f1": ("precision", "recall", "f1", "overlap_f1", "baseline_capitalised_f1"),
-             "mcc": ("accuracy", "mcc", "balanced_accuracy", "f1")}
+    names = {  # metric -> the row's name; a span F1 and a classifier's F1 are told apart across tasks
+        "f1": {"precision": "precision", "recall": "recall", "f1": "span F1 (exact)", "overlap_f1": "span F1 (overlap)",
+               "baseline_capitalised_f1": "caps baseline F1"},
+        "mcc": {"accuracy": "accuracy", "mcc": "MCC", "balanced_accuracy": "balanced accuracy", "f1": "F1"}}
     same_task = a.task == b.task
     # each version's own metrics; side by side (and a change) only for two versions of one task
     columns = ([(names[metric_key(a)], True, True)] if metric_key(a) == metric_key(b)
@@ -339,7 +341,7 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
                 if x is None and y is None:
                     continue
                 change = "-" if x is None or y is None or not same_task else f"{y - x:+.3f}"
-                table.add_row(split, metric, _num(x), _num(y), change)
+                table.add_row(split, metrics[metric], _num(x), _num(y), change)
     out_console.print(table)
     if not same_task:
         out_console.print(f"{label_a} is a {a.task} skill and {label_b} a {b.task} skill: each row is a score on "

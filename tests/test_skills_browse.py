@@ -92,8 +92,9 @@ def test_diff_of_two_tasks_compares_no_scores(filled):
     assert done.returncode == 0, done.stderr
     rows = [line.split("│")[1:-1] for line in done.stdout.splitlines() if line.startswith("│ validation")]
     cells = [[c.strip() for c in row] for row in rows]
-    assert ["validation", "f1", "0.450", "-", "-"] in cells and ["validation", "f1", "-", "0.800", "-"] in cells
-    assert ["validation", "mcc", "-", "0.150", "-"] in cells and all(row[4] == "-" for row in cells)
+    assert ["validation", "span F1 (exact)", "0.450", "-", "-"] in cells and ["validation", "F1", "-", "0.800", "-"] in cells
+    assert ["validation", "MCC", "-", "0.150", "-"] in cells and all(row[4] == "-" for row in cells)
+    assert len({row[1] for row in cells}) == len(cells)  # no metric's name twice (both were "f1")
     assert "a pii skill and cola-rules@2 a cola skill" in " ".join(done.stdout.split())
 
 
