@@ -30,7 +30,7 @@ from engine.cli_common import (
 from engine.errors import SkillFailed, SkillkilnError
 from engine.gate_report import render_verdict
 from engine.masking import mask_text, pieces, read_limit, regroup
-from engine.records import selection_key, split_reasons
+from engine.records import is_skip, selection_key, split_reasons
 from engine.summary import best_text, plural, population_line, skipped_line, stored_note
 from tasks.metrics import p_text
 
@@ -549,7 +549,7 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
                      "process": process,
                      "sandbox": r["sandbox"],
                      "started_at": r["started_at"], "candidates": summary.get("candidates", stored),
-                     "accepted": summary.get("accepted_count", accepted),
+                     "accepted_count": summary.get("accepted_count", accepted),
                      "best": f"{best['name']}@{best['version']}" if best.get("version") else None,
                      "best_candidate": best.get("candidate_id")})  # also when it was not stored (no better than before)
     if as_json:
@@ -561,7 +561,7 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     for r in rows:
         table.add_row(r["run_id"], r["task"], r["status"], r["sandbox"], when(r["started_at"]),
                       str(r["candidates"] if r["candidates"] is not None else "-"),
-                      str(r["accepted"] if r["accepted"] is not None else "-"),
+                      str(r["accepted_count"] if r["accepted_count"] is not None else "-"),
                       r["best"] or ("none stored" if r["best_candidate"] else "-"))
     out_console.print(keep_whole(table, "run", "best"))
 
@@ -585,8 +585,11 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     info = {
         "run_id": run["id"], "task": run["task"], "status": run["status"], "process": store.process(run),
         "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
-        "candidates": len(candidates), "accepted": sum(c["accepted"] for c in candidates),
-        "stored": sum(1 for c in candidates if c["skill_version"]),  # accepted and kept as new versions
+        # the counts under evolve --json's names: accepted, of them stored as new versions, rejected, skipped
+        "candidates": len(candidates), "accepted_count": sum(c["accepted"] for c in candidates),
+        "stored_count": sum(1 for c in candidates if c["skill_version"]),
+        "rejected_count": sum(1 for c in candidates if not c["accepted"] and not is_skip(json.loads(c["reasons"]))),
+        "skipped_count": sum(1 for c in candidates if not c["accepted"] and is_skip(json.loads(c["reasons"]))),
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
         "best": store.run_best(run_id), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
@@ -600,8 +603,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
               "alive": "running now"}.get(info["process"], info["status"])
     out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {status} · sandbox {info['sandbox']}"
                       f" · {info['started_at']} → {info['finished_at'] or '…'}", highlight=False)
-    out_console.print(f"candidates {info['candidates']}, accepted {info['accepted']}"
-                      f"{stored_note(info['accepted'], info['stored'])}", highlight=False)
+    out_console.print(f"candidates {info['candidates']}, accepted {info['accepted_count']}"
+                      f"{stored_note(info['accepted_count'], info['stored_count'])}", highlight=False)
     if info["stop_reason"]:
         out_console.print(f"stopped: {info['stop_reason']}", markup=False, highlight=False)
     if info["error"]:

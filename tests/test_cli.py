@@ -131,6 +131,10 @@ def test_evolve_end_to_end_then_browse(tmp_path):
     assert sum(population["islands"]) >= 1 and population["members"] >= 1
     shown_run = json.loads(run("skills", "runs", "show", summary["run_id"], "--store", store, "--json").stdout)
     assert shown_run["population"] == population
+    counts = ("candidates", "accepted_count", "stored_count", "rejected_count", "skipped_count", "rejections", "skipped")
+    assert {k: shown_run[k] for k in counts} == {k: summary[k] for k in counts}  # one name for each count
+    listed_run = json.loads(run("skills", "runs", "--store", store, "--json").stdout)[0]
+    assert (listed_run["candidates"], listed_run["accepted_count"]) == (summary["candidates"], summary["accepted_count"])
     evidence = shown_run["evidence"]  # the elite's failure clusters, from iteration 1 on
     assert [e["iteration"] for e in evidence] == [1, 2, 3, 4]
     assert all(e["k"] == max(1, min(40, round((e["errors"] / 2) ** 0.5))) and e["clusters"] <= e["k"] for e in evidence)
