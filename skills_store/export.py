@@ -21,6 +21,50 @@ if __name__ == "__main__":
 '''
 
 
+SPAN_MAIN = '''
+
+def solve_whole(text):
+    """As `skills run` does: a text longer than the skill reads (MAX_CHARS) runs in pieces cut at line,
+    sentence or word ends, and each piece's spans are placed in the whole text."""
+    parts = _pieces(text, MAX_CHARS)
+    if len(parts) == 1:
+        return solve(text)
+    return [[s[0] + offset, s[1] + offset, s[2]] for offset, piece in parts for s in solve(piece)]
+
+
+if __name__ == "__main__":
+    import json as _json
+    import sys as _sys
+
+    for _text in _sys.argv[1:] or [line.rstrip("\\n") for line in _sys.stdin]:
+        print(_json.dumps(solve_whole(_text)))  # spans as JSON, as `skills run` prints them
+'''
+
+
+def _portable(function) -> str:
+    """FUNCTION's source without annotations (an export runs on any Python 3), its globals as given."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(function))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+        elif isinstance(node, ast.arg):
+            node.annotation = None
+    return ast.unparse(tree)
+
+
+def span_runner() -> str:
+    """The export's command-line block for a span skill that reads only the start of a text: the pieces
+    are cut by engine/masking.py's own code, so the export and `skills run` find the same spans."""
+    from engine import masking
+
+    return (f"\n\n_CUTS = {masking.CUTS!r}\n\n\n"
+            + _portable(masking.pieces).replace("def pieces(", "def _pieces(").replace("CUTS", "_CUTS")
+            + "\n" + SPAN_MAIN)
+
+
 def _key(v: SkillVersion) -> str:
     """The version's selection metric: span F1 for span skills (their metrics hold overlap_f1), else MCC."""
     try:
@@ -47,11 +91,17 @@ def _scores(v: SkillVersion) -> str:
 
 
 def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
+    from engine.masking import read_limit
+
+    long_texts = _key(v) == "f1" and read_limit(v.code) is not None  # a span skill that reads only a text's start
     header = (
         f'"""{v.name}@{v.version}: {v.description or "a skillkiln skill"}\n\n'
         f"Exported from skillkiln on {date.today().isoformat()}. Task {v.task}; "
         f"{_scores(v)}; code sha256 {v.code_sha256[:12]}.\n"
-        f'Run it: python THIS_FILE "a sentence"   (or pipe one text per line on stdin)\n"""\n'
+        f'Run it: python THIS_FILE "a sentence"   (or pipe one text per line on stdin)\n'
+        + (f"From Python: solve_whole(text) for a text of any length; solve(text) reads its first "
+           f"{read_limit(v.code)} characters.\n" if long_texts else "")
+        + '"""\n'
     )
     parts = [header]
     if dependencies:
@@ -67,7 +117,7 @@ def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
                 f"setattr(_skills, {name!r}, _module)\n_sys.modules[\"skills.{name}\"] = _module\n"
             )
         parts.append("\n")
-    parts += [SKILL_START, v.code.rstrip("\n") + "\n", "\n\n", SKILL_END, MAIN]
+    parts += [SKILL_START, v.code.rstrip("\n") + "\n", "\n\n", SKILL_END, span_runner() if long_texts else MAIN]
     return "".join(parts)
 
 

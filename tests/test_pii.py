@@ -362,3 +362,10 @@ def test_a_text_longer_than_the_skill_reads_is_masked_in_pieces(tmp_path):
     spans = run("skills", "run", "pii-short", text, "--store", str(path), "--sandbox", "local", "--json")
     found = json.loads(spans.stdout)[0]["prediction"]
     assert [text[s:e] for s, e, _ in found] == ["a@b.com", "c@d.com"]
+    # the export runs a long text in the same pieces (it read the first 100 characters alone: '[[6, 13, ...]]')
+    exported = run("skills", "export", "pii-short", "--store", str(path))
+    assert exported.returncode == 0 and "solve_whole(text) for a text of any length" in exported.stdout
+    done = subprocess.run(["python3", "-I", "-c", exported.stdout, text], capture_output=True, text=True)
+    assert done.returncode == 0 and json.loads(done.stdout) == found, done.stderr
+    piped = subprocess.run(["python3", "-I", "-c", exported.stdout], input="short a@b.com\n", capture_output=True, text=True)
+    assert json.loads(piped.stdout) == [[6, 13, "EMAIL_ADDRESS"]]
