@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -503,6 +504,9 @@ def _run(command: click.Command) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
+        if type(exc) is sqlite3.DatabaseError:  # not locked, read-only or a constraint (its subclasses): damage
+            # a reader met it mid-query (a page overwritten, a file cut short): bad input, not a bug of ours
+            _fail(f"the store is damaged ({exc}): `skills verify` lists what SQLite finds", 2)
         _fail(f"unexpected {type(exc).__name__}: {exc}", INTERNAL_ERROR, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
 
 

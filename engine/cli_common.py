@@ -38,14 +38,15 @@ def say(message: str) -> None:
     err_console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
-def open_store(path: str | None, writer: bool = False):
+def open_store(path: str | None, writer: bool = False, create: bool | None = None):
     """The store at PATH (default: $SKILLKILN_STORE, else the per-user one). A reader needs it to
-    exist: a mistyped --store is an error, not a new empty store. A writer (evolve, baseline) may
-    create it, and refuses one that SQLite finds damaged before adding anything to it."""
+    exist: a mistyped --store is an error, not a new empty store. A writer refuses one that SQLite
+    finds damaged before changing anything in it; evolve and baseline may create it (CREATE, by
+    default the same as WRITER), skills pin/unpin/retire may not."""
     from skills_store.store import Store, default_store_path
 
     where = Path(path) if path else default_store_path()
-    if not writer and not where.exists():
+    if not (writer if create is None else create) and not where.exists():
         raise SkillkilnError(f"no store at {where}: `evolve` makes one (or name another with --store or $SKILLKILN_STORE)")
     store = Store(where)
     if writer:

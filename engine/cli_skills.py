@@ -483,7 +483,7 @@ def skills_pin(ref: str, store_path: str | None) -> None:
     """Make NAME@VERSION the current version, whatever comes later."""
     if "@" not in ref:
         raise SkillkilnError("pin takes NAME@VERSION")
-    v = open_store(store_path).pin(ref, actor())
+    v = open_store(store_path, writer=True, create=False).pin(ref, actor())
     say(f"pinned {v.name}@{v.version}")
 
 
@@ -492,7 +492,7 @@ def skills_pin(ref: str, store_path: str | None) -> None:
 @store_option
 def skills_unpin(name: str, store_path: str | None) -> None:
     """Let NAME follow its latest version again."""
-    say(f"unpinned {name}" if open_store(store_path).unpin(name, actor()) else f"{name} was not pinned; nothing changed")
+    say(f"unpinned {name}" if open_store(store_path, writer=True, create=False).unpin(name, actor()) else f"{name} was not pinned; nothing changed")
 
 
 @skills.command("retire")
@@ -501,7 +501,7 @@ def skills_unpin(name: str, store_path: str | None) -> None:
 @store_option
 def skills_retire(name: str, undo: bool, store_path: str | None) -> None:
     """Hide NAME from lists and reuse (its versions are kept)."""
-    if open_store(store_path).retire(name, actor(), retired=not undo):
+    if open_store(store_path, writer=True, create=False).retire(name, actor(), retired=not undo):
         say(f"{'restored' if undo else 'retired'} {name}")
     else:
         say(f"{name} {'is not retired' if undo else 'is already retired'}; nothing changed")

@@ -191,6 +191,28 @@ def test_evolve_refuses_a_damaged_store_and_leaves_it_as_it_was(tmp_path):
     assert path.read_bytes() == before
 
 
+def test_a_damaged_store_is_one_line_for_readers_and_refused_by_the_skills_that_write(tmp_path):
+    """README audit: readers met the damage mid-query as 'unexpected DatabaseError' (exit 3, a bug of ours),
+    and pin, unpin and retire wrote to a store skills verify calls malformed."""
+    from test_store import _damaged_store
+
+    path = _damaged_store(tmp_path, skill=True)
+    data = bytearray(path.read_bytes())
+    data[20 * 4096:21 * 4096] = b"\xff" * 4096  # one page of the candidates' table, as the audit damaged it
+    path.write_bytes(bytes(data))
+    before = path.read_bytes()
+    for command in (("skills", "runs"), ("skills", "runs", "show", "r1"), ("skills", "report", "r1", "-o", str(tmp_path / "r.html"))):
+        done = run(*command, "--store", str(path))
+        assert done.returncode == 2 and "unexpected" not in done.stderr, (command, done.stderr)
+        assert "the store is damaged (database disk image is malformed)" in one_line_error(done)
+    for command in (("skills", "pin", "cola-x@1"), ("skills", "unpin", "cola-x"), ("skills", "retire", "cola-x")):
+        done = run(*command, "--store", str(path))
+        assert done.returncode == 2 and "is damaged" in one_line_error(done), (command, done.stderr)
+    assert path.read_bytes() == before
+    missing = run("skills", "pin", "cola-x@1", "--store", str(tmp_path / "nope.sqlite"))
+    assert missing.returncode == 2 and not (tmp_path / "nope.sqlite").exists()
+
+
 def test_readers_do_not_create_a_store_at_a_mistyped_path(tmp_path):
     missing = tmp_path / "typo" / "stor.sqlite"
     for command in (("skills", "list"), ("skills", "verify"), ("skills", "runs"), ("skills", "show", "x")):

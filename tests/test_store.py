@@ -132,10 +132,16 @@ def test_store_survives_reopen_in_wal_mode(tmp_path):
     assert s2._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def _damaged_store(tmp_path):
-    """A store whose file holds 200 candidates, with 8 kB of garbage written over pages in its middle."""
+def _damaged_store(tmp_path, skill: bool = False):
+    """A store whose file holds 200 candidates (and with SKILL, first a skill cola-x@1), with 8 kB of
+    garbage written over pages in its middle."""
     path = tmp_path / "store.sqlite"
     store = Store(path)
+    if skill:
+        metrics = {"mcc": 0.1, "accuracy": 0.7, "f1": 0.8, "balanced_accuracy": 0.55, "n": 10, "majority_accuracy": 0.7,
+                   "p_value": 0.01}
+        store.offer_version("cola-x", "cola", "def solve(text):\n    return 1\n", {"validation": metrics},
+                            {"accepted": True}, (), {}, None)
     store.start_run("r1", "cola", {"iters": 2}, "docker")
     for i in range(200):
         code = f"def solve(text):\n    return {i}  # " + "x" * 400 + "\n"
