@@ -191,8 +191,9 @@ def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
     for split in SPLITS:
         m = metrics.get(split)
         if m:
-            table.add_row(split, str(m["n"]), _num(m["accuracy"]), _num(m["majority_accuracy"]), _num(m["mcc"]),
-                          _num(m["balanced_accuracy"]), _num(m["f1"]), p_text(m["p_value"], ".2g", m.get("p_floor")),
+            table.add_row(split, str(m.get("n", "-")), _num(m.get("accuracy")), _num(m.get("majority_accuracy")),
+                          _num(m.get("mcc")), _num(m.get("balanced_accuracy")), _num(m.get("f1")),
+                          "-" if m.get("p_value") is None else p_text(m["p_value"], ".2g", m.get("p_floor")),
                           *((str(m.get("invalid", 0)),) if invalid else ()))
     out_console.print(table)
     if invalid:
