@@ -217,9 +217,14 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     finally:
         backend.close()
         getattr(made, "close", lambda: None)()
-    summary["report"], said = _report(store, run.run_id)
-    if summary["report"] is None:  # the run is stored whatever happens here: a lost report costs a warning
-        say(f"warning: {said} (the run is stored: `skills report {run.run_id} -o FILE` writes it elsewhere)")
+    summary["report"] = None
+    if not run.counts["candidates"]:  # stopped before its first proposal (a cost cap): no report to make
+        say(f"note: run {run.run_id} ended before any candidate, so it has no report; "
+            f"`skills runs show {run.run_id}` shows it")
+    else:
+        summary["report"], said = _report(store, run.run_id)
+        if summary["report"] is None:  # the run is stored whatever happens here: a lost report costs a warning
+            say(f"warning: {said} (the run is stored: `skills report {run.run_id} -o FILE` writes it elsewhere)")
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
     else:

@@ -152,6 +152,25 @@ def test_a_replay_longer_than_its_transcript_stops_cleanly_with_its_summary(tmp_
     assert summary["candidates"] == 25 and summary["report"]
 
 
+def test_a_run_stopped_before_its_first_candidate_says_it_has_no_report(tmp_path):
+    """A cost cap below one call's price: the warning advised `skills report RUN -o FILE`, which refuses such a run
+    (README audit)."""
+    done = subprocess.run(
+        [str(BIN / "evolve"), "--task", "cola", "--iters", "5", "--proposer", "replay", "--transcript", str(TRANSCRIPT),
+         "--store", str(tmp_path / "s.sqlite"), "--workers", "1", "--max-cost-usd", "0.0001", "--json"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["candidates"] == 0 and summary["report"] is None and summary["stop_reason"].startswith("max cost")
+    run_id = summary["run_id"]
+    said = " ".join(done.stderr.split())
+    assert f"run {run_id} ended before any candidate, so it has no report; `skills runs show {run_id}` shows it" in said
+    assert "warning: report" not in said and "skills report" not in said
+    shown = subprocess.run([str(BIN / "skills"), "runs", "show", run_id, "--store", str(tmp_path / "s.sqlite")],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0 and "stopped: max cost reached" in shown.stdout
+
+
 def test_record_leaves_files_alone_until_the_first_call_and_never_takes_the_store(server, tmp_path):
     """--record opened (emptied) its file before the key was checked: a run refused at its start
     truncated a kept transcript to its header, and --record onto the store destroyed the store."""
