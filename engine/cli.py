@@ -44,8 +44,9 @@ def llm_options(command):
                      help="The model of the one repair round after a parse failure, e.g. ollama:llama3.2:3b "
                           "(default: the creator)."),
         click.option("--strategy", type=click.Choice(["evolve", "best-of-n"]), default="evolve", show_default=True,
-                     help="best-of-n: the same budget on independent samples of the first prompt "
-                          "(no parents, no feedback)."),
+                     help="best-of-n: the same budget on independent samples, no parents, no feedback (an LLM's "
+                          "first prompt again and again; the offline proposer's random restarts after its global fit): "
+                          "the control bench/quality.py runs against evolve."),
         click.option("--ollama-host", default=None, metavar="URL",
                      help="Ollama server (default $OLLAMA_HOST, else http://127.0.0.1:11434)."),
         click.option("--transcript", type=click.Path(dir_okay=False), default=None,
@@ -186,6 +187,8 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         what = f"resuming run {run.run_id} at iteration {run.next_iteration}" if resume_id else f"run {run.run_id}"
         say(f"{what}: task {config.task}, proposer {config.proposer}, sandbox {getattr(backend, 'label', backend.name)}, "
             f"{plural(config.iters, 'iteration')} x {plural(config.batch, 'candidate')}"
+            + (f", strategy {config.strategy} (independent samples: no parents, no feedback)"
+               if config.strategy != "evolve" else "")
             + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else "")
             + (f", libraries {', '.join(lib.ref for lib in offered.values())}" if offered else ""))
         with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
@@ -276,9 +279,8 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
              if value is not None]
     if embedder.startswith("ollama"):  # the embedder talks to Ollama too, whatever the proposer
         given = [flag for flag in given if flag != "--ollama-host"]
-    if proposer == "offline" and (given or llm["strategy"] != "evolve"):
-        wrong = given + (["--strategy"] if llm["strategy"] != "evolve" else [])
-        raise click.UsageError(f"{', '.join(wrong)}: only for an LLM proposer (--proposer ollama, anthropic or replay)")
+    if proposer == "offline" and given:
+        raise click.UsageError(f"{', '.join(given)}: only for an LLM proposer (--proposer ollama, anthropic or replay)")
     if proposer == "replay":
         if not llm["transcript"]:
             raise click.UsageError("--proposer replay needs --transcript FILE (written by --record)")

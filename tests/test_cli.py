@@ -243,3 +243,17 @@ def test_usage_errors_are_one_line_too():
         assert done.returncode == 2, args
         line = one_line_error(done)
         assert says in line and "--help" in line, line
+
+
+def test_best_of_n_runs_with_the_offline_proposer(tmp_path):
+    """README audit: --strategy best-of-n was refused without an LLM, so the benchmark's control row (the offline
+    proposer's independent samples) could not be run from the command line."""
+    store = tmp_path / "s.sqlite"
+    done = run("evolve", "--task", "cola", "--iters", "2", "--strategy", "best-of-n", "--sandbox", "local",
+               "--store", str(store), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["strategy"] == "best-of-n" and summary["candidates"] == 8
+    assert "strategy best-of-n (independent samples: no parents, no feedback)" in " ".join(done.stderr.split())
+    rows = Store(store).candidates(summary["run_id"])
+    assert len(rows) == 8 and all(json.loads(r["parent_ids"] or "[]") == [] for r in rows)
