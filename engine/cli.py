@@ -117,9 +117,16 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from engine.proposers import make_proposer
     from engine.summary import plural, print_summary
     from sandbox.factory import open_backend
-    from tasks import canonical_task, load_task
+    from tasks import canonical_task, load_task, resolve_data_dir, task_spec
 
-    store = open_store(store_path, writer=True)
+    if not resume_id:  # input that is wrong on its face is refused before the store is made (or opened)
+        if not task:
+            raise click.UsageError("--task is required (or --resume RUN)")
+        proposer, llm_fields = llm_settings(proposer, llm, embedder)
+        task = canonical_task(task)
+        task_spec(task)  # an unknown task
+        resolve_data_dir(data_dir)  # a --data-dir (or $SKILLKILN_DATA_DIR) that is no folder
+    store = open_store(store_path, writer=True, create=not resume_id)  # --resume reads a store that exists
     if resume_id:
         row = store.run(resume_id)
         if row["status"] == "finished":
@@ -140,10 +147,6 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         config = replace(config, text_col=text_col if given("text_col") != default else config.text_col,
                          label_col=label_col if given("label_col") != default else config.label_col)
     else:
-        if not task:
-            raise click.UsageError("--task is required (or --resume RUN)")
-        proposer, llm_fields = llm_settings(proposer, llm, embedder)
-        task = canonical_task(task)
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
                            store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,

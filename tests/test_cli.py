@@ -31,12 +31,20 @@ def test_unknown_task_is_one_line(tmp_path):
     done = run("evolve", "--task", "colaa", "--store", str(tmp_path / "s.sqlite"))
     assert done.returncode == 2
     assert "unknown task 'colaa'" in one_line_error(done)
+    # refused input leaves no empty store behind (README audit), and --resume never makes one
+    for args in (("--task", "colaa"), (), ("--task", "cola", "--data-dir", str(tmp_path / "nodata")),
+                 ("--resume", "r1")):
+        done = run("evolve", *args, "--store", str(tmp_path / "s.sqlite"))
+        assert done.returncode == 2 and one_line_error(done), args
+    assert "no store at" in one_line_error(done)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_with_json_a_failure_is_a_json_object_on_stdout_too(tmp_path):
     done = run("evolve", "--task", "colaa", "--json", "--store", str(tmp_path / "s.sqlite"))
     assert done.returncode == 2 and "unknown task 'colaa'" in one_line_error(done)
     assert json.loads(done.stdout) == {"error": one_line_error(done).removeprefix("error: "), "exit_code": 2}
+    Store(tmp_path / "s.sqlite").close()  # an empty store (the refused evolve made none)
     done = run("skills", "show", "nosuch", "--json", "--store", str(tmp_path / "s.sqlite"))
     assert done.returncode == 2 and json.loads(done.stdout)["error"].startswith("no skill 'nosuch'")
     assert run("evolve", "--task", "colaa", "--store", str(tmp_path / "s.sqlite")).stdout == ""  # no --json, no JSON
