@@ -60,8 +60,9 @@ def parse_labels(text: str, n: int, labels: Sequence[Any]) -> list[Any]:
     return out
 
 
-def check_task(task: Task) -> None:
-    """The baseline asks the model for one label per text: a span task is not that."""
+def check_task(task: Any) -> None:
+    """The baseline asks the model for one label per text: a span task is not that. TASK: a Task, or the
+    registry's TaskSpec (name and kind), checked before the data loads."""
     if task.kind != "classification":
         raise SkillkilnError(f"baseline classifies texts with the model; {task.name} is a {task.kind} task "
                              "(spans are not a label per text)")

@@ -341,8 +341,10 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
     from engine.ledger import Ledger
     from engine.loop import new_run_id
     from engine.proposers.llm import DEFAULT_MODELS, PROVIDERS, RetryPolicy, make_chat_model, parse_spec
-    from tasks import load_task
+    from tasks import canonical_task, load_task, task_spec
 
+    task = canonical_task(task)
+    check_task(task_spec(task))  # an unknown task or a span task: said before any server is asked
     if model and model.split(":", 1)[0] in PROVIDERS:
         provider, name = parse_spec(model)
         if proposer and proposer != provider:

@@ -60,8 +60,10 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
     else:
         name = dataset or "ai4privacy/pii-masking-300k"
         if not hub_resolvable():
-            raise SkillkilnError(f"PII set {name} could not be loaded: the hub is not reachable from here; "
-                                 "set SKILLKILN_DATA_DIR or --data-dir to a folder holding pii/*.jsonl")
+            local = ("drop --dataset to use the local presidio set in the data folder already named" if dataset
+                     and data_dir is not None else "set SKILLKILN_DATA_DIR or --data-dir to a folder holding pii/*.jsonl"
+                     + (" and drop --dataset" if dataset else ""))
+            raise SkillkilnError(f"PII set {name} could not be loaded: the hub is not reachable from here; {local}")
         try:
             rows = list(datasets.load_dataset(name, split="train"))
         except Exception as exc:  # noqa: BLE001

@@ -265,3 +265,13 @@ def test_best_of_n_runs_with_the_offline_proposer(tmp_path):
     assert "strategy best-of-n (independent samples: no parents, no feedback)" in " ".join(done.stderr.split())
     rows = Store(store).candidates(summary["run_id"])
     assert len(rows) == 8 and all(json.loads(r["parent_ids"] or "[]") == [] for r in rows)
+
+
+def test_baseline_of_a_span_task_says_so_before_asking_any_server(tmp_path):
+    """README audit: with no server up it said 'Ollama is not reachable', not that the task cannot be a baseline."""
+    done = run("skillkiln", "baseline", "--task", "pii", "--proposer", "ollama", "--ollama-host", "http://127.0.0.1:9",
+               "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2
+    assert "pii is a spans task (spans are not a label per text)" in one_line_error(done)
+    done = run("skillkiln", "baseline", "--task", "colaa", "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2 and "unknown task 'colaa'" in one_line_error(done)

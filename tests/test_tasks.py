@@ -201,3 +201,20 @@ def test_missing_values_and_odd_columns_in_a_task_file_are_named(tmp_path):
         load_task(jsonl("ids.jsonl", [{"text": f"t {i}", "label": f"id{i}"} for i in range(300)]))
     with pytest.raises(SkillkilnError, match="--text-col and --label-col are for file: and hf: tasks"):
         load_task("sst2", text_col="review")
+
+
+def test_pii_with_a_hub_set_and_no_hub_says_to_drop_the_dataset(tmp_path):
+    """README audit: with the data folder already named, the error asked for the data folder."""
+    import subprocess
+
+    from test_cli import BIN, one_line_error
+
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy")}
+    env["HTTPS_PROXY"] = "http://127.0.0.1:9"
+    args = [str(BIN / "evolve"), "--task", "pii", "--dataset", "ai4privacy/pii-masking-200k", "--store", str(tmp_path / "s.sqlite")]
+    done = subprocess.run([*args, "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert one_line_error(done).endswith("drop --dataset to use the local presidio set in the data folder already named")
+    env.pop("SKILLKILN_DATA_DIR", None)
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and one_line_error(done).endswith("folder holding pii/*.jsonl and drop --dataset")
