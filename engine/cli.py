@@ -321,11 +321,13 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
               help="Classify a seeded, label-stratified sample of this many examples (default: the whole split).")
 @click.option("--batch-size", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Examples per model call.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--ollama-host", default=None, metavar="URL")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the --limit sample.")
+@click.option("--ollama-host", default=None, metavar="URL",
+              help="Ollama server (default $OLLAMA_HOST, else http://127.0.0.1:11434).")
 @click.option("--llm-timeout", type=FiniteFloat(0.1), default=300.0, show_default=True,
               help="Seconds the model's server may stay silent (connecting, or between two reads of its answer).")
-@click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True)
+@click.option("--llm-retries", type=click.IntRange(0, 10), default=3, show_default=True,
+              help="Retries of a call that failed in a way worth retrying (429, 5xx, a timeout, a dropped connection).")
 @click.option("--max-cost-usd", type=FiniteFloat(0, min_open=True), default=None,
               help="A cap: stop cleanly before a call that could take the cost past it.")
 @store_option

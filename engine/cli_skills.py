@@ -447,8 +447,8 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
 
 @skills.command("search")
 @click.argument("query")
-@click.option("--task", default=None)
-@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--task", default=None, help="Only skills of this task.")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="The most hits shown.")
 @store_option
 @json_option
 def skills_search(query: str, task: str | None, limit: int, store_path: str | None, as_json: bool) -> None:
@@ -669,7 +669,7 @@ def skills_report(run_id: str, output: str | None, store_path: str | None) -> No
 
 @skills.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--task", required=True)
+@click.option("--task", required=True, help="The task whose data and gate judge the file (cola, pii, file:PATH...).")
 @click.option("--library", "libraries", multiple=True, metavar="NAME[@V]",
               help="A stored skill the file may import (`from skills import NAME`, '-' read as '_'). Repeatable.")
 @column_options

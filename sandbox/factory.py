@@ -7,7 +7,7 @@ from engine.errors import SkillkilnError
 from sandbox.backend import Backend
 
 Say = Callable[[str], None]
-WEAKER_WARNING = "warning: sandbox: local (weaker isolation): {why}; skills run in a local subprocess with rlimits only"
+WEAKER_WARNING = "warning: sandbox: local (weaker isolation): {why}; skills run in a local subprocess: {what}"
 
 
 def open_backend(kind: str, workers: int, say: Say, build: bool = True) -> Backend:
@@ -15,9 +15,9 @@ def open_backend(kind: str, workers: int, say: Say, build: bool = True) -> Backe
     if kind not in ("auto", "docker", "local"):
         raise SkillkilnError(f"unknown sandbox {kind!r}; use docker, local or auto")
     if kind == "local":
-        from sandbox.local_backend import LocalBackend
+        from sandbox.local_backend import LocalBackend, isolation
 
-        say(WEAKER_WARNING.format(why="--sandbox local was asked for"))
+        say(WEAKER_WARNING.format(why="--sandbox local was asked for", what=isolation()))
         return LocalBackend(workers)
     from sandbox.docker_backend import DockerBackend, docker_client
     from sandbox.image import BUILD_COMMAND, build_image, image_exists, image_tag
@@ -27,9 +27,9 @@ def open_backend(kind: str, workers: int, say: Say, build: bool = True) -> Backe
     except SkillkilnError as exc:
         if kind == "docker":
             raise
-        from sandbox.local_backend import LocalBackend
+        from sandbox.local_backend import LocalBackend, isolation
 
-        say(WEAKER_WARNING.format(why=str(exc).split(";")[0]))
+        say(WEAKER_WARNING.format(why=str(exc).split(";")[0], what=isolation()))
         return LocalBackend(workers)
     if not image_exists(client):
         if not build:

@@ -50,6 +50,15 @@ def _unshare_works() -> bool:
     return bool(_unshare_flags())
 
 
+def isolation() -> str:
+    """What the local backend isolates on this machine, in a phrase for its warning."""
+    flags = _unshare_flags()
+    namespaces = {"-rnpf": "no network and a PID namespace of its own", "-rn": "no network"}.get(flags[0] if flags else "")
+    return ("rlimits, an environment holding only paths, a private temporary directory"
+            + (f", {namespaces}" if namespaces else ", and the network (unshare does not work here)")
+            + "; no filesystem or memory isolation")
+
+
 class LocalWorker:
     def __init__(self, unshare: tuple[str, ...] | bool):
         if unshare is True:  # the old signature: LocalWorker(no_network)

@@ -177,6 +177,11 @@ def test_local_backend_is_labelled_weaker(tmp_path):
                "--store", str(tmp_path / "s.sqlite"), "--json")
     assert done.returncode == 0, done.stderr
     assert "weaker isolation" in done.stderr
+    from sandbox.local_backend import _unshare_flags, isolation
+
+    said = " ".join(done.stderr.split())  # what it isolates on this machine, not 'rlimits only' (README audit)
+    assert f"skills run in a local subprocess: {isolation()}" in said and "no filesystem or memory isolation" in said
+    assert ("no network" in said) == bool(_unshare_flags())
     summary = json.loads(done.stdout)
     assert summary["sandbox"] == "local"
     assert summary["sandbox_label"] == "local (weaker isolation)"
