@@ -7,9 +7,10 @@ early rejections.
 2. Evaluate that same list twice, cascade on and off, interleaved candidate by candidate (the
    order alternates) so load on the machine hits both alike. Sandbox seconds are the time
    spent in sandbox requests (Evaluation.sandbox_s). With the cascade on, as in the loop, a
-   candidate with the same train-subset outputs as one of an earlier iteration stops there
-   (same_behaviour); the bench counts how many of those differed from their twin on the full
-   train split, by how much train MCC, and whether one would have been the run's best. Also as in
+   candidate whose outputs on all of train equal those of one of an earlier iteration stops after
+   train (same_behaviour; until the thirteenth session the train subset alone decided, and
+   stopped candidates that differed); the bench counts those twins, checks with the cascade off
+   that none differs from its twin on train, and whether one would have been the run's best. Also as in
    the loop, the cascade gets the offline proposer's expected train outputs (recomputed here from
    each candidate's rules with the proposer's own feature bank): checked on the train subset, they
    let validation run before the rest of train, and a candidate it rejects stops there, as does
@@ -103,8 +104,8 @@ def expected_outputs(task, codes: list[tuple[int, str]]) -> list[tuple[Any, ...]
 
 def evaluate_both(items: list[tuple[int, str]], on: Evaluator, off: Evaluator,
                   expected: list[tuple[Any, ...] | None] | None = None) -> list[dict[str, Any]]:
-    """Each candidate both ways. With the cascade on, as in the loop, a candidate whose train-subset
-    outputs equal those of a candidate from an earlier iteration stops there (same_behaviour), and
+    """Each candidate both ways. With the cascade on, as in the loop, a candidate whose outputs on all
+    of train equal those of a candidate from an earlier iteration stops after train (same_behaviour), and
     the proposer's expected train outputs (EXPECTED) are handed in; with it off, never."""
     rows = []
     behaviours: dict[str, tuple[int, int]] = {}  # signature -> (iteration, row index)
@@ -151,7 +152,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     on_texts = sum(r["on"]["texts"] for r in rows)
     off_texts = sum(r["off"]["texts"] for r in rows)
     early = [r for r in rows if r["on"]["stage"] == "train_subset"]
-    twins = [r for r in early if r["twin"] is not None]
+    twins = [r for r in rows if r["twin"] is not None]  # stopped after train (all of it) as same_behaviour
     false_early = [r for r in early if r["twin"] is None and r["off"]["stage"] in PASSED_TRAIN]
     not_better = [r for r in rows if r["on"]["reasons"] == ["not_better"]]
     # any verdict the cascade changes, other than a same_behaviour or not_better stop
@@ -372,9 +373,9 @@ def main() -> None:
         print(f"{label}: sandbox {t['sandbox_s_cascade_off']:.2f} s without the cascade, "
               f"{t['sandbox_s_cascade_on']:.2f} s with it: saving {t['saving']:.1%} "
               f"({t['saving_in_texts']:.1%} of the texts run); "
-              f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']} "
-              f"({t['same_behaviour_skips']} as same_behaviour, {t['same_behaviour_but_different_on_full_train']} of "
-              f"them different on full train), stopped at validation before the rest of train "
+              f"stopped at the train subset {t['stopped_at_train_subset']} of {t['candidates']}, "
+              f"after train as same_behaviour {t['same_behaviour_skips']} ({t['same_behaviour_but_different_on_full_train']} "
+              f"of them different from their twin on train), stopped at validation before the rest of train "
               f"{t['stopped_at_validation_before_the_rest_of_train']} (of them not above the best: "
               f"{t['stopped_not_better']}; versions and best skill the same both ways: {t['versions_agree']}), "
               f"false early rejections {t['false_early_rejections']}, rejected only with the cascade "
