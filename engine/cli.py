@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from engine.cli_common import (
     JSON_WANTED, FiniteFloat, column_options, data_option, dataset_option, echo_json_error, err_console, json_option, open_store,
-    options_given, out_console, sandbox_option, say, store_option,
+    options_given, out_console, sandbox_option, say, say_notes, store_option,
 )
 from engine.cli_skills import skills
 from engine.config import RunConfig, default_workers
@@ -174,8 +174,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
 
         make_embedder(config.embedder, host=config.ollama_host).embed(["skillkiln checks the embedder"])
     loaded = load_task(config.task, data_dir, config.text_col, config.label_col, dataset=config.dataset)
+    say_notes(loaded)
     if not resume_id:
-        config = replace(config, data_sha256=loaded.fingerprint())
+        config = name_apart_from_other_data(store, replace(config, data_sha256=loaded.fingerprint()))
     elif config.data_sha256 and config.data_sha256 != loaded.fingerprint():  # a changed file, another --data-dir
         raise SkillkilnError(f"run {resume_id} started on other data than task {config.task} holds now (its texts or "
                              "labels changed): resuming would mix two datasets in one run; start a new run instead")
@@ -362,6 +363,7 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         ledger = Ledger(budget_usd=max_cost_usd)
         ledger.require_prices([(provider, name)])
         loaded = load_task(task, data_dir, text_col, label_col)
+        say_notes(loaded)
         check_task(loaded)
         run_id = new_run_id()
         config = {"kind": "baseline", "task": task, "split": split, "provider": provider, "model": name,
@@ -435,6 +437,31 @@ def name_apart_from_libraries(config: RunConfig, offered: dict) -> RunConfig:
     while f"{stem}-{n}" in taken:
         n += 1
     say(f"note: the run's skills are stored as {stem}-{n}: {stem} is a library of this run (--name chooses)")
+    return replace(config, name=f"{stem}-{n}")
+
+
+def name_apart_from_other_data(store, config: RunConfig) -> RunConfig:
+    """A new version must beat the latest on validation, and that means nothing across two datasets (a file cut
+    short, edited, another --data-dir): the default name moves aside, saying so; a --name is refused."""
+    def other(name: str) -> tuple[int, str | None] | None:
+        held = store.latest_data(name)
+        return held if held and held[1] and held[1] != config.data_sha256 else None
+
+    held = other(config.skill_name)
+    if held is None:
+        return config
+    why = (f"{config.skill_name}@{held[0]} was judged on other data than this run's (its texts or labels differ), "
+           "so their validation scores are not comparable")
+    if config.name:
+        raise SkillkilnError(f"--name {config.name}: {why}; choose another --name")
+    def usable(name: str) -> bool:
+        skill = store.find_skill(name)
+        return other(name) is None and (skill is None or (skill["task"] == config.task and not skill["retired"]))
+
+    stem, n = config.skill_name, 2
+    while not usable(f"{stem}-{n}"):
+        n += 1
+    say(f"warning: the run's skills are stored as {stem}-{n}: {why}")
     return replace(config, name=f"{stem}-{n}")
 
 

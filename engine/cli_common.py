@@ -38,6 +38,12 @@ def say(message: str) -> None:
     err_console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
+def say_notes(task) -> None:
+    """What the task's loader found odd (a data file shorter than its release), as warnings."""
+    for note in getattr(task, "notes", ()):
+        say(f"warning: {note}")
+
+
 def open_store(path: str | None, writer: bool = False, create: bool | None = None):
     """The store at PATH (default: $SKILLKILN_STORE, else the per-user one). A reader needs it to
     exist: a mistyped --store is an error, not a new empty store. A writer refuses one that SQLite

@@ -24,6 +24,7 @@ from engine.cli_common import (
     read_user_file,
     sandbox_option,
     say,
+    say_notes,
     store_option,
     when,
 )
@@ -695,6 +696,7 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     if "from skills import" in code and not codes:
         say("warning: it imports from `skills`; name what it imports with --library NAME@V")
     loaded = load_task(task, data_dir, text_col, label_col)
+    say_notes(loaded)
     backend = open_backend(sandbox, 1, say)
     try:
         # a one-file check wants full-train numbers, so no cascade

@@ -255,7 +255,7 @@ class Run:
                 verdict=verdict, parents=tuple(proposal.parent_ids),
                 provenance={"run_id": self.run_id, "candidate_id": cand_id, "proposer": proposal.proposer,
                             "model": proposal.model, "note": proposal.note, "sandbox": self.backend.name,
-                            "tokens": proposal.usage.total},
+                            "tokens": proposal.usage.total, "data_sha256": self.config.data_sha256},
                 candidate_id=cand_id, description=describe(proposal.code, self.task.name), key=self.task.metric,
                 dependencies=dependencies_of(proposal.code, self.libraries),
             )

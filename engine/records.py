@@ -62,6 +62,7 @@ class Task:
     test: Split
     metric: str  # the headline metric, e.g. "mcc"
     source: str = ""  # where the data came from, for the run record
+    notes: tuple[str, ...] = ()  # what the loader found odd (a file shorter than the dataset's release): warnings
 
     def split(self, name: str) -> Split:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]

@@ -375,6 +375,9 @@ class Store:
             old_score = json.loads(latest["metrics"]).get("validation", {}).get(key, float("-inf"))
             if new_score <= old_score:
                 return None
+            held, new_data = self.latest_data(name), provenance.get("data_sha256")
+            if held and held[1] and new_data and held[1] != new_data:  # scores on two datasets: not comparable
+                return None  # evolve moves its name aside before the run (engine.cli.name_apart_from_other_data)
         if skill is None:
             check_name(name)
             db.execute("INSERT INTO skills (name, task, created_at) VALUES (?, ?, ?)", (name, task, now()))
@@ -447,6 +450,29 @@ class Store:
         if skill["pinned_version"] is not None:
             return skill["pinned_version"]
         return self.latest_version(name)
+
+    def data_of(self, provenance: dict[str, Any]) -> str | None:
+        """The data fingerprint (Task.fingerprint) a version was judged on: its provenance's, else its run's
+        config's (versions stored before provenance carried it), else None (unknown)."""
+        if provenance.get("data_sha256"):
+            return str(provenance["data_sha256"])
+        row = self._db.execute("SELECT config FROM runs WHERE id = ?", (provenance.get("run_id"),)).fetchone()
+        try:
+            return (json.loads(row["config"]) or {}).get("data_sha256") if row else None
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    def latest_data(self, name: str) -> tuple[int, str | None] | None:
+        """(NAME's latest version, the data it was judged on), or None when NAME has no version."""
+        row = self._db.execute("SELECT version, provenance FROM skill_versions WHERE name = ? ORDER BY version DESC "
+                               "LIMIT 1", (name,)).fetchone()
+        if row is None:
+            return None
+        try:
+            provenance = json.loads(row["provenance"]) or {}
+        except (ValueError, TypeError):
+            provenance = {}
+        return row["version"], self.data_of(provenance if isinstance(provenance, dict) else {})
 
     def latest_version(self, name: str) -> int | None:
         """NAME's highest version number, pinned or not (None when it has none)."""

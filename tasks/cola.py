@@ -24,6 +24,7 @@ DESCRIPTION = (
 FILES = ("in_domain_train.tsv", "in_domain_dev.tsv", "out_of_domain_dev.tsv")
 COLUMNS = ["source", "label", "mark", "sentence"]
 SPLIT_SEED = 20190101  # fixed: every run and every store sees the same splits
+RELEASE_SIZES = (8551, 1043)  # v1.1: in_domain_train.tsv; in_domain_dev.tsv + out_of_domain_dev.tsv (527 + 516)
 
 
 def _rows_to_examples(rows) -> list[Example]:
@@ -83,6 +84,15 @@ def _load_hub() -> tuple[list[Example], list[Example], str]:
     return _rows_to_examples(ds["train"]), _rows_to_examples(ds["validation"]), "hub:nyu-mll/glue/cola"
 
 
+def size_note(pool: int, test: int) -> tuple[str, ...]:
+    """A warning when the files do not hold CoLA v1.1's sentences (a file cut short, an edited copy)."""
+    if (pool, test) == RELEASE_SIZES:
+        return ()
+    return (f"the CoLA data holds {pool:,} in-domain train and {test:,} dev sentences, not v1.1's "
+            f"{RELEASE_SIZES[0]:,} and {RELEASE_SIZES[1]:,} (a file cut short or edited?): its scores are not "
+            "comparable with runs on the released data",)
+
+
 def load(data_dir: Path | None) -> Task:
     pool, test, source = _load_local(data_dir) if data_dir else _load_hub()
     train, validation = stratified_split(pool, holdout=0.1, seed=SPLIT_SEED)
@@ -96,4 +106,5 @@ def load(data_dir: Path | None) -> Task:
         test=Split("test", tuple(test)),
         metric="mcc",
         source=source,
+        notes=size_note(len(pool), len(test)),
     )

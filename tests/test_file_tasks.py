@@ -133,3 +133,43 @@ def test_a_run_on_named_columns_resumes_on_them_without_the_flags(tmp_path):
     db.commit()
     resumed = evolve(tmp_path, "--resume", run_id, "--store", store)
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_skill_judged_on_other_data_is_not_replaced_by_a_version_judged_on_this(tmp_path):
+    """Fault audit: a train file cut short made a worse skill the current version of the name, by validation
+    scores on two datasets. The default name moves aside, saying why; a --name is refused."""
+    words_file(tmp_path / "words.jsonl")
+    store = str(tmp_path / "s.sqlite")
+    first = evolve(tmp_path, "--task", "file:words.jsonl", "--iters", "1", "--store", store)
+    assert first.returncode == 0, first.stderr
+    name = json.loads(first.stdout)["best"]["name"]
+    words_file(tmp_path / "words.jsonl", flip=True)  # the same task, other labels
+    again = evolve(tmp_path, "--task", "file:words.jsonl", "--iters", "1", "--store", store)
+    assert again.returncode == 0, again.stderr
+    best = json.loads(again.stdout)["best"]
+    assert (best["name"], best["version"]) == (f"{name}-2", 1)
+    assert (f"the run's skills are stored as {name}-2: {name}@1 was judged on other data than this run's"
+            in " ".join(again.stderr.split()))
+    refused = evolve(tmp_path, "--task", "file:words.jsonl", "--iters", "1", "--store", store, "--name", name)
+    assert refused.returncode == 2 and "was judged on other data" in one_line_error(refused)
+    versions = sqlite3.connect(store).execute("SELECT name, version FROM skill_versions ORDER BY name").fetchall()
+    assert versions == [(name, 1), (f"{name}-2", 1)]
+
+
+def test_cola_files_shorter_than_the_release_are_named(tmp_path):
+    """Fault audit: a train file cut to 47% ran without a word (exit 0, scores on half the data)."""
+    from tasks import resolve_data_dir
+    from tasks.cola import FILES, size_note
+
+    assert size_note(8551, 1043) == ()
+    source = resolve_data_dir(None) / "cola"
+    (tmp_path / "cola").mkdir()
+    for name in FILES:  # a copy in the test's own folder, the train file cut at a line end
+        text = (source / name).read_text()
+        (tmp_path / "cola" / name).write_text(text[:text.index("\n", 200_000) + 1] if name == FILES[0] else text)
+    done = subprocess.run([str(BIN / "evolve"), "--task", "cola", "--iters", "1", "--batch", "1", "--sandbox", "local",
+                           "--data-dir", str(tmp_path), "--store", str(tmp_path / "s.sqlite")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert ("in-domain train and 1,043 dev sentences, not v1.1's 8,551 and 1,043 (a file cut short or edited?)"
+            in " ".join(done.stderr.split()))
