@@ -216,11 +216,17 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                 INTERRUPTED.append(run.run_id)
                 INTERRUPTED.append(_report(store, run.run_id)[1])
                 raise
-            except SkillkilnError as exc:  # a provider that failed mid-run: what was paid for is stored
+            except Exception as exc:  # a provider, the disk, the store's file failed mid-run: what was done is stored
+                if not isinstance(exc, SkillkilnError) and environment_error(exc) is None:
+                    raise  # a bug of ours: the last line of defence says so
+                exc = exc if isinstance(exc, SkillkilnError) else SkillkilnError(environment_error(exc))
                 n = run.counts["candidates"]
+                if not store.has_run(run.run_id):  # it failed before the run was stored (a full disk at the start)
+                    raise SkillkilnError(f"{exc} (run {run.run_id} was not stored)") from None
                 raise SkillkilnError(f"{exc} (run {run.run_id} is stored as failed with its {n} candidate"
                                      f"{'' if n == 1 else 's'}; `evolve --resume {run.run_id}` continues it once that "
-                                     f"is fixed; {_report(store, run.run_id)[1]})", run_id=run.run_id) from None
+                                     f"is fixed{f'; {_report(store, run.run_id)[1]}' if n else ''})",
+                                     run_id=run.run_id) from None
     finally:
         backend.close()
         getattr(made, "close", lambda: None)()
@@ -545,10 +551,34 @@ def _run(command: click.Command) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         if os.environ.get("SKILLKILN_DEBUG"):
             raise
-        if type(exc) is sqlite3.DatabaseError:  # not locked, read-only or a constraint (its subclasses): damage
-            # a reader met it mid-query (a page overwritten, a file cut short): bad input, not a bug of ours
-            _fail(f"the store is damaged ({exc}): `skills verify` lists what SQLite finds", 2)
+        if (cause := environment_error(exc)) is not None:  # the machine or the store, not a bug of ours
+            _fail(cause, 2)
         _fail(f"unexpected {type(exc).__name__}: {exc}", INTERNAL_ERROR, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
+
+
+STORE_FAULTS = {  # SQLite's words for what the machine did to the store -> what to say
+    "database or disk is full": "the store's disk is full",
+    "attempt to write a readonly database": "the store is read-only (its file or folder)",
+    "unable to open database file": "the store's file or folder cannot be opened",
+    "disk i/o error": "the store's disk failed to read or write",
+    "database is locked": "another process holds the store locked",
+}
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """The one line for an error the machine or the store caused (exit 2), or None for anything else (a bug)."""
+    said = " ".join(str(exc).split())
+    if type(exc) is sqlite3.DatabaseError or (isinstance(exc, sqlite3.OperationalError) and (
+            said.startswith("no such table") or said.startswith("Could not decode"))):
+        # a reader met damage mid-query (a page overwritten, a file cut short, a table dropped)
+        return f"the store is damaged ({said[:160]}): `skills verify` lists what SQLite finds"
+    if isinstance(exc, sqlite3.OperationalError):
+        found = next((text for words, text in STORE_FAULTS.items() if words in said.lower()), None)
+        return f"{found} ({said})" if found else None
+    if isinstance(exc, OSError) and exc.strerror:  # a full disk, a folder without permission
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return None
 
 
 def _fail(message: str, exit_code: int, hint: str = "", as_json: bool = True, **fields) -> None:

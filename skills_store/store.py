@@ -331,6 +331,13 @@ class Store:
             return None
         return {True: "alive", False: "gone", None: "unknown"}[owner.alive(row["owner"])]
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether RUN is stored (False too when the store cannot be read)."""
+        try:
+            return self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+        except sqlite3.Error:
+            return False
+
     def run(self, run_id: str) -> sqlite3.Row:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
@@ -551,7 +558,8 @@ class Store:
         except sqlite3.DatabaseError as exc:
             found = [str(exc)]
         if found != ["ok"]:
-            raise SkillkilnError(f"store {self.path} is damaged ({found[0]}); nothing was written to it:"
+            first = " ".join(found[0].split())[:200]  # SQLite's first finding, on one line
+            raise SkillkilnError(f"store {self.path} is damaged ({first}); nothing was written to it:"
                                  " `skills verify` lists the problems; copy out what you need before repairing it")
 
     def verify(self) -> list[str]:

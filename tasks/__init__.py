@@ -62,7 +62,8 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
         return None
     path = Path(chosen).expanduser()
     if not path.is_dir():
-        raise SkillkilnError(f"data directory {path} does not exist (from --data-dir or {DATA_DIR_ENV})")
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise SkillkilnError(f"data directory {path} {what} (from --data-dir or {DATA_DIR_ENV})")
     return path.resolve()
 
 

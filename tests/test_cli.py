@@ -38,6 +38,9 @@ def test_unknown_task_is_one_line(tmp_path):
         assert done.returncode == 2 and one_line_error(done), args
     assert "no store at" in one_line_error(done)
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("x")  # a data folder that is a file says so (it said 'does not exist')
+    done = run("evolve", "--task", "cola", "--data-dir", str(tmp_path / "afile"), "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 2 and "afile is a file, not a folder" in one_line_error(done)
 
 
 def test_with_json_a_failure_is_a_json_object_on_stdout_too(tmp_path):
@@ -280,3 +283,33 @@ def test_baseline_of_a_span_task_says_so_before_asking_any_server(tmp_path):
     assert "pii is a spans task (spans are not a label per text)" in one_line_error(done)
     done = run("skillkiln", "baseline", "--task", "colaa", "--store", str(tmp_path / "s.sqlite"))
     assert done.returncode == 2 and "unknown task 'colaa'" in one_line_error(done)
+
+
+def test_the_machine_failing_the_store_is_bad_input_not_a_bug(tmp_path):
+    """Fault audit: a full disk, a read-only store, a folder without permission were 'unexpected ...', exit 3."""
+    import sqlite3
+
+    from engine.cli import environment_error
+
+    assert environment_error(sqlite3.OperationalError("database or disk is full")).startswith("the store's disk is full")
+    assert environment_error(sqlite3.OperationalError("attempt to write a readonly database")).startswith(
+        "the store is read-only")
+    assert environment_error(sqlite3.OperationalError("no such table: events")).startswith("the store is damaged")
+    assert environment_error(PermissionError(13, "Permission denied", "/data/cola")) == "Permission denied: /data/cola"
+    for bug in (sqlite3.OperationalError("near \"SELEC\": syntax error"), ValueError("x"), KeyError("n")):
+        assert environment_error(bug) is None  # still exit 3, a bug of ours
+
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:  # a store on a disk that fills in the run's first iteration
+        done = run("evolve", "--task", "cola", "--iters", "3", "--sandbox", "local", "--store", str(small / "s.sqlite"))
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        line = done.stderr.strip().splitlines()[-1]  # after the sandbox's warning and the start line
+        assert line.startswith("error: the store's disk is full (database or disk is full)") and "unexpected" not in line
+        assert "`evolve --resume" in line or "was not stored" in line
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
