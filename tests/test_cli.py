@@ -39,8 +39,8 @@ def test_unknown_task_is_one_line(tmp_path):
     assert "no store at" in one_line_error(done)
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "afile").write_text("x")  # a data folder that is a file says so (it said 'does not exist')
-    done = run("evolve", "--task", "cola", "--data-dir", str(tmp_path / "afile"), "--store", str(tmp_path / "s.sqlite"))
-    assert done.returncode == 2 and "afile is a file, not a folder" in one_line_error(done)
+    done = run("evolve", "--task", "cola", "--store", str(tmp_path / "s.sqlite"), env={"SKILLKILN_DATA_DIR": str(tmp_path / "afile")})
+    assert done.returncode == 2 and "afile is a file, not a folder (from --data-dir or SKILLKILN_DATA_DIR)" in one_line_error(done)
 
 
 def test_with_json_a_failure_is_a_json_object_on_stdout_too(tmp_path):
