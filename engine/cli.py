@@ -134,7 +134,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         busy = store.claim_run(resume_id)  # two processes writing one run would propose every slot twice
         if busy is not None:
             raise SkillkilnError(f"run {resume_id} is still running (pid {busy}); stop it first, or wait for it")
-        config = replace(RunConfig.from_dict(json.loads(row["config"])), store_path=store.path)
+        config = replace(RunConfig.from_dict(store.run_json(row, "config")), store_path=store.path)
         ignored = options_given(click.get_current_context(), keep=RESUME_READS)
         if ignored:
             say(f"warning: --resume continues run {resume_id} with its own settings; ignoring {', '.join(ignored)}")

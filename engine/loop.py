@@ -314,13 +314,10 @@ class Run:
         are made again, so those proposals see the same population the first attempt saw.
         """
         run = cls(config, task, backend, proposer, store, run_id=run_id, libraries=libraries)
-        records = [
-            {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
-             "parent_ids": tuple(json.loads(row["parent_ids"])),
-             "train_predictions": train_outputs(task, store.train_predictions(row)),
-             "train_expected": row["train_expected"]}
-            for row in store.candidates(run_id)
-        ]
+        records = []
+        for row in store.candidates(run_id):  # a damaged one: one line naming it
+            record = store.decoded(row)
+            records.append({**record, "train_predictions": train_outputs(task, record["train_predictions"])})
         per_iteration = Counter(r["iteration"] for r in records if r["iteration"] != SEED_ITERATION)
         last = max(per_iteration, default=SEED_ITERATION)
         cut_short = last if last != SEED_ITERATION and per_iteration[last] < config.batch else None
@@ -336,7 +333,7 @@ class Run:
         run.last_reasons = tuple(dict.fromkeys(r for rec in records if rec["iteration"] == done for r in rec["reasons"]))
         # what the run spent before: --max-cost-usd and the ledger count the whole run, not the last part
         row = store.run(run_id)
-        stored = json.loads(row["summary"] or "{}")
+        stored = store.run_json(row, "summary")
         run.earlier_wall_s = float(stored.get("wall_s") or 0.0)  # the wall time of the parts before
         if not stored and records:  # killed before its summary: from its start to its last stored candidate
             started = datetime.fromisoformat(row["started_at"])

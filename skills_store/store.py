@@ -26,6 +26,7 @@ from engine.records import SkillVersion
 from skills_store import owner
 
 SCHEMA_VERSION = 6
+TABLES = ("runs", "candidates", "skills", "skill_versions", "events", "dependencies", "iterations")
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -323,6 +324,28 @@ class Store:
         blob = row["train_predictions"]
         return None if blob is None else tuple(json.loads(zlib.decompress(blob)))
 
+    def decoded(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A candidate's row with its JSON and compressed columns read; a damaged one is one line naming it."""
+        try:
+            return {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
+                    "parent_ids": tuple(json.loads(row["parent_ids"] or "[]")),
+                    "train_predictions": self.train_predictions(row)}
+        except (ValueError, TypeError, zlib.error) as exc:
+            raise SkillkilnError(f"candidate {row['id']} in the store {self.path} is damaged "
+                                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:80]}): `skills verify` lists "
+                                 "every damaged record") from None
+
+    def run_json(self, row: sqlite3.Row, column: str) -> dict[str, Any]:
+        """A run's config or summary (an empty summary: {}); a damaged one is one line naming it."""
+        try:
+            value = json.loads(row[column] or "{}")
+            if not isinstance(value, dict):
+                raise ValueError(f"a JSON {type(value).__name__}, not an object")
+            return value
+        except (ValueError, TypeError) as exc:
+            raise SkillkilnError(f"run {row['id']}'s {column} in the store {self.path} is damaged ({exc}): "
+                                 "`skills verify` lists every damaged record") from None
+
     @staticmethod
     def process(row: sqlite3.Row) -> str | None:
         """For a run whose status is 'running': 'alive', 'gone' (it died without a word: resume it) or
@@ -581,9 +604,23 @@ class Store:
                         json.loads(row[column])
                     except (TypeError, ValueError):
                         problems.append(f"{where}: {column} is not valid JSON")
-            for row in self._db.execute("SELECT id, code, code_sha256 FROM candidates"):
-                if sha256(row["code"]) != row["code_sha256"]:
-                    problems.append(f"candidate {row['id']}: code does not match its sha256")
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            problems += [f"table {t} is missing" for t in TABLES if t not in tables]
+            if "candidates" in tables:
+                for row in self._db.execute("SELECT * FROM candidates"):
+                    if sha256(row["code"]) != row["code_sha256"]:
+                        problems.append(f"candidate {row['id']}: code does not match its sha256")
+                    try:
+                        self.decoded(row)
+                    except SkillkilnError as exc:
+                        problems.append(str(exc).split(": `skills verify`")[0])
+            if "runs" in tables:
+                for row in self._db.execute("SELECT * FROM runs"):
+                    for column in ("config", "summary"):
+                        try:
+                            self.run_json(row, column)
+                        except SkillkilnError as exc:
+                            problems.append(str(exc).split(": `skills verify`")[0])
         except sqlite3.DatabaseError as exc:
             problems.append(f"sqlite: {exc}")
         return problems

@@ -313,3 +313,44 @@ def test_the_machine_failing_the_store_is_bad_input_not_a_bug(tmp_path):
         assert "`evolve --resume" in line or "was not stored" in line
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_verify_finds_damaged_records_and_resume_names_them(tmp_path):
+    """Fault audit: skills verify said 'ok' for a candidate whose verdict or train outputs were damaged, a broken
+    run config and a dropped table, and evolve --resume then failed as 'unexpected JSONDecodeError', exit 3."""
+    import shutil
+    import sqlite3
+
+    store = tmp_path / "s.sqlite"
+    done = run("evolve", "--task", "cola", "--iters", "2", "--sandbox", "local", "--store", str(store), "--json")
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    def change(path, sql: str) -> None:  # committed into the main file (a copy of it alone holds the change)
+        db = sqlite3.connect(path)
+        db.execute(sql)
+        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+
+    change(store, f"UPDATE runs SET status = 'interrupted' WHERE id = '{run_id}'")
+    assert run("skills", "verify", "--store", str(store)).returncode == 0
+    damage = {  # a copy of the store per fault: (SQL, what verify says, what resume says)
+        "verdict": (f"UPDATE candidates SET verdict = '{{\"accepted\": tr' WHERE id = '{run_id}-001-2'",
+                    f"candidate {run_id}-001-2 in the store", f"candidate {run_id}-001-2 in the store"),
+        "outputs": (f"UPDATE candidates SET train_predictions = x'789c0102' WHERE id = '{run_id}-000-0'",
+                    f"candidate {run_id}-000-0 in the store", f"candidate {run_id}-000-0 in the store"),
+        "config": (f"UPDATE runs SET config = '{{broken' WHERE id = '{run_id}'",
+                   f"run {run_id}'s config in the store", f"run {run_id}'s config in the store"),
+        "table": ("DROP TABLE events", "table events is missing", None),
+    }
+    for fault, (sql, verify_says, resume_says) in damage.items():
+        copy = tmp_path / f"{fault}.sqlite"
+        shutil.copy(store, copy)
+        change(copy, sql)
+        checked = run("skills", "verify", "--store", str(copy))
+        assert checked.returncode == 1 and verify_says in checked.stdout + checked.stderr, (fault, checked.stdout)
+        if resume_says:
+            resumed = run("evolve", "--resume", run_id, "--store", str(copy))
+            assert resumed.returncode == 2, (fault, resumed.stderr)
+            line = resumed.stderr.strip().splitlines()[-1]
+            assert resume_says in line and "is damaged" in line and "skills verify" in line, (fault, line)
