@@ -543,11 +543,15 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     store = open_store(store_path)
     counts = store.run_counts()  # a run killed before its summary was written still shows what it stored
     for r in store.runs():
-        summary = json.loads(r["summary"] or "{}")
-        best = store.run_best(r["id"]) or {}
+        try:  # one run's damaged summary must not hide every run
+            summary, damaged = store.run_json(r, "summary"), False
+        except SkillkilnError:
+            summary, damaged = {}, True
+        best = {} if damaged else store.run_best(r["id"]) or {}
         stored, accepted = counts.get(r["id"], (0, 0))
         process = store.process(r)  # a run still 'running' in the store whose process is gone died: resume it
-        rows.append({"run_id": r["id"], "task": r["task"], "status": "died" if process == "gone" else r["status"],
+        status = "died" if process == "gone" else r["status"]
+        rows.append({"run_id": r["id"], "task": r["task"], "status": f"{status} (summary damaged)" if damaged else status,
                      "process": process,
                      "sandbox": r["sandbox"],
                      "started_at": r["started_at"], "candidates": summary.get("candidates", stored),
@@ -583,10 +587,10 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         for reason in json.loads(c["reasons"]):
             reasons[reason] = reasons.get(reason, 0) + 1
     rejections, skipped = split_reasons(reasons)
-    stored = json.loads(run["summary"] or "{}")  # written when the run ended, however it ended
+    stored = store.run_json(run, "summary")  # written when the run ended, however it ended
     info = {
         "run_id": run["id"], "task": run["task"], "status": run["status"], "process": store.process(run),
-        "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": json.loads(run["config"]),
+        "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": store.run_json(run, "config"),
         # the counts under evolve --json's names: accepted, of them stored as new versions, rejected, skipped
         "candidates": len(candidates), "accepted_count": sum(c["accepted"] for c in candidates),
         "stored_count": sum(1 for c in candidates if c["skill_version"]),

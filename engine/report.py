@@ -270,8 +270,8 @@ def render(store, run_id: str) -> str:
     rows = _rows(store, run_id)
     if not rows:
         raise SkillkilnError(f"run {run_id} has no candidates yet; nothing to report")
-    summary = json.loads(run["summary"] or "{}")
-    config = json.loads(run["config"] or "{}")
+    summary = store.run_json(run, "summary")
+    config = store.run_json(run, "config")
     best = store.run_best(run_id)  # from the stored versions when the run ended before its summary
     status = run["status"]
     if store.process(run) == "gone":

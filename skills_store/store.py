@@ -452,7 +452,7 @@ class Store:
         """RUN's best as its summary has it; for a run with no summary yet (killed, or running now), the last
         version its candidates stored (a run stores a version only when it beats the one before)."""
         row = self.run(run_id)
-        best = json.loads(row["summary"] or "{}").get("best")
+        best = self.run_json(row, "summary").get("best")
         if best or row["summary"]:
             return best
         latest = self._db.execute(

@@ -341,6 +341,8 @@ def test_verify_finds_damaged_records_and_resume_names_them(tmp_path):
                     f"candidate {run_id}-000-0 in the store", f"candidate {run_id}-000-0 in the store"),
         "config": (f"UPDATE runs SET config = '{{broken' WHERE id = '{run_id}'",
                    f"run {run_id}'s config in the store", f"run {run_id}'s config in the store"),
+        "summary": (f"UPDATE runs SET summary = '{{cut' WHERE id = '{run_id}'",
+                    f"run {run_id}'s summary in the store", f"run {run_id}'s summary in the store"),
         "table": ("DROP TABLE events", "table events is missing", None),
     }
     for fault, (sql, verify_says, resume_says) in damage.items():
@@ -354,3 +356,5 @@ def test_verify_finds_damaged_records_and_resume_names_them(tmp_path):
             assert resumed.returncode == 2, (fault, resumed.stderr)
             line = resumed.stderr.strip().splitlines()[-1]
             assert resume_says in line and "is damaged" in line and "skills verify" in line, (fault, line)
+    listed = run("skills", "runs", "--store", str(tmp_path / "summary.sqlite"))  # one damaged run hides no other
+    assert listed.returncode == 0 and "(summary damaged)" in listed.stdout
