@@ -184,7 +184,14 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     if offered and not getattr(made, "uses_libraries", True):
         say(f"warning: the {config.proposer} proposer for {loaded.kind} tasks does not use libraries: no candidate "
             f"of this run will import {', '.join(lib.ref for lib in offered.values())}")
-    backend = open_backend(config.sandbox, config.workers, say)
+    if resume_id and config.sandbox == "auto" and row["sandbox"] == "docker":
+        try:  # a run begun in Docker goes on in Docker, not on the weaker local backend
+            backend = open_backend("docker", config.workers, say)
+        except SkillkilnError as exc:
+            raise SkillkilnError(f"{str(exc).split(';')[0]}: run {resume_id} ran in Docker and goes on only there; "
+                                 "start dockerd and resume it again") from None
+    else:
+        backend = open_backend(config.sandbox, config.workers, say)
     try:
         run = (Run.resume(config, loaded, backend, made, store, resume_id, libraries=offered) if resume_id
                else Run(config, loaded, backend, made, store, libraries=offered))

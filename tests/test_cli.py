@@ -358,3 +358,24 @@ def test_verify_finds_damaged_records_and_resume_names_them(tmp_path):
             assert resume_says in line and "is damaged" in line and "skills verify" in line, (fault, line)
     listed = run("skills", "runs", "--store", str(tmp_path / "summary.sqlite"))  # one damaged run hides no other
     assert listed.returncode == 0 and "(summary damaged)" in listed.stdout
+
+
+def test_a_run_begun_in_docker_resumes_only_in_docker(tmp_path):
+    """Fault audit: resumed while dockerd was down, a Docker run went on in the local fallback (sandbox auto)
+    and was still listed as docker."""
+    import sqlite3
+
+    require_docker()
+    store = tmp_path / "s.sqlite"
+    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "2", "--store", str(store), "--json")
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT sandbox FROM runs WHERE id = ?", (run_id,)).fetchone() == ("docker",)
+    db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,))
+    db.commit()
+    db.close()
+    resumed = run("evolve", "--resume", run_id, "--store", str(store),
+                  env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
+    assert resumed.returncode == 2 and "weaker" not in resumed.stderr
+    assert f"run {run_id} ran in Docker and goes on only there; start dockerd" in one_line_error(resumed)
