@@ -505,18 +505,27 @@ INTERNAL_ERROR = 3  # a bug of skillkiln's own: not 1 (rejected, or a skill that
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM: the same way out as Ctrl-C (the run stored as interrupted, the sandbox closed), exit 143."""
+    """SIGTERM, or SIGHUP (the terminal closed): the same way out as Ctrl-C (the run stored as interrupted, the
+    sandbox closed), exit 128 + the signal's number (143, 129)."""
 
 
-def _on_sigterm(signum, frame) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once
+STOPPING = (signal.SIGTERM, signal.SIGHUP)
+SIGNALLED: list[int] = []  # the stopping signal received, if one was
+
+
+def _on_stop_signal(signum, frame) -> None:
+    for number in STOPPING:  # once
+        signal.signal(number, signal.SIG_IGN)
+    SIGNALLED[:] = [signum]
     raise Terminated()
 
 
 def _run(command: click.Command) -> None:
     JSON_WANTED.clear()  # this invocation's --json only
     INTERRUPTED.clear()
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    SIGNALLED.clear()
+    for number in STOPPING:
+        signal.signal(number, _on_stop_signal)
     try:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -531,7 +540,9 @@ def _run(command: click.Command) -> None:
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt) as exc:  # click turns Ctrl-C into Abort
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the goodbye
-        code = 143 if isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated) else 130
+        terminated = isinstance(exc, Terminated) or isinstance(exc.__context__, Terminated)
+        signum = SIGNALLED[0] if SIGNALLED else signal.SIGTERM
+        code = 128 + signum if terminated else 130
         stored: dict[str, str] = {}  # --json names the stored run, as every other failure's object does
         if INTERRUPTED and not INTERRUPTED[0]:  # the whole message, said by the command (and the run it stored)
             message = INTERRUPTED[1]
@@ -543,14 +554,18 @@ def _run(command: click.Command) -> None:
                        f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
         else:
             message = "interrupted (`skills runs` lists any run it had started; `evolve --resume RUN` continues one)"
-        if code == 143:
-            message = message.replace("interrupted", "terminated (SIGTERM)", 1)
-        err_console.print(message, soft_wrap=True, markup=False, highlight=False)
-        echo_json_error("interrupted" if code == 130 else "terminated", code, **stored)
+        if terminated:
+            said = "SIGHUP: the terminal closed" if signum == signal.SIGHUP else signal.Signals(signum).name
+            message = message.replace("interrupted", f"terminated ({said})", 1)
+        try:
+            err_console.print(message, soft_wrap=True, markup=False, highlight=False)
+            echo_json_error("interrupted" if code == 130 else "terminated", code, **stored)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:  # no terminal left to say it to (SIGHUP): the run is stored all the same
+            pass
         # everything is stored and the sandbox closed; threads the interrupt left waiting (an evaluation
         # thread on a lock the interrupt kept held) must not hold the exit back, as joining them would
-        sys.stdout.flush()
-        sys.stderr.flush()
         os._exit(code)
     except SkillkilnError as exc:  # a SkillFailed's --json output already holds each text's error: no object
         _fail(str(exc), exc.exit_code, as_json=not isinstance(exc, SkillFailed),
