@@ -54,7 +54,7 @@ def open_store(path: str | None, writer: bool = False, create: bool | None = Non
     where = Path(path) if path else default_store_path()
     if not (writer if create is None else create) and not where.exists():
         raise SkillkilnError(f"no store at {where}: `evolve` makes one (or name another with --store or $SKILLKILN_STORE)")
-    store = Store(where)
+    store = Store(where, read_only_ok=not writer)  # a store on read-only media can still be browsed
     if writer:
         store.check_writable()
     return store

@@ -522,7 +522,7 @@ def skills_verify(store_path: str | None, as_json: bool) -> None:
         for p in problems:
             click.echo(f"problem: {p}")
     else:
-        click.echo(f"{store.path}: ok (schema {store.schema_version})")
+        click.echo(f"{store.path}: ok (schema {store.schema_version}{', read-only' if store.read_only else ''})")
     sys.exit(1 if problems else 0)
 
 

@@ -175,10 +175,16 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, int(version)
 
 
+READ_ONLY_WORDS = ("readonly database", "unable to open database file")  # SQLite on a file or folder it may not write
+
+
 class Store:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only_ok: bool = False):
+        """The store at PATH, made or migrated as needed. READ_ONLY_OK (the browsing commands): a store whose
+        file or folder may not be written is opened as it is, read-only (`read_only`), instead of refused."""
         self.path = Path(path)
         self._lock = threading.RLock()
+        self.read_only = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
@@ -187,9 +193,31 @@ class Store:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if any(words in str(exc) for words in READ_ONLY_WORDS):
+                if read_only_ok and self.path.is_file():
+                    self._open_read_only()
+                    return
+                raise SkillkilnError(f"store {self.path} is read-only (its file or folder may not be written: {exc}); "
+                                     "nothing was changed") from None
             raise SkillkilnError(f"store {self.path} is unreadable or corrupt ({exc}); nothing was changed") from None
         except OSError as exc:
             raise SkillkilnError(f"store {self.path} cannot be opened ({exc.strerror})") from None
+
+    def _open_read_only(self) -> None:
+        """SQLite cannot open a WAL store read-only where it may not make the -shm file; `immutable` reads the file
+        as it is (nothing can write it here either). An older schema cannot be migrated so: refused."""
+        try:
+            self._db.close()
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
+                                       isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            version = self.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise SkillkilnError(f"store {self.path} is read-only and unreadable ({exc})") from None
+        if version != SCHEMA_VERSION:
+            raise SkillkilnError(f"store {self.path} is read-only and has schema {version}, not {SCHEMA_VERSION}: "
+                                 "it cannot be migrated where it is; copy it somewhere writable")
+        self.read_only = True
 
     def _enable_wal(self, wait_s: float = 30.0) -> None:
         """Switch to WAL. On a store another process is creating at this very moment SQLite answers
@@ -576,6 +604,9 @@ class Store:
     def check_writable(self) -> None:
         """Refuse to add to a store SQLite finds damaged (PRAGMA quick_check: every page and index
         entry readable; a fraction of a second for tens of MB): writing more could lose what is left."""
+        if self.read_only:
+            raise SkillkilnError(f"store {self.path} is read-only (its file or folder may not be written); nothing "
+                                 "was changed")
         try:
             found = [r[0] for r in self._db.execute("PRAGMA quick_check").fetchall()]
         except sqlite3.DatabaseError as exc:

@@ -379,3 +379,37 @@ def test_a_run_begun_in_docker_resumes_only_in_docker(tmp_path):
                   env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert resumed.returncode == 2 and "weaker" not in resumed.stderr
     assert f"run {run_id} ran in Docker and goes on only there; start dockerd" in one_line_error(resumed)
+
+
+def test_a_store_on_read_only_media_is_browsed_and_not_written(tmp_path):
+    """Fault audit: a store whose folder may not be written was 'unreadable or corrupt' to every command, skills
+    list and verify included. Root writes anywhere, so the commands run without the capabilities that let it."""
+    import shutil
+    import stat
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    store = Store(folder / "s.sqlite")
+    metrics = {"mcc": 0.1, "accuracy": 0.7, "f1": 0.8, "balanced_accuracy": 0.55, "n": 10, "majority_accuracy": 0.7,
+               "p_value": 0.01}
+    store.offer_version("cola-x", "cola", "def solve(text):\n    return 1\n", {"validation": metrics},
+                        {"accepted": True}, (), {}, None)
+    store.close()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        def as_user(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner",
+                                   str(BIN / args[0]), *args[1:], "--store", str(folder / "s.sqlite")],
+                                  capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+
+        assert "cola-x" in as_user("skills", "list").stdout
+        checked = as_user("skills", "verify")
+        assert checked.returncode == 0 and "ok (schema 6, read-only)" in checked.stdout, checked.stderr
+        for args in (("skills", "pin", "cola-x@1"), ("evolve", "--task", "cola", "--iters", "1")):
+            done = as_user(*args)
+            assert done.returncode == 2 and "is read-only (its file or folder may not be written" in done.stderr, args
+            assert "corrupt" not in done.stderr
+    finally:
+        folder.chmod(stat.S_IRWXU)
