@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import hub_resolvable, quiet_datasets
+from tasks.hub import hub_resolvable, innermost, quiet_datasets, root_cause
 from tasks.splits import stratified_split
 
 DESCRIPTION = (
@@ -59,8 +59,10 @@ def _load_local(data_dir: Path) -> tuple[list[Example], list[Example], str]:
         )
         return _rows_to_examples(ds["train"]), _rows_to_examples(ds["test"]), f"local:{folder}"
     except Exception as exc:  # noqa: BLE001 - a damaged file raises many types, from pandas, pyarrow or int()
+        if isinstance(innermost(exc), OSError):  # the machine (a full datasets cache), not the files' format
+            raise SkillkilnError(f"the CoLA files in {folder} could not be loaded ({root_cause(exc)})") from None
         raise SkillkilnError(
-            f"the CoLA files in {folder} could not be read ({type(exc).__name__}: {str(exc)[:100]}); each line must be "
+            f"the CoLA files in {folder} could not be read ({root_cause(exc)}); each line must be "
             "source<TAB>label<TAB>original mark<TAB>sentence, label 0 or 1, in UTF-8"
         ) from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import hub_resolvable, quiet_datasets
+from tasks.hub import hub_resolvable, quiet_datasets, root_cause
 from tasks.splits import stratified_split
 
 SPLIT_SEED = 7
@@ -59,15 +59,6 @@ def _task(name: str, train: Split, validation: Split, test: Split, source: str) 
     return Task(name=name, kind="classification", description=f"Classify each text into one of {list(labels)}.",
                 labels=labels, train=train, validation=validation, test=test,
                 metric="mcc" if len(labels) == 2 else "accuracy", source=source)
-
-
-def root_cause(exc: BaseException) -> str:
-    """What went wrong, in one line: datasets wraps the parser's own error ("Expected 2 fields in line 102")
-    in a DatasetGenerationError that says only that generating the dataset failed."""
-    while exc.__cause__ is not None and exc.__cause__ is not exc:
-        exc = exc.__cause__
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def load_file(path: str, text_col: str, label_col: str) -> Task:

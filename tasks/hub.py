@@ -42,3 +42,17 @@ def quiet_datasets():
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     logging.getLogger("huggingface_hub").setLevel(logging.CRITICAL)  # its HTTP retries log a line each
     return datasets
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The error at the bottom of a chain: datasets wraps the parser's own ("Expected 2 fields in line 102") or the
+    disk's (no space left in its cache) in a DatasetGenerationError that says only that generating failed."""
+    while exc.__cause__ is not None and exc.__cause__ is not exc:
+        exc = exc.__cause__
+    return exc
+
+
+def root_cause(exc: BaseException) -> str:
+    """What went wrong, in one line (see innermost)."""
+    exc = innermost(exc)
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
-from tasks.hub import hub_resolvable, quiet_datasets
+from tasks.hub import hub_resolvable, quiet_datasets, root_cause
 
 FILE = "presidio_synth_dataset_v2.jsonl"
 SPLIT_SEED = 2022
@@ -55,7 +55,7 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
         try:
             rows = list(datasets.load_dataset("json", data_files=str(path), split="train"))
         except Exception as exc:  # noqa: BLE001 - a damaged file raises many types
-            raise SkillkilnError(f"{path} could not be read as JSON lines ({type(exc).__name__}: {str(exc)[:100]})") from None
+            raise SkillkilnError(f"{path} could not be read as JSON lines ({root_cause(exc)})") from None
         source, group_key = f"local:{path}", "template_id"
     else:
         name = dataset or "ai4privacy/pii-masking-300k"

@@ -218,3 +218,26 @@ def test_pii_with_a_hub_set_and_no_hub_says_to_drop_the_dataset(tmp_path):
     env.pop("SKILLKILN_DATA_DIR", None)
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and one_line_error(done).endswith("folder holding pii/*.jsonl and drop --dataset")
+
+
+def test_a_full_datasets_cache_is_not_called_a_bad_file(tmp_path):
+    """Fault audit: with HF_DATASETS_CACHE on a full disk, valid CoLA files were 'could not be read ...; each line must
+    be source<TAB>label...' (datasets' wrapper hid the OSError)."""
+    import subprocess
+
+    from test_cli import BIN, one_line_error
+
+    small = tmp_path / "cache"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        done = subprocess.run([str(BIN / "evolve"), "--task", "cola", "--iters", "1", "--store", str(tmp_path / "s.sqlite")],
+                              capture_output=True, text=True, env={**os.environ, "HF_DATASETS_CACHE": str(small)},
+                              timeout=300)
+        assert done.returncode == 2
+        line = one_line_error(done)
+        assert "could not be loaded (OSError: [Errno 28] No space left on device)" in line and "each line" not in line
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
