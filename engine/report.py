@@ -6,6 +6,7 @@ their first reason), the lineage of the accepted skills, and the token ledger.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import json
@@ -353,10 +354,14 @@ checks, so the gate's rows can add up to more than the candidates it rejected; a
 
 def write_report(store, run_id: str, path: Path) -> Path:
     text = render(store, run_id)
+    part = path.with_name(f".{path.name}.part")  # written whole, then renamed: a full disk leaves no cut report
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        part.write_text(text, encoding="utf-8")
+        part.replace(path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
         raise SkillkilnError(f"cannot write the report to {path}: {exc.strerror}") from None
     return path
 

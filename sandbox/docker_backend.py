@@ -280,9 +280,18 @@ class DockerBackend:
         if image is None and not image_exists(self._client):
             raise SkillkilnError(f"sandbox image {self.image} is missing; build it with: {BUILD_COMMAND}")
         remove_stale_containers(self._client)
+        def worker() -> DockerWorker:
+            try:
+                return DockerWorker(self._client, self.image, mem_mb, cpus, pids)
+            except Exception as exc:
+                try:
+                    self._client.ping()
+                except Exception:  # noqa: BLE001 - the SDK raises several types for "no daemon"
+                    raise SkillkilnError("the Docker daemon stopped answering (start dockerd again)") from exc
+                raise
+
         try:
-            self._pool = Pool(lambda: DockerWorker(self._client, self.image, mem_mb, cpus, pids), workers,
-                              host_margin_s=host_margin_s)
+            self._pool = Pool(worker, workers, host_margin_s=host_margin_s)
         except WorkerGone as exc:
             raise SkillkilnError(f"the sandbox container did not start ({exc})") from None
 

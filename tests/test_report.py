@@ -73,6 +73,27 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert pixels.std() > 0.05 and ink > 0.02, f"the screenshot looks blank (ink {ink:.3f})"
 
 
+def test_a_report_that_does_not_fit_on_the_disk_leaves_no_cut_file(report, tmp_path):
+    """Fault audit: on a full disk a truncated 94 kB report (of 165 kB) was left at the report's path."""
+    from engine.errors import SkillkilnError
+    from engine.report import write_report
+    from skills_store.store import Store
+
+    path, summary, store_path = report
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={path.stat().st_size // 2 // 1024}k", "tmpfs",
+                              str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        with pytest.raises(SkillkilnError, match="cannot write the report to .*: No space left on device"):
+            write_report(Store(Path(store_path)), summary["run_id"], small / "r.html")
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
 def test_a_report_that_cannot_be_written_costs_a_warning_not_the_summary(tmp_path):
     store = tmp_path / "s.sqlite"
     (tmp_path / "reports").write_text("a file where the reports folder would go")

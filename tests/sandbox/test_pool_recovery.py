@@ -71,6 +71,29 @@ def test_a_request_whose_container_is_killed_runs_again_on_a_fresh_one(hostile_d
 
 
 @pytest.mark.docker
+def test_a_daemon_that_stopped_answering_is_named_when_a_worker_cannot_be_replaced(tmp_path):
+    """Fault audit: dockerd killed mid-run gave 'the sandbox could not start a worker (('Connection aborted.',
+    FileNotFoundError(2, ...)))'. Here the backend's client is pointed at a socket no daemon serves (the real
+    daemon stays up for the rest of the suite) and its one container is killed, so the pool must start another."""
+    import docker
+
+    from conftest import require_docker
+    from engine.errors import SkillkilnError
+    from sandbox.docker_backend import DockerBackend
+
+    backend = DockerBackend(workers=1, client=require_docker())
+    try:
+        (container,) = backend.containers()
+        backend._client = docker.DockerClient(base_url=f"unix://{tmp_path}/no-daemon.sock", version="1.41")  # gone
+        container.kill()
+        with pytest.raises(SkillkilnError, match=r"could not start a worker \(the Docker daemon stopped answering"):
+            backend.run(RunRequest(RULE, RULE_TEXTS, labels=(0, 1)))
+    finally:
+        backend._client = require_docker()
+        backend.close()
+
+
+@pytest.mark.docker
 def test_the_hosts_own_deadline_replaces_a_container_that_stops_answering(hostile_docker):
     (container,) = hostile_docker.containers()
     restarts = hostile_docker.restarts
