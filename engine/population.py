@@ -216,9 +216,21 @@ class Population:
             self.migrate()
 
     def _home(self, member: Member) -> int:
-        for parent in member.parents:
-            if parent in self._island_of:
-                return self._island_of[parent]
+        """The island the parents were drawn from (select() draws them from one): the island holding every
+        parent; when several do (a migrated parent lives on two), the one with fewer members, so an island
+        restarted from the global best grows from it (its children all went back to the best's first island,
+        and the restarted island stayed one member); when none does (a specialist parent, or one evicted since),
+        an island holding the first (best) parent, else a parent's first island; no parents: round robin."""
+        def holding(ids: Sequence[str]) -> list[int]:
+            return [i for i, island in enumerate(self._islands) if all(any(m.id == p for m in island) for p in ids)]
+
+        if member.parents:
+            found = holding(member.parents) or holding(member.parents[:1])
+            if found:
+                return min(found, key=lambda i: (len(self._islands[i]), i))
+            for parent in member.parents:
+                if parent in self._island_of:
+                    return self._island_of[parent]
         return self.adds % self.n_islands
 
     def _place(self, island: int, member: Member) -> None:

@@ -75,6 +75,22 @@ def test_migration_copies_bests_and_resets_the_weakest_island() -> None:
     assert pop.island(0)[0].id == "m0"
 
 
+def test_an_island_restarted_from_the_best_grows_from_it() -> None:
+    """The restarted island held the global best alone, and every child of the best went back to the best's first
+    island: in a 25 x 4 CoLA run the islands ended at 8 and 1 members. A child goes where its parents are; where
+    a migrated parent lives on two islands, to the smaller."""
+    pop = Population(size=8, islands=2, migrate_every=4, coverage_slots=0)
+    for i, score in enumerate((0.5, 0.1, 0.4, 0.05)):
+        pop.add(member(i, score))
+    assert [m.id for m in pop.island(1)] == ["m0"] and "m0" in [m.id for m in pop.island(0)]
+    pop.add(member(4, 0.45, parents=("m0",)))
+    assert [m.id for m in pop.island(1)] == ["m0", "m4"]
+    pop.add(member(5, 0.3, parents=("m2",)))  # m2 lives on island 0 alone: its child stays there
+    assert "m5" in [m.id for m in pop.island(0)] and "m5" not in [m.id for m in pop.island(1)]
+    pop.add(member(6, 0.46, parents=("m4", "m0")))  # both parents on island 1 only together
+    assert "m6" in [m.id for m in pop.island(1)]
+
+
 def test_coverage_keeps_a_specialist_beside_the_best() -> None:
     pop = Population(size=2, islands=1, labels=LABELS, migrate_every=0)
     everything_but_label0 = set(range(10))  # gets all label-1 examples right, misses every label-0 one
