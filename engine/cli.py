@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from dataclasses import replace
@@ -134,6 +135,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         busy = store.claim_run(resume_id)  # two processes writing one run would propose every slot twice
         if busy is not None:
             raise SkillkilnError(f"run {resume_id} is still running (pid {busy}); stop it first, or wait for it")
+        if row["status"] == "running" and (where := owner_host(row["owner"])) and where != socket.gethostname():
+            say(f"warning: run {resume_id} is marked running by a process on host {where}, which cannot be checked "
+                "from here: if it still runs there, stop it (two processes would write one run)")
         config = replace(RunConfig.from_dict(store.run_json(row, "config")), store_path=store.path)
         ignored = options_given(click.get_current_context(), keep=RESUME_READS)
         if ignored:
@@ -412,6 +416,15 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         from engine.summary import print_baseline
 
         print_baseline(result, out_console)
+
+
+def owner_host(recorded: str | None) -> str | None:
+    """The host a run's owner was recorded on, if any."""
+    try:
+        who = json.loads(recorded) if recorded else None
+    except ValueError:
+        return None
+    return str(who["host"]) if isinstance(who, dict) and who.get("host") else None
 
 
 def settle_name(store, config: RunConfig) -> RunConfig:

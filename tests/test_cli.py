@@ -413,3 +413,24 @@ def test_a_store_on_read_only_media_is_browsed_and_not_written(tmp_path):
             assert "corrupt" not in done.stderr
     finally:
         folder.chmod(stat.S_IRWXU)
+
+
+def test_resuming_a_run_marked_running_on_another_host_warns(tmp_path):
+    """Fault audit: with its owner on another host (whose processes cannot be checked), --resume went ahead
+    without a word."""
+    import sqlite3
+
+    store = tmp_path / "s.sqlite"
+    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "2", "--sandbox", "local", "--store", str(store),
+               "--json")
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    db = sqlite3.connect(store)
+    db.execute("UPDATE runs SET status = 'running', owner = ? WHERE id = ?",
+               (json.dumps({"host": "build-box-7", "pid": 4242}), run_id))
+    db.commit()
+    db.close()
+    resumed = run("evolve", "--resume", run_id, "--store", str(store))
+    assert resumed.returncode == 0, resumed.stderr
+    assert (f"run {run_id} is marked running by a process on host build-box-7, which cannot be checked from here"
+            in " ".join(resumed.stderr.split()))
