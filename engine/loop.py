@@ -362,6 +362,7 @@ class Run:
                     self.seed_with(reuse, pool)
                 for iteration in range(self.next_iteration, self.config.iters):
                     self.iteration(iteration, pool)
+                    self.store.checkpoint()  # the iteration is in the store's file, not only its -wal
                     self.next_iteration = iteration + 1
                     if progress:
                         progress(iteration + 1, self.snapshot())

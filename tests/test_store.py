@@ -222,3 +222,26 @@ def test_a_description_reads_as_one_sentence_and_lists_words_not_names():
     text = describe(code, "cola")
     assert text.startswith("Rule skill: a score at or above THRESHOLD means label 0, else 1; uses re; looks for ")
     assert "'himself'" in text and "'PERSON'" in text and "NAMES" not in text and "PLACES" not in text
+
+
+def test_a_copy_of_the_file_alone_holds_every_finished_iteration(tmp_path):
+    """Fault audit: with the store open, a run's candidates lived only in the -wal file, so a copy of the .sqlite
+    file (a backup, a -wal deleted by hand) held no trace of the run. The loop checkpoints after each iteration
+    and each run."""
+    import shutil
+
+    store = Store(tmp_path / "s.sqlite")
+    store.start_run("r1", "cola", {"iters": 1}, "docker")
+    store.add_candidate({
+        "id": "r1-000-0", "run_id": "r1", "iteration": 0, "code": "def solve(text):\n    return 1\n",
+        "code_sha256": "h", "parent_ids": (), "proposer": "offline", "model": "m", "note": "n", "prompt_tokens": 0,
+        "completion_tokens": 0, "stage": "train", "accepted": 0, "reasons": ("constant_output:train",),
+        "verdict": {"accepted": False}, "sandbox_s": 0.1})
+    store.checkpoint()  # as Run.execute after each iteration
+    shutil.copy(tmp_path / "s.sqlite", tmp_path / "copy.sqlite")
+    store.finish_run("r1", "finished", {"candidates": 1})
+    shutil.copy(tmp_path / "s.sqlite", tmp_path / "after.sqlite")
+    store.close()
+    copy = Store(tmp_path / "copy.sqlite")
+    assert [r["id"] for r in copy.candidates("r1")] == ["r1-000-0"] and copy.run("r1")["status"] == "running"
+    assert Store(tmp_path / "after.sqlite").run("r1")["status"] == "finished"
