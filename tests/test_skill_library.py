@@ -64,3 +64,30 @@ def test_composed_skill_calls_the_stored_one_through_the_sandbox(tmp_path):
     forged.write_text(exported.read_text().replace("THRESHOLD = 2", "THRESHOLD = 9", 1))
     refused = run("skills", "check", str(forged), "--task", "cola", "--sandbox", "docker", "--store", str(store_path))
     assert refused.returncode == 2 and "its code is not the stored cola-rules@1's" in refused.stderr
+
+
+def test_a_library_changed_in_the_store_is_refused_wherever_it_would_run(tmp_path):
+    """Reuse audit: with a library's code edited in the store, skills run, export, check and evolve ran the edited
+    code without a word (the export's header kept the stored hash), and --reuse of an edited version stored it
+    again under a fresh, valid hash."""
+    import sqlite3
+
+    store_path = tmp_path / "s.sqlite"
+    store = Store(store_path)
+    metrics = {"validation": {"mcc": 0.15}}
+    store.offer_version("cola-rules", "cola", skill_code("honest_rules.py"), metrics, {}, (), {}, None)
+    store.offer_version("cola-composed", "cola", COMPOSED, metrics, {}, (), {}, None, dependencies={"cola-rules": 1})
+    store.close()
+    db = sqlite3.connect(store_path)
+    db.execute("UPDATE skill_versions SET code = code || '\n# edited' WHERE name = 'cola-rules'")
+    db.commit()
+    db.close()
+    said = "library cola-rules@1's code does not match its stored sha256: it was changed after the gate judged it"
+    for args in (("skills", "run", "cola-composed", "The cat sat.", "--sandbox", "local"),
+                 ("skills", "export", "cola-composed"),
+                 ("evolve", "--task", "cola", "--iters", "1", "--library", "cola-rules@1", "--sandbox", "local")):
+        done = run(*args, "--store", str(store_path))
+        assert done.returncode == 2 and said in " ".join(done.stderr.split()), (args, done.stderr)
+    done = run("evolve", "--task", "cola", "--iters", "1", "--reuse", "cola-rules", "--sandbox", "local",
+               "--store", str(store_path))
+    assert done.returncode == 2 and "--reuse cola-rules: cola-rules@1's code does not match its stored sha256" in done.stderr
