@@ -66,6 +66,7 @@ class Run:
         self.config = config
         self.libraries = dict(libraries or {})  # stored skills candidates may import, by import name
         self.library_outputs: dict[str, tuple[Any, ...]] = {}  # their train outputs, for proposers that use them
+        self.warnings: list[str] = []  # what the summary must say (a library not offered as a feature)
         self.task = task
         self.backend = backend
         self.proposer = proposer
@@ -158,8 +159,9 @@ class Run:
 
     def score_libraries(self) -> None:
         """Run each offered library over the train texts, in the sandbox, once per run, for a
-        proposer that uses their outputs as features (the offline one). A library that fails
-        there is simply not offered as a feature."""
+        proposer that uses their outputs as features (the offline one). A library that fails there,
+        on any text, is not offered as a feature, and the summary says so: every candidate built on it
+        would fail the gate on those texts."""
         if not self.libraries or not getattr(self.proposer, "uses_library_outputs", False):
             return
         from tasks import task_spec
@@ -169,8 +171,13 @@ class Run:
             request = RunRequest(code=lib.code, texts=self.task.train.texts, kind=lib.kind, labels=tuple(labels),
                                  libraries=sources_for(lib.code, self.libraries))
             result = self.backend.run(request, self.config.limits)
-            if result.predictions is not None:
+            failed = result.failure or next(iter(result.per_example_errors.values()), "")
+            if result.predictions is not None and not failed:
                 self.library_outputs[name] = tuple(result.predictions)
+            else:
+                many = len(result.per_example_errors)
+                self.warnings.append(f"library {lib.ref} is not offered as a feature: it failed on "
+                                     f"{many or 'the'} train text{'' if many == 1 else 's'} ({' '.join(str(failed).split())[:120]})")
 
     def gather_evidence(self, iteration: int) -> None:
         """Cluster the elite's misclassified train examples before an iteration's proposals; the
@@ -425,6 +432,7 @@ class Run:
             "stages": {stage: self.stages[stage] for stage in STOPS if self.stages[stage]},
             "tokens": {**self.tokens, "total": self.tokens["prompt"] + self.tokens["completion"]},
             "population": self.population.stats(),  # islands, specialists, migrations, duplicates set aside
+            "warnings": list(self.warnings),
             "best": self.best,
             "metric": self.task.selection_key,
             "majority_accuracy": (

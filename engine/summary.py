@@ -162,6 +162,8 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
         sandbox += f" · {plural(restarts, 'worker')} lost and replaced"
     facts.add_row("sandbox", sandbox if summary["sandbox"] == "docker" else f"[yellow]{sandbox}[/yellow]")
     facts.add_row("tokens", tokens_line(summary))
+    for warning in summary.get("warnings") or ():
+        facts.add_row("warning", Text(warning, style="yellow"))
     for label, text in llm_rows(summary):  # plain text, never read as markup (an error may hold brackets)
         facts.add_row(label, Text(text, style=ROW_STYLES.get(label, "")))
     facts.add_row("wall time", f"{summary['wall_s']:.1f} s ({summary['sandbox_s']:.1f} s in the sandbox)")

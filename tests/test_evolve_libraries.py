@@ -201,3 +201,21 @@ def test_a_run_never_stores_its_skills_under_a_librarys_own_name(tmp_path):
     with pytest.raises(SkillkilnError, match=r"cola-offline@2 imports cola-offline@1, an earlier version of its own"):
         resolve(store, ["cola-offline"])
     assert resolve(store, ["cola-offline@1"])["cola_offline"].version == 1  # the way out it names
+
+
+def test_a_library_that_fails_on_some_train_texts_is_not_offered_and_the_summary_says_so(tmp_path):
+    """Reuse audit: a library raising on texts with 'movie' became a feature of every candidate, and every one
+    failed the gate (crash:train_subset 8, 'none accepted'), with no word of the library."""
+    store = Store(tmp_path / "s.sqlite")
+    crashy = ("def solve(text):\n    if ' the ' in f' {text.lower()} ':\n        raise ValueError('boom')\n"
+              "    return 1 if len(text) % 2 else 0\n")
+    offer(store, "cola-crashy", crashy)
+    store.close()
+    done = run("evolve", "--task", "cola", "--iters", "2", "--library", "cola-crashy", "--store",
+               str(tmp_path / "s.sqlite"), "--sandbox", "local", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    (warning,) = summary["warnings"]
+    assert warning.startswith("library cola-crashy@1 is not offered as a feature: it failed on ") and "boom" in warning
+    rows = Store(tmp_path / "s.sqlite").candidates(summary["run_id"])
+    assert not [r for r in rows if "cola_crashy" in r["code"]] and summary["accepted_count"] >= 1
