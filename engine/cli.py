@@ -453,14 +453,17 @@ def name_apart_from_libraries(config: RunConfig, offered: dict) -> RunConfig:
     """The run's skills must not be stored under a library's own name: a version importing an earlier
     version of its own name could never be offered as a library (a sandbox holds one version of a name).
     The default name moves aside, saying so; a --name that collides is refused."""
-    taken = {lib.name for lib in offered.values()}
-    if config.skill_name not in taken:
+    from skills_store.store import library_name
+
+    taken = {lib.import_name: lib.name for lib in offered.values()}  # `-` and `_` import as one name
+    if library_name(config.skill_name) not in taken:
         return config
     if config.name:
-        raise SkillkilnError(f"--name {config.name} is the name of library {config.name}: a version that imports an "
-                             "earlier version of its own name could never be used as a library; choose another --name")
+        raise SkillkilnError(f"--name {config.name} imports as {library_name(config.name)}, as library "
+                             f"{taken[library_name(config.name)]} does: a version that imports a library of its own "
+                             "import name could never be used as a library; choose another --name")
     stem, n = config.skill_name, 2
-    while f"{stem}-{n}" in taken:
+    while library_name(f"{stem}-{n}") in taken:
         n += 1
     say(f"note: the run's skills are stored as {stem}-{n}: {stem} is a library of this run (--name chooses)")
     return replace(config, name=f"{stem}-{n}")

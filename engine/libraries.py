@@ -68,6 +68,9 @@ def resolve(store: Store, refs: tuple[str, ...] | list[str]) -> dict[str, Librar
             add(f"{dep}@{dep_version}", trail + (version.name,))
         import_name = library_name(version.name)
         known = out.get(import_name)
+        if known is not None and known.name != version.name:  # `-` and `_` import as one name
+            raise SkillkilnError(f"libraries {known.name} and {version.name} both import as {import_name}; one "
+                                 "sandbox holds one of them: offer only one")
         if known is not None and known.version != version.version:
             raise SkillkilnError(f"libraries need two versions of {version.name} ({known.version} and "
                                  f"{version.version}); name one version for every library")

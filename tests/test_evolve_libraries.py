@@ -194,7 +194,18 @@ def test_a_run_never_stores_its_skills_under_a_librarys_own_name(tmp_path):
     assert json.loads(Store(path).run(summary["run_id"])["config"])["name"] == "cola-offline-2"
     refused = run("evolve", "--task", "cola", "--iters", "1", "--library", "cola-offline", "--name", "cola-offline",
                   "--store", path, "--sandbox", "local")
-    assert refused.returncode == 2 and "--name cola-offline is the name of library cola-offline" in one_line_error(refused)
+    assert refused.returncode == 2 and "--name cola-offline imports as cola_offline, as library cola-offline does" in one_line_error(refused)
+    # '-' and '_' import as one name (reuse audit: --name cola_offline was taken and its versions could never be
+    # libraries: 'libraries need two versions of cola_offline (2 and 4)', of two different skills)
+    refused = run("evolve", "--task", "cola", "--iters", "1", "--library", "cola-offline", "--name", "cola_offline",
+                  "--store", path, "--sandbox", "local")
+    assert refused.returncode == 2 and "--name cola_offline imports as cola_offline, as library cola-offline does" in one_line_error(refused)
+    store = Store(path)
+    offer(store, "cola_offline", RULES + "\n# the other spelling\n")
+    store.close()
+    both = run("evolve", "--task", "cola", "--iters", "1", "--library", "cola-offline", "--library", "cola_offline",
+               "--store", path, "--sandbox", "local")
+    assert both.returncode == 2 and "libraries cola-offline and cola_offline both import as cola_offline" in one_line_error(both)
     store = Store(path)  # a version stored before: it imports an earlier version of its own name
     store.offer_version("cola-offline", "cola", DOUBLED.replace("cola_rules", "cola_offline"), {"validation": {"mcc": 0.3}},
                         {}, (), {}, None, dependencies={"cola-offline": 1})
