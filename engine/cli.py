@@ -157,7 +157,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                            dataset=dataset, embedder=embedder, score_all=score_all, text_col=text_col,
                            label_col=label_col, **llm_fields)
         config = settle_name(store, config)
-    reused_versions = [reused(store, ref, config.task) for ref in reuse]
+    reused_versions = list({(v.name, v.version): v for v in (reused(store, ref, config.task) for ref in reuse)}.values())
     seeds = [(f"{v.name}@{v.version}", v.code) for v in reused_versions]
     if not resume_id:  # exact versions, fixed for the run (a resumed run injects the same code)
         wanted = list(libraries) + [f"{d}@{ver}" for v in reused_versions for d, ver in v.dependencies.items()]

@@ -324,6 +324,9 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
     label_a, label_b = f"{a.name}@{a.version}", f"{b.name}@{b.version}"
     diff = difflib.unified_diff(a.code.splitlines(keepends=True), b.code.splitlines(keepends=True), label_a, label_b)
     print_code("".join(diff) or "(same code)\n", "diff")
+    if a.dependencies != b.dependencies:  # the same code on other library versions runs other code
+        imports = lambda v: ", ".join(f"{n}@{ver}" for n, ver in sorted(v.dependencies.items())) or "none"  # noqa: E731
+        out_console.print(f"imports: {label_a} {imports(a)}; {label_b} {imports(b)}", markup=False, highlight=False)
     table = Table(title="metrics", title_justify="left")
     for col in ("split", "metric", label_a, label_b, "change"):
         table.add_column(col, justify="left" if col in ("split", "metric") else "right")

@@ -79,6 +79,23 @@ def test_diff_shows_code_and_metric_change(filled):
     assert "+0.050" in done.stdout
 
 
+def test_diff_names_the_library_versions_when_they_differ(tmp_path):
+    """Reuse audit: two versions with the same code on other library versions diffed as '(same code)' and nothing
+    else, though they run other code."""
+    store = Store(tmp_path / "s.sqlite")
+    metrics = {"validation": {"mcc": 0.1}}
+    code = "from skills import lib\n\n\ndef solve(text):\n    return lib.solve(text)\n"
+    store.offer_version("lib", "cola", "def solve(text):\n    return len(text) % 2\n", metrics, {}, (), {}, None)
+    store.offer_version("lib", "cola", "def solve(text):\n    return 1 - len(text) % 2\n", {"validation": {"mcc": 0.2}},
+                        {}, (), {}, None)
+    store.offer_version("user", "cola", code, metrics, {}, (), {}, None, dependencies={"lib": 1})
+    store.offer_version("user", "cola", code, {"validation": {"mcc": 0.2}}, {}, (), {}, None, dependencies={"lib": 2})
+    store.close()
+    done = run("skills", "diff", "user@1", "user@2", "--store", str(tmp_path / "s.sqlite"))
+    assert done.returncode == 0 and "(same code)" in done.stdout
+    assert "imports: user@1 lib@1; user@2 lib@2" in done.stdout
+
+
 def test_diff_of_two_tasks_compares_no_scores(filled):
     """A span skill against a classification skill: each version's own metrics, no change column
     (span F1 against a binary F1 read as +0.313), and a line that says why."""
