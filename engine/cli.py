@@ -505,8 +505,9 @@ def reused(store, ref: str, task: str):
         raise SkillkilnError(f"--reuse {ref}: {version.name}@{version.version}'s code does not match its stored sha256 "
                              "(changed after the gate judged it); `skills verify` lists it; restore it, or name another "
                              "version")
-    if store.is_retired(version.name):
-        raise SkillkilnError(f"--reuse {ref}: {version.name} is retired (skills retire --undo {version.name})")
+    if store.is_retired(version.name) and "@" not in ref:  # as --library: a named version may still be used
+        raise SkillkilnError(f"--reuse {ref}: {version.name} is retired; name a version (NAME@V) to use it anyway, or "
+                             f"`skills retire --undo {version.name}`")
     return version
 
 

@@ -650,6 +650,10 @@ def check_libraries(asked: tuple[str, ...], embedded: dict[str, tuple[str, str]]
         for name, lib in libs.items():
             if name in embedded and embedded[name][0] != lib.ref:
                 say(f"warning: the export carries {embedded[name][0]}; checking with {lib.ref}, as --library asks")
+        left_out = [ref for name, (ref, _) in embedded.items() if name not in libs]
+        if left_out:  # --library names the libraries to check with, all of them
+            say(f"warning: the export also carries {', '.join(left_out)}, left out: --library names every library "
+                "to check with (name those too)")
     else:
         refs = [ref for ref, _ in embedded.values()]
         for ref, code in embedded.values():

@@ -126,7 +126,11 @@ def test_reuse_refuses_a_skill_of_another_task_or_retired(tmp_path):
     done = run("evolve", "--task", "cola", "--reuse", "other", "--store", str(path))
     assert done.returncode == 2 and "is for task 'sst2'" in done.stderr
     done = run("evolve", "--task", "cola", "--reuse", "old", "--store", str(path))
-    assert done.returncode == 2 and "retired" in done.stderr
+    assert done.returncode == 2 and "old is retired; name a version (NAME@V) to use it anyway" in done.stderr
+    # a named version may be used, as --library allows (reuse audit: --reuse NAME@V of a retired skill was refused)
+    done = run("evolve", "--task", "cola", "--iters", "1", "--batch", "1", "--reuse", "old@1", "--sandbox", "local",
+               "--store", str(path))
+    assert done.returncode == 0 and "seeded with old@1" in done.stderr, done.stderr
 
 
 def test_ctrl_c_names_the_run_and_writes_its_report(tmp_path):

@@ -155,6 +155,14 @@ def test_run_and_export_inject_dependencies_of_dependencies(tmp_path):
                            cwd=tmp_path, env={"PATH": os.environ.get("PATH", "")})
     assert alone.returncode == 0, alone.stderr
     assert alone.stdout.strip() == "0"
+    # --library names every library to check with: the export's others are said to be left out (reuse audit: they
+    # were dropped without a word and the check failed on an ImportError)
+    checked = run("skills", "check", str(exported), "--task", "cola", "--library", "composed@1", *where,
+                  "--sandbox", "local")
+    assert "the export also carries" not in checked.stderr  # composed@1 brings cola-rules@1 along
+    checked = run("skills", "check", str(exported), "--task", "cola", "--library", "cola-rules@1", *where,
+                  "--sandbox", "local")
+    assert "the export also carries composed@1, left out" in " ".join(checked.stderr.split())
 
 
 def test_offline_evolve_uses_a_library_as_a_rule_and_records_it(tmp_path):
