@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -118,6 +117,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     from engine.proposers import make_proposer
     from engine.summary import plural, print_summary
     from sandbox.factory import open_backend
+    from skills_store import owner
     from tasks import canonical_task, load_task, resolve_data_dir, task_spec
 
     if not resume_id:  # input that is wrong on its face is refused before the store is made (or opened)
@@ -135,7 +135,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         busy = store.claim_run(resume_id)  # two processes writing one run would propose every slot twice
         if busy is not None:
             raise SkillkilnError(f"run {resume_id} is still running (pid {busy}); stop it first, or wait for it")
-        if row["status"] == "running" and (where := owner_host(row["owner"])) and where != socket.gethostname():
+        if row["status"] == "running" and (where := owner.other_host(row["owner"])):
             say(f"warning: run {resume_id} is marked running by a process on host {where}, which cannot be checked "
                 "from here: if it still runs there, stop it (two processes would write one run)")
         config = replace(RunConfig.from_dict(store.run_json(row, "config")), store_path=store.path)
@@ -228,9 +228,11 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                 INTERRUPTED.append(_report(store, run.run_id)[1])
                 raise
             except Exception as exc:  # a provider, the disk, the store's file failed mid-run: what was done is stored
-                if not isinstance(exc, SkillkilnError) and environment_error(exc) is None:
-                    raise  # a bug of ours: the last line of defence says so
-                exc = exc if isinstance(exc, SkillkilnError) else SkillkilnError(environment_error(exc))
+                if not isinstance(exc, SkillkilnError):
+                    cause = environment_error(exc)
+                    if cause is None:
+                        raise  # a bug of ours: the last line of defence says so
+                    exc = SkillkilnError(cause)
                 n = run.counts["candidates"]
                 if not store.has_run(run.run_id):  # it failed before the run was stored (a full disk at the start)
                     raise SkillkilnError(f"{exc} (run {run.run_id} was not stored)") from None
@@ -418,15 +420,6 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         print_baseline(result, out_console)
 
 
-def owner_host(recorded: str | None) -> str | None:
-    """The host a run's owner was recorded on, if any."""
-    try:
-        who = json.loads(recorded) if recorded else None
-    except ValueError:
-        return None
-    return str(who["host"]) if isinstance(who, dict) and who.get("host") else None
-
-
 def settle_name(store, config: RunConfig) -> RunConfig:
     """The stored skill's name, checked before anything runs: NAME@VERSION must parse, and the name must not
     be another task's skill or a retired one (the first accepted candidate would fail, or be hidden)."""
@@ -462,11 +455,17 @@ def name_apart_from_libraries(config: RunConfig, offered: dict) -> RunConfig:
         raise SkillkilnError(f"--name {config.name} imports as {library_name(config.name)}, as library "
                              f"{taken[library_name(config.name)]} does: a version that imports a library of its own "
                              "import name could never be used as a library; choose another --name")
-    stem, n = config.skill_name, 2
-    while library_name(f"{stem}-{n}") in taken:
+    name = aside(config.skill_name, lambda candidate: library_name(candidate) not in taken)
+    say(f"note: the run's skills are stored as {name}: {config.skill_name} is a library of this run (--name chooses)")
+    return replace(config, name=name)
+
+
+def aside(stem: str, free: Callable[[str], bool]) -> str:
+    """STEM-2, STEM-3, ...: the first that FREE allows (a run's default name moved aside)."""
+    n = 2
+    while not free(f"{stem}-{n}"):
         n += 1
-    say(f"note: the run's skills are stored as {stem}-{n}: {stem} is a library of this run (--name chooses)")
-    return replace(config, name=f"{stem}-{n}")
+    return f"{stem}-{n}"
 
 
 def name_apart_from_other_data(store, config: RunConfig) -> RunConfig:
@@ -487,11 +486,9 @@ def name_apart_from_other_data(store, config: RunConfig) -> RunConfig:
         skill = store.find_skill(name)
         return other(name) is None and (skill is None or (skill["task"] == config.task and not skill["retired"]))
 
-    stem, n = config.skill_name, 2
-    while not usable(f"{stem}-{n}"):
-        n += 1
-    say(f"warning: the run's skills are stored as {stem}-{n}: {why}")
-    return replace(config, name=f"{stem}-{n}")
+    name = aside(config.skill_name, usable)
+    say(f"warning: the run's skills are stored as {name}: {why}")
+    return replace(config, name=name)
 
 
 def reused(store, ref: str, task: str):

@@ -586,19 +586,21 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     run = store.run(run_id)
     candidates = store.candidates(run_id)
     reasons: dict[str, int] = {}
+    outcome = {"accepted": 0, "rejected": 0, "skipped": 0}  # as evolve counts them (engine.loop)
     for c in candidates:
-        for reason in json.loads(c["reasons"]):
+        said = json.loads(c["reasons"])
+        for reason in said:
             reasons[reason] = reasons.get(reason, 0) + 1
+        outcome["accepted" if c["accepted"] else "skipped" if is_skip(said) else "rejected"] += 1
     rejections, skipped = split_reasons(reasons)
     stored = store.run_json(run, "summary")  # written when the run ended, however it ended
     info = {
         "run_id": run["id"], "task": run["task"], "status": run["status"], "process": store.process(run),
         "sandbox": run["sandbox"], "started_at": run["started_at"], "finished_at": run["finished_at"], "config": store.run_json(run, "config"),
         # the counts under evolve --json's names: accepted, of them stored as new versions, rejected, skipped
-        "candidates": len(candidates), "accepted_count": sum(c["accepted"] for c in candidates),
+        "candidates": len(candidates), "accepted_count": outcome["accepted"],
         "stored_count": sum(1 for c in candidates if c["skill_version"]),
-        "rejected_count": sum(1 for c in candidates if not c["accepted"] and not is_skip(json.loads(c["reasons"]))),
-        "skipped_count": sum(1 for c in candidates if not c["accepted"] and is_skip(json.loads(c["reasons"]))),
+        "rejected_count": outcome["rejected"], "skipped_count": outcome["skipped"],
         "rejections": rejections,  # failures of the gate
         "skipped": skipped,  # stops of the cascade (engine.records.SKIPS)
         "best": store.run_best(run_id), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),

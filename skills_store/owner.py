@@ -25,13 +25,25 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None  # field 22 of proc(5): starttime
 
 
-def alive(owner: str | None) -> bool | None:
-    """Whether the recorded process still runs: None when nothing was recorded or it ran on another host."""
+def _recorded(owner: str | None) -> dict[str, Any] | None:
+    """The owner as recorded (identity()), or None when nothing readable was."""
     try:
         who = json.loads(owner) if owner else None
     except ValueError:
         return None
-    if not isinstance(who, dict) or who.get("host") != socket.gethostname() or not isinstance(who.get("pid"), int):
+    return who if isinstance(who, dict) else None
+
+
+def other_host(owner: str | None) -> str | None:
+    """The host the owner was recorded on when it is not this one (its processes cannot be checked), else None."""
+    host = (_recorded(owner) or {}).get("host")
+    return str(host) if host and host != socket.gethostname() else None
+
+
+def alive(owner: str | None) -> bool | None:
+    """Whether the recorded process still runs: None when nothing was recorded or it ran on another host."""
+    who = _recorded(owner)
+    if who is None or who.get("host") != socket.gethostname() or not isinstance(who.get("pid"), int):
         return None
     if who.get("start") is not None:
         return _start_ticks(who["pid"]) == who["start"]

@@ -366,6 +366,8 @@ class Store:
         blob = row["train_predictions"]
         return None if blob is None else tuple(json.loads(zlib.decompress(blob)))
 
+    DAMAGED_HINT = ": `skills verify` lists every damaged record"  # ends the errors of decoded() and run_json()
+
     def decoded(self, row: sqlite3.Row) -> dict[str, Any]:
         """A candidate's row with its JSON and compressed columns read; a damaged one is one line naming it."""
         try:
@@ -374,8 +376,7 @@ class Store:
                     "train_predictions": self.train_predictions(row)}
         except (ValueError, TypeError, zlib.error) as exc:
             raise SkillkilnError(f"candidate {row['id']} in the store {self.path} is damaged "
-                                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:80]}): `skills verify` lists "
-                                 "every damaged record") from None
+                                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:80]}){self.DAMAGED_HINT}") from None
 
     def run_json(self, row: sqlite3.Row, column: str) -> dict[str, Any]:
         """A run's config or summary (an empty summary: {}); a damaged one is one line naming it."""
@@ -385,8 +386,8 @@ class Store:
                 raise ValueError(f"a JSON {type(value).__name__}, not an object")
             return value
         except (ValueError, TypeError) as exc:
-            raise SkillkilnError(f"run {row['id']}'s {column} in the store {self.path} is damaged ({exc}): "
-                                 "`skills verify` lists every damaged record") from None
+            raise SkillkilnError(f"run {row['id']}'s {column} in the store {self.path} is damaged ({exc})"
+                                 f"{self.DAMAGED_HINT}") from None
 
     @staticmethod
     def process(row: sqlite3.Row) -> str | None:
@@ -440,15 +441,15 @@ class Store:
         if skill is not None and skill["task"] != task:
             raise SkillkilnError(f"skill {name!r} belongs to task {skill['task']!r}, not {task!r}")
         latest = db.execute(
-            "SELECT version, metrics FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
-        ).fetchone()
+            "SELECT version, metrics, provenance FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1",
+            (name,)).fetchone()
         old_score = None
         if latest is not None:
             old_score = json.loads(latest["metrics"]).get("validation", {}).get(key, float("-inf"))
             if new_score <= old_score:
                 return None
-            held, new_data = self.latest_data(name), provenance.get("data_sha256")
-            if held and held[1] and new_data and held[1] != new_data:  # scores on two datasets: not comparable
+            held, new_data = self._data_of_row(latest), provenance.get("data_sha256")
+            if held and new_data and held != new_data:  # scores on two datasets: not comparable
                 return None  # evolve moves its name aside before the run (engine.cli.name_apart_from_other_data)
         if skill is None:
             check_name(name)
@@ -523,28 +524,28 @@ class Store:
             return skill["pinned_version"]
         return self.latest_version(name)
 
-    def data_of(self, provenance: dict[str, Any]) -> str | None:
-        """The data fingerprint (Task.fingerprint) a version was judged on: its provenance's, else its run's
-        config's (versions stored before provenance carried it), else None (unknown)."""
+    def _data_of_row(self, row: sqlite3.Row) -> str | None:
+        """The data fingerprint (Task.fingerprint) a version row was judged on: its provenance's, else its run's
+        config's (versions stored before provenance carried it), else None (unknown, or unreadable)."""
+        try:
+            provenance = json.loads(row["provenance"]) or {}
+        except (ValueError, TypeError):
+            provenance = {}
+        if not isinstance(provenance, dict):
+            return None
         if provenance.get("data_sha256"):
             return str(provenance["data_sha256"])
-        row = self._db.execute("SELECT config FROM runs WHERE id = ?", (provenance.get("run_id"),)).fetchone()
+        run = self._db.execute("SELECT id, config FROM runs WHERE id = ?", (provenance.get("run_id"),)).fetchone()
         try:
-            return (json.loads(row["config"]) or {}).get("data_sha256") if row else None
-        except (ValueError, TypeError, AttributeError):
+            return self.run_json(run, "config").get("data_sha256") if run else None
+        except SkillkilnError:
             return None
 
     def latest_data(self, name: str) -> tuple[int, str | None] | None:
         """(NAME's latest version, the data it was judged on), or None when NAME has no version."""
         row = self._db.execute("SELECT version, provenance FROM skill_versions WHERE name = ? ORDER BY version DESC "
                                "LIMIT 1", (name,)).fetchone()
-        if row is None:
-            return None
-        try:
-            provenance = json.loads(row["provenance"]) or {}
-        except (ValueError, TypeError):
-            provenance = {}
-        return row["version"], self.data_of(provenance if isinstance(provenance, dict) else {})
+        return None if row is None else (row["version"], self._data_of_row(row))
 
     def latest_version(self, name: str) -> int | None:
         """NAME's highest version number, pinned or not (None when it has none)."""
@@ -658,14 +659,14 @@ class Store:
                     try:
                         self.decoded(row)
                     except SkillkilnError as exc:
-                        problems.append(str(exc).split(": `skills verify`")[0])
+                        problems.append(str(exc).removesuffix(self.DAMAGED_HINT))
             if "runs" in tables:
                 for row in self._db.execute("SELECT * FROM runs"):
                     for column in ("config", "summary"):
                         try:
                             self.run_json(row, column)
                         except SkillkilnError as exc:
-                            problems.append(str(exc).split(": `skills verify`")[0])
+                            problems.append(str(exc).removesuffix(self.DAMAGED_HINT))
         except sqlite3.DatabaseError as exc:
             problems.append(f"sqlite: {exc}")
         return problems
