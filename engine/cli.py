@@ -31,6 +31,7 @@ INTERRUPTED: list[str] = []  # set by evolve on Ctrl-C: the run's id, then where
 
 # what `evolve --resume RUN` still reads from its command line; every other setting is the run's own
 RESUME_READS = {"resume_id", "store_path", "data_dir", "text_col", "label_col", "as_json"}
+RESUME_FIELDS = {"llm_timeout": "llm_timeout_s"}  # an option whose RunConfig field has another name
 
 
 def llm_options(command):
@@ -139,7 +140,9 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             say(f"warning: run {resume_id} is marked running by a process on host {where}, which cannot be checked "
                 "from here: if it still runs there, stop it (two processes would write one run)")
         config = replace(RunConfig.from_dict(store.run_json(row, "config")), store_path=store.path)
-        ignored = options_given(click.get_current_context(), keep=RESUME_READS)
+        ctx = click.get_current_context()  # an option the run already has (--sandbox docker of a Docker run) is no news
+        ignored = [flag for key, flag in options_given(ctx, keep=RESUME_READS)
+                   if ctx.params[key] != getattr(config, RESUME_FIELDS.get(key, key), None)]
         if ignored:
             say(f"warning: --resume continues run {resume_id} with its own settings; ignoring {', '.join(ignored)}")
         if config.record:  # a transcript holds one uninterrupted run: its first part stays as it was
@@ -204,7 +207,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
             f"{plural(config.iters, 'iteration')} x {plural(config.batch, 'candidate')}"
             + (f", strategy {config.strategy} (independent samples: no parents, no feedback)"
                if config.strategy != "evolve" else "")
-            + (f", seeded with {', '.join(r for r, _ in seeds)}" if seeds else "")
+            + (f", seeded with {', '.join(seeded)}" if (seeded := [r for r, _ in seeds] or run.seeded) else "")
             + (f", libraries {', '.join(lib.ref for lib in offered.values())}" if offered else ""))
         with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("accepted {task.fields[accepted]} · best val {task.fields[metric]} {task.fields[best]}"),

@@ -150,10 +150,10 @@ def when(stamp: str | None) -> str:
     return f"{stamp[:10]} {stamp[11:16]}" if stamp and len(stamp) >= 16 else (stamp or "-")
 
 
-def options_given(ctx: click.Context, keep: set[str]) -> list[str]:
-    """The options of CTX's command set on the command line or by environment, outside KEEP, as flags."""
+def options_given(ctx: click.Context, keep: set[str]) -> list[tuple[str, str]]:
+    """The options of CTX's command set on the command line or by environment, outside KEEP: (name, flag)."""
     given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-    return [max(p.opts, key=len) for p in ctx.command.params
+    return [(p.name, max(p.opts, key=len)) for p in ctx.command.params
             if p.name not in keep and ctx.get_parameter_source(p.name) in given]
 
 

@@ -89,6 +89,7 @@ class Run:
         self.sandbox_s = 0.0
         self.best: dict[str, Any] | None = None
         self.earlier_wall_s = 0.0  # resumed: the wall time the run spent before
+        self.seeded: tuple[str, ...] = ()  # resumed: the stored skills (NAME@V) its population was seeded with
         self.accepted_scores: list[tuple[int, float]] = []  # (iteration, validation score) of accepted candidates
         self.last_reasons: tuple[str, ...] = ()
         self.next_iteration = 0
@@ -329,6 +330,7 @@ class Run:
         last = max(per_iteration, default=SEED_ITERATION)
         cut_short = last if last != SEED_ITERATION and per_iteration[last] < config.batch else None
         run.next_iteration = last if cut_short is not None else last + 1
+        run.seeded = tuple(r["model"] for r in records if r["iteration"] == SEED_ITERATION and r["proposer"] == "reuse")
         for record in records:  # live, _judge notes each program before it runs; here, from the store
             run.seen.setdefault(ast_hash(record["code"]), record["id"])
             if record["iteration"] == cut_short:

@@ -434,3 +434,31 @@ def test_resuming_a_run_marked_running_on_another_host_warns(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert (f"run {run_id} is marked running by a process on host build-box-7, which cannot be checked from here"
             in " ".join(resumed.stderr.split()))
+
+
+def test_resume_names_its_seeds_and_ignores_only_options_that_differ(tmp_path):
+    """Reuse audit: the resume line left out what the run was seeded with, and `--resume RUN --sandbox local` of a
+    local run warned that it ignored --sandbox."""
+    import sqlite3
+
+    store = tmp_path / "s.sqlite"
+    first = run("evolve", "--task", "cola", "--iters", "1", "--batch", "1", "--sandbox", "local", "--store", str(store),
+                "--json")
+    assert first.returncode == 0, first.stderr
+    best = json.loads(first.stdout)["best"]
+    ref = f"{best['name']}@{best['version']}"
+    seeded = run("evolve", "--task", "cola", "--iters", "2", "--batch", "1", "--sandbox", "local", "--reuse", ref,
+                 "--name", "cola-seeded", "--store", str(store), "--json")
+    assert seeded.returncode == 0, seeded.stderr
+    run_id = json.loads(seeded.stdout)["run_id"]
+    db = sqlite3.connect(store)
+    db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,))
+    db.commit()
+    db.close()
+    resumed = run("evolve", "--resume", run_id, "--task", "cola", "--sandbox", "local", "--iters", "3",
+                  "--store", str(store))
+    assert resumed.returncode == 0, resumed.stderr
+    err = " ".join(resumed.stderr.split())
+    assert f"seeded with {ref}" in err
+    ignoring = [line for line in resumed.stderr.splitlines() if "ignoring" in line]
+    assert len(ignoring) == 1 and ignoring[0].endswith("ignoring --iters"), ignoring
