@@ -286,7 +286,23 @@ def describe_error(exc: BaseException) -> str:
         return "memory: MemoryError"
     if isinstance(exc, RecursionError):
         return "exception: RecursionError"
-    return f"exception: {type_name(exc)}: {safe_str(exc)}"
+    return f"exception: {type_name(exc)}: {safe_str(exc)}{where_in_library(exc)}"
+
+
+TRACEBACK = BaseException.__traceback__  # the built-in descriptor: a subclass's own __traceback__ never runs
+
+
+def where_in_library(exc: BaseException) -> str:
+    """' (in library NAME, line N)' when the innermost frame the exception passed was a library's, else ''."""
+    tb, found = TRACEBACK.__get__(exc), ""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith("<skill ") and filename.endswith(">"):
+            found = f" (in library {filename[7:-1]}, line {tb.tb_lineno})"
+        elif filename == "<skill>":
+            found = ""
+        tb = tb.tb_next
+    return found
 
 
 MAX_LABEL_CHARS = 200  # a str answer longer than this is no task's label

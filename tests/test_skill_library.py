@@ -91,3 +91,42 @@ def test_a_library_changed_in_the_store_is_refused_wherever_it_would_run(tmp_pat
     done = run("evolve", "--task", "cola", "--iters", "1", "--reuse", "cola-rules", "--sandbox", "local",
                "--store", str(store_path))
     assert done.returncode == 2 and "--reuse cola-rules: cola-rules@1's code does not match its stored sha256" in done.stderr
+
+
+PICKY = (
+    "def solve(text):\n"
+    "    if 'boom' in text:\n"
+    "        raise ValueError('no boom here')\n"
+    "    return 1\n"
+)
+CALLS_PICKY = (
+    "from skills import picky\n\n\n"
+    "def solve(text):\n"
+    "    answer = picky.solve(text)\n"
+    "    if 'bang' in text:\n"
+    "        raise KeyError('bang')\n"
+    "    return answer\n"
+)
+
+
+def test_a_failure_inside_a_library_names_the_library(tmp_path):
+    """Reuse audit: an exception raised in a library was reported as the outer skill's, with nothing to say where."""
+    require_docker()
+    store_path = tmp_path / "s.sqlite"
+    store = Store(store_path)
+    store.offer_version("picky", "cola", PICKY, {"validation": {"mcc": 0.1}}, {}, (), {}, None)
+    store.offer_version("outer", "cola", CALLS_PICKY, {"validation": {"mcc": 0.1}}, {}, (), {}, None,
+                        dependencies={"picky": 1})
+    store.close()
+    done = run("skills", "run", "outer", "--file", str(_lines(tmp_path, "a boom", "a bang", "fine")),
+               "--store", str(store_path), "--sandbox", "docker", "--json")
+    assert done.returncode == 1
+    errors = [row["error"] for row in json.loads(done.stdout)]
+    assert errors == ["exception: ValueError: no boom here (in library picky, line 3)",
+                      "exception: KeyError: 'bang'", None]  # raised in the outer skill: no library named
+
+
+def _lines(tmp_path, *texts: str):
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts) + "\n")
+    return path
