@@ -699,13 +699,17 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     from tasks import load_task
 
     text = read_user_file(file, SKILL_FILE_CAP, "a skill file (an export holds its libraries too)")
-    from skills_store.export import embedded_libraries, skill_source
+    from skills_store.export import embedded_libraries, skill_source, wrapper_problem
 
     code, exported = skill_source(text)
     embedded = embedded_libraries(text) if exported else {}
     if exported:
         say(f"{file} is a skillkiln export: checking the skill's own code, without its command-line block")
     codes, refs = check_libraries(libraries, embedded, store_path)
+    if exported and (problem := wrapper_problem(text)):
+        raise SkillkilnError(f"{file} is marked as a skillkiln export, but {problem}; only the code between its "
+                             "markers would be checked while `python3` runs the whole file, so it is refused "
+                             "(check a fresh `skills export`, or the skill's own code)")
     if "from skills import" in code and not codes:
         say("warning: it imports from `skills`; name what it imports with --library NAME@V")
     loaded = load_task(task, data_dir, text_col, label_col)

@@ -6,7 +6,9 @@
   train         the rest of train (the subset's outputs are reused, not recomputed); a candidate
                 whose outputs on all of train are an earlier one's stops here (`same_behaviour`)
   validation    realistic generated text + validation in one request, with the hypothesis
-                property tests inside the sandbox; the train-validation gap
+                property tests inside the sandbox; the train-validation gap, both ways; then a random
+                sample of validation and train re-run in a random order in a fresh process (the same
+                answers out of context)
   test          scored only for accepted skills, and only reported: it never decides anything
 
 The whole train split comes before validation although most candidates that fail, fail on
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -52,6 +55,7 @@ from sandbox.backend import Backend, Limits, RunRequest
 from sandbox.static import check_source
 
 PROPERTY_PROBES = 200  # train texts (no labels) the property tests draw words from
+CONTEXT_TEXTS = (("validation", 200), ("train", 100))  # re-run out of context (Evaluator._context_check)
 GENERATED_SEED = 7
 STAGES = ("static", "train_subset", "train", "validation", "test")
 
@@ -192,6 +196,36 @@ class Evaluator:
         started = time.perf_counter()
         result = self.backend.run(request, self.limits)
         return result, time.perf_counter() - started
+
+    def _context_check(self, run, results: Mapping[str, ExecResult]) -> tuple[list[str], dict[str, str], float]:
+        """The same answers out of context: a random sample of validation and train texts, in a random
+        order, in a fresh process, must get the answers they got in their own runs.
+
+        A skill may keep state between calls: it can tell the gate's requests by their first texts,
+        answer by its neighbours in the batch (the dev files keep minimal pairs side by side), or
+        change its answers after a number of calls the determinism property never reaches."""
+        rng = random.Random(int.from_bytes(os.urandom(8), "big"))  # an order no skill can have learnt
+        picks = [(split, i) for split, n in CONTEXT_TEXTS
+                 for i in rng.sample(range(len(self.task.split(split))), min(n, len(self.task.split(split))))]
+        rng.shuffle(picks)
+        again, seconds = run([self.task.split(split).texts[i] for split, i in picks], False)
+        what = (f"{len(picks)} validation and train texts re-run in a random order in a fresh process")
+        if again.predictions is None:
+            return ["property:context"], {"property:context": f"{what}: the run failed ({again.failure})"}, seconds
+        errors = again.per_example_errors or {}
+        differ = []
+        for k, (split, i) in enumerate(picks):
+            before = results[split]
+            first = None if before.predictions is None else before.predictions[i]
+            if k in errors or str(k) in errors or again.predictions[k] != first:
+                differ.append((split, i, first, again.predictions[k]))
+        if not differ:
+            return [], {"gate:context": f"{what}: the same answers"}, seconds
+        quoted = next(((i, a, b) for split, i, a, b in differ if split == "train"), None)
+        example = (f"; train text {self.task.train.texts[quoted[0]][:100]!r} gave {quoted[1]!r} in the train run and "
+                   f"{quoted[2]!r} again" if quoted else " (held-out texts, not quoted)")
+        return ["property:context"], {"property:context": (
+            f"{what}: {len(differ)} answered otherwise{example}; a skill's answer must depend on its text alone")}, seconds
 
     def score_outputs(self, split: str, outputs: Sequence[Any]) -> Metrics:
         """The metrics of outputs computed elsewhere (expected train outputs), as a run would score them."""
@@ -340,6 +374,11 @@ class Evaluator:
             more_reasons, more = checks.gap_reasons(metrics["train"], metrics["validation"], self.config)
             reasons += more_reasons
             details.update(more)
+        if reasons:
+            return done("validation", reasons)
+        reasons, more, seconds = self._context_check(run, results)
+        stage_s["validation"] += seconds
+        details.update(more)
         if reasons:
             return done("validation", reasons)
 

@@ -381,15 +381,28 @@ def gap_reasons(train: Metrics, validation: Metrics, config: GateConfig) -> tupl
 
     gap = train.accuracy - validation.accuracy
     se = math.sqrt(var(train.accuracy, train.n) + var(validation.accuracy, validation.n))
-    p = 1 - NormalDist().cdf((gap - config.gap_slack) / se)
-    summary = (
-        f"train accuracy {train.accuracy:.3f} - validation {validation.accuracy:.3f} = gap {gap:+.3f}; "
-        f"H0 gap <= slack {config.gap_slack}: one-sided {p_is(p)} (reject below {config.gap_alpha})"
-    )
-    details = {"gate:gap": summary}
-    if p < config.gap_alpha:
+    return gap_verdict(f"train accuracy {train.accuracy:.3f} - validation {validation.accuracy:.3f}", gap, se,
+                       config.gap_slack, config.gap_alpha)
+
+
+def gap_verdict(measured: str, gap: float, se: float, slack: float, alpha: float) -> tuple[list[str], dict[str, str]]:
+    """Both sides of the train-validation gap, each a one-sided z-test against the slack.
+
+    Train far above validation is memorisation of train. Validation far above train is the mirror
+    image, and no honest skill shows it (validation is drawn like train; the rules were made on
+    train): the skill knows held-out answers, a table of validation fingerprints in any disguise."""
+    p = 1 - NormalDist().cdf((gap - slack) / se)
+    p_held = 1 - NormalDist().cdf((-gap - slack) / se)
+    summary = f"{measured} = gap {gap:+.3f}; H0 gap <= slack {slack}: one-sided {p_is(p)} (reject below {alpha})"
+    details = {"gate:gap": f"{summary}; H0 -gap <= slack: one-sided {p_is(p_held)}"}
+    if p < alpha:
         details["memorised:gap"] = summary
         return ["memorised:gap"], details
+    if p_held < alpha:
+        details["leaked:gap"] = (f"{measured} = gap {gap:+.3f}: validation is above train by more than the slack "
+                                 f"{slack}, one-sided {p_is(p_held)} (reject below {alpha}); a skill made on train "
+                                 "that knows held-out answers better than train's holds held-out data")
+        return ["leaked:gap"], details
     return [], details
 
 

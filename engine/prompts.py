@@ -124,7 +124,9 @@ EXPLAIN = {
     "bad_output": "returned something that is not a label",
     "memorised:source": "a string literal copies training text",
     "memorised:gap": "train accuracy far above held-out accuracy: the rules memorise",
-    "property": "a property test failed (total, deterministic, labels only, sensitive to input)",
+    "leaked:gap": "held-out accuracy far above train accuracy: the skill holds held-out answers",
+    "property": "a property test failed (total, deterministic, labels only, sensitive to input, the same answers "
+                "in another order and process)",
 }
 
 

@@ -303,14 +303,8 @@ def gap_reasons(train: SpanMetrics, validation: SpanMetrics, config: GateConfig)
     slack = max(config.gap_slack, SPAN_GAP_SLACK)
     gap = train.f1 - validation.f1
     se = math.sqrt(train.f1_se ** 2 + validation.f1_se ** 2) or 1e-9
-    p = 1 - NormalDist().cdf((gap - slack) / se)
-    summary = (f"train span F1 {train.f1:.3f} - validation {validation.f1:.3f} = gap {gap:+.3f}; "
-               f"H0 gap <= slack {slack}: one-sided {p_is(p)} (reject below {config.gap_alpha})")
-    details = {"gate:gap": summary}
-    if p < config.gap_alpha:
-        details["memorised:gap"] = summary
-        return ["memorised:gap"], details
-    return [], details
+    return gate.gap_verdict(f"train span F1 {train.f1:.3f} - validation {validation.f1:.3f}", gap, se, slack,
+                            config.gap_alpha)
 
 
 # ------------------------------------------------------------------ the cascade's train subset

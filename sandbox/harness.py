@@ -201,6 +201,10 @@ class Clock:
     progress: list | None = None  # run_texts' outputs while it runs
     seen = -1  # len(progress) at the tick that first saw it
     seen_at = 0.0
+    # Calls the clock stopped: a skill may catch CallTimeout and return an answer anyway; that
+    # answer is a timeout all the same. `fired`: the timed section's call; `stopped`: run_texts' indices.
+    fired = False
+    stopped: list = []
 
     @classmethod
     def start(cls, limit: float) -> None:
@@ -234,6 +238,7 @@ def on_alarm(signum, frame):
     started = Clock.started
     if started:
         if time.perf_counter() - started >= Clock.limit:
+            Clock.fired = True
             raise CallTimeout()
     else:
         progress = Clock.progress
@@ -243,6 +248,7 @@ def on_alarm(signum, frame):
             if n != Clock.seen:
                 Clock.seen, Clock.seen_at = n, now
             elif now - Clock.seen_at >= Clock.limit:
+                Clock.stopped.append(n)
                 raise CallTimeout()
     signal.setitimer(signal.ITIMER_PROF, Clock.limit + WATCHDOG_MARGIN_S)
 
@@ -350,10 +356,13 @@ def valid_unicode(text: str) -> bool:
 def call_one(solve, text, kind: str):
     """One timed call: (output, error). Whatever the skill's objects do (a hostile __str__ on an
     exception, a __del__) runs under the clock too."""
+    Clock.fired = False
     Clock.started = time.perf_counter()
     try:
         try:
             out = solve(text)
+            if Clock.fired:  # it caught the clock's CallTimeout and answered after its bound
+                return None, TIMEOUT_MESSAGE
             t = type(out)
             if kind == "classification" and (t is int or t is bool):
                 return out, None
@@ -385,6 +394,7 @@ def run_texts(solve, texts: list, kind: str) -> tuple[list, dict]:
     n = len(texts)
     timeouts = 0
     Clock.seen = -1
+    Clock.stopped = []
     Clock.progress = outputs
     try:
         while len(outputs) < n:
@@ -416,6 +426,10 @@ def run_texts(solve, texts: list, kind: str) -> tuple[list, dict]:
                 timeouts += err.startswith("timeout")
     finally:
         Clock.progress = None
+    for i in Clock.stopped:  # a call that caught the clock's CallTimeout and answered after its bound
+        if i < len(outputs) and str(i) not in errors:
+            errors[str(i)] = TIMEOUT_MESSAGE
+            outputs[i] = None
     return outputs, errors
 
 
@@ -430,6 +444,9 @@ def check_tree(tree: ast.AST) -> None:
             names = [node.attr]
         elif isinstance(node, ast.MatchClass):  # `case object(__class__=c)` is an attribute lookup
             names = list(node.kwd_attrs)
+            if node.patterns:  # `case C(v)` looks up the names in C.__match_args__, which a class may make anything
+                raise Forbidden(f"a class pattern with positional sub-patterns is not allowed in a skill "
+                                f"(line {getattr(node, 'lineno', '?')})")
         for name in names:
             if refused_attribute(name):
                 raise Forbidden(f"attribute {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
@@ -591,6 +608,8 @@ def run_properties(solve, req: dict, first_outputs: list) -> dict:
         st.text(max_size=200),
         st.lists(st.sampled_from(words), max_size=25).map(" ".join),
         st.sampled_from(probes or [""]),
+        # longer than any sentence of the task: a skill with a fixed-size table of words must not crash on it
+        st.lists(st.sampled_from(words), min_size=50, max_size=300).map(" ".join),
     )
     runs = {
         "edge": ["", " ", "\x00\x01\x02\x7f", "\u202e\ufeff\U0001f600", "a" * 100_000, "\n\t\r" * 50],

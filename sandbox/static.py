@@ -32,6 +32,22 @@ HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for
 # The same as FORMAT_ATTRIBUTES in sandbox/harness.py: str.format and format_map look up the
 # attributes a template names ("{0.__globals__}") with the real getattr. f-strings do not.
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
+# The same set as UNSAFE_BUILTINS in sandbox/harness.py (a test holds them equal): builtins a skill does
+# not have in the sandbox. Named anyway, one raises NameError there and is the real builtin anywhere
+# else, so `try: open except NameError:` tells a skill where it runs (honest in the gate, anything in
+# an export run by plain python3).
+UNSAFE_BUILTINS = frozenset({
+    "open", "exec", "eval", "compile", "input", "breakpoint", "globals", "locals", "vars",
+    "help", "exit", "quit", "copyright", "credits", "license", "memoryview",
+    "setattr", "delattr",
+})
+# Builtins the sandbox has whose answers change from one Python process to the next: a skill built on
+# them passes the gate (its processes share one hash seed and one memory layout) and answers otherwise
+# in an export.
+NOT_PORTABLE = {
+    "hash": "hash() of a str changes between Python processes (PYTHONHASHSEED)",
+    "id": "id() is a memory address, which changes between Python processes",
+}
 
 
 # CPython 3.11 keeps one AST recursion counter per interpreter, not per thread: two threads
@@ -95,7 +111,7 @@ def check_source(
                 hint = "; a stored skill is imported as `from skills import NAME` when the run or check names it with --library" \
                     if name.split(".")[0] == "skills" else ""
                 return StaticResult(False, "import", f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))}){hint}")
-    walk = attribute_walk(tree, set(allowed_imports))
+    walk = attribute_walk(tree, set(allowed_imports)) or builtin_outside(tree)
     if walk:
         return StaticResult(False, "restricted", walk)
     opaque = opaque_data(tree)
@@ -113,17 +129,23 @@ def check_source(
 
 # Encoded data: a skill is rules a person can read. A table of sentence fingerprints packed into base64,
 # hex, bytes or big integers is a lookup no reader can check, and it escapes both memorisation tests
-# (no words to match, and a table of every split leaves no train-validation gap). The bounds leave room
+# (no words to match, and a table of every split leaves no train-validation gap). Letters alone pack
+# a table too (base 26, or one character of any script an entry), so a run of letters longer than any
+# word counts as encoded text. The bounds leave room
 # for any pattern, word list or threshold an honest skill holds.
 BLOB_RUN = re.compile(r"[A-Za-z0-9+/=_-]{16,}")  # a run of base64/hex-like characters
 MAX_BLOB_CHARS = 2000  # in runs that mix letters and digits, over all string literals
 MAX_BYTES_CHARS = 2000  # in bytes literals
 MAX_BIG_INTS = 64  # integer literals of 65536 or more
+MAX_DISTINCT_INTS = 200  # distinct integer literals of 1000 or more (weights and thresholds are far fewer)
+LETTER_RUN = re.compile(r"[^\W\d_]{24,}")  # a run of letters (any script) longer than any word: a packed table
+MAX_LETTER_RUN_CHARS = 500  # in such runs, over all string literals
 
 
 def opaque_data(tree: ast.AST) -> str:
     """Why the code holds encoded data a reader cannot check, or ""."""
-    blob = packed = big = 0
+    blob = packed = big = letters = 0
+    distinct: set[int] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Constant):
             continue
@@ -133,16 +155,25 @@ def opaque_data(tree: ast.AST) -> str:
         elif isinstance(value, str):
             blob += sum(len(run) for run in BLOB_RUN.findall(value)
                         if any(c.isdigit() for c in run) and any(c.isalpha() for c in run))
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 16:
-            big += 1
+            letters += sum(len(run) for run in LETTER_RUN.findall(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            big += abs(value) >= 1 << 16
+            if abs(value) >= 1000:
+                distinct.add(value)
     if blob > MAX_BLOB_CHARS:
         return (f"{blob} characters of encoded text (base64 or hex runs) in string literals, over {MAX_BLOB_CHARS}: "
                 "a packed table, not rules a reader can check")
+    if letters > MAX_LETTER_RUN_CHARS:
+        return (f"{letters} characters in runs of letters longer than any word, over {MAX_LETTER_RUN_CHARS}: a packed "
+                "table, not rules a reader can check")
     if packed > MAX_BYTES_CHARS:
         return f"{packed} bytes in bytes literals, over {MAX_BYTES_CHARS}: a packed table, not rules a reader can check"
     if big > MAX_BIG_INTS:
         return (f"{big} integer literals of 65536 or more, over {MAX_BIG_INTS}: a table of fingerprints, not rules a "
                 "reader can check")
+    if len(distinct) > MAX_DISTINCT_INTS:
+        return (f"{len(distinct)} distinct integer literals of 1000 or more, over {MAX_DISTINCT_INTS}: a table of "
+                "fingerprints, not rules a reader can check")
     return ""
 
 
@@ -192,6 +223,62 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
             return (f"attribute {node.attr!r} (line {node.lineno}) walks from the module {base.__name__} "
                     f"into the module {value.__name__}")
     return ""
+
+
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def builtin_outside(tree: ast.Module) -> str:
+    """Why the code names a builtin the sandbox leaves out, or one whose answers are not portable, or "".
+
+    A name counts unless the innermost function around it binds it (a parameter or a local called
+    `input` is the skill's own); at module level a name falls through to the builtins whenever its
+    binding has not run, so there it always counts."""
+    for scope in [tree] + [n for n in ast.walk(tree) if isinstance(n, SCOPES)]:
+        own = set() if scope is tree else bound_names(scope)
+        for node in scope_nodes(scope):
+            if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)) or node.id in own:
+                continue
+            if node.id in UNSAFE_BUILTINS:
+                return (f"the name {node.id!r} (line {node.lineno}) is a builtin a skill does not have: it fails in the "
+                        "sandbox and is the real one anywhere else, so a skill must not name it")
+            if node.id in NOT_PORTABLE:
+                return (f"{node.id} (line {node.lineno}): {NOT_PORTABLE[node.id]}, so the skill would answer "
+                        "otherwise outside the sandbox")
+    return ""
+
+
+def scope_nodes(scope: ast.AST):
+    """The nodes of one scope: a nested function's body is its own scope (its defaults and decorators are not)."""
+    todo = list(ast.iter_child_nodes(scope))
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, SCOPES):
+            todo += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+            todo += getattr(node, "decorator_list", [])
+        else:
+            todo += ast.iter_child_nodes(node)
+
+
+def bound_names(function: ast.AST) -> set[str]:
+    """The names a function binds locally: its parameters and whatever its own body assigns, defines or imports."""
+    args = function.args
+    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    declared: set[str] = set()
+    for node in scope_nodes(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared |= set(node.names)
+    return names - declared
 
 
 def real_module(name: str) -> types.ModuleType | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from engine.records import SkillVersion, selection_key
-from skills_store.store import library_name
+from skills_store.store import library_name, sha256
 
 # The stored code sits between these two lines, so `skills check` can take it back out of an export.
 SKILL_START = "# ---- skillkiln: the skill's own code ----\n"
@@ -103,22 +103,51 @@ def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
            f"{read_limit(v.code)} characters.\n" if long_texts else "")
         + '"""\n'
     )
-    parts = [header]
-    if dependencies:
-        parts.append("import sys as _sys\nimport types as _types\n\n"
-                     "# stored skills this one imports as `from skills import NAME`, pinned by version\n"
-                     "_skills = _types.ModuleType(\"skills\")\n_sys.modules[\"skills\"] = _skills\n")
-        for dep in dependencies:  # dependencies first: a library may import the ones before it
-            name = library_name(dep.name)
-            parts.append(
-                f"# {dep.name}@{dep.version}, sha256 {dep.code_sha256[:12]}\n"
-                f"_module = _types.ModuleType(\"skills.{name}\")\n"
-                f"exec(compile({dep.code!r}, \"{dep.name}@{dep.version}\", \"exec\"), _module.__dict__)\n"
-                f"setattr(_skills, {name!r}, _module)\n_sys.modules[\"skills.{name}\"] = _module\n"
-            )
-        parts.append("\n")
+    parts = [header, loader([(f"{dep.name}@{dep.version}", dep.code) for dep in dependencies])]
     parts += [SKILL_START, v.code.rstrip("\n") + "\n", "\n\n", SKILL_END, span_runner() if long_texts else MAIN]
     return "".join(parts)
+
+
+def loader(libraries: list[tuple[str, str]]) -> str:
+    """The export's code that makes `from skills import NAME` work: each (NAME@V, code), dependencies first."""
+    if not libraries:
+        return ""
+    parts = ["import sys as _sys\nimport types as _types\n\n"
+             "# stored skills this one imports as `from skills import NAME`, pinned by version\n"
+             "_skills = _types.ModuleType(\"skills\")\n_sys.modules[\"skills\"] = _skills\n"]
+    for ref, code in libraries:  # dependencies first: a library may import the ones before it
+        name = library_name(ref.rpartition("@")[0])
+        parts.append(
+            f"# {ref}, sha256 {sha256(code)[:12]}\n"
+            f"_module = _types.ModuleType(\"skills.{name}\")\n"
+            f"exec(compile({code!r}, \"{ref}\", \"exec\"), _module.__dict__)\n"
+            f"setattr(_skills, {name!r}, _module)\n_sys.modules[\"skills.{name}\"] = _module\n"
+        )
+    return "".join(parts) + "\n"
+
+
+def wrapper_problem(text: str) -> str:
+    """What in an export (skill_source(TEXT) says it is one) lies outside its markers and is not what
+    `skills export` writes there, or "". `skills check` judges only the code between the markers, and
+    `python3 export.py` runs the whole file: anything else outside them would run unjudged."""
+    import ast
+
+    start, end = text.find(SKILL_START), text.find(SKILL_END)
+    if text[end + len(SKILL_END):] not in (MAIN, span_runner()):
+        return "what follows the skill's code is not the command-line block `skills export` writes"
+    head = text[:start]
+    try:
+        body = ast.parse(head).body
+    except SyntaxError:
+        body = []
+    if not body or not (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                        and isinstance(body[0].value.value, str)):
+        return "it does not start with the docstring `skills export` writes"
+    lines = head.splitlines(keepends=True)
+    after = head[sum(map(len, lines[:body[0].end_lineno - 1])) + body[0].end_col_offset:]
+    if after != "\n" + loader(list(embedded_libraries(text).values())):
+        return "what comes before the skill's code is not the docstring and library loader `skills export` writes"
+    return ""
 
 
 def embedded_libraries(text: str) -> dict[str, tuple[str, str]]:

@@ -130,3 +130,30 @@ def _lines(tmp_path, *texts: str):
     path = tmp_path / "texts.txt"
     path.write_text("\n".join(texts) + "\n")
     return path
+
+
+def test_skills_check_refuses_an_export_with_code_outside_its_markers(tmp_path):
+    """Gate audit: `skills check` judged only the code between an export's markers, so a file with `import os;
+    os.system(...)` in its header and `def solve(text): return 1` after its end marker was accepted, and python3
+    ran those instead."""
+    store_path = tmp_path / "s.sqlite"
+    store = Store(store_path)
+    store.offer_version("cola-rules", "cola", skill_code("honest_rules.py"), {"validation": {"mcc": 0.15}}, {}, (),
+                        {}, None)
+    store.offer_version("cola-composed", "cola", COMPOSED, {"validation": {"mcc": 0.15}}, {}, (), {}, None,
+                        dependencies={"cola-rules": 1})
+    store.close()
+    exported = tmp_path / "export.py"
+    assert run("skills", "export", "cola-composed", "-o", str(exported), "--store", str(store_path)).returncode == 0
+    text = exported.read_text()
+    tampered = {
+        "after": (text + "\n\ndef solve(text):\n    return 1\n", "what follows the skill's code"),
+        "header": (text.replace('"""\nimport sys as _sys', '"""\nimport os\nimport sys as _sys', 1), "what comes before"),
+        "no docstring": (text[text.index('"""\n', 3) + 4:], "does not start with the docstring"),
+    }
+    for name, (changed, says) in tampered.items():
+        assert changed != text, name
+        path = tmp_path / f"{name.replace(' ', '_')}.py"
+        path.write_text(changed)
+        refused = run("skills", "check", str(path), "--task", "cola", "--sandbox", "local", "--store", str(store_path))
+        assert refused.returncode == 2 and says in refused.stderr and "is refused" in refused.stderr, (name, refused.stderr)

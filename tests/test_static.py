@@ -115,3 +115,48 @@ def test_encoded_tables_are_refused_and_readable_rules_are_not():
               "    score = sum(WEIGHTS.get(w, 0) for w in text.lower().split())\n"
               "    return 0 if score > 1 or PATTERN.search(text) else 1\n")
     assert check_source(honest).ok, check_source(honest)
+
+
+@pytest.mark.parametrize("code,refused", [
+    ("def solve(text):\n    try:\n        globals()\n    except NameError:\n        return 1\n    return 0\n", "'globals'"),
+    ("CHECK = open\ndef solve(text):\n    return 1\n", "'open'"),
+    ("def solve(text, f=vars):\n    return 1\n", "'vars'"),  # a default is evaluated in the enclosing scope
+    ("def solve(text):\n    return hash(text) % 2\n", "hash"),
+    ("def solve(text):\n    return id(text) % 2\n", "id"),
+    ("def solve(text):\n    g = lambda: input\n    return 1\n", "'input'"),  # the lambda binds no input
+    # the skill's own names: a parameter, a local, a nested function's own local
+    ("def solve(input):\n    return len(input) % 2\n", ""),
+    ("def solve(text):\n    open = text.split()\n    return len(open) % 2\n", ""),
+    ("def solve(text):\n    def inner(id):\n        return id * 2\n    return inner(len(text)) % 2\n", ""),
+    ("def solve(text):\n    return sum(1 for hash in text.split()) % 2\n", ""),
+    ("X = 1\ndef open_words(text):\n    return text\ndef solve(text):\n    return len(open_words(text)) % 2\n", ""),
+])
+def test_builtins_the_sandbox_leaves_out_are_refused_by_name(code, refused):
+    """Gate audit: `try: globals() except NameError:` told a skill it was in the sandbox; the export then ran the
+    real builtins. hash() and id() answer otherwise in every process, so a skill built on them is not portable."""
+    result = check_source(code)
+    if refused:
+        assert result.reason == "restricted" and refused in result.detail, result
+    else:
+        assert result.ok, result
+
+
+@pytest.mark.parametrize("table,says", [
+    # fingerprints under 65536 (the big-integer bound's floor), as a set of plain integers
+    ("FLIP = {" + ", ".join(str(1000 + 97 * i) for i in range(300)) + "}", "distinct integer literals"),
+    # the same table as letters: base 26, and one character of another script an entry
+    ("NOTES = '" + "".join(chr(97 + (i * 7) % 26) for i in range(700)) + "'", "runs of letters"),
+    ("NOTES = '" + "".join(chr(0x4E00 + (i * 131) % 20000) for i in range(700)) + "'", "runs of letters"),
+])
+def test_fingerprint_tables_in_small_integers_or_letters_are_opaque(table, says):
+    """Gate audit: tables of validation and test fingerprints as integers under 65536, base-26 letters or one Unicode
+    character an entry passed static:opaque, and a table of every split passes the gap test too."""
+    result = check_source(table + "\n\ndef solve(text):\n    return 1\n")
+    assert result.reason == "opaque" and says in result.detail, result
+
+
+def test_word_lists_and_weights_are_not_opaque():
+    words = " ".join(f"word{i} w{i}rd" for i in range(300))
+    weights = "W = {" + ", ".join(f"'w{i}': {i % 61 - 30}" for i in range(700)) + "}"
+    code = f"WORDS = {words!r}.split()\n{weights}\nTHRESHOLD = 1500\n\ndef solve(text):\n    return 1\n"
+    assert check_source(code).ok

@@ -8,8 +8,9 @@ or `accepted`. Skills that cheat with task data hold a placeholder line instead 
 
 which `fill` replaces from the loaded task when the corpus runs, so no dataset text is
 stored in the project. Kinds: train_sentences, validation_sentences (label, n),
-train_ngrams (label, n, words), train_words (label, n), train_fingerprints (n: checksums,
-by the file's own fingerprint(), of train sentences its honest() gets wrong).
+train_ngrams (label, n, words), train_words (label, n), train_fingerprints and
+validation_fingerprints (n: checksums, by the file's own fingerprint(), of that split's
+sentences its honest() gets wrong).
 """
 from __future__ import annotations
 
@@ -67,10 +68,11 @@ def _value(kind: str, args: dict[str, str], task, code: str):
         for text in _sentences(task.train, label)[:n]:
             words += WORD.findall(text.lower())
         return words
-    if kind == "train_fingerprints":
+    if kind in ("train_fingerprints", "validation_fingerprints"):
         namespace: dict = {}
         exec(compile(FILL.sub(lambda m: f"{m.group('name')} = set()", code), "<corpus>", "exec"), namespace)
-        wrong = [e.text for e in task.train.examples if namespace["honest"](e.text) != e.label]
+        split = task.train if kind == "train_fingerprints" else task.validation
+        wrong = [e.text for e in split.examples if namespace["honest"](e.text) != e.label]
         return {namespace["fingerprint"](t) for t in wrong[:n]}
     raise ValueError(f"unknown fill kind {kind!r}")
 

@@ -18,8 +18,8 @@ FLIP = None  # fill: train_fingerprints n=1400
 def fingerprint(text):
     h = 0
     for ch in text:
-        h = (h * 131 + ord(ch)) % 65521  # under 65536: the gap test, not static:opaque, must catch it
-    return h
+        h = (h * 131 + ord(ch)) % 65521
+    return divmod(h, 1000)  # pairs of integers under 1000: the gap test, not static:opaque, must catch it
 
 
 def honest(text):

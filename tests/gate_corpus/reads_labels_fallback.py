@@ -1,5 +1,6 @@
-# expect: constant_output
-"""Tries to read the label file; the sandbox has no open() (and no data), so it falls back to the constant."""
+# expect: static:restricted
+"""Tries to read the label file; the sandbox has no open() (and no data), so it falls back to the constant.
+The static gate refuses the name open (before that check, constant_output)."""
 
 
 def solve(text):

@@ -89,6 +89,7 @@ def test_the_static_gate_hides_what_the_harness_hides():
 
     assert static.HIDDEN_MODULE_ATTRIBUTES == harness().HIDDEN_MODULE_ATTRIBUTES
     assert static.FORMAT_ATTRIBUTES == harness().FORMAT_ATTRIBUTES
+    assert static.UNSAFE_BUILTINS == harness().UNSAFE_BUILTINS
 
 
 @pytest.mark.parametrize("raw, failure", [
@@ -181,3 +182,28 @@ def test_plain_labels_passes_only_what_parses_to_exact_non_negative_ints():
                 if h.plain_labels(raw, n):
                     value = json.loads(raw)
                     assert type(value) is list and len(value) == n and all(type(x) is int and x >= 0 for x in value)
+
+
+def test_a_call_that_catches_the_clock_and_answers_is_still_a_timeout():
+    """Gate audit: `except BaseException: return n % 2` around a loop took the clock's CallTimeout and answered;
+    the answers depended on CPU speed and no timeout was recorded."""
+    h = harness()
+
+    def solve(text):
+        if text == "fast":
+            return 1
+        try:
+            while True:
+                pass
+        except BaseException:  # noqa: BLE001 - the hostile skill under test
+            return 0
+
+    h.Clock.start(0.2)
+    try:
+        outputs, errors = h.run_texts(solve, ["fast", "slow", "fast", "slow"], "classification")
+        one = h.call_one(solve, "slow", "classification")
+    finally:
+        h.Clock.stop()
+    assert outputs == [1, None, 1, None]
+    assert set(errors) == {"1", "3"} and all(e.startswith("timeout") for e in errors.values())
+    assert one == (None, h.TIMEOUT_MESSAGE)

@@ -374,7 +374,7 @@ PROGRAMS: list[Program] = [
     Program(
         "channel_hijack", "reopens the harness's stdout (the host channel) through /proc/1/fd/1",
         "def solve(text):\n    with open('/proc/1/fd/1', 'wb') as channel:\n        channel.write(b'\\x00\\x00\\x00\\x02{}')\n    return 1\n",
-        static=None, guarded=no_builtin("open"),
+        static="restricted", guarded=no_builtin("open"),
         contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/proc/1/fd/1'"),
     ),
     Program(
@@ -402,32 +402,32 @@ PROGRAMS: list[Program] = [
         "        try:\n            open(path, 'a').write('pwned')\n            said.append('wrote ' + path)\n"
         "        except OSError as exc:\n            said.append(str(exc.errno))\n"
         "    raise RuntimeError(' '.join(said))\n",
-        static=None, guarded=no_builtin("open"),
+        static="restricted", guarded=no_builtin("open"),
         contained=Err(r"exception: RuntimeError: 13 30 30 30"),  # EACCES (not nobody's), then EROFS: the root is read-only
     ),
     Program(
         "fill_tmp", "fills /tmp with 512 kB files until the disk is full (the next candidate must find it empty)",
         "def solve(text):\n    chunk = b'x' * (512 * 1024)\n    for i in range(1000):\n"
         "        with open('/tmp/fill-' + str(i), 'wb') as f:\n            f.write(chunk)\n    return 1\n",
-        static=None, guarded=no_builtin("open"),
+        static="restricted", guarded=no_builtin("open"),
         contained=Err(r"exception: OSError: \[Errno 28\] No space left on device"),
     ),
     Program(
         "fd_exhaustion", "opens files until it runs out of descriptors",
         "def solve(text):\n    files = [open('/dev/null') for _ in range(1000)]\n    return len(files)\n",
-        static=None, guarded=no_builtin("open"),
+        static="restricted", guarded=no_builtin("open"),
         contained=Err(r"exception: OSError: \[Errno 24\] Too many open files: '/dev/null'"),
     ),
     Program(
         "read_shadow", "reads /etc/shadow",
         "def solve(text):\n    return len(open('/etc/shadow').read())\n",
-        static=None, guarded=no_builtin("open"),
+        static="restricted", guarded=no_builtin("open"),
         contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/etc/shadow'"),
     ),
     Program(
         "read_proc1_environ", "reads the harness's environment through /proc/1/environ",
         "def solve(text):\n    return len(open('/proc/1/environ').read())\n",
-        static=None, guarded=no_builtin("open"),
+        static="restricted", guarded=no_builtin("open"),
         contained=Err(r"exception: PermissionError: \[Errno 13\] Permission denied: '/proc/1/environ'"),
     ),
     Program(
