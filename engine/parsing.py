@@ -173,6 +173,7 @@ def _bare_code(text: str) -> str | None:
 
 
 def parse_answer(answer: str, parent_code: str | None = None) -> Parsed:
+    answer = answer.replace("\r\n", "\n")  # Windows line ends: the edit markers are matched line by line
     text, thought = strip_think(answer)
     fallback = text or answer  # what goes to the gate when nothing usable is found
 

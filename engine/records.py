@@ -85,6 +85,9 @@ def selection_key(kind: str) -> str:
     return "f1" if kind == "spans" else "mcc"
 
 
+MAX_TOKENS_A_CALL = 10**9  # more than any model reads or writes in one call: a larger count is malformed
+
+
 @dataclass(frozen=True)
 class TokenUsage:
     prompt: int = 0
@@ -96,7 +99,7 @@ class TokenUsage:
 
     @classmethod
     def counted(cls, prompt: Any, completion: Any) -> "TokenUsage":
-        """Token counts as a server (or a transcript) reported them: whole numbers, 0 or more; None
+        """Token counts as a server (or a transcript) reported them: whole numbers from 0 to MAX_TOKENS_A_CALL; None
         (Ollama leaves a cached prompt uncounted) is 0. Anything else raises ValueError: a negative
         count would lower the ledger and lift the --max-cost-usd cap."""
         out = []
@@ -105,8 +108,9 @@ class TokenUsage:
                 value = 0
             if type(value) is float and value.is_integer():
                 value = int(value)
-            if type(value) is not int or value < 0:
-                raise ValueError(f"token counts must be whole numbers, 0 or more (got {prompt!r} and {completion!r})")
+            if type(value) is not int or not 0 <= value <= MAX_TOKENS_A_CALL:
+                raise ValueError(f"token counts must be whole numbers from 0 to {MAX_TOKENS_A_CALL:,} "
+                                 f"(got {prompt!r} and {completion!r})")
             out.append(value)
         return cls(*out)
 

@@ -9,6 +9,7 @@ before and after repair and how many of its candidates reached the sandbox: `sta
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
@@ -33,6 +34,12 @@ class Completion:
     usage: TokenUsage  # as the provider reported it
     model: str  # as the provider reported it
     stop: str = ""  # why generation stopped: end_turn, max_tokens, stop, length, ...
+
+    def __post_init__(self) -> None:
+        # A model cut off mid-emoji can send half a UTF-16 surrogate pair (legal JSON): such a text cannot be
+        # hashed, stored or recorded as UTF-8. The stray half becomes U+FFFD and the paid answer is kept.
+        if any("\ud800" <= c <= "\udfff" for c in self.text):
+            object.__setattr__(self, "text", re.sub("[\ud800-\udfff]", "\ufffd", self.text))
 
 
 class ChatModel(Protocol):

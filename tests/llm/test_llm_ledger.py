@@ -383,3 +383,18 @@ def test_the_tokens_row_says_what_the_ledger_counts_beyond_the_candidates():
     assert "540 more in the ledger, on answers that never became a candidate" in line
     assert "more in the ledger" not in tokens_line({**summary, "ledger": {"calls": 1, "total": 960}})
     assert "more in the ledger" not in tokens_line({**summary, "ledger": {}})  # the offline proposer: no ledger
+
+
+def test_a_lone_surrogate_and_an_absurd_token_count_are_handled_at_the_boundary():
+    """LLM audit: a model cut off mid-emoji sent a lone '\\ud83d' (legal JSON), and hashing the answer for the store
+    failed with exit 3; a count of 10**30 tokens overflowed SQLite's INTEGER, exit 3 too."""
+    from engine.proposers.llm import Completion
+    from skills_store.store import sha256
+
+    answer = Completion("def solve(text):\n    return 1  # \ud83d", TokenUsage(5, 7), "m")
+    assert answer.text.endswith("# \ufffd") and sha256(answer.text)  # kept, and now UTF-8
+    assert Completion("an emoji \U0001f600", TokenUsage(1, 1), "m").text == "an emoji \U0001f600"
+    for prompt, completion in ((10**30, 1), (1, float(10**30)), (2**63, 0)):
+        with pytest.raises(ValueError, match="whole numbers from 0 to"):
+            TokenUsage.counted(prompt, completion)
+    assert TokenUsage.counted(10**9, 0) == TokenUsage(10**9, 0)

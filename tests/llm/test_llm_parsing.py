@@ -103,3 +103,10 @@ def test_edits_are_found_in_one_pass_as_the_old_pattern_found_them():
         assert find_edits(text) == old.findall(text), text
     looping = "<<<<<<< SEARCH\nx\n=======\n" * 5000  # a small model repeating itself to max_tokens: 120 kB
     assert find_edits(looping) == []
+
+
+def test_search_replace_edits_with_windows_line_ends_apply():
+    """LLM audit: edits with CRLF line ends always failed as 'the SEARCH/REPLACE block is incomplete'."""
+    answer = "<<<<<<< SEARCH\r\nTHRESHOLD = 1\r\n=======\r\nTHRESHOLD = 2\r\n>>>>>>> REPLACE\r\n"
+    parsed = parse_answer(answer, PARENT_CODE)
+    assert parsed.ok and "THRESHOLD = 2" in parsed.code and "\r" not in parsed.code, parsed

@@ -80,7 +80,7 @@ def test_bad_transcripts_are_one_line_errors(tmp_path):
 
     for content, says in ((with_first(role="Creator"), "has role 'Creator'"),
                           (with_first(text=None), "its response's text is not a string"),
-                          (with_first(usage={"prompt": -5000000, "completion": 10}), "0 or more"),
+                          (with_first(usage={"prompt": -5000000, "completion": 10}), "from 0 to"),
                           (with_first(usage={"prompt": "lots", "completion": 10}), "whole numbers"),
                           (json.dumps(header) + "\n", "holds no creator call")):
         bad.write_text(content)
