@@ -706,7 +706,7 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     if exported:
         say(f"{file} is a skillkiln export: checking the skill's own code, without its command-line block")
     codes, refs = check_libraries(libraries, embedded, store_path)
-    if exported and (problem := wrapper_problem(text)):
+    if exported and (problem := wrapper_problem(text, embedded)):
         raise SkillkilnError(f"{file} is marked as a skillkiln export, but {problem}; only the code between its "
                              "markers would be checked while `python3` runs the whole file, so it is refused "
                              "(check a fresh `skills export`, or the skill's own code)")

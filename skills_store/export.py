@@ -126,10 +126,11 @@ def loader(libraries: list[tuple[str, str]]) -> str:
     return "".join(parts) + "\n"
 
 
-def wrapper_problem(text: str) -> str:
+def wrapper_problem(text: str, libraries: dict[str, tuple[str, str]]) -> str:
     """What in an export (skill_source(TEXT) says it is one) lies outside its markers and is not what
-    `skills export` writes there, or "". `skills check` judges only the code between the markers, and
-    `python3 export.py` runs the whole file: anything else outside them would run unjudged."""
+    `skills export` writes there, or "". LIBRARIES: embedded_libraries(TEXT). `skills check` judges only
+    the code between the markers, and `python3 export.py` runs the whole file: anything else outside
+    them would run unjudged."""
     import ast
 
     start, end = text.find(SKILL_START), text.find(SKILL_END)
@@ -144,8 +145,9 @@ def wrapper_problem(text: str) -> str:
                         and isinstance(body[0].value.value, str)):
         return "it does not start with the docstring `skills export` writes"
     lines = head.splitlines(keepends=True)
-    after = head[sum(map(len, lines[:body[0].end_lineno - 1])) + body[0].end_col_offset:]
-    if after != "\n" + loader(list(embedded_libraries(text).values())):
+    last = lines[body[0].end_lineno - 1].encode()[:body[0].end_col_offset].decode()  # the offset counts UTF-8 bytes
+    after = head[sum(map(len, lines[:body[0].end_lineno - 1])) + len(last):]
+    if after != "\n" + loader(list(libraries.values())):
         return "what comes before the skill's code is not the docstring and library loader `skills export` writes"
     return ""
 

@@ -28,6 +28,9 @@ STRATEGIES = ("evolve", "best-of-n")
 Say = Callable[[str], None]
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, half of a UTF-16 pair: no UTF-8 for it
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str  # as the model wrote it (reasoning blocks included; parsing strips them)
@@ -38,8 +41,8 @@ class Completion:
     def __post_init__(self) -> None:
         # A model cut off mid-emoji can send half a UTF-16 surrogate pair (legal JSON): such a text cannot be
         # hashed, stored or recorded as UTF-8. The stray half becomes U+FFFD and the paid answer is kept.
-        if any("\ud800" <= c <= "\udfff" for c in self.text):
-            object.__setattr__(self, "text", re.sub("[\ud800-\udfff]", "\ufffd", self.text))
+        if LONE_SURROGATE.search(self.text):
+            object.__setattr__(self, "text", LONE_SURROGATE.sub("\ufffd", self.text))
 
 
 class ChatModel(Protocol):
