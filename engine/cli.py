@@ -32,6 +32,9 @@ INTERRUPTED: list[str] = []  # set by evolve on Ctrl-C: the run's id, then where
 # what `evolve --resume RUN` still reads from its command line; every other setting is the run's own
 RESUME_READS = {"resume_id", "store_path", "data_dir", "text_col", "label_col", "as_json"}
 RESUME_FIELDS = {"llm_timeout": "llm_timeout_s"}  # an option whose RunConfig field has another name
+# how the run reaches its model and what it may spend, not what it proposes: given with --resume, they replace
+# the run's own (a server that moved, a timeout too short, a cap reached), and the run keeps them
+RESUME_SETS = {"ollama_host", "llm_timeout", "llm_retries", "max_cost_usd"}
 
 
 def llm_options(command):
@@ -141,10 +144,18 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                 "from here: if it still runs there, stop it (two processes would write one run)")
         config = replace(RunConfig.from_dict(store.run_json(row, "config")), store_path=store.path)
         ctx = click.get_current_context()  # an option the run already has (--sandbox docker of a Docker run) is no news
-        ignored = [flag for key, flag in options_given(ctx, keep=RESUME_READS)
+        changed = [(key, flag) for key, flag in options_given(ctx, keep=RESUME_READS)
                    if ctx.params[key] != getattr(config, RESUME_FIELDS.get(key, key), None)]
+        ignored = [flag for key, flag in changed if key not in RESUME_SETS]
         if ignored:
             say(f"warning: --resume continues run {resume_id} with its own settings; ignoring {', '.join(ignored)}")
+        if settings := {RESUME_FIELDS.get(key, key): ctx.params[key] for key, _ in changed if key in RESUME_SETS}:
+            before = {key: getattr(config, RESUME_FIELDS.get(key, key)) for key in RESUME_SETS}
+            was = ", ".join(f"{flag} {ctx.params[key]} (was {'unset' if before[key] is None else before[key]})"
+                            for key, flag in changed if key in RESUME_SETS)
+            say(f"note: run {resume_id} goes on with {was}")
+            config = replace(config, **settings)
+            store.set_run_config(resume_id, config.to_dict())  # the next resume starts from these
         if config.record:  # a transcript holds one uninterrupted run: its first part stays as it was
             say(f"warning: not recording the resumed part of run {resume_id} (its transcript {config.record} is kept)")
             config = replace(config, record=None)

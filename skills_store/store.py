@@ -284,6 +284,11 @@ class Store:
             db.execute("UPDATE runs SET status = ?, finished_at = NULL, owner = ? WHERE id = ?",
                        (status, json.dumps(owner.identity()), run_id))
 
+    def set_run_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """Replace RUN's stored settings (a resume given a new server, timeout or cost cap keeps them)."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config, default=str), run_id))
+
     def claim_run(self, run_id: str) -> int | None:
         """Make this process RUN's owner, unless another live process owns it: then its pid. One transaction
         reads and writes, so of two processes that resume a run at once exactly one gets it."""

@@ -242,6 +242,32 @@ def test_a_provider_crash_on_the_command_line_says_how_to_resume_and_writes_the_
     assert "error: anthropic:" in shown.stdout and "prompt is too long" in shown.stdout
 
 
+def test_a_run_failed_on_its_server_resumes_with_new_retries_timeout_and_cap(anthropic_env, tmp_path):
+    """The failure says `evolve --resume` continues the run once the problem is fixed: a new --llm-retries,
+    --llm-timeout and --max-cost-usd given with --resume replace the run's own (they were ignored), and stay."""
+    from llm_helpers import run_cli
+
+    server = anthropic_env
+    overloaded = anthropic_error(529, "overloaded_error", "Overloaded")
+    server.push("anthropic", anthropic_message(block(SKILL_D)), overloaded)
+    store = tmp_path / "s.sqlite"
+    common = ("--store", str(store), "--json")
+    done = run_cli("evolve", "--task", "cola", "--iters", "2", "--proposer", "anthropic", "--model", MODEL,
+                   "--sandbox", "local", "--llm-retries", "0", *common)
+    assert done.returncode == 2 and "Overloaded" in done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    server.push("anthropic", overloaded, anthropic_message(block(SKILL_D)))  # one retry gets through
+    resumed = run_cli("evolve", "--resume", run_id, "--llm-retries", "1", "--llm-timeout", "30",
+                      "--max-cost-usd", "5", *common)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "ignoring" not in resumed.stderr
+    assert f"run {run_id} goes on with --max-cost-usd 5.0 (was unset), --llm-timeout 30.0 (was 300.0), " \
+           "--llm-retries 1 (was 0)" in " ".join(resumed.stderr.split())
+    assert json.loads(resumed.stdout)["candidates"] == 2 and len(server.chats("anthropic")) == 4
+    config = json.loads(run_cli("skills", "runs", "show", run_id, "--store", str(store), "--json").stdout)["config"]
+    assert (config["llm_retries"], config["llm_timeout_s"], config["max_cost_usd"]) == (1, 30.0, 5.0)
+
+
 def test_an_answer_paid_for_before_a_failed_repair_call_is_stored(anthropic_env, cola, local_backend, store):
     server = anthropic_env
     server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 60),
