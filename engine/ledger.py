@@ -14,7 +14,7 @@ import json
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from engine.errors import SkillkilnError, StopRun
 from engine.prices import FREE_PROVIDERS, PRICES, PRICES_DATE, PRICES_SOURCE
@@ -78,6 +78,7 @@ class Ledger:
         self.budget_usd = budget_usd
         self.calls: list[Call] = []
         self._lock = threading.Lock()
+        self.sink: Callable[[Call], None] | None = None  # books each new call elsewhere too (a run: its store)
 
     # ------------------------------------------------------------ writing
 
@@ -85,6 +86,8 @@ class Ledger:
         call = Call.of(provider, model, role, usage)
         with self._lock:
             self.calls.append(call)
+        if self.sink is not None:
+            self.sink(call)
         return call
 
     def restore(self, calls: list[Call]) -> None:
@@ -93,9 +96,13 @@ class Ledger:
             self.calls[:0] = calls
 
     @staticmethod
-    def earlier_calls(summary: dict[str, Any], candidates: list[dict[str, Any]]) -> list[Call]:
-        """A stored run's calls: its summary's ledger, or (killed before it wrote one) each stored
-        candidate's tokens as one call of the model that made it (repairs included, unsaved answers not)."""
+    def earlier_calls(summary: dict[str, Any], candidates: list[dict[str, Any]], booked: list[Any] = ()) -> list[Call]:
+        """A stored run's calls: those booked in the store as they returned (BOOKED, rows of its calls
+        table); for a run begun before the store booked calls, its summary's ledger, or (killed before it
+        wrote one) each stored candidate's tokens as one call of the model that made it."""
+        if booked:
+            return [Call(r["provider"], r["model"], r["role"], r["prompt_tokens"], r["completion_tokens"], r["cost_usd"])
+                    for r in booked]
         per_call = (summary.get("ledger") or {}).get("per_call")
         if per_call:
             out = []

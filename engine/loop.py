@@ -95,6 +95,12 @@ class Run:
         self.next_iteration = 0
         self.held: list[dict[str, Any]] = []  # when resuming: stored candidates of the iteration cut short
         self.ledger: Ledger = getattr(proposer, "ledger", None) or Ledger(budget_usd=config.max_cost_usd)
+        # a proposer that pays for model calls: each call is booked in the store as it returns, and each
+        # proposal stored as it is made, so a run killed mid-iteration neither loses nor repeats a paid answer
+        self.pays = getattr(proposer, "ledger", None) is not None
+        self.calling_iteration = SEED_ITERATION  # the iteration whose proposals are being asked for
+        if self.pays:
+            self.ledger.sink = self._book
         self.stop_reason: str | None = None  # why the run stopped early and cleanly (max cost)
         self.error: str | None = None  # the one-line error a failed run ended with
 
@@ -198,30 +204,62 @@ class Run:
         items = []
         failure: BaseException | None = None
         self.gather_evidence(iteration)
+        paid = self._paid(iteration) if self.resumed and self.pays else {}
+        self.calling_iteration = iteration
         try:
             for k in range(self.config.batch):
+                if k in paid:  # resumed: asked for and paid before the interruption; judged, not asked again
+                    items.append((iteration, k, paid[k]))
+                    continue
                 self.ledger.check_budget()
                 items.append((iteration, k, self.proposer.propose(self._context(iteration, k))))
+                self._keep_pending(*items[-1])
         except StopRun as exc:  # a spent budget, a transcript with no answers left: a clean stop
             self.stop_reason = str(exc)
             self._keep_partial(exc, iteration, items)
+        except KeyboardInterrupt as exc:  # an answer paid for before the interrupted call waits for the resume
+            self._keep_partial(exc, iteration, items)
+            raise
         except Exception as exc:  # a provider crash: judge and store what was already paid for, then fail
             failure = exc
             self._keep_partial(exc, iteration, items)
-        for record in self.held:  # resumed: what this iteration stored before the crash joins now
+        held, self.held = self.held, []
+        for record in held:  # resumed: what this iteration stored before the crash joins now
             self.stored_ids.discard(record["id"])
             self._absorb(record)
-        self.held = []
+        restore = getattr(self.proposer, "restore_feedback", None)
+        if held and restore:  # their gate details are part of what the next prompt says, as in one run
+            restore(iteration, [(r["verdict"].get("details") or {}) for r in held])
         self._judge(items, pool)
+        if self.pays:
+            self.store.clear_pending(self.run_id)
         if failure is not None:
             raise failure
 
-    @staticmethod
-    def _keep_partial(exc: BaseException, iteration: int, items: list) -> None:
+    def _paid(self, iteration: int) -> dict[int, Proposal]:
+        """ITERATION's proposals stored before an interruption, by slot (a damaged one is asked for again)."""
+        out = {}
+        for k, data in self.store.pending(self.run_id, iteration).items():
+            try:
+                out[k] = Proposal.from_dict(data)
+            except (KeyError, TypeError, ValueError):
+                continue
+        return out
+
+    def _book(self, call: Any) -> None:
+        self.store.add_call(self.run_id, self.calling_iteration, call.role, call.provider, call.model, call.prompt,
+                            call.completion, call.cost_usd)
+
+    def _keep_pending(self, iteration: int, k: int, proposal: Proposal) -> None:
+        if self.pays and proposal.expected_train is None:
+            self.store.put_pending(self.run_id, iteration, k, proposal.to_dict())
+
+    def _keep_partial(self, exc: BaseException, iteration: int, items: list) -> None:
         """An answer paid for before the call that failed or stopped the run is judged and stored too."""
         partial = getattr(exc, "partial", None)
         if partial is not None:
             items.append((iteration, len(items), partial))
+            self._keep_pending(*items[-1])
 
     def seed_with(self, codes: list[tuple[str, str]], pool: ThreadPoolExecutor) -> None:
         """Reuse stored skills: each (ref, code) is re-scored under the current data, not trusted."""
@@ -348,8 +386,15 @@ class Run:
             started = datetime.fromisoformat(row["started_at"])
             last = max(datetime.fromisoformat(r["created_at"]) for r in records)
             run.earlier_wall_s = max(0.0, (last - started).total_seconds())
-        earlier = Ledger.earlier_calls(stored, records)
+        booked = store.calls(run_id)
+        earlier = Ledger.earlier_calls(stored, records, booked)
+        if earlier and not booked and run.pays:  # begun before the store booked calls: book its first part now
+            for call in earlier:
+                run._book(call)
         run.ledger.restore(earlier)
+        restore = getattr(proposer, "restore_feedback", None)
+        if restore and done >= 0:  # the last iteration's gate details, which the next prompt shows
+            restore(done, [(r["verdict"].get("details") or {}) for r in records if r["iteration"] == done])
         getattr(proposer, "restore_calls", lambda _calls: None)(earlier)
         getattr(proposer, "restore_stats", lambda _models: None)((stored.get("llm") or {}).get("models") or {})
         return run

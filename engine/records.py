@@ -130,6 +130,19 @@ class Proposal:
     # uses it to order the cascade and to keep a skill stopped at validation in the population.
     expected_train: tuple[Any, ...] | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the store keeps of a proposal not judged yet (not expected_train: only LLM answers are kept)."""
+        return {"code": self.code, "proposer": self.proposer, "model": self.model,
+                "usage": [self.usage.prompt, self.usage.completion], "raw_text": self.raw_text,
+                "parent_ids": list(self.parent_ids), "note": self.note}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Proposal":
+        prompt, completion = data.get("usage") or (0, 0)
+        return cls(code=str(data["code"]), proposer=str(data["proposer"]), model=str(data.get("model") or ""),
+                   usage=TokenUsage.counted(prompt, completion), raw_text=str(data.get("raw_text") or ""),
+                   parent_ids=tuple(data.get("parent_ids") or ()), note=str(data.get("note") or ""))
+
 
 @dataclass(frozen=True)
 class Candidate:

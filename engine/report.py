@@ -272,6 +272,12 @@ def render(store, run_id: str) -> str:
     if not rows:
         raise SkillkilnError(f"run {run_id} has no candidates yet; nothing to report")
     summary = store.run_json(run, "summary")
+    if not summary.get("ledger") and (booked := store.calls(run_id)):  # killed before its summary: the calls
+        from engine.ledger import Ledger                                  # it booked as they returned
+
+        ledger = Ledger()
+        ledger.restore(Ledger.earlier_calls({}, [], booked))
+        summary = {**summary, "ledger": ledger.summary()}
     config = store.run_json(run, "config")
     best = store.run_best(run_id)  # from the stored versions when the run ended before its summary
     status = run["status"]

@@ -25,8 +25,9 @@ from engine.errors import SkillkilnError
 from engine.records import SkillVersion
 from skills_store import owner
 
-SCHEMA_VERSION = 6
-TABLES = ("runs", "candidates", "skills", "skill_versions", "events", "dependencies", "iterations")
+SCHEMA_VERSION = 7
+TABLES = ("runs", "candidates", "skills", "skill_versions", "events", "dependencies", "iterations", "calls",
+          "pending")
 STORE_ENV = "SKILLKILN_STORE"
 
 SCHEMA = """
@@ -126,6 +127,31 @@ ALTER TABLE candidates ADD COLUMN train_expected INTEGER NOT NULL DEFAULT 0;
     # the process that runs a run (skills_store/owner.py): host, pid and its start time, as JSON
     6: """
 ALTER TABLE runs ADD COLUMN owner TEXT;
+""",
+    # every model call a run paid for, booked as it returns (a run killed before its summary keeps its
+    # ledger: roles, models, prices), and the proposals of the iteration under way, stored as they are made,
+    # so a resumed run judges an answer it paid for instead of asking the model again
+    7: """
+CREATE TABLE IF NOT EXISTS calls (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    iteration INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS pending (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    iteration INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    proposal TEXT NOT NULL,
+    PRIMARY KEY (run_id, iteration, slot)
+);
 """,
 }
 
@@ -325,6 +351,42 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO iterations (run_id, iteration, evidence) VALUES (?, ?, ?)",
                        (run_id, iteration, json.dumps(evidence, default=str)))
+
+    def add_call(self, run_id: str, iteration: int, role: str, provider: str, model: str, prompt: int,
+                 completion: int, cost_usd: float | None) -> None:
+        """Book one model call of RUN as it returns (its ledger survives a kill -9)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO calls (run_id, seq, iteration, role, provider, model, prompt_tokens, "
+                       "completion_tokens, cost_usd, created_at) SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ?, ?, ?, ?, ?, ? "
+                       "FROM calls WHERE run_id = ?",
+                       (run_id, iteration, role, provider, model, prompt, completion, cost_usd, now(), run_id))
+
+    def calls(self, run_id: str) -> list[sqlite3.Row]:
+        """RUN's model calls in the order they returned."""
+        return self._db.execute("SELECT * FROM calls WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+
+    def put_pending(self, run_id: str, iteration: int, slot: int, proposal: dict[str, Any]) -> None:
+        """A proposal of the iteration under way, paid for and not judged yet."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO pending (run_id, iteration, slot, proposal) VALUES (?, ?, ?, ?)",
+                       (run_id, iteration, slot, json.dumps(proposal)))
+
+    def pending(self, run_id: str, iteration: int) -> dict[int, dict[str, Any]]:
+        """ITERATION's stored proposals, by slot: a resumed run judges them rather than asking again."""
+        rows = self._db.execute("SELECT slot, proposal FROM pending WHERE run_id = ? AND iteration = ?",
+                                (run_id, iteration)).fetchall()
+        out = {}
+        for row in rows:
+            try:
+                out[row["slot"]] = json.loads(row["proposal"])
+            except ValueError:  # a damaged row: the proposal is asked for again
+                continue
+        return out
+
+    def clear_pending(self, run_id: str) -> None:
+        """RUN's iteration is judged and stored: its proposals are candidates now."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM pending WHERE run_id = ?", (run_id,))
 
     def iterations(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT iteration, evidence FROM iterations WHERE run_id = ? ORDER BY iteration",

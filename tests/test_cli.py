@@ -406,7 +406,7 @@ def test_a_store_on_read_only_media_is_browsed_and_not_written(tmp_path):
 
         assert "cola-x" in as_user("skills", "list").stdout
         checked = as_user("skills", "verify")
-        assert checked.returncode == 0 and "ok (schema 6, read-only)" in checked.stdout, checked.stderr
+        assert checked.returncode == 0 and "ok (schema 7, read-only)" in checked.stdout, checked.stderr
         for args in (("skills", "pin", "cola-x@1"), ("evolve", "--task", "cola", "--iters", "1")):
             done = as_user(*args)
             assert done.returncode == 2 and "is read-only (its file or folder may not be written" in done.stderr, args

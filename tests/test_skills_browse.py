@@ -233,7 +233,7 @@ def test_old_schema_is_migrated(tmp_path):
     db.commit()
     db.close()
     store = Store(path)
-    assert store.schema_version == 6 and store.iterations("none") == []
+    assert store.schema_version == 7 and store.iterations("none") == [] and store.calls("none") == []
     assert "train_expected" in {r[1] for r in store._db.execute("PRAGMA table_info(candidates)")}
     assert "owner" in {r[1] for r in store._db.execute("PRAGMA table_info(runs)")}
     assert store.get("old").code == "x" and store.get("old").description == ""

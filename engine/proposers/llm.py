@@ -240,9 +240,11 @@ class LLMProposer:
             try:
                 self._within_budget(self.repairer, prompts.SYSTEM, text)
                 second = self._ask(self.repairer, "repairer", prompts.SYSTEM, text, self.repair_temperature, ctx.seed + 1)
-            except (SkillkilnError, StopRun) as exc:  # no repair: the creator's answer was paid for, keep it
-                stats.failed_after_repair += 1
-                why = "repair call failed" if isinstance(exc, SkillkilnError) else "no repair: the run stopped"
+            except (SkillkilnError, StopRun, KeyboardInterrupt) as exc:  # no repair: the creator's answer was paid
+                stats.failed_after_repair += 1                               # for, keep it
+                why = ("repair call failed" if isinstance(exc, SkillkilnError) else
+                       "no repair: the run was interrupted" if isinstance(exc, KeyboardInterrupt) else
+                       "no repair: the run stopped")
                 exc.partial = Proposal(  # type: ignore[attr-defined] - the loop stores it, then fails or stops the run
                     code=parsed.code, proposer=self.name, model=self.creator.model, usage=usage, raw_text=first.text,
                     parent_ids=tuple(p.id for p in prompt.parents),
@@ -283,10 +285,18 @@ class LLMProposer:
         creator = self._creator_of.pop(proposal.code, None)
         if creator and evaluation is not None and getattr(evaluation, "stage", "static") != "static":
             self._stats[creator].reached_sandbox += 1
+        if evaluation is not None:
+            self.restore_feedback(iteration, [evaluation.verdict.details])
+        elif iteration != self._details_iteration:
+            self._details, self._details_iteration = {}, iteration
+
+    def restore_feedback(self, iteration: int, details: list[dict[str, str]]) -> None:
+        """Gate details of ITERATION's candidates, in slot order, for the next iteration's prompt (observe
+        gives them live; a resumed run gives those it stored)."""
         if iteration != self._details_iteration:
             self._details, self._details_iteration = {}, iteration
-        if evaluation is not None:
-            for reason, detail in evaluation.verdict.details.items():
+        for one in details:
+            for reason, detail in one.items():
                 if _safe_detail(reason):
                     self._details[reason] = detail
 

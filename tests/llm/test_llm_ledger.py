@@ -283,6 +283,33 @@ def test_an_answer_paid_for_before_a_failed_repair_call_is_stored(anthropic_env,
     assert summary["candidates"] == 1 and summary["llm"]["models"][f"anthropic:{MODEL}"]["failed_after_repair"] == 1
 
 
+def test_an_answer_paid_for_before_a_ctrl_c_in_its_repair_is_judged_on_resume(anthropic_env, cola, local_backend, store):
+    """Ctrl-C during the repair call: the creator's paid answer is kept, and the resumed run judges it rather
+    than asking the creator again (it was dropped, and the resumed run paid for a new one)."""
+    server = anthropic_env
+    server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 60))
+    cfg = config(iters=1)
+    proposer = build_llm_proposer(cfg, retry=FAST)
+
+    class CtrlC:  # the repairer, interrupted as a Ctrl-C interrupts the SDK mid-request
+        provider, model = proposer.repairer.provider, proposer.repairer.model
+
+        def complete(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    proposer.repairer = CtrlC()
+    run = Run(cfg, cola, local_backend, proposer, store)
+    with pytest.raises(KeyboardInterrupt):
+        run.execute()
+    assert store.candidates(run.run_id) == [] and len(store.calls(run.run_id)) == 1
+    summary = Run.resume(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store, run.run_id).execute()
+    assert len(server.chats("anthropic")) == 1  # not asked again
+    stored = store.candidates(run.run_id)
+    assert len(stored) == 1 and (stored[0]["prompt_tokens"], stored[0]["completion_tokens"]) == (900, 60)
+    assert "no repair: the run was interrupted" in stored[0]["note"]
+    assert summary["ledger"]["calls"] == 1 and summary["candidates"] == 1
+
+
 def test_a_budget_that_cannot_pay_for_the_repair_stops_and_keeps_the_answer(anthropic_env, cola, local_backend, store):
     server = anthropic_env
     server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 2000))

@@ -236,3 +236,74 @@ def test_a_resumed_replay_goes_on_where_the_transcript_stopped(tmp_path):
 
     assert codes(tmp_path / "a.sqlite") == codes(tmp_path / "b.sqlite")
     assert json.loads(resumed.stdout)["ledger"]["total"] == json.loads(whole.stdout)["ledger"]["total"]
+
+
+class _InterruptOnce:
+    """The local sandbox, which raises KeyboardInterrupt (a Ctrl-C) once: on its first request after WHEN()."""
+
+    def __init__(self, inner, when):
+        self.inner, self.when, self.fired = inner, when, False
+        self.name, self.label = inner.name, getattr(inner, "label", inner.name)
+
+    def run(self, *args, **kwargs):
+        if not self.fired and self.when():
+            self.fired = True
+            raise KeyboardInterrupt
+        return self.inner.run(*args, **kwargs)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("where", ["judging", "between", "killed"])
+def test_an_interrupted_replay_resumes_in_step_with_its_transcript(where, cola, local_backend, tmp_path):
+    """Ctrl-C while the sandbox judges iteration 2's answer, or between iterations 2 and 3, or a kill -9
+    (no summary written) while it judges, then --resume: the resumed run judges the answer it already had
+    (it asked again before: every later answer came one call late), its prompts are the recorded ones (the
+    last iteration's gate details were lost), and its ledger counts each recorded call once, with its role
+    and model (after a kill -9 it was rebuilt from the candidates, under the unpriced model "replay:...")."""
+    from engine.loop import Run
+    from engine.proposers import make_proposer
+    from skills_store.store import Store
+
+    cfg = RunConfig(task="cola", iters=25, batch=1, proposer="replay", transcript=str(TRANSCRIPT), sandbox="local",
+                    workers=1)
+
+    def proposer():
+        return make_proposer("replay", cfg.seed, cfg, lambda _msg: None, task="cola")
+
+    def codes(store, run_id):
+        return [(r["iteration"], r["code_sha256"]) for r in store.candidates(run_id)]
+
+    straight_store = Store(tmp_path / "straight.sqlite")
+    straight = Run(cfg, cola, local_backend, proposer(), straight_store).execute()
+    assert straight["llm"]["replay"]["prompt_mismatches"] == 0
+
+    store = Store(tmp_path / "cut.sqlite")
+    first = proposer()
+    creators = lambda: first.creator.transcript.cursors.get("creator", 0)  # noqa: E731
+    backend = _InterruptOnce(local_backend, lambda: creators() >= 3)
+    run = Run(cfg, cola, backend, first, store)
+    if where == "between":  # after iteration 2 is stored, before iteration 3 asks
+        def progress(done, _snap):
+            if done == 3:
+                raise KeyboardInterrupt
+        backend.when = lambda: False
+    with pytest.raises(KeyboardInterrupt):
+        run.execute(progress if where == "between" else None)
+    assert len(store.candidates(run.run_id)) == (3 if where == "between" else 2)
+    if where == "killed":  # what a kill -9 leaves: no summary, still marked running
+        with store.transaction() as db:
+            db.execute("UPDATE runs SET summary = NULL, status = 'running' WHERE id = ?", (run.run_id,))
+        from engine.report import render
+
+        booked = len(store.calls(run.run_id))  # iterations 0 to 2: 3 creator calls and a repair
+        assert booked == 4 and f"in {booked} model calls (" in render(store, run.run_id)  # the dead run's report
+    again = proposer()
+    resumed = Run.resume(cfg, cola, local_backend, again, store, run.run_id).execute()
+    assert codes(store, run.run_id) == codes(straight_store, straight["run_id"])
+    assert again.creator.transcript.mismatches == 0  # its prompts are the ones recorded
+    assert resumed["ledger"]["per_call"] == straight["ledger"]["per_call"]
+    booked = store.calls(run.run_id)  # every call was booked in the store as it came
+    assert [(r["role"], r["provider"]) for r in booked] == [(c[0], c[1].split(":")[0])
+                                                            for c in straight["ledger"]["per_call"]]
