@@ -298,9 +298,13 @@ def test_an_answer_paid_for_before_a_ctrl_c_in_its_repair_is_judged_on_resume(an
             raise KeyboardInterrupt
 
     proposer.repairer = CtrlC()
-    run = Run(cfg, cola, local_backend, proposer, store)
+    from sandbox.local_backend import LocalBackend
+
+    own = LocalBackend(workers=1)  # an interrupted run closes its sandbox: not the session's
+    run = Run(cfg, cola, own, proposer, store)
     with pytest.raises(KeyboardInterrupt):
         run.execute()
+    own.close()
     assert store.candidates(run.run_id) == [] and len(store.calls(run.run_id)) == 1
     summary = Run.resume(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store, run.run_id).execute()
     assert len(server.chats("anthropic")) == 1  # not asked again
