@@ -228,6 +228,8 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             bits.append(f"{m['repairs']} repairs, {m['repaired']} usable")
         if m.get("thought"):
             bits.append(f"{m['thought']} <think> blocks stripped")
+        if m.get("estimated"):
+            bits.append(f"{m['estimated']} without token counts from the server (estimated at 4 characters a token)")
         rows.append(("answers", f"{key}: " + "; ".join(bits)))
     replay = llm.get("replay")
     if replay:

@@ -14,7 +14,7 @@ import anthropic
 
 from engine.errors import SkillkilnError
 from engine.proposers.llm import (Completion, ProviderBase, RetryPolicy, Say, TransientError, error_text, one_line,
-                                  transient)
+                                  reported_usage, transient)
 from engine.records import TokenUsage
 
 KEY_ENV = "ANTHROPIC_API_KEY"
@@ -115,14 +115,12 @@ class AnthropicModel(ProviderBase):
         except (AttributeError, TypeError, ValueError):
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: not a "
                                           f"Messages API answer ({str(msg)[:80]!r})")) from None
-        if usage_block is None:
-            raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: the answer has "
-                                          "no usage, so its tokens cannot be counted"))
-        try:
-            usage = TokenUsage.counted(_prompt_tokens(usage_block), getattr(usage_block, "output_tokens", None))
+        try:  # no usage, or one that is no object: its counts are estimated (reported_usage)
+            usage, estimated = reported_usage(_prompt_tokens(usage_block), getattr(usage_block, "output_tokens", None),
+                                              messages, system, text)
         except ValueError as exc:
             raise SkillkilnError(one_line(f"anthropic:{self.model} at {self.where}: malformed response: {exc}")) from None
-        return Completion(text, usage, msg.model or self.model, msg.stop_reason or "")
+        return Completion(text, usage, msg.model or self.model, msg.stop_reason or "", estimated)
 
     def close(self) -> None:
         try:

@@ -9,13 +9,14 @@ before and after repair and how many of its candidates reached the sandbox: `sta
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from engine.errors import SkillkilnError, StopRun
-from engine.ledger import Ledger, call_bound
+from engine.ledger import CHARS_PER_TOKEN, Ledger, call_bound
 from engine.parsing import parse_answer
 from engine.proposers.base import ProposalContext
 from engine import prompts
@@ -37,12 +38,27 @@ class Completion:
     usage: TokenUsage  # as the provider reported it
     model: str  # as the provider reported it
     stop: str = ""  # why generation stopped: end_turn, max_tokens, stop, length, ...
+    estimated: bool = False  # the server left a token count out: it was estimated (reported_usage)
 
     def __post_init__(self) -> None:
         # A model cut off mid-emoji can send half a UTF-16 surrogate pair (legal JSON): such a text cannot be
         # hashed, stored or recorded as UTF-8. The stray half becomes U+FFFD and the paid answer is kept.
         if LONE_SURROGATE.search(self.text):
             object.__setattr__(self, "text", LONE_SURROGATE.sub("\ufffd", self.text))
+
+
+def reported_usage(prompt: Any, completion: Any, messages: list[dict[str, str]], system: str,
+                   text: str) -> tuple[TokenUsage, bool]:
+    """The token counts a server reported, and whether one was estimated: a count it left out (a proxy, an
+    Ollama prompt served from its cache) is estimated at CHARS_PER_TOKEN from the prompt or the answer, not
+    booked as 0, which a --max-cost-usd cap would never see. A count that is there must be a whole number
+    (TokenUsage.counted raises ValueError)."""
+    estimated = prompt is None or completion is None
+    if prompt is None:
+        prompt = math.ceil((len(system) + sum(len(str(m.get("content", ""))) for m in messages)) / CHARS_PER_TOKEN)
+    if completion is None:
+        completion = math.ceil(len(text) / CHARS_PER_TOKEN)
+    return TokenUsage.counted(prompt, completion), estimated
 
 
 class ChatModel(Protocol):
@@ -122,6 +138,7 @@ class ProviderBase:
         self.say = say
         self.sleep = sleep
         self.retries = 0
+        self.estimated = 0  # answers whose token counts were (partly) estimated
 
     def _once(self, messages: list[dict[str, str]], system: str, max_tokens: int, temperature: float,
               seed: int | None) -> Completion:
@@ -132,7 +149,7 @@ class ProviderBase:
         last: TransientError | None = None
         for attempt in range(self.retry.attempts):
             try:
-                return self._once(messages, system, max_tokens, temperature, seed)
+                done = self._once(messages, system, max_tokens, temperature, seed)
             except TransientError as exc:
                 last = exc
                 if attempt + 1 >= self.retry.attempts:
@@ -142,6 +159,13 @@ class ProviderBase:
                 if self.say:
                     self.say(f"warning: {self.provider}:{self.model}: {one_line(exc, 160)}; retry {attempt + 1} in {delay:.1f} s")
                 self.sleep(delay)
+                continue
+            if done.estimated:
+                self.estimated += 1
+                if self.estimated == 1 and self.say:
+                    self.say(f"warning: {self.provider}:{self.model} at {self.where} sent an answer without its token "
+                             f"counts; estimated at {CHARS_PER_TOKEN} characters a token (the summary counts such answers)")
+            return done
         raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: {last} "
                                       f"(gave up after {self.retry.attempts} attempts)"))
 
@@ -161,6 +185,7 @@ class ModelStats:
     thought: int = 0  # answers with a <think> block stripped
     kinds: dict[str, int] = field(default_factory=dict)  # first-answer failure kinds
     edits: int = 0  # usable answers given as SEARCH/REPLACE edits
+    estimated: int = 0  # answers whose token counts the server left out (estimated, reported_usage)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -215,6 +240,7 @@ class LLMProposer:
         done = model.complete([{"role": "user", "content": user}], system, self.max_tokens, temperature, seed)
         self.ledger.record(model.provider, model.model, role, done.usage)
         self._model_stats(model).answers += 1
+        self._model_stats(model).estimated += done.estimated
         return done
 
     # ------------------------------------------------------------ Proposer

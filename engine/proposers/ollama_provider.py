@@ -14,8 +14,7 @@ import ollama
 
 from engine.errors import SkillkilnError
 from engine.proposers.llm import (Completion, ProviderBase, RetryPolicy, Say, TransientError, error_text, one_line,
-                                  transient)
-from engine.records import TokenUsage
+                                  reported_usage, transient)
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 NUM_CTX = 16384  # Ollama's default context (2-4k tokens) would silently cut our prompts
@@ -116,11 +115,12 @@ class OllamaModel(ProviderBase):
                                           f"{error_text(exc.error)}")) from None
         except (ValueError, TypeError) as exc:  # pydantic, or a body that is JSON but no object ([1, 2], null)
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
-        try:
-            usage = TokenUsage.counted(r.prompt_eval_count, r.eval_count)
+        text = r.message.content or ""
+        try:  # Ollama leaves prompt_eval_count out when it served the prompt from its cache: estimated
+            usage, estimated = reported_usage(r.prompt_eval_count, r.eval_count, messages, system, text)
         except ValueError as exc:
             raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: malformed response: {exc}")) from None
-        return Completion(r.message.content or "", usage, r.model or self.model, r.done_reason or "")
+        return Completion(text, usage, r.model or self.model, r.done_reason or "", estimated)
 
     def close(self) -> None:
         try:

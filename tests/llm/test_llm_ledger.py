@@ -314,6 +314,24 @@ def test_an_answer_paid_for_before_a_ctrl_c_in_its_repair_is_judged_on_resume(an
     assert summary["ledger"]["calls"] == 1 and summary["candidates"] == 1
 
 
+def test_answers_without_token_counts_still_reach_the_cost_cap(anthropic_env, cola, local_backend, store):
+    """A server that sends no usage: each answer was booked at 0 tokens and $0, so --max-cost-usd never
+    stopped the run; now its counts are estimated, the cap stops the run, and the summary says so."""
+    from engine.summary import llm_rows
+
+    server = anthropic_env
+    for _ in range(6):
+        reply = anthropic_message(block(SKILL_D), MODEL)
+        reply.body.pop("usage")
+        server.push("anthropic", reply)
+    cfg = config(max_cost_usd=0.1)  # a call's bound is about $0.09 (4,096 tokens out), each estimated answer $0.01
+    summary = Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+    assert summary["stop_reason"].startswith("max cost reached") and len(server.chats("anthropic")) < 6
+    assert 0 < summary["ledger"]["cost_usd"] <= 0.1
+    answers = dict(llm_rows(summary))["answers"]
+    assert f"{len(server.chats('anthropic'))} without token counts from the server" in answers
+
+
 def test_a_budget_that_cannot_pay_for_the_repair_stops_and_keeps_the_answer(anthropic_env, cola, local_backend, store):
     server = anthropic_env
     server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 2000))

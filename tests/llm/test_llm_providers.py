@@ -198,17 +198,38 @@ def test_a_501_html_page_is_not_retried_and_not_pasted(server):
 
 
 def test_token_counts_a_server_reports_must_be_counts(server):
-    """A negative count lowered the ledger and lifted --max-cost-usd; a Messages answer without usage
-    was a repr dump. Both are malformed answers now, in one line."""
+    """A negative count lowered the ledger and lifted --max-cost-usd: a malformed answer, in one line."""
     server.push("anthropic", anthropic_message("```python\ndef solve(text):\n    return 1\n```", "claude-opus-5-5",
                                                -5_000_000, 10))
     with pytest.raises(SkillkilnError, match="malformed response: token counts must be whole numbers from 0 to"):
         claude(server, strict=False).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
-    no_usage = anthropic_message("hello", "claude-opus-5-5", 10, 10)
+
+
+def test_token_counts_a_server_leaves_out_are_estimated_not_booked_as_0(server):
+    """An answer with no usage, a usage that is no object, or one count missing was booked at 0 tokens (or was
+    refused, its paid answer lost), so --max-cost-usd never saw it: the missing count is estimated at 4
+    characters a token, the model warns once, and its stats count such answers."""
+    said = []
+    model = claude(server, strict=False)
+    model.say = said.append
+    answer = "x" * 400  # 100 tokens at 4 characters a token
+    no_usage = anthropic_message(answer, "claude-opus-5-5")
     no_usage.body.pop("usage")
-    server.push("anthropic", no_usage)
-    with pytest.raises(SkillkilnError, match="no usage, so its tokens cannot be counted"):
-        claude(server, strict=False).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
+    not_object = anthropic_message(answer, "claude-opus-5-5")
+    not_object.body["usage"] = 5
+    no_output = anthropic_message(answer, "claude-opus-5-5", 1234)
+    del no_output.body["usage"]["output_tokens"]
+    server.push("anthropic", no_usage, not_object, no_output, anthropic_message(answer, "claude-opus-5-5", 7, 8))
+    user = [{"role": "user", "content": "y" * 797}]  # with the system prompt "sys": 800 characters, 200 tokens
+    done = [model.complete(user, "sys", 64, 0.0) for _ in range(4)]
+    assert [(d.usage.prompt, d.usage.completion, d.estimated) for d in done] == [
+        (200, 100, True), (200, 100, True), (1234, 100, True), (7, 8, False)]
+    assert model.estimated == 3 and len(said) == 1 and "without its token counts" in said[0]
+    cached = ollama_chat(answer, "qwen2.5-coder:32b", 0, 55)  # Ollama leaves the count out for a cached prompt
+    del cached.body["prompt_eval_count"]
+    server.push("ollama", cached)
+    done = OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(user, "sys", 64, 0.0)
+    assert (done.usage.prompt, done.usage.completion, done.estimated) == (200, 55, True)
     server.push("ollama", ollama_chat("hello", "qwen2.5-coder:32b", -3, 5))
     with pytest.raises(SkillkilnError, match="malformed response: token counts"):
         OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(
