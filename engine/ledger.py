@@ -221,8 +221,10 @@ def find_baseline(store: Any, task: str, prefer: str | None = None) -> dict[str,
     return found[0]
 
 
-def break_even(ledger_summary: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any] | None:
-    """How many examples the skill must serve before its creation is repaid, in tokens and in USD."""
+def break_even(ledger_summary: dict[str, Any], baseline: dict[str, Any] | None,
+               creator: str | None = None) -> dict[str, Any] | None:
+    """How many examples the skill must serve before its creation is repaid, in tokens and in USD (none in USD
+    when its creation cost nothing). With CREATOR ("provider:model"), a baseline of another model says so."""
     try:
         per_example = float((baseline or {}).get("tokens_per_example") or 0)
     except (TypeError, ValueError):
@@ -237,10 +239,11 @@ def break_even(ledger_summary: dict[str, Any], baseline: dict[str, Any] | None) 
                                                   "cost_per_example_usd", "accuracy", "mcc")},
         "examples_by_tokens": math.ceil(tokens / per_example),
         "examples_by_cost": None,
+        "other_model": creator if creator and baseline.get("model") and baseline["model"] != creator else None,
     }
     per_example_cost = baseline.get("cost_per_example_usd")
     cost = result["creation_cost_usd"]
     if isinstance(per_example_cost, (int, float)) and math.isfinite(per_example_cost) and per_example_cost > 0 \
-            and cost is not None:
+            and cost:
         result["examples_by_cost"] = math.ceil(cost / per_example_cost)
     return result

@@ -240,9 +240,13 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     if be and "error" not in be:
         base = be["baseline"]
         who = f"{base['model']} on {base['split']} ({base['n']} examples, MCC {_fmt(base.get('mcc'))})" if base.get("model") else base["source"]
+        if be.get("other_model"):  # the store had no baseline of the creator's own model
+            who += f", not the creator's model {be['other_model']}"
         text = (f"the skill must serve {be['examples_by_tokens']:,} examples to repay its {be['creation_tokens']:,} "
                 f"creation tokens (direct baseline {who}: {base['tokens_per_example']:.1f} tokens/example)")
-        if be.get("examples_by_cost") is not None:
+        if be.get("creation_cost_usd") == 0:  # local models: no money to repay
+            text += "; its creation cost no money (its models have no price per token)"
+        elif be.get("examples_by_cost") is not None:
             text += f"; {be['examples_by_cost']:,} examples to repay its {_usd(be['creation_cost_usd'])}"
         rows.append(("break-even", text))
     elif ledger.get("calls") and summary.get("best"):  # no skill accepted: nothing to repay
@@ -265,7 +269,9 @@ def print_baseline(result: dict[str, Any], console: Console) -> None:
     facts.add_row("MCC", _fmt(result["mcc"]))
     facts.add_row("tokens", f"{result['tokens']['total']:,} in {result['calls']} calls · "
                             f"{_fmt(result['tokens_per_example'], 1)} per example")
-    facts.add_row("cost", f"{_usd(result['cost_usd'])} · {_usd(result['cost_per_example_usd'])} per example")
+    per_example = ("no example classified" if not result["n"] else
+                   f"{_usd(result['cost_per_example_usd'])} per example")
+    facts.add_row("cost", f"{_usd(result['cost_usd'])} · {per_example}")
     if result.get("stop_reason"):
         facts.add_row("stopped", result["stop_reason"])
     console.print(facts)

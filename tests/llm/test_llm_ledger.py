@@ -63,6 +63,30 @@ def test_break_even_in_tokens_and_dollars():
     assert break_even(ledger, None) is None
 
 
+def test_break_even_says_what_it_compares():
+    """A free creator was told '0 examples to repay its $0.0000'; a baseline of another model than the
+    creator was used without a word; a baseline that classified no example cost 'unknown (no price)' each."""
+    from rich.console import Console
+
+    from engine.summary import llm_rows, print_baseline
+
+    baseline = {"source": "baseline run x", "model": f"anthropic:{MODEL}", "split": "validation", "n": 100,
+                "tokens_per_example": 40.0, "cost_per_example_usd": 0.0003, "accuracy": 0.8, "mcc": 0.5}
+    free = {"total": 50_000, "cost_usd": 0.0, "priced": True, "calls": 3}
+    be = break_even(free, baseline, "ollama:qwen2.5-coder:32b")
+    text = dict(llm_rows({"ledger": {}, "break_even": be, "best": {}}))["break-even"]
+    assert be["examples_by_cost"] is None and "repay its $0" not in text and "its creation cost no money" in text
+    assert f"anthropic:{MODEL} on validation" in text and "not the creator's model ollama:qwen2.5-coder:32b" in text
+    assert break_even(free, baseline, f"anthropic:{MODEL}")["other_model"] is None
+    console = Console(record=True, width=200)
+    print_baseline({"run_id": "b", "model": f"anthropic:{MODEL}", "task": "cola", "split": "validation", "n": 0,
+                    "batch_size": 20, "unparsed": 0, "accuracy": None, "majority_accuracy": None, "mcc": None,
+                    "tokens": {"total": 0}, "calls": 0, "tokens_per_example": None, "cost_usd": 0.0,
+                    "cost_per_example_usd": None}, console)
+    shown = console.export_text()
+    assert "no example classified" in shown and "no price" not in shown
+
+
 def config(**kw) -> RunConfig:
     base = dict(task="cola", iters=6, batch=1, proposer="anthropic", creator=f"anthropic:{MODEL}", sandbox="local",
                 workers=1, llm_timeout_s=5.0)
