@@ -166,8 +166,9 @@ class ProviderBase:
                     self.say(f"warning: {self.provider}:{self.model} at {self.where} sent an answer without its token "
                              f"counts; estimated at {CHARS_PER_TOKEN} characters a token (the summary counts such answers)")
             return done
-        raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: {last} "
-                                      f"(gave up after {self.retry.attempts} attempts)"))
+        tries = ("no retries: --llm-retries 0" if self.retry.attempts == 1 else
+                 f"gave up after {self.retry.attempts} attempts")
+        raise SkillkilnError(one_line(f"{self.provider}:{self.model} at {self.where}: {last} ({tries})"))
 
 
 # ---------------------------------------------------------------- the proposer

@@ -278,7 +278,7 @@ def test_a_run_failed_on_its_server_resumes_with_new_retries_timeout_and_cap(ant
     common = ("--store", str(store), "--json")
     done = run_cli("evolve", "--task", "cola", "--iters", "2", "--proposer", "anthropic", "--model", MODEL,
                    "--sandbox", "local", "--llm-retries", "0", *common)
-    assert done.returncode == 2 and "Overloaded" in done.stderr
+    assert done.returncode == 2 and "Overloaded (no retries: --llm-retries 0)" in done.stderr  # not "1 attempts"
     run_id = json.loads(done.stdout)["run_id"]
     server.push("anthropic", overloaded, anthropic_message(block(SKILL_D)))  # one retry gets through
     resumed = run_cli("evolve", "--resume", run_id, "--llm-retries", "1", "--llm-timeout", "30",
