@@ -581,15 +581,21 @@ def literal_texts(code: str) -> list[str]:
     return out
 
 
+COMMON_NGRAM = 3  # an n-gram in this many sentences or more is a construction ("there seems to be a"), not one text
+
+
 class MemoryIndex:
     """What counts as task data in a skill's source: word n-grams and whole sentences.
 
     Built from train (memorisation) and, through `of_task`, from validation and test too
-    (a held-out sentence in a skill's source is a leak)."""
+    (a held-out sentence in a skill's source is a leak). An n-gram that COMMON_NGRAM or more
+    sentences share names a construction, and a rule may quote it; a copied sentence still
+    shows by its rarer n-grams, and a whole one by itself."""
 
     def __init__(self, texts: list[str], n: int, split: str = "train"):
         self.n = n
         self.ngrams: dict[tuple[str, ...], str] = {}
+        self.shared: Counter[tuple[str, ...]] = Counter()  # n-gram -> how many sentences hold it
         self.sentences: dict[str, str] = {}
         self.add(texts, split)
 
@@ -605,6 +611,8 @@ class MemoryIndex:
             words = tuple(WORD.findall(text.lower()))
             if len(words) >= 3:
                 self.sentences.setdefault(" ".join(words), split)
+            grams = {words[i : i + self.n] for i in range(len(words) - self.n + 1)}
+            self.shared.update(grams)
             for i in range(len(words) - self.n + 1):
                 self.ngrams.setdefault(words[i : i + self.n], split)
 
@@ -617,8 +625,9 @@ class MemoryIndex:
                 if joined in self.sentences:
                     return value, self.sentences[joined], f"a whole {how}sentence"
                 for i in range(len(words) - self.n + 1):
-                    split = self.ngrams.get(words[i : i + self.n])
-                    if split is not None:
+                    gram = words[i : i + self.n]
+                    split = self.ngrams.get(gram)
+                    if split is not None and self.shared[gram] < COMMON_NGRAM:
                         return value, split, f"{self.n} consecutive {how}words of a sentence"
         return None
 

@@ -267,6 +267,19 @@ def test_memory_index(code, hit):
     assert reasons == (["memorised:source"] if hit else [])
 
 
+def test_a_construction_many_sentences_share_is_no_memorised_text():
+    """'there seems to be a' starts three training sentences: a rule may quote it (it was memorised:source);
+    one of those sentences copied whole, or by a 5-word run of its own, still is."""
+    train = ["There seems to be a problem.", "There seems to be a man in the garden.",
+             "There seems to be a unicorn here.", "Kim saw herself."]
+    index = MemoryIndex(train, 5)
+    quoted = "RULES = [(r'there seems to be a', 1)]\ndef solve(text):\n    return 1\n"
+    assert gate.source_reasons(quoted, index) == ([], {})
+    for copied in ("There seems to be a man in the garden.", "be a man in the"):
+        code = f"X = {copied!r}\ndef solve(text):\n    return 1\n"
+        assert gate.source_reasons(code, index)[0] == ["memorised:source"], copied
+
+
 def test_string_expressions_too_deep_to_fold_are_rejected_not_skipped():
     """A training sentence spelled out letter by letter in one long + chain: folding it back recurses
     past Python's limit. The scan must reject that source, never skip it (it could hide a text)."""
