@@ -503,9 +503,9 @@ class Run:
         }
         if ledger["calls"] and self.best:  # no skill accepted: nothing to repay
             try:
-                creator = None if self.config.baseline_tokens_per_example else (out["llm"] or {}).get("creator")
-                baseline = (baseline_from_flag(self.config.baseline_tokens_per_example) if creator is None
-                            else find_baseline(self.store, self.task.name, creator))
+                given = self.config.baseline_tokens_per_example
+                creator = None if given else (out["llm"] or {}).get("creator")
+                baseline = baseline_from_flag(given) if given else find_baseline(self.store, self.task.name, creator)
                 out["break_even"] = break_even(ledger, baseline, creator)
             except Exception as exc:  # noqa: BLE001 - a summary never fails a run
                 out["break_even"] = {"error": str(exc)}

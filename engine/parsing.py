@@ -172,6 +172,15 @@ def _bare_code(text: str) -> str | None:
     return None
 
 
+def _without_trailing_prose(code: str) -> str:
+    """Bare code less the unindented lines of prose after it ("This skill counts ...")."""
+    lines = code.rstrip("\n").split("\n")
+    while lines and (not lines[-1].strip() or not (lines[-1][:1].isspace() or _CODE_START.match(lines[-1])
+                                                      or lines[-1].lstrip().startswith(("#", ")", "]", "}")))):
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
 def parse_answer(answer: str, parent_code: str | None = None) -> Parsed:
     answer = answer.replace("\r\n", "\n")  # Windows line ends: the edit markers are matched line by line
     text, thought = strip_think(answer)
@@ -200,5 +209,9 @@ def parse_answer(answer: str, parent_code: str | None = None) -> Parsed:
     bare = _bare_code(text)
     if bare is not None:
         kind, error = _static(bare)
+        if kind == "syntax" and (trimmed := _without_trailing_prose(bare)) != bare:
+            kind2, error2 = _static(trimmed)
+            if kind2 != "syntax":  # the model explained its code after it: the code is the skill
+                bare, kind, error = trimmed, kind2, error2
         return Parsed(not kind, bare, "bare", kind, error, thought)
     return Parsed(False, fallback, "none", "no_code", "the answer holds no ```python code block with a def solve(text)", thought)

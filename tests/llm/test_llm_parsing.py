@@ -83,6 +83,14 @@ def test_bare_code_without_a_fence_is_accepted():
     assert parsed.ok and parsed.mode == "bare"
 
 
+def test_bare_code_with_prose_after_it_is_the_code():
+    """An unfenced skill and then its explanation was a syntax error (the prose parsed as Python)."""
+    parsed = parse_answer("Sure:\n" + GOOD + "\nThis skill counts the rules that fire.\nIt is short.\n")
+    assert parsed.ok and parsed.mode == "bare" and parsed.code == GOOD
+    broken = parse_answer("def solve(text):\n    return (1\n\nThat is all.\n")  # the code itself is broken
+    assert not broken.ok and broken.kind == "syntax" and "That is all." in broken.code
+
+
 def test_edits_are_found_in_one_pass_as_the_old_pattern_found_them():
     """find_edits reads marker lines one by one; it finds what the old regex (two lazy groups over the
     whole answer, cubic in its length) found, on random mixes of markers and code lines."""
