@@ -32,7 +32,8 @@ from engine.errors import SkillFailed, SkillkilnError
 from engine.gate_report import render_verdict
 from engine.masking import mask_text, pieces, read_limit, regroup
 from engine.records import is_skip, selection_key, split_reasons
-from engine.summary import best_text, plural, population_line, skipped_line, stored_note
+from engine.ledger import stored_ledger
+from engine.summary import best_text, ledger_text, plural, population_line, skipped_line, stored_note
 from tasks.metrics import p_text
 
 SKILL_FILE_CAP = 4 << 20  # bytes of a file `skills check` reads (the gate's own cap on a skill is 20 kB)
@@ -606,6 +607,7 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         "best": store.run_best(run_id), "stop_reason": stored.get("stop_reason"), "error": stored.get("error"),
         "population": stored.get("population"),  # when the run ended: islands, specialists, migrations
         "evidence": store.iterations(run_id),  # per iteration: the elite's failure clusters
+        "ledger": stored_ledger(store, run_id, stored),  # model calls: the summary's, or those booked as they came
     }
     if as_json or ctx.obj.get("as_json"):
         _echo_json(info)
@@ -625,6 +627,8 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     if skipped:
         out_console.print(f"skipped: {skipped_line(skipped)}", highlight=False)
     out_console.print(f"best: {best_text(info['best'])}", highlight=False)
+    if info["ledger"]:
+        out_console.print(f"ledger: {ledger_text(info['ledger'])}", markup=False, highlight=False)
     if population := population_line(info["population"]):
         out_console.print(f"population: {population}", markup=False, highlight=False)
     if info["evidence"]:

@@ -195,6 +195,19 @@ def baseline_from_flag(tokens_per_example: float) -> dict[str, Any]:
             "cost_per_example_usd": None, "model": None, "split": None, "accuracy": None, "mcc": None, "n": None}
 
 
+def stored_ledger(store: Any, run_id: str, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """RUN's ledger as its summary holds it, or (killed before it wrote one) rebuilt from the calls it
+    booked in the store as they returned; None for a run that made no model call."""
+    if summary.get("ledger"):
+        return summary["ledger"]
+    booked = store.calls(run_id)
+    if not booked:
+        return None
+    ledger = Ledger()
+    ledger.restore(Ledger.earlier_calls({}, [], booked))
+    return ledger.summary()
+
+
 def find_baseline(store: Any, task: str, prefer: str | None = None) -> dict[str, Any] | None:
     """The latest finished `skillkiln baseline` run for TASK in the store, preferring model PREFER
     ("provider:model"); None when there is none."""

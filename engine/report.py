@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SkillkilnError
+from engine.ledger import stored_ledger
 from engine.records import SEED_ITERATION, SKIPS, is_skip, split_reasons
 from engine.summary import best_text, llm_rows, plural, population_line, skipped_line, stored_note
 from tasks.metrics import p_text
@@ -272,12 +273,8 @@ def render(store, run_id: str) -> str:
     if not rows:
         raise SkillkilnError(f"run {run_id} has no candidates yet; nothing to report")
     summary = store.run_json(run, "summary")
-    if not summary.get("ledger") and (booked := store.calls(run_id)):  # killed before its summary: the calls
-        from engine.ledger import Ledger                                  # it booked as they returned
-
-        ledger = Ledger()
-        ledger.restore(Ledger.earlier_calls({}, [], booked))
-        summary = {**summary, "ledger": ledger.summary()}
+    if not summary.get("ledger") and (ledger := stored_ledger(store, run_id, summary)):  # killed before its summary
+        summary = {**summary, "ledger": ledger}
     config = store.run_json(run, "config")
     best = store.run_best(run_id)  # from the stored versions when the run ended before its summary
     status = run["status"]

@@ -200,6 +200,17 @@ def _usd(value: float | None) -> str:
     return "unknown (no price)" if value is None else f"${value:.4f}"
 
 
+def ledger_text(ledger: dict[str, Any]) -> str:
+    """A ledger's summary in one line: cost (of the cap), tokens and calls, per model, the prices' date."""
+    cost = _usd(ledger["cost_usd"]) if ledger.get("priced", True) else f"{_usd(ledger['cost_usd'])} + unpriced models"
+    parts = [f"{m} {plural(v['calls'], 'call')} {v['prompt'] + v['completion']:,} tokens "
+             + ("$0 (local)" if m.startswith("ollama:") else _usd(v["cost_usd"]) if v["priced"] else _usd(None))
+             for m, v in ledger["by_model"].items()]
+    budget = f" of ${ledger['budget_usd']:.4f} allowed" if ledger.get("budget_usd") else ""
+    return (f"{cost}{budget} · {ledger['total']:,} tokens in {plural(ledger['calls'], 'call')} "
+            f"({'; '.join(parts)}) · prices of {ledger['prices']['date']} (engine/prices.py)")
+
+
 def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """Rows for the ledger, per-model answer counts, the break-even point, an early stop and an error
     (plain text: the terminal styles them by ROW_STYLES, the HTML report escapes them)."""
@@ -208,13 +219,7 @@ def llm_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("strategy", f"{summary['strategy']}: independent samples of the first prompt, no parents, no feedback"))
     ledger = summary.get("ledger") or {}
     if ledger.get("calls"):
-        cost = _usd(ledger["cost_usd"]) if ledger.get("priced", True) else f"{_usd(ledger['cost_usd'])} + unpriced models"
-        parts = [f"{m} {plural(v['calls'], 'call')} {v['prompt'] + v['completion']:,} tokens "
-                 + ("$0 (local)" if m.startswith("ollama:") else _usd(v["cost_usd"]) if v["priced"] else _usd(None))
-                 for m, v in ledger["by_model"].items()]
-        budget = f" of ${ledger['budget_usd']:.4f} allowed" if ledger.get("budget_usd") else ""
-        rows.append(("ledger", f"{cost}{budget} · {ledger['total']:,} tokens in {plural(ledger['calls'], 'call')} "
-                               f"({'; '.join(parts)}) · prices of {ledger['prices']['date']} (engine/prices.py)"))
+        rows.append(("ledger", ledger_text(ledger)))
     llm = summary.get("llm") or {}
     for key, m in (llm.get("models") or {}).items():
         bits = []

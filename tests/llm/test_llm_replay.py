@@ -299,6 +299,9 @@ def test_an_interrupted_replay_resumes_in_step_with_its_transcript(where, cola, 
 
         booked = len(store.calls(run.run_id))  # iterations 0 to 2: 3 creator calls and a repair
         assert booked == 4 and f"in {booked} model calls (" in render(store, run.run_id)  # the dead run's report
+        shown = subprocess.run([str(BIN / "skills"), "runs", "show", run.run_id, "--store", str(store.path)],
+                               capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"})
+        assert f"tokens in {booked} calls (anthropic:claude-opus-5-5 3 calls" in shown.stdout, shown.stdout
     again = proposer()
     resumed = Run.resume(cfg, cola, local_backend, again, store, run.run_id).execute()
     assert codes(store, run.run_id) == codes(straight_store, straight["run_id"])
