@@ -7,8 +7,8 @@
                 whose outputs on all of train are an earlier one's stops here (`same_behaviour`)
   validation    realistic generated text + validation in one request, with the hypothesis
                 property tests inside the sandbox; the train-validation gap, both ways; then a random
-                sample of validation and train re-run in a random order in a fresh process (the same
-                answers out of context)
+                sample of validation and train re-run in a random order in a fresh process with another
+                string hash seed (the same answers out of context)
   test          scored only for accepted skills, and only reported: it never decides anything
 
 The whole train split comes before validation although most candidates that fail, fail on
@@ -56,6 +56,7 @@ from sandbox.static import check_source
 
 PROPERTY_PROBES = 200  # train texts (no labels) the property tests draw words from
 CONTEXT_TEXTS = (("validation", 200), ("train", 100))  # re-run out of context (Evaluator._context_check)
+CONTEXT_HASH_SEED = 1  # ... under another string hash seed than every other run's 0
 GENERATED_SEED = 7
 STAGES = ("static", "train_subset", "train", "validation", "test")
 
@@ -184,7 +185,8 @@ class Evaluator:
         self.generated = generated_texts(task.train.texts, config.generated_texts) if generated else ()
         self.config_detail = self.checks.config_detail(task, config, cascade)
 
-    def _run(self, code: str, texts: Sequence[str], properties: bool, libraries: dict[str, str]) -> tuple[ExecResult, float]:
+    def _run(self, code: str, texts: Sequence[str], properties: bool, libraries: dict[str, str],
+             hash_seed: int = 0) -> tuple[ExecResult, float]:
         request = RunRequest(
             code=code,
             texts=tuple(texts),
@@ -192,6 +194,7 @@ class Evaluator:
             labels=self.task.labels,
             properties={"probe_texts": list(self.probes)} if properties else None,
             libraries=libraries,
+            hash_seed=hash_seed,
         )
         started = time.perf_counter()
         result = self.backend.run(request, self.limits)
@@ -199,18 +202,22 @@ class Evaluator:
 
     def _context_check(self, run, results: Mapping[str, ExecResult]) -> tuple[list[str], dict[str, str], float]:
         """The same answers out of context: a random sample of validation and train texts, in a random
-        order, in a fresh process, must get the answers they got in their own runs.
+        order, in a fresh process with another string hash seed, must get the answers they got in
+        their own runs.
 
         A skill may keep state between calls: it can tell the gate's requests by their first texts,
         answer by its neighbours in the batch (the dev files keep minimal pairs side by side), or
-        change its answers after a number of calls the determinism property never reaches."""
+        change its answers after a number of calls the determinism property never reaches. Or its
+        answers may follow the order of a set of strings, which the sandbox's fixed hash seed keeps
+        the same in every run, and a plain python3 running its export does not."""
         rng = random.Random(int.from_bytes(os.urandom(8), "big"))  # an order no skill can have learnt
         texts = {split: self.task.split(split).texts for split, _ in CONTEXT_TEXTS}
         picks = [(split, i) for split, n in CONTEXT_TEXTS
                  for i in rng.sample(range(len(texts[split])), min(n, len(texts[split])))]
         rng.shuffle(picks)
-        again, seconds = run([texts[split][i] for split, i in picks], False)
-        what = f"{len(picks)} validation and train texts re-run in a random order in a fresh process"
+        again, seconds = run([texts[split][i] for split, i in picks], False, CONTEXT_HASH_SEED)
+        what = (f"{len(picks)} validation and train texts re-run in a random order in a fresh process with "
+                "another string hash seed")
         if again.predictions is None:
             return ["property:context"], {"property:context": f"{what}: the run failed ({again.failure})"}, seconds
         differ = []  # both runs passed the gate's checks before this one, so every text has an answer in each
@@ -224,7 +231,8 @@ class Evaluator:
         example = (f"; train text {self.task.train.texts[quoted[0]][:100]!r} gave {quoted[1]!r} in the train run and "
                    f"{quoted[2]!r} again" if quoted else " (held-out texts, not quoted)")
         return ["property:context"], {"property:context": (
-            f"{what}: {len(differ)} answered otherwise{example}; a skill's answer must depend on its text alone")}, seconds
+            f"{what}: {len(differ)} answered otherwise{example}; a skill's answer must depend on its text alone "
+            "(not on earlier calls, its neighbours in the batch or the order of a set of strings)")}, seconds
 
     def score_outputs(self, split: str, outputs: Sequence[Any]) -> Metrics:
         """The metrics of outputs computed elsewhere (expected train outputs), as a run would score them."""
@@ -257,9 +265,9 @@ class Evaluator:
         libraries = libraries or {}
         sent = [0]  # texts sent to the sandbox (a local: the loop's threads share this evaluator)
 
-        def run(texts: Sequence[str], properties: bool) -> tuple[ExecResult, float]:
+        def run(texts: Sequence[str], properties: bool, hash_seed: int = 0) -> tuple[ExecResult, float]:
             sent[0] += len(texts)
-            return self._run(code, texts, properties, libraries)
+            return self._run(code, texts, properties, libraries, hash_seed)
 
         behaviour: str | None = None
         checks = self.checks

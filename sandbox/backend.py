@@ -32,6 +32,11 @@ class RunRequest:
     # full builtins and unrestricted imports, so that only the container stops it. Never set
     # by the engine; on the wire only when true.
     trusted_builtins: bool = False
+    # The string hash seed of the process the skill runs in: 0 (every worker's, PYTHONHASHSEED=0), or
+    # another, for a worker started with that seed (the gate's out-of-context run: a skill whose answers
+    # follow the order of a set of strings answers otherwise under another seed, as its export will in
+    # a plain python3). Chooses the worker; never on the wire.
+    hash_seed: int = 0
 
     def to_wire(self, limits: Limits) -> dict[str, Any]:
         wire = {

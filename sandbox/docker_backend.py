@@ -21,7 +21,7 @@ from engine.errors import SkillkilnError
 from engine.records import ExecResult
 from sandbox.backend import Limits, RunRequest
 from sandbox.image import BUILD_COMMAND, image_exists, image_tag
-from sandbox.pool import HOST_MARGIN_S, Pool, WorkerGone
+from sandbox.pool import HOST_MARGIN_S, SeededPools, WorkerGone
 
 LABEL = "docker"
 MUX_HEADER = struct.Struct(">BxxxI")  # Docker's attach stream: stream type, 3 pad bytes, length
@@ -65,7 +65,7 @@ NO_SYSV_IPC = {
 
 
 class DockerWorker:
-    def __init__(self, client, image: str, mem_mb: int, cpus: float, pids: int):
+    def __init__(self, client, image: str, mem_mb: int, cpus: float, pids: int, hash_seed: int = 0):
         self._container = client.containers.create(
             image,
             command=HARNESS_COMMAND,
@@ -83,7 +83,7 @@ class DockerWorker:
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             user="65534:65534",
-            environment={},
+            environment={"PYTHONHASHSEED": str(hash_seed)} if hash_seed else {},  # else the image's: 0
             working_dir="/tmp",
             log_config={"type": "none"},
             labels={CONTAINER_LABEL: str(os.getpid()), OWNER_LABEL: owner_tag(os.getpid())},
@@ -280,9 +280,9 @@ class DockerBackend:
         if image is None and not image_exists(self._client):
             raise SkillkilnError(f"sandbox image {self.image} is missing; build it with: {BUILD_COMMAND}")
         remove_stale_containers(self._client)
-        def worker() -> DockerWorker:
+        def worker(seed: int) -> DockerWorker:
             try:
-                return DockerWorker(self._client, self.image, mem_mb, cpus, pids)
+                return DockerWorker(self._client, self.image, mem_mb, cpus, pids, seed)
             except Exception as exc:
                 try:
                     self._client.ping()
@@ -291,21 +291,22 @@ class DockerBackend:
                 raise
 
         try:
-            self._pool = Pool(worker, workers, host_margin_s=host_margin_s)
+            self._pools = SeededPools(worker, workers, host_margin_s=host_margin_s)
+            self._pool = self._pools.pools[0]  # the workers of seed 0, which every request but one a run uses
         except WorkerGone as exc:
             raise SkillkilnError(f"the sandbox container did not start ({exc})") from None
 
     @property
     def restarts(self) -> int:
         """Containers killed and replaced (died, stopped answering, or broke the protocol)."""
-        return self._pool.restarts
+        return self._pools.restarts
 
     def containers(self) -> list:
         """The pool's containers (docker SDK objects), for tests and inspection."""
         return [w.container for w in self._pool.workers()]
 
     def run(self, request: RunRequest, limits: Limits = Limits()) -> ExecResult:
-        return self._pool.run(request, limits)
+        return self._pools.run(request, limits)
 
     def close(self) -> None:
-        self._pool.close()
+        self._pools.close()

@@ -21,7 +21,7 @@ from pathlib import Path
 from engine.records import ExecResult
 from sandbox.backend import Limits, RunRequest
 from sandbox.image import HARNESS
-from sandbox.pool import HOST_MARGIN_S, Pool, WorkerGone
+from sandbox.pool import HOST_MARGIN_S, SeededPools, WorkerGone
 
 LABEL = "local (weaker isolation)"
 
@@ -60,7 +60,7 @@ def isolation() -> str:
 
 
 class LocalWorker:
-    def __init__(self, unshare: tuple[str, ...] | bool):
+    def __init__(self, unshare: tuple[str, ...] | bool, hash_seed: int = 0):
         if unshare is True:  # the old signature: LocalWorker(no_network)
             unshare = ("-rn",)
         self._tmp = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
@@ -71,7 +71,7 @@ class LocalWorker:
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self._tmp,
-            env={"HOME": self._tmp, "PATH": "/usr/bin:/bin", "TMPDIR": self._tmp, "PYTHONHASHSEED": "0",
+            env={"HOME": self._tmp, "PATH": "/usr/bin:/bin", "TMPDIR": self._tmp, "PYTHONHASHSEED": str(hash_seed),
                  "HYPOTHESIS_STORAGE_DIRECTORY": hypothesis_cache()},
             start_new_session=True,
         )
@@ -150,18 +150,19 @@ class LocalBackend:
         unshare = _unshare_flags()
         self.network_isolated = bool(unshare)
         self.pid_isolated = unshare == ("-rnpf",)
-        self._pool = Pool(lambda: LocalWorker(unshare), workers, host_margin_s=host_margin_s)
+        self._pools = SeededPools(lambda seed: LocalWorker(unshare, seed), workers, host_margin_s=host_margin_s)
+        self._pool = self._pools.pools[0]  # the workers of seed 0, which every request but one a run uses
 
     @property
     def restarts(self) -> int:
-        return self._pool.restarts
+        return self._pools.restarts
 
     def worker_pids(self) -> list[int]:
         """The pids of the pool's workers (for tests: what a request may leave behind)."""
         return [w.pid for w in self._pool.workers()]
 
     def run(self, request: RunRequest, limits: Limits = Limits()) -> ExecResult:
-        return self._pool.run(request, limits)
+        return self._pools.run(request, limits)
 
     def close(self) -> None:
-        self._pool.close()
+        self._pools.close()

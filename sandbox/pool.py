@@ -143,6 +143,49 @@ def sanitize(resp: dict[str, Any]) -> dict[str, Any]:
     return resp
 
 
+class SeededPools:
+    """A backend's workers: a pool of SIZE with string hash seed 0, and, started when first asked for,
+    one worker for each other seed a request names (RunRequest.hash_seed). FACTORY(seed) makes a worker."""
+
+    def __init__(self, factory: Callable[[int], Worker], size: int, host_margin_s: float = HOST_MARGIN_S):
+        self._factory = factory
+        self._margin = host_margin_s
+        self._lock = threading.Lock()
+        self._closed = False
+        self.pools = {0: Pool(lambda: factory(0), size, host_margin_s=host_margin_s)}
+
+    def pool(self, seed: int) -> "Pool":
+        with self._lock:
+            if self._closed:
+                raise SandboxFailure("the sandbox is closed")
+            if seed not in self.pools:
+                try:
+                    self.pools[seed] = Pool(lambda: self._factory(seed), 1, host_margin_s=self._margin)
+                except WorkerGone as exc:
+                    raise SandboxFailure(f"the sandbox could not start a worker with string hash seed {seed} "
+                                         f"({exc})") from None
+            return self.pools[seed]
+
+    def run(self, request: RunRequest, limits: Limits) -> ExecResult:
+        if not request.hash_seed:
+            return self.pools[0].run(request, limits)
+        return self.pool(request.hash_seed).run(request, limits)
+
+    @property
+    def restarts(self) -> int:
+        return sum(p.restarts for p in list(self.pools.values()))
+
+    def workers(self) -> list[Worker]:
+        return [w for p in list(self.pools.values()) for w in p.workers()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pools = list(self.pools.values())
+        for p in pools:
+            p.close()
+
+
 class Pool:
     def __init__(self, factory: Callable[[], Worker], size: int, start_timeout_s: float = 60.0,
                  host_margin_s: float = HOST_MARGIN_S):
