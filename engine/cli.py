@@ -132,6 +132,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         task_spec(task)  # an unknown task
         resolve_data_dir(data_dir)  # a --data-dir (or $SKILLKILN_DATA_DIR) that is no folder
     store = open_store(store_path, writer=True, create=not resume_id)  # --resume reads a store that exists
+    settings: dict[str, Any] = {}  # --resume: the run's settings its command line replaces
     if resume_id:
         row = store.run(resume_id)
         if row["status"] == "finished":
@@ -149,13 +150,13 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         ignored = [flag for key, flag in changed if key not in RESUME_SETS]
         if ignored:
             say(f"warning: --resume continues run {resume_id} with its own settings; ignoring {', '.join(ignored)}")
-        if settings := {RESUME_FIELDS.get(key, key): ctx.params[key] for key, _ in changed if key in RESUME_SETS}:
+        settings = {RESUME_FIELDS.get(key, key): ctx.params[key] for key, _ in changed if key in RESUME_SETS}
+        if settings:
             before = {key: getattr(config, RESUME_FIELDS.get(key, key)) for key in RESUME_SETS}
             was = ", ".join(f"{flag} {ctx.params[key]} (was {'unset' if before[key] is None else before[key]})"
                             for key, flag in changed if key in RESUME_SETS)
             say(f"note: run {resume_id} goes on with {was}")
             config = replace(config, **settings)
-            store.set_run_config(resume_id, config.to_dict())  # the next resume starts from these
         if config.record:  # a transcript holds one uninterrupted run: its first part stays as it was
             say(f"warning: not recording the resumed part of run {resume_id} (its transcript {config.record} is kept)")
             config = replace(config, record=None)
@@ -187,6 +188,8 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         except BaseException:
             getattr(made, "close", lambda: None)()
             raise
+    if resume_id and settings:  # they work (a cap has its prices, the server answers): the next resume starts from them
+        store.set_run_config(resume_id, {**store.run_json(row, "config"), **settings})
     if config.embedder != "offline":  # an unreachable server or a model not pulled: one line, before the data loads
         from engine.evidence import make_embedder
 

@@ -78,16 +78,18 @@ class Ledger:
         self.budget_usd = budget_usd
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        self.sink: Callable[[Call], None] | None = None  # books each new call elsewhere too (a run: its store)
+        # books each new call elsewhere too (a run: its store), with its request's hash and its answer
+        self.sink: Callable[..., None] | None = None
 
     # ------------------------------------------------------------ writing
 
-    def record(self, provider: str, model: str, role: str, usage: TokenUsage) -> Call:
+    def record(self, provider: str, model: str, role: str, usage: TokenUsage, request_sha256: str | None = None,
+               answer: dict[str, Any] | None = None) -> Call:
         call = Call.of(provider, model, role, usage)
         with self._lock:
             self.calls.append(call)
         if self.sink is not None:
-            self.sink(call)
+            self.sink(call, request_sha256, answer)
         return call
 
     def restore(self, calls: list[Call]) -> None:

@@ -210,6 +210,7 @@ class Run:
             for k in range(self.config.batch):
                 if k in paid:  # resumed: asked for and paid before the interruption; judged, not asked again
                     items.append((iteration, k, paid[k]))
+                    getattr(self.proposer, "adopt", lambda _p: None)(paid[k])
                     continue
                 self.ledger.check_budget()
                 items.append((iteration, k, self.proposer.propose(self._context(iteration, k))))
@@ -217,9 +218,6 @@ class Run:
         except StopRun as exc:  # a spent budget, a transcript with no answers left: a clean stop
             self.stop_reason = str(exc)
             self._keep_partial(exc, iteration, items)
-        except KeyboardInterrupt as exc:  # an answer paid for before the interrupted call waits for the resume
-            self._keep_partial(exc, iteration, items)
-            raise
         except Exception as exc:  # a provider crash: judge and store what was already paid for, then fail
             failure = exc
             self._keep_partial(exc, iteration, items)
@@ -242,13 +240,13 @@ class Run:
         for k, data in self.store.pending(self.run_id, iteration).items():
             try:
                 out[k] = Proposal.from_dict(data)
-            except (KeyError, TypeError, ValueError):
+            except (AttributeError, KeyError, TypeError, ValueError):  # JSON, but not a proposal's
                 continue
         return out
 
-    def _book(self, call: Any) -> None:
+    def _book(self, call: Any, request_sha256: str | None = None, answer: dict[str, Any] | None = None) -> None:
         self.store.add_call(self.run_id, self.calling_iteration, call.role, call.provider, call.model, call.prompt,
-                            call.completion, call.cost_usd)
+                            call.completion, call.cost_usd, request_sha256, answer)
 
     def _keep_pending(self, iteration: int, k: int, proposal: Proposal) -> None:
         if self.pays and proposal.expected_train is None:
@@ -392,6 +390,9 @@ class Run:
             for call in earlier:
                 run._book(call)
         run.ledger.restore(earlier)
+        answered = getattr(proposer, "restore_answers", None)
+        if answered:  # paid for in the iteration to redo, not judged yet: a request asked again takes its answer
+            answered([r for r in booked if r["iteration"] >= run.next_iteration])
         restore = getattr(proposer, "restore_feedback", None)
         if restore and done >= 0:  # the last iteration's gate details, which the next prompt shows
             restore(done, [(r["verdict"].get("details") or {}) for r in records if r["iteration"] == done])

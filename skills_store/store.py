@@ -128,8 +128,9 @@ ALTER TABLE candidates ADD COLUMN train_expected INTEGER NOT NULL DEFAULT 0;
     6: """
 ALTER TABLE runs ADD COLUMN owner TEXT;
 """,
-    # every model call a run paid for, booked as it returns (a run killed before its summary keeps its
-    # ledger: roles, models, prices), and the proposals of the iteration under way, stored as they are made,
+    # every model call a run paid for, booked as it returns with its request's hash and its answer (a run
+    # killed before its summary keeps its ledger: roles, models, prices; a resume asked the same request
+    # takes the answer paid for), and the proposals of the iteration under way, stored as they are made,
     # so a resumed run judges an answer it paid for instead of asking the model again
     7: """
 CREATE TABLE IF NOT EXISTS calls (
@@ -143,6 +144,8 @@ CREATE TABLE IF NOT EXISTS calls (
     completion_tokens INTEGER NOT NULL,
     cost_usd REAL,
     created_at TEXT NOT NULL,
+    request_sha256 TEXT,
+    answer TEXT,
     PRIMARY KEY (run_id, seq)
 );
 CREATE TABLE IF NOT EXISTS pending (
@@ -353,13 +356,16 @@ class Store:
                        (run_id, iteration, json.dumps(evidence, default=str)))
 
     def add_call(self, run_id: str, iteration: int, role: str, provider: str, model: str, prompt: int,
-                 completion: int, cost_usd: float | None) -> None:
-        """Book one model call of RUN as it returns (its ledger survives a kill -9)."""
+                 completion: int, cost_usd: float | None, request_sha256: str | None = None,
+                 answer: dict[str, Any] | None = None) -> None:
+        """Book one model call of RUN as it returns (its ledger survives a kill -9), with its request's hash
+        and its answer (a resume that asks the same takes it rather than paying again)."""
         with self.transaction() as db:
             db.execute("INSERT INTO calls (run_id, seq, iteration, role, provider, model, prompt_tokens, "
-                       "completion_tokens, cost_usd, created_at) SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ?, ?, ?, ?, ?, ? "
-                       "FROM calls WHERE run_id = ?",
-                       (run_id, iteration, role, provider, model, prompt, completion, cost_usd, now(), run_id))
+                       "completion_tokens, cost_usd, created_at, request_sha256, answer) "
+                       "SELECT ?, COALESCE(MAX(seq) + 1, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM calls WHERE run_id = ?",
+                       (run_id, iteration, role, provider, model, prompt, completion, cost_usd, now(), request_sha256,
+                        None if answer is None else json.dumps(answer), run_id))
 
     def calls(self, run_id: str) -> list[sqlite3.Row]:
         """RUN's model calls in the order they returned."""

@@ -9,10 +9,11 @@ before and after repair and how many of its candidates reached the sandbox: `sta
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from engine.errors import SkillkilnError, StopRun
@@ -20,6 +21,7 @@ from engine.ledger import CHARS_PER_TOKEN, Ledger, call_bound
 from engine.parsing import parse_answer
 from engine.proposers.base import ProposalContext
 from engine import prompts
+from engine.proposers.replay import request_dict, request_hash
 from engine.records import Proposal, TokenUsage
 
 PROVIDERS = ("ollama", "anthropic")
@@ -226,6 +228,8 @@ class LLMProposer:
         self._details: dict[str, str] = {}
         self._details_iteration = -1
         self._creator_of: dict[str, str] = {}  # proposal code -> creator spec, for observe()
+        # resumed: answers paid for in the iteration being redone, by (role, request hash), oldest first
+        self._answered: dict[tuple[str, str], list[Completion]] = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -238,15 +242,48 @@ class LLMProposer:
 
     def _ask(self, model: ChatModel, role: str, system: str, user: str, temperature: float,
              seed: int) -> Completion:
-        done = model.complete([{"role": "user", "content": user}], system, self.max_tokens, temperature, seed)
-        self.ledger.record(model.provider, model.model, role, done.usage)
+        messages = [{"role": "user", "content": user}]
+        asked = request_hash(request_dict(messages, system, self.max_tokens, temperature, seed))
+        kept = self._answered.get((role, asked))
+        if kept:  # resumed: this very request was paid for before the interruption (booked, in the ledger)
+            done = kept.pop(0)
+        else:
+            done = model.complete(messages, system, self.max_tokens, temperature, seed)
+            self.ledger.record(model.provider, model.model, role, done.usage, asked,
+                               {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated})
         self._model_stats(model).answers += 1
         self._model_stats(model).estimated += done.estimated
         return done
 
+    def restore_answers(self, rows: Sequence[Any]) -> None:
+        """Calls a resumed run booked in the iteration it redoes (rows of the store's calls table): a request
+        it asks again gets the answer paid for, in the order they came, and is neither asked nor booked again."""
+        for row in rows:
+            try:
+                answer = json.loads(row["answer"] or "null")
+                done = Completion(str(answer["text"]), TokenUsage.counted(row["prompt_tokens"], row["completion_tokens"]),
+                                  str(answer.get("model") or row["model"]), str(answer.get("stop") or ""),
+                                  bool(answer.get("estimated")))
+            except (TypeError, KeyError, ValueError, AttributeError):  # none kept, or damaged: asked again
+                continue
+            if row["request_sha256"]:
+                self._answered.setdefault((row["role"], row["request_sha256"]), []).append(done)
+
+    def adopt(self, proposal: Proposal) -> None:
+        """A resumed run judges PROPOSAL, which this run's creator made before the interruption."""
+        self._creator_of[proposal.code] = spec(self.creator)
+
     # ------------------------------------------------------------ Proposer
 
     def propose(self, ctx: ProposalContext) -> Proposal:
+        counted = {key: replace(stats, kinds=dict(stats.kinds)) for key, stats in self._stats.items()}
+        try:
+            return self._propose(ctx)
+        except KeyboardInterrupt:  # asked again on resume (its paid answers kept): counted then, not now
+            self._stats = counted
+            raise
+
+    def _propose(self, ctx: ProposalContext) -> Proposal:
         self.ledger.check_budget()
         details = self._details if self._details_iteration == ctx.iteration - 1 else {}
         prompt = prompts.proposal_prompt(ctx, self.strategy, self.examples, details)
@@ -267,11 +304,9 @@ class LLMProposer:
             try:
                 self._within_budget(self.repairer, prompts.SYSTEM, text)
                 second = self._ask(self.repairer, "repairer", prompts.SYSTEM, text, self.repair_temperature, ctx.seed + 1)
-            except (SkillkilnError, StopRun, KeyboardInterrupt) as exc:  # no repair: the creator's answer was paid
-                stats.failed_after_repair += 1                               # for, keep it
-                why = ("repair call failed" if isinstance(exc, SkillkilnError) else
-                       "no repair: the run was interrupted" if isinstance(exc, KeyboardInterrupt) else
-                       "no repair: the run stopped")
+            except (SkillkilnError, StopRun) as exc:  # no repair: the creator's answer was paid for, keep it
+                stats.failed_after_repair += 1
+                why = "repair call failed" if isinstance(exc, SkillkilnError) else "no repair: the run stopped"
                 exc.partial = Proposal(  # type: ignore[attr-defined] - the loop stores it, then fails or stops the run
                     code=parsed.code, proposer=self.name, model=self.creator.model, usage=usage, raw_text=first.text,
                     parent_ids=tuple(p.id for p in prompt.parents),
@@ -311,7 +346,7 @@ class LLMProposer:
         """The loop reports each candidate's fate: counts for stats(), gate details for the next prompt."""
         creator = self._creator_of.pop(proposal.code, None)
         if creator and evaluation is not None and getattr(evaluation, "stage", "static") != "static":
-            self._stats[creator].reached_sandbox += 1
+            self._stats.setdefault(creator, ModelStats()).reached_sandbox += 1  # resumed: maybe nothing restored
         if evaluation is not None:
             self.restore_feedback(iteration, [evaluation.verdict.details])
         elif iteration != self._details_iteration:

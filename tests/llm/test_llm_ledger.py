@@ -292,6 +292,26 @@ def test_a_run_failed_on_its_server_resumes_with_new_retries_timeout_and_cap(ant
     assert (config["llm_retries"], config["llm_timeout_s"], config["max_cost_usd"]) == (1, 30.0, 5.0)
 
 
+def test_a_resume_whose_new_cap_cannot_be_priced_leaves_the_run_as_it_was(anthropic_env, tmp_path):
+    """--max-cost-usd on a resume of a run whose model has no price is refused, and the run is not changed:
+    the cap was stored before the price check, and the run could never be resumed again."""
+    from llm_helpers import run_cli
+
+    server = anthropic_env
+    server.push("anthropic", anthropic_message(block(SKILL_D), "claude-unpriced-9"),
+                anthropic_error(529, "overloaded_error", "Overloaded"))
+    store = tmp_path / "s.sqlite"
+    done = run_cli("evolve", "--task", "cola", "--iters", "2", "--proposer", "anthropic", "--model", "claude-unpriced-9",
+                   "--sandbox", "local", "--llm-retries", "0", "--store", str(store), "--json")
+    run_id = json.loads(done.stdout)["run_id"]
+    refused = run_cli("evolve", "--resume", run_id, "--max-cost-usd", "1", "--store", str(store))
+    assert refused.returncode == 2 and "needs a price for anthropic:claude-unpriced-9" in refused.stderr
+    config = json.loads(run_cli("skills", "runs", "show", run_id, "--store", str(store), "--json").stdout)["config"]
+    assert config["max_cost_usd"] is None
+    server.push("anthropic", anthropic_message(block(SKILL_D), "claude-unpriced-9"))
+    assert run_cli("evolve", "--resume", run_id, "--store", str(store)).returncode == 0
+
+
 def test_an_answer_paid_for_before_a_failed_repair_call_is_stored(anthropic_env, cola, local_backend, store):
     server = anthropic_env
     server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 60),
@@ -307,9 +327,11 @@ def test_an_answer_paid_for_before_a_failed_repair_call_is_stored(anthropic_env,
     assert summary["candidates"] == 1 and summary["llm"]["models"][f"anthropic:{MODEL}"]["failed_after_repair"] == 1
 
 
-def test_an_answer_paid_for_before_a_ctrl_c_in_its_repair_is_judged_on_resume(anthropic_env, cola, local_backend, store):
-    """Ctrl-C during the repair call: the creator's paid answer is kept, and the resumed run judges it rather
-    than asking the creator again (it was dropped, and the resumed run paid for a new one)."""
+def test_a_ctrl_c_in_a_repair_call_is_repaired_on_resume_with_the_answer_paid_for(anthropic_env, cola, local_backend,
+                                                                                   store):
+    """Ctrl-C during the repair call: the creator's answer, booked with its request, is taken again by the
+    resumed run (it asked the creator again and paid twice, or judged the answer unrepaired), which asks
+    for the repair; the answer counts are the whole run's, each answer once."""
     server = anthropic_env
     server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 60))
     cfg = config(iters=1)
@@ -330,12 +352,19 @@ def test_an_answer_paid_for_before_a_ctrl_c_in_its_repair_is_judged_on_resume(an
         run.execute()
     own.close()
     assert store.candidates(run.run_id) == [] and len(store.calls(run.run_id)) == 1
+    server.push("anthropic", anthropic_message(block(SKILL_D), MODEL, 500, 50))  # the repair
     summary = Run.resume(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store, run.run_id).execute()
-    assert len(server.chats("anthropic")) == 1  # not asked again
+    chats = server.chats("anthropic")
+    assert len(chats) == 2 and "no code today" in chats[1].body["messages"][-1]["content"]  # the repair of that answer
     stored = store.candidates(run.run_id)
-    assert len(stored) == 1 and (stored[0]["prompt_tokens"], stored[0]["completion_tokens"]) == (900, 60)
-    assert "no repair: the run was interrupted" in stored[0]["note"]
-    assert summary["ledger"]["calls"] == 1 and summary["candidates"] == 1
+    assert len(stored) == 1 and (stored[0]["prompt_tokens"], stored[0]["completion_tokens"]) == (1400, 110)
+    assert "repaired by" in stored[0]["note"]
+    assert summary["ledger"]["calls"] == 2 and summary["candidates"] == 1
+    counts = summary["llm"]["models"][f"anthropic:{MODEL}"]
+    assert (counts["answers"], counts["created"], counts["first_failures"], counts["repaired"]) == (2, 1, 1, 1)
+    with store.transaction() as db:  # a pending row that is JSON but no proposal is asked for again, not a crash
+        db.execute("INSERT INTO pending (run_id, iteration, slot, proposal) VALUES (?, 0, 0, 'null')", (run.run_id,))
+    assert Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store, run_id=run.run_id)._paid(0) == {}
 
 
 def test_answers_without_token_counts_still_reach_the_cost_cap(anthropic_env, cola, local_backend, store):

@@ -255,13 +255,15 @@ class _InterruptOnce:
         pass
 
 
-@pytest.mark.parametrize("where", ["judging", "between", "killed"])
+@pytest.mark.parametrize("where", ["judging", "between", "killed", "repair", "repair-killed"])
 def test_an_interrupted_replay_resumes_in_step_with_its_transcript(where, cola, local_backend, tmp_path):
     """Ctrl-C while the sandbox judges iteration 2's answer, or between iterations 2 and 3, or a kill -9
     (no summary written) while it judges, then --resume: the resumed run judges the answer it already had
     (it asked again before: every later answer came one call late), its prompts are the recorded ones (the
     last iteration's gate details were lost), and its ledger counts each recorded call once, with its role
-    and model (after a kill -9 it was rebuilt from the candidates, under the unpriced model "replay:...")."""
+    and model (after a kill -9 it was rebuilt from the candidates, under the unpriced model "replay:...").
+    Interrupted (or killed) inside the first repair call, the resume takes the creator's answer it paid for
+    and asks for the repair: it asked the creator again, or judged the answer unrepaired, out of step."""
     from engine.loop import Run
     from engine.proposers import make_proposer
     from skills_store.store import Store
@@ -289,9 +291,26 @@ def test_an_interrupted_replay_resumes_in_step_with_its_transcript(where, cola, 
             if done == 3:
                 raise KeyboardInterrupt
         backend.when = lambda: False
+    if where.startswith("repair"):  # the first repair call is interrupted as a Ctrl-C interrupts the SDK
+        backend.when = lambda: False
+        repairer = first.repairer
+
+        class CtrlC:
+            provider, model = repairer.provider, repairer.model
+
+            def complete(self, *args, **kwargs):
+                raise KeyboardInterrupt
+
+        first.repairer = CtrlC()
     with pytest.raises(KeyboardInterrupt):
         run.execute(progress if where == "between" else None)
-    assert len(store.candidates(run.run_id)) == (3 if where == "between" else 2)
+    if where.startswith("repair"):
+        assert store.calls(run.run_id)[-1]["role"] == "creator" and not store.pending(run.run_id, 1)
+    else:
+        assert len(store.candidates(run.run_id)) == (3 if where == "between" else 2)
+    if where == "repair-killed":
+        with store.transaction() as db:
+            db.execute("UPDATE runs SET summary = NULL, status = 'running' WHERE id = ?", (run.run_id,))
     if where == "killed":  # what a kill -9 leaves: no summary, still marked running
         with store.transaction() as db:
             db.execute("UPDATE runs SET summary = NULL, status = 'running' WHERE id = ?", (run.run_id,))
