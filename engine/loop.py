@@ -397,7 +397,12 @@ class Run:
         if restore and done >= 0:  # the last iteration's gate details, which the next prompt shows
             restore(done, [(r["verdict"].get("details") or {}) for r in records if r["iteration"] == done])
         getattr(proposer, "restore_calls", lambda _calls: None)(earlier)
-        getattr(proposer, "restore_stats", lambda _models: None)((stored.get("llm") or {}).get("models") or {})
+        models = (stored.get("llm") or {}).get("models") or {}
+        if not models and booked:  # killed before its summary: of its counts, the answers its calls booked
+            for r in booked:
+                key = f"{r['provider']}:{r['model']}"
+                models[key] = {"answers": models.get(key, {}).get("answers", 0) + 1}
+        getattr(proposer, "restore_stats", lambda _models: None)(models)
         return run
 
     # ------------------------------------------------------------ the whole run

@@ -740,6 +740,24 @@ class Store:
                             self.run_json(row, column)
                         except SkillkilnError as exc:
                             problems.append(str(exc).removesuffix(self.DAMAGED_HINT))
+            if "pending" in tables:  # a damaged one is asked for again on resume: paid twice
+                for row in self._db.execute("SELECT run_id, iteration, slot, proposal FROM pending"):
+                    try:
+                        proposal = json.loads(row["proposal"])
+                        ok = isinstance(proposal, dict) and isinstance(proposal.get("code"), str)
+                    except (TypeError, ValueError):
+                        ok = False
+                    if not ok:
+                        problems.append(f"run {row['run_id']}: the proposal pending in iteration {row['iteration']} "
+                                        f"slot {row['slot']} is unreadable (a resume asks for it again)")
+            if "calls" in tables:
+                for row in self._db.execute("SELECT run_id, seq, answer FROM calls WHERE answer IS NOT NULL"):
+                    try:
+                        ok = isinstance(json.loads(row["answer"]), dict)
+                    except (TypeError, ValueError):
+                        ok = False
+                    if not ok:
+                        problems.append(f"run {row['run_id']}: the answer of model call {row['seq']} is unreadable")
         except sqlite3.DatabaseError as exc:
             problems.append(f"sqlite: {exc}")
         return problems

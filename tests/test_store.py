@@ -245,3 +245,18 @@ def test_a_copy_of_the_file_alone_holds_every_finished_iteration(tmp_path):
     copy = Store(tmp_path / "copy.sqlite")
     assert [r["id"] for r in copy.candidates("r1")] == ["r1-000-0"] and copy.run("r1")["status"] == "running"
     assert Store(tmp_path / "after.sqlite").run("r1")["status"] == "finished"
+
+
+def test_verify_reads_the_calls_and_the_pending_proposals(tmp_path):
+    """A resume reads both: skills verify says which one is damaged (it said ok)."""
+    store = Store(tmp_path / "s.sqlite")
+    store.start_run("r1", "cola", {}, "local")
+    store.put_pending("r1", 0, 0, {"code": "def solve(text):\n    return 1\n", "proposer": "anthropic"})
+    store.add_call("r1", 0, "creator", "anthropic", "m", 10, 5, 0.001, "ab" * 32, {"text": "x", "model": "m"})
+    assert store.verify() == [] and [r["seq"] for r in store.calls("r1")] == [0]
+    with store.transaction() as db:
+        db.execute("INSERT INTO pending (run_id, iteration, slot, proposal) VALUES ('r1', 0, 1, 'null')")
+        db.execute("UPDATE calls SET answer = '{cut' WHERE run_id = 'r1'")
+    problems = store.verify()
+    assert len(problems) == 2 and "iteration 0 slot 1 is unreadable" in problems[0] and "model call 0" in problems[1]
+    store.close()

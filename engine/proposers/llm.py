@@ -245,12 +245,11 @@ class LLMProposer:
         messages = [{"role": "user", "content": user}]
         asked = request_hash(request_dict(messages, system, self.max_tokens, temperature, seed))
         kept = self._answered.get((role, asked))
-        if kept:  # resumed: this very request was paid for before the interruption (booked, in the ledger)
-            done = kept.pop(0)
-        else:
-            done = model.complete(messages, system, self.max_tokens, temperature, seed)
-            self.ledger.record(model.provider, model.model, role, done.usage, asked,
-                               {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated})
+        if kept:  # resumed: this very request was paid for before the interruption (booked, counted, in the ledger)
+            return kept.pop(0)
+        done = model.complete(messages, system, self.max_tokens, temperature, seed)
+        self.ledger.record(model.provider, model.model, role, done.usage, asked,
+                           {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated})
         self._model_stats(model).answers += 1
         self._model_stats(model).estimated += done.estimated
         return done
@@ -279,7 +278,10 @@ class LLMProposer:
         counted = {key: replace(stats, kinds=dict(stats.kinds)) for key, stats in self._stats.items()}
         try:
             return self._propose(ctx)
-        except KeyboardInterrupt:  # asked again on resume (its paid answers kept): counted then, not now
+        except KeyboardInterrupt:  # asked again on resume (its paid answers kept): counted then, not now; its
+            for key, stats in self._stats.items():  # answers stay, one per booked call, as the ledger has them
+                before = counted.setdefault(key, ModelStats())
+                before.answers, before.estimated = stats.answers, stats.estimated
             self._stats = counted
             raise
 

@@ -326,6 +326,8 @@ def test_an_interrupted_replay_resumes_in_step_with_its_transcript(where, cola, 
     assert codes(store, run.run_id) == codes(straight_store, straight["run_id"])
     assert again.creator.transcript.mismatches == 0  # its prompts are the ones recorded
     assert resumed["ledger"]["per_call"] == straight["ledger"]["per_call"]
+    answers = {key: m["answers"] for key, m in resumed["llm"]["models"].items()}  # a kill -9 lost the rest of the counts
+    assert answers == {key: m["answers"] for key, m in straight["llm"]["models"].items()}
     booked = store.calls(run.run_id)  # every call was booked in the store as it came
     assert [(r["role"], r["provider"]) for r in booked] == [(c[0], c[1].split(":")[0])
                                                             for c in straight["ledger"]["per_call"]]
