@@ -111,7 +111,8 @@ class TranscriptWriter:
             "kind": "call", "seq": seq, "role": role, "provider": provider, "model": model,
             "request": request, "request_sha256": request_hash(request),
             "response": {"text": completion.text, "model": completion.model, "stop": completion.stop,
-                         "usage": {"prompt": completion.usage.prompt, "completion": completion.usage.completion}},
+                         "usage": {"prompt": completion.usage.prompt, "completion": completion.usage.completion},
+                         **({"estimated": True} if getattr(completion, "estimated", False) else {})},
         })
 
     def close(self) -> None:
@@ -258,4 +259,5 @@ class ReplayModel:
         response = call["response"]
         usage = response.get("usage") or {}
         return Completion(response["text"], TokenUsage.counted(usage.get("prompt"), usage.get("completion")),
-                          response.get("model") or self.model, response.get("stop", ""))
+                          response.get("model") or self.model, response.get("stop", ""),
+                          response.get("estimated") is True)  # the server sent no counts: they were estimated

@@ -205,7 +205,7 @@ def test_token_counts_a_server_reports_must_be_counts(server):
         claude(server, strict=False).complete([{"role": "user", "content": "hi"}], "sys", 64, 0.0)
 
 
-def test_token_counts_a_server_leaves_out_are_estimated_not_booked_as_0(server):
+def test_token_counts_a_server_leaves_out_are_estimated_not_booked_as_0(server, tmp_path):
     """An answer with no usage, a usage that is no object, or one count missing was booked at 0 tokens (or was
     refused, its paid answer lost), so --max-cost-usd never saw it: the missing count is estimated at 4
     characters a token, the model warns once, and its stats count such answers."""
@@ -230,6 +230,16 @@ def test_token_counts_a_server_leaves_out_are_estimated_not_booked_as_0(server):
     server.push("ollama", cached)
     done = OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(user, "sys", 64, 0.0)
     assert (done.usage.prompt, done.usage.completion, done.estimated) == (200, 55, True)
+    from engine.config import RunConfig
+    from engine.proposers.replay import RecordingModel, ReplayModel, Transcript, TranscriptWriter
+
+    server.push("ollama", cached)  # recorded, the estimate stays one when replayed
+    path = tmp_path / "t.jsonl"
+    writer = TranscriptWriter.open(path, RunConfig(task="cola"), "ollama:qwen2.5-coder:32b", "ollama:qwen2.5-coder:32b")
+    live = OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST)
+    recorded = RecordingModel(live, "creator", writer).complete(user, "sys", 64, 0.0)
+    writer.close()
+    assert ReplayModel(Transcript.load(path), "creator").complete(user, "sys", 64, 0.0) == recorded and recorded.estimated
     server.push("ollama", ollama_chat("hello", "qwen2.5-coder:32b", -3, 5))
     with pytest.raises(SkillkilnError, match="malformed response: token counts"):
         OllamaModel("qwen2.5-coder:32b", host=server.url, timeout_s=5, retry=FAST).complete(

@@ -36,6 +36,7 @@ def test_record_then_replay_gives_the_same_completions(server, tmp_path):
     assert (replay_c.provider, replay_c.model) == ("ollama", "qwen2.5-coder:32b")
     again = [replay_c.complete(USER, "sys", 64, 0.8, 1), replay_r.complete(USER, "sys", 64, 0.2, 2)]
     assert again == recorded and transcript.mismatches == 0
+    assert not any(c.estimated for c in again)
     with pytest.raises(StopRun, match="no more creator calls"):  # a clean stop of the run, not a failure
         replay_c.complete(USER, "sys", 64, 0.8, 1)
     assert Transcript.load(path).differences(RunConfig(task="cola", seed=4))  # another seed: prompts will differ
