@@ -2,7 +2,8 @@
 
 Containers have no network, a read-only root, a small noexec tmpfs, a non-root user, no
 capabilities, no-new-privileges, Docker's default seccomp profile, memory, pids and CPU
-limits, an environment holding only the image's (PYTHONHASHSEED=0), no /dev/shm (IPC mode none) nor
+limits, an environment holding only the image's (PYTHONHASHSEED=0; 1 in the one worker the gate's
+out-of-context run asks for, RunRequest.hash_seed), no /dev/shm (IPC mode none) nor
 System V IPC (its limits 0), and no log (nothing the channel
 carries is written to the host's disk). Host and harness talk over the container's attached
 stdin/stdout (Docker's multiplexed stream; only stdout is attached). The harness is the

@@ -1,6 +1,7 @@
 """The weaker fallback when Docker is absent: the same harness in a local subprocess.
 
-Isolation is rlimits, a fresh fork per candidate, an environment holding only paths and PYTHONHASHSEED=0, and a private
+Isolation is rlimits, a fresh fork per candidate, an environment holding only paths and PYTHONHASHSEED=0 (1 in the
+one worker the gate's out-of-context run asks for, RunRequest.hash_seed), and a private
 temporary directory; where `unshare -rn` works, no network (a fresh, empty network
 namespace); where `unshare -rnpf` works, also a PID namespace with the harness as its init,
 so whatever a skill leaves running (even in a session of its own) is killed after each
