@@ -41,3 +41,30 @@ def test_a_request_runs_under_the_hash_seed_it_names(backend_name, request):
     assert answers(0) == tuple(int(w == zero[0]) for w in zero)
     assert answers(1) == tuple(int(w == zero[0]) for w in one)
     assert answers(0) == answers(0)  # the pool of seed 0 is untouched by the other
+
+
+def test_the_seeded_worker_is_a_hardened_container_of_the_pool_and_goes_with_it():
+    """The worker of another seed is started like every other (no network, read-only, no capabilities),
+    differs only in PYTHONHASHSEED, and close() removes it with the rest."""
+    from conftest import require_docker
+
+    require_docker()
+    from sandbox.docker_backend import CONTAINER_LABEL, DockerBackend, docker_client
+
+    client = docker_client()
+    backend = DockerBackend(workers=1)
+    try:
+        before = {c.id for c in backend.containers()}
+        result = backend.run(RunRequest(code="def solve(text):\n    return 1\n", texts=("x",), labels=(0, 1),
+                                        hash_seed=1))
+        assert result.predictions == (1,)
+        ours = [client.containers.get(w.container.id) for w in backend._pools.workers()]  # this backend's
+        seeded = [c for c in ours if c.id not in before]
+        assert len(ours) == 2 and len(seeded) == 1 and "PYTHONHASHSEED=1" in seeded[0].attrs["Config"]["Env"]
+        host = seeded[0].attrs["HostConfig"]
+        assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
+        made = before | {seeded[0].id}
+    finally:
+        backend.close()
+    left = {c.id for c in client.containers.list(all=True, filters={"label": CONTAINER_LABEL})}
+    assert not (made & left)
