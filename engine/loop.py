@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from engine.config import RunConfig
 from engine.errors import StopRun
@@ -52,6 +52,11 @@ def best_before(accepted: list[tuple[int, float]], iteration: int) -> float | No
     None before anything is accepted. Siblings never set each other's bar, so what stops does not
     depend on which thread finishes first, and a resumed run stops the same."""
     return max((score for it, score in accepted if it < iteration), default=None)
+
+
+def gate_details(records: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Stored candidates' gate details, in their order: what an LLM proposer's next prompt shows."""
+    return [record["verdict"].get("details") or {} for record in records]
 
 
 def stage_of(record: dict[str, Any]) -> str:
@@ -204,7 +209,7 @@ class Run:
         items = []
         failure: BaseException | None = None
         self.gather_evidence(iteration)
-        paid = self._paid(iteration) if self.resumed and self.pays else {}
+        paid = self.store.pending(self.run_id, iteration) if self.resumed and self.pays else {}
         self.calling_iteration = iteration
         try:
             for k in range(self.config.batch):
@@ -227,22 +232,12 @@ class Run:
             self._absorb(record)
         restore = getattr(self.proposer, "restore_feedback", None)
         if held and restore:  # their gate details are part of what the next prompt says, as in one run
-            restore(iteration, [(r["verdict"].get("details") or {}) for r in held])
+            restore(iteration, gate_details(held))
         self._judge(items, pool)
         if self.pays:
             self.store.clear_pending(self.run_id)
         if failure is not None:
             raise failure
-
-    def _paid(self, iteration: int) -> dict[int, Proposal]:
-        """ITERATION's proposals stored before an interruption, by slot (a damaged one is asked for again)."""
-        out = {}
-        for k, data in self.store.pending(self.run_id, iteration).items():
-            try:
-                out[k] = Proposal.from_dict(data)
-            except (AttributeError, KeyError, TypeError, ValueError):  # JSON, but not a proposal's
-                continue
-        return out
 
     def _book(self, call: Any, request_sha256: str | None = None, answer: dict[str, Any] | None = None) -> None:
         self.store.add_call(self.run_id, self.calling_iteration, call.role, call.provider, call.model, call.prompt,
@@ -250,7 +245,7 @@ class Run:
 
     def _keep_pending(self, iteration: int, k: int, proposal: Proposal) -> None:
         if self.pays and proposal.expected_train is None:
-            self.store.put_pending(self.run_id, iteration, k, proposal.to_dict())
+            self.store.put_pending(self.run_id, iteration, k, proposal)
 
     def _keep_partial(self, exc: BaseException, iteration: int, items: list) -> None:
         """An answer paid for before the call that failed or stopped the run is judged and stored too."""
@@ -395,7 +390,7 @@ class Run:
             answered([r for r in booked if r["iteration"] >= run.next_iteration])
         restore = getattr(proposer, "restore_feedback", None)
         if restore and done >= 0:  # the last iteration's gate details, which the next prompt shows
-            restore(done, [(r["verdict"].get("details") or {}) for r in records if r["iteration"] == done])
+            restore(done, gate_details(r for r in records if r["iteration"] == done))
         getattr(proposer, "restore_calls", lambda _calls: None)(earlier)
         models = (stored.get("llm") or {}).get("models") or {}
         if not models and booked:  # killed before its summary: of its counts, the answers its calls booked

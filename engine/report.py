@@ -273,7 +273,7 @@ def render(store, run_id: str) -> str:
     if not rows:
         raise SkillkilnError(f"run {run_id} has no candidates yet; nothing to report")
     summary = store.run_json(run, "summary")
-    if not summary.get("ledger") and (ledger := stored_ledger(store, run_id, summary)):  # killed before its summary
+    if ledger := stored_ledger(store, run_id, summary):  # the summary's, or (killed before it) the calls booked
         summary = {**summary, "ledger": ledger}
     config = store.run_json(run, "config")
     best = store.run_best(run_id)  # from the stored versions when the run ended before its summary

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.errors import SkillkilnError
-from engine.records import SkillVersion
+from engine.records import Proposal, SkillVersion
 from skills_store import owner
 
 SCHEMA_VERSION = 7
@@ -371,23 +371,25 @@ class Store:
         """RUN's model calls in the order they returned."""
         return self._db.execute("SELECT * FROM calls WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
 
-    def put_pending(self, run_id: str, iteration: int, slot: int, proposal: dict[str, Any]) -> None:
+    def put_pending(self, run_id: str, iteration: int, slot: int, proposal: Proposal) -> None:
         """A proposal of the iteration under way, paid for and not judged yet."""
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO pending (run_id, iteration, slot, proposal) VALUES (?, ?, ?, ?)",
-                       (run_id, iteration, slot, json.dumps(proposal)))
+                       (run_id, iteration, slot, json.dumps(proposal.to_dict())))
 
-    def pending(self, run_id: str, iteration: int) -> dict[int, dict[str, Any]]:
+    @staticmethod
+    def pending_proposal(text: str) -> Proposal | None:
+        """A pending row's proposal, or None when the row is damaged (a resume asks for it again)."""
+        try:
+            return Proposal.from_dict(json.loads(text))
+        except (AttributeError, KeyError, TypeError, ValueError):  # not JSON, or JSON but not a proposal's
+            return None
+
+    def pending(self, run_id: str, iteration: int) -> dict[int, Proposal]:
         """ITERATION's stored proposals, by slot: a resumed run judges them rather than asking again."""
         rows = self._db.execute("SELECT slot, proposal FROM pending WHERE run_id = ? AND iteration = ?",
                                 (run_id, iteration)).fetchall()
-        out = {}
-        for row in rows:
-            try:
-                out[row["slot"]] = json.loads(row["proposal"])
-            except ValueError:  # a damaged row: the proposal is asked for again
-                continue
-        return out
+        return {row["slot"]: proposal for row in rows if (proposal := self.pending_proposal(row["proposal"]))}
 
     def clear_pending(self, run_id: str) -> None:
         """RUN's iteration is judged and stored: its proposals are candidates now."""
@@ -742,12 +744,7 @@ class Store:
                             problems.append(str(exc).removesuffix(self.DAMAGED_HINT))
             if "pending" in tables:  # a damaged one is asked for again on resume: paid twice
                 for row in self._db.execute("SELECT run_id, iteration, slot, proposal FROM pending"):
-                    try:
-                        proposal = json.loads(row["proposal"])
-                        ok = isinstance(proposal, dict) and isinstance(proposal.get("code"), str)
-                    except (TypeError, ValueError):
-                        ok = False
-                    if not ok:
+                    if self.pending_proposal(row["proposal"]) is None:
                         problems.append(f"run {row['run_id']}: the proposal pending in iteration {row['iteration']} "
                                         f"slot {row['slot']} is unreadable (a resume asks for it again)")
             if "calls" in tables:

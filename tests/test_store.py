@@ -3,6 +3,7 @@ import sqlite3
 import pytest
 
 from engine.errors import SkillkilnError
+from engine.records import Proposal
 from skills_store.store import Store, parse_ref
 
 
@@ -251,7 +252,7 @@ def test_verify_reads_the_calls_and_the_pending_proposals(tmp_path):
     """A resume reads both: skills verify says which one is damaged (it said ok)."""
     store = Store(tmp_path / "s.sqlite")
     store.start_run("r1", "cola", {}, "local")
-    store.put_pending("r1", 0, 0, {"code": "def solve(text):\n    return 1\n", "proposer": "anthropic"})
+    store.put_pending("r1", 0, 0, Proposal(code="def solve(text):\n    return 1\n", proposer="anthropic"))
     store.add_call("r1", 0, "creator", "anthropic", "m", 10, 5, 0.001, "ab" * 32, {"text": "x", "model": "m"})
     assert store.verify() == [] and [r["seq"] for r in store.calls("r1")] == [0]
     with store.transaction() as db:
