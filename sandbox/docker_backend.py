@@ -16,6 +16,7 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 
 from engine.errors import SkillkilnError
@@ -67,6 +68,8 @@ NO_SYSV_IPC = {
 
 class DockerWorker:
     def __init__(self, client, image: str, mem_mb: int, cpus: float, pids: int, hash_seed: int = 0):
+        self._killing = threading.Lock()  # kill() from two threads at once: the second waits for the first
+        self._removed = False
         self._container = client.containers.create(
             image,
             command=HARNESS_COMMAND,
@@ -176,18 +179,26 @@ class DockerWorker:
         return self._container
 
     def kill(self) -> None:
-        try:  # shutdown first: it wakes a thread waiting on the socket in select(), which close() does not
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
-            pass
-        try:
-            self._sock.close()
-        except (OSError, AttributeError):
-            pass
-        try:
-            self._container.remove(force=True)
-        except Exception:  # already gone
-            pass
+        """Close the channel and remove the container; when it returns the container is gone. A pool's
+        close() and the request thread that lost the same worker both call it: the daemon answers a second
+        removal 'in progress' at once, so without the lock one caller would return (and the run exit) while
+        the container was still there."""
+        with self._killing:
+            if self._removed:
+                return
+            try:  # shutdown first: it wakes a thread waiting on the socket in select(), which close() does not
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):
+                pass
+            try:
+                self._sock.close()
+            except (OSError, AttributeError):
+                pass
+            try:
+                self._container.remove(force=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            self._removed = True
 
 
 OWNER_LABEL = "skillkiln.owner"  # boot id, pid namespace and start time of the process that made it

@@ -26,6 +26,7 @@ from sandbox.backend import Limits, RunRequest, decode_result
 HEADER = struct.Struct(">I")
 HOST_MARGIN_S = 10.0  # the host's own deadline is the harness's plus this
 START_ATTEMPTS = 3
+CLOSE_WAIT_S = 20.0  # close() waits this long at most for a worker being created
 
 
 class WorkerGone(Exception):
@@ -197,6 +198,8 @@ class Pool:
         self._lock = threading.Lock()
         self._missing = 0  # workers that died and could not be replaced yet
         self._closed = False
+        self._starting = 0  # factory calls under way (a container being created)
+        self._started = threading.Condition(self._lock)
         self.size = size
         self.restarts = 0
         self._texts = TextsCache()
@@ -226,18 +229,36 @@ class Pool:
             raise failed[0]
 
     def _start(self) -> Worker:
-        worker = self._factory()
-        try:
-            hello = read_frame(worker, time.monotonic() + self._start_timeout_s, 1 << 16)
-        except WorkerGone:
-            worker.kill()
-            raise
-        if not isinstance(hello, dict) or not hello.get("ready"):
-            worker.kill()
-            raise WorkerGone(f"the harness did not say ready (said {str(hello)[:80]})")
+        """A new worker that said ready. One that close() meets while it starts is killed, also when its
+        container is still being created (close waits for that): else it would outlive the run."""
         with self._lock:
-            self._all.append(worker)
-        return worker
+            if self._closed:
+                raise SandboxFailure("the sandbox is closed")
+            self._starting += 1
+        try:
+            worker = self._factory()
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._all.append(worker)  # from here close() kills it, even before it says ready
+            if closed:
+                worker.kill()
+                raise SandboxFailure("the sandbox was closed while a worker started")
+            try:
+                hello = read_frame(worker, time.monotonic() + self._start_timeout_s, 1 << 16)
+                if not isinstance(hello, dict) or not hello.get("ready"):
+                    raise WorkerGone(f"the harness did not say ready (said {str(hello)[:80]})")
+            except BaseException:
+                with self._lock:
+                    if worker in self._all:
+                        self._all.remove(worker)
+                worker.kill()
+                raise
+            return worker
+        finally:
+            with self._lock:
+                self._starting -= 1
+                self._started.notify_all()
 
     def _discard(self, worker: Worker) -> None:
         worker.kill()
@@ -261,6 +282,8 @@ class Pool:
                     self._idle.put(self._start())
                     error = None
                     break
+                except SandboxFailure:  # closed meanwhile: no worker is wanted any more
+                    raise
                 except Exception as exc:  # noqa: BLE001 - a daemon hiccup, a slow start
                     error = exc
                     time.sleep(0.1 * (attempt + 1))
@@ -341,8 +364,12 @@ class Pool:
             return list(self._all)
 
     def close(self) -> None:
+        """Kill every worker, then wait (up to CLOSE_WAIT_S) for the factory calls under way, which kill
+        what they made: a container created after the process exits would be left running."""
         with self._lock:
             self._closed = True
             workers, self._all = self._all, []
         for worker in workers:
             worker.kill()
+        with self._lock:
+            self._started.wait_for(lambda: self._starting == 0, timeout=CLOSE_WAIT_S)

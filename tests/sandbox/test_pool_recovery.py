@@ -15,7 +15,7 @@ import time
 
 import pytest
 from sandbox_helpers import (  # noqa: F401 - fixtures are used by name
-    RULE, RULE_PREDICTIONS, RULE_TEXTS, hostile_docker, hostile_local, wait_for,
+    RULE, RULE_PREDICTIONS, RULE_TEXTS, hostile_docker, hostile_local, require_docker, wait_for,
 )
 
 from sandbox.backend import Limits, RunRequest
@@ -106,6 +106,30 @@ def test_the_hosts_own_deadline_replaces_a_container_that_stops_answering(hostil
     assert hostile_docker.restarts == restarts + 1
     assert rule_works(hostile_docker)
     assert container.id not in {c.id for c in hostile_docker.containers()}
+
+
+@pytest.mark.docker
+def test_a_container_killed_twice_at_once_is_gone_when_either_kill_returns():
+    """close() and a request thread that lost the same worker both kill it: the second removal used to
+    return at once (the daemon's 'removal in progress'), so close() could return, and the run exit, while
+    the container was still listed (CI: a SIGHUP left one behind)."""
+    import docker
+
+    from sandbox.docker_backend import DockerWorker
+    from sandbox.image import image_tag
+
+    client = require_docker()
+    for _ in range(4):
+        worker = DockerWorker(client, image_tag(), 256, 1.0, 32)
+        cid = worker.container.id
+        go = threading.Barrier(2)
+        other = threading.Thread(target=lambda: (go.wait(), worker.kill()))  # noqa: B023
+        other.start()
+        go.wait()
+        worker.kill()
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(cid)  # gone when this kill() returned, whichever thread removed it
+        other.join(30)
 
 
 @pytest.mark.docker
@@ -287,6 +311,92 @@ def test_a_closed_pool_answers_no_one_and_waits_for_nothing():
     pool.close()
     with pytest.raises(SandboxFailure, match="the sandbox is closed"):
         pool.run(RunRequest("x", ("a",)), Limits())
+
+
+class SilentWorker(FakeWorker):
+    """A worker whose harness never says ready: its recv waits, up to its deadline, until it is killed."""
+
+    def __init__(self):
+        super().__init__(good)
+        self.out = bytearray()
+        self.gone = threading.Event()
+
+    def recv(self, size: int, deadline: float) -> bytes:
+        from sandbox.pool import WorkerGone
+
+        self.gone.wait(max(0.0, deadline - time.monotonic()))
+        raise WorkerGone("the silent worker was killed" if self.gone.is_set() else "the silent worker missed its deadline")
+
+    def kill(self) -> None:
+        self.killed = True
+        self.gone.set()
+
+
+def test_close_kills_a_replacement_still_being_made():
+    """CI: a SIGHUP during a request left one container running after the run's exit. A replacement whose
+    container was still being created when close() ran joined the pool afterwards, and no one killed it.
+    close() now waits for such a start, and the start kills what it made."""
+    from sandbox.pool import Pool, SandboxFailure
+
+    creating, release, made = threading.Event(), threading.Event(), []
+
+    def factory():
+        if made:  # the replacement: its container takes a while to create
+            creating.set()
+            release.wait(10)
+        made.append(FakeWorker(good if len(made) else (lambda r: b"")))
+        return made[-1]
+
+    pool = Pool(factory, 1)
+    outcome: queue.Queue = queue.Queue()
+
+    def request():
+        try:
+            outcome.put(pool.run(RunRequest("x", ("a",)), Limits()))
+        except SandboxFailure as exc:
+            outcome.put(exc)
+
+    threading.Thread(target=request, daemon=True).start()  # its worker breaks: a replacement is started
+    assert creating.wait(10)
+    closer = threading.Thread(target=pool.close)
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive(), "close() returned while a worker was being made"
+    release.set()
+    closer.join(10)
+    assert not closer.is_alive()
+    assert len(made) == 2 and all(w.killed for w in made), "the replacement outlived the pool"
+    assert isinstance(outcome.get(timeout=10), SandboxFailure) and pool.workers() == []
+
+
+def test_close_wakes_a_replacement_waiting_to_say_ready():
+    """A replacement made but not yet ready is killed by close() at once, not left waiting out its
+    60 s start deadline (the container running all the while)."""
+    from sandbox.pool import Pool, SandboxFailure
+
+    made: list = []
+
+    def factory():
+        made.append(SilentWorker() if made else FakeWorker(lambda r: b""))
+        return made[-1]
+
+    pool = Pool(factory, 1)
+    outcome: queue.Queue = queue.Queue()
+
+    def request():
+        try:
+            outcome.put(pool.run(RunRequest("x", ("a",)), Limits()))
+        except SandboxFailure as exc:
+            outcome.put(exc)
+
+    threading.Thread(target=request, daemon=True).start()
+    assert wait_for(lambda: len(made) == 2)
+    time.sleep(0.2)  # it is waiting for the harness's hello
+    started = time.monotonic()
+    pool.close()
+    assert made[1].killed, "close() left the starting worker alive"
+    assert isinstance(outcome.get(timeout=5), SandboxFailure)
+    assert time.monotonic() - started < 5
 
 
 def test_an_idle_worker_found_dead_is_replaced_before_use():
