@@ -217,7 +217,8 @@ class Run:
                     items.append((iteration, k, paid[k]))
                     getattr(self.proposer, "adopt", lambda _p: None)(paid[k])
                     continue
-                self.ledger.check_budget()
+                if not getattr(self.proposer, "holds_answers", lambda: False)():  # else it takes one it paid for
+                    self.ledger.check_budget()
                 items.append((iteration, k, self.proposer.propose(self._context(iteration, k))))
                 self._keep_pending(*items[-1])
         except StopRun as exc:  # a spent budget, a transcript with no answers left: a clean stop

@@ -236,17 +236,19 @@ class LLMProposer:
     def _model_stats(self, model: ChatModel) -> ModelStats:
         return self._stats.setdefault(spec(model), ModelStats())
 
-    def _within_budget(self, model: ChatModel, system: str, user: str) -> None:
-        """Stop the run (BudgetExhausted) before a call that could take it past --max-cost-usd."""
-        self.ledger.check_budget(call_bound(model.provider, model.model, len(system) + len(user), self.max_tokens))
+    def holds_answers(self) -> bool:
+        """Resumed: answers paid for before the interruption wait to be taken (they cost nothing more)."""
+        return any(self._answered.values())
 
     def _ask(self, model: ChatModel, role: str, system: str, user: str, temperature: float,
              seed: int) -> Completion:
         messages = [{"role": "user", "content": user}]
         asked = request_hash(request_dict(messages, system, self.max_tokens, temperature, seed))
         kept = self._answered.get((role, asked))
-        if kept:  # resumed: this very request was paid for before the interruption (booked, counted, in the ledger)
-            return kept.pop(0)
+        if kept:  # resumed: this very request was paid for before the interruption (booked, counted, in the ledger),
+            return kept.pop(0)  # so no budget stops it: that money is spent whether the answer is used or not
+        # stop the run (BudgetExhausted) before a call that could take it past --max-cost-usd
+        self.ledger.check_budget(call_bound(model.provider, model.model, len(system) + len(user), self.max_tokens))
         done = model.complete(messages, system, self.max_tokens, temperature, seed)
         self.ledger.record(model.provider, model.model, role, done.usage, asked,
                            {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated})
@@ -286,10 +288,8 @@ class LLMProposer:
             raise
 
     def _propose(self, ctx: ProposalContext) -> Proposal:
-        self.ledger.check_budget()
         details = self._details if self._details_iteration == ctx.iteration - 1 else {}
         prompt = prompts.proposal_prompt(ctx, self.strategy, self.examples, details)
-        self._within_budget(self.creator, prompt.system, prompt.user)
         stats = self._model_stats(self.creator)
         first = self._ask(self.creator, "creator", prompt.system, prompt.user, self.temperature, ctx.seed)
         stats.created += 1  # an answer came (a call that failed or was interrupted proposed nothing)
@@ -304,7 +304,6 @@ class LLMProposer:
             code = parsed.code if parsed.mode != "none" else None
             text = prompts.repair_prompt(ctx.task, parsed.error, first.text, code, prompt.parent_code)
             try:
-                self._within_budget(self.repairer, prompts.SYSTEM, text)
                 second = self._ask(self.repairer, "repairer", prompts.SYSTEM, text, self.repair_temperature, ctx.seed + 1)
             except (SkillkilnError, StopRun) as exc:  # no repair: the creator's answer was paid for, keep it
                 stats.failed_after_repair += 1

@@ -526,3 +526,43 @@ def test_a_lone_surrogate_and_an_absurd_token_count_are_handled_at_the_boundary(
         with pytest.raises(ValueError, match="whole numbers from 0 to"):
             TokenUsage.counted(prompt, completion)
     assert TokenUsage.counted(10**9, 0) == TokenUsage(10**9, 0)
+
+
+def test_a_resume_takes_the_answers_it_paid_for_though_the_budget_could_not_buy_them_again(
+        anthropic_env, cola, local_backend, store):
+    """Ctrl-C right after a repair answer was booked, then --resume: the resume asks the same two requests
+    again and takes their booked answers, which cost nothing more. The budget's check of a call's bound (its
+    prompt and 4,096 tokens out) stopped the resume before the first of them, so the money spent on both
+    answers bought no candidate."""
+    server = anthropic_env
+    server.push("anthropic", anthropic_message("I would write a rule skill here, but no code today.", MODEL, 900, 500))
+    server.push("anthropic", anthropic_message(block(SKILL_D), MODEL, 900, 1000))
+    from sandbox.local_backend import LocalBackend
+
+    cfg = config(max_cost_usd=0.12, iters=2)
+    own = LocalBackend(workers=1)  # an interrupted run closes its sandbox
+    run = Run(cfg, cola, own, build_llm_proposer(cfg, retry=FAST), store)
+    book = run.ledger.sink
+
+    def booked_then_ctrl_c(call, *rest):
+        book(call, *rest)
+        if call.role == "repairer":
+            raise KeyboardInterrupt
+
+    run.ledger.sink = booked_then_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        run.execute()
+    own.close()
+    chats = server.chats("anthropic")
+    spent = sum(c["cost_usd"] for c in store.calls(run.run_id))
+    assert len(chats) == 2 and spent == pytest.approx(0.0136 + 0.0236) and not store.candidates(run.run_id)
+    first = chats[0].body
+    creator_bound = call_bound("anthropic", MODEL, len(first["system"]) + len(first["messages"][-1]["content"]), 4096)
+    assert spent + creator_bound > cfg.max_cost_usd  # the budget could not pay for the creator's call again
+
+    resumed = Run.resume(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store, run.run_id).execute()
+    assert len(server.chats("anthropic")) == 2  # nothing asked again
+    (candidate,) = store.candidates(run.run_id)
+    assert candidate["iteration"] == 0 and "repaired by anthropic:" in candidate["note"], candidate["note"]
+    assert resumed["stop_reason"].startswith("max cost reached")  # then iteration 1 could not be paid for
+    assert resumed["ledger"]["cost_usd"] == pytest.approx(spent) and resumed["ledger"]["calls"] == 2
