@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from engine.errors import SkillkilnError
 from engine.gate import GateConfig, score_labels
-from engine.ledger import BudgetExhausted, Ledger, call_bound
+from engine.ledger import BudgetExhausted, Ledger
 from engine.parsing import strip_think
 from engine.prompts import baseline_prompt
 from engine.proposers.llm import ChatModel, spec
@@ -82,7 +82,7 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
         system, user = baseline_prompt(task.description, task.labels, [e.text for e in chunk])
         cap = max_tokens + 16 * len(chunk)
         try:
-            ledger.check_budget(call_bound(model.provider, model.model, len(system) + len(user), cap))
+            ledger.check_budget(ledger.bound(model.provider, model.model, len(system) + len(user), cap))
         except BudgetExhausted as exc:
             stopped = str(exc)
             break
@@ -97,7 +97,8 @@ def run_baseline(task: Task, split: str, model: ChatModel, ledger: Ledger, *, li
         except Exception as exc:  # noqa: BLE001 - anything else a provider raises: kept as well
             error = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
             break
-        ledger.record(model.provider, model.model, "baseline", done.usage)
+        ledger.record(model.provider, model.model, "baseline", done.usage,
+                      prompt_chars=None if done.estimated else len(system) + len(user))
         preds += parse_labels(done.text, len(chunk), task.labels)
         if progress:
             progress(len(preds), len(examples))

@@ -34,10 +34,11 @@ class BudgetExhausted(StopRun):
 CHARS_PER_TOKEN = 4  # about right for English prose and Python; prompts are estimated, completions are capped
 
 
-def call_bound(provider: str, model: str, prompt_chars: int, max_completion: int) -> float:
+def call_bound(provider: str, model: str, prompt_chars: int, max_completion: int,
+               chars_per_token: float = CHARS_PER_TOKEN) -> float:
     """What one call can cost at most: its prompt (estimated from its length) and a completion of
     max_completion tokens, the most the provider will return. 0.0 for a model with no price."""
-    return cost_of(provider, model, TokenUsage(math.ceil(prompt_chars / CHARS_PER_TOKEN), max_completion)) or 0.0
+    return cost_of(provider, model, TokenUsage(math.ceil(prompt_chars / chars_per_token), max_completion)) or 0.0
 
 
 def price_of(provider: str, model: str) -> tuple[float, float] | None:
@@ -80,14 +81,20 @@ class Ledger:
         self._lock = threading.Lock()
         # books each new call elsewhere too (a run: its store), with its request's hash and its answer
         self.sink: Callable[..., None] | None = None
+        # per model, the fewest prompt characters a reported token has held yet (bound() estimates with it)
+        self._densest: dict[str, float] = {}
 
     # ------------------------------------------------------------ writing
 
     def record(self, provider: str, model: str, role: str, usage: TokenUsage, request_sha256: str | None = None,
-               answer: dict[str, Any] | None = None) -> Call:
+               answer: dict[str, Any] | None = None, prompt_chars: int | None = None) -> Call:
+        """PROMPT_CHARS: the length of a prompt whose tokens the server reported (not estimated)."""
         call = Call.of(provider, model, role, usage)
         with self._lock:
             self.calls.append(call)
+            if prompt_chars and usage.prompt > 0:
+                key = call.key
+                self._densest[key] = min(self._densest.get(key, CHARS_PER_TOKEN), prompt_chars / usage.prompt)
         if self.sink is not None:
             self.sink(call, request_sha256, answer)
         return call
@@ -125,6 +132,14 @@ class Ledger:
                     f"--max-cost-usd needs a price for {provider}:{model}, and engine/prices.py has none "
                     f"(add it there, or drop --max-cost-usd)"
                 )
+
+    def bound(self, provider: str, model: str, prompt_chars: int, max_completion: int) -> float:
+        """call_bound, its prompt estimated at CHARS_PER_TOKEN or at the densest prompt this model's server
+        has reported, whichever gives more tokens: code and JSON hold fewer characters a token than prose,
+        and an estimate too low let a call take the run past its --max-cost-usd."""
+        with self._lock:
+            per_token = min(CHARS_PER_TOKEN, self._densest.get(f"{provider}:{model}", CHARS_PER_TOKEN))
+        return call_bound(provider, model, prompt_chars, max_completion, per_token)
 
     def check_budget(self, upcoming: float = 0.0) -> None:
         """Stop (BudgetExhausted) once the budget is spent, or when a call that could cost UPCOMING

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from engine.errors import SkillkilnError, StopRun
-from engine.ledger import CHARS_PER_TOKEN, Ledger, call_bound
+from engine.ledger import CHARS_PER_TOKEN, Ledger
 from engine.parsing import parse_answer
 from engine.proposers.base import ProposalContext
 from engine import prompts
@@ -248,10 +248,12 @@ class LLMProposer:
         if kept:  # resumed: this very request was paid for before the interruption (booked, counted, in the ledger),
             return kept.pop(0)  # so no budget stops it: that money is spent whether the answer is used or not
         # stop the run (BudgetExhausted) before a call that could take it past --max-cost-usd
-        self.ledger.check_budget(call_bound(model.provider, model.model, len(system) + len(user), self.max_tokens))
+        chars = len(system) + len(user)
+        self.ledger.check_budget(self.ledger.bound(model.provider, model.model, chars, self.max_tokens))
         done = model.complete(messages, system, self.max_tokens, temperature, seed)
         self.ledger.record(model.provider, model.model, role, done.usage, asked,
-                           {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated})
+                           {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated},
+                           prompt_chars=None if done.estimated else chars)
         self._model_stats(model).answers += 1
         self._model_stats(model).estimated += done.estimated
         return done

@@ -54,6 +54,38 @@ def test_a_call_that_could_cross_the_budget_is_not_made():
         ledger.check_budget(0.0021)
 
 
+def test_the_bound_learns_how_dense_a_models_prompts_are():
+    """Prompts were estimated at 4 characters a token; a server that counts more tokens (code, JSON, other
+    scripts) made each call cost more than its bound. The bound now takes the densest prompt reported."""
+    ledger = Ledger(budget_usd=1.0)
+    assert ledger.bound("anthropic", MODEL, 4000, 100) == pytest.approx(call_bound("anthropic", MODEL, 4000, 100))
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(2000, 50), prompt_chars=4000)  # 2 characters a token
+    assert ledger.bound("anthropic", MODEL, 4000, 100) == pytest.approx(cost_of("anthropic", MODEL, TokenUsage(2000, 100)))
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(500, 50), prompt_chars=4000)  # sparser: ignored
+    ledger.record("anthropic", MODEL, "creator", TokenUsage(9000, 50))  # no length given (estimated): ignored
+    assert ledger.bound("anthropic", MODEL, 4000, 100) == pytest.approx(cost_of("anthropic", MODEL, TokenUsage(2000, 100)))
+    assert ledger.bound("anthropic", "claude-haiku-4-5", 4000, 100) == pytest.approx(
+        call_bound("anthropic", "claude-haiku-4-5", 4000, 100))  # another model: its own
+
+
+def test_dense_prompts_do_not_take_the_run_past_its_cap(anthropic_env, cola, local_backend, store):
+    """A server that counts a token for every 1.5 characters of prompt, and answers near max_tokens: at 4
+    characters a token the third call's bound was about $0.0075 short, and that call took a $0.277 run to
+    $0.281."""
+    server = anthropic_env
+
+    def dense(_api, body):
+        chars = len(body["system"]) + len(body["messages"][-1]["content"])
+        return anthropic_message(block(SKILL_D), MODEL, int(chars / 1.5), 4000)
+
+    server.responder = dense
+    cfg = config(max_cost_usd=0.277, iters=6)
+    summary = Run(cfg, cola, local_backend, build_llm_proposer(cfg, retry=FAST), store).execute()
+    costs = [c["cost_usd"] for c in store.calls(store.runs()[0]["id"])]
+    assert summary["stop_reason"].startswith("max cost reached") and len(costs) == 2, costs
+    assert sum(costs) <= cfg.max_cost_usd
+
+
 def test_break_even_in_tokens_and_dollars():
     ledger = {"total": 50_000, "cost_usd": 0.3, "priced": True}
     baseline = {"source": "baseline run x", "model": f"anthropic:{MODEL}", "split": "validation", "n": 100,
