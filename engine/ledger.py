@@ -92,9 +92,8 @@ class Ledger:
         call = Call.of(provider, model, role, usage)
         with self._lock:
             self.calls.append(call)
-            if prompt_chars and usage.prompt > 0:
-                key = call.key
-                self._densest[key] = min(self._densest.get(key, CHARS_PER_TOKEN), prompt_chars / usage.prompt)
+        if prompt_chars:
+            self.learn_density(provider, model, prompt_chars, usage.prompt)
         if self.sink is not None:
             self.sink(call, request_sha256, answer)
         return call
@@ -132,6 +131,13 @@ class Ledger:
                     f"--max-cost-usd needs a price for {provider}:{model}, and engine/prices.py has none "
                     f"(add it there, or drop --max-cost-usd)"
                 )
+
+    def learn_density(self, provider: str, model: str, prompt_chars: int, prompt_tokens: int) -> None:
+        """A prompt of PROMPT_CHARS characters that the server counted as PROMPT_TOKENS tokens (for bound())."""
+        if prompt_chars > 0 and prompt_tokens > 0:
+            key = f"{provider}:{model}"
+            with self._lock:
+                self._densest[key] = min(self._densest.get(key, CHARS_PER_TOKEN), prompt_chars / prompt_tokens)
 
     def bound(self, provider: str, model: str, prompt_chars: int, max_completion: int) -> float:
         """call_bound, its prompt estimated at CHARS_PER_TOKEN or at the densest prompt this model's server

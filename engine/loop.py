@@ -386,6 +386,7 @@ class Run:
             for call in earlier:
                 run._book(call)
         run.ledger.restore(earlier)
+        getattr(proposer, "restore_density", lambda _rows: None)(booked)
         answered = getattr(proposer, "restore_answers", None)
         if answered:  # paid for in the iteration to redo, not judged yet: a request asked again takes its answer
             answered([r for r in booked if r["iteration"] >= run.next_iteration])

@@ -252,11 +252,23 @@ class LLMProposer:
         self.ledger.check_budget(self.ledger.bound(model.provider, model.model, chars, self.max_tokens))
         done = model.complete(messages, system, self.max_tokens, temperature, seed)
         self.ledger.record(model.provider, model.model, role, done.usage, asked,
-                           {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated},
+                           {"text": done.text, "model": done.model, "stop": done.stop, "estimated": done.estimated,
+                            "prompt_chars": chars},
                            prompt_chars=None if done.estimated else chars)
         self._model_stats(model).answers += 1
         self._model_stats(model).estimated += done.estimated
         return done
+
+    def restore_density(self, rows: Sequence[Any]) -> None:
+        """How dense the prompts of a resumed run's booked calls were (the cost cap's bound goes on from it)."""
+        for row in rows:
+            try:
+                answer = json.loads(row["answer"] or "null")
+                if not answer.get("estimated"):
+                    self.ledger.learn_density(row["provider"], row["model"], int(answer["prompt_chars"]),
+                                              int(row["prompt_tokens"] or 0))
+            except (TypeError, KeyError, ValueError, AttributeError):  # none kept (an older run), or damaged
+                continue
 
     def restore_answers(self, rows: Sequence[Any]) -> None:
         """Calls a resumed run booked in the iteration it redoes (rows of the store's calls table): a request

@@ -84,6 +84,11 @@ def test_dense_prompts_do_not_take_the_run_past_its_cap(anthropic_env, cola, loc
     costs = [c["cost_usd"] for c in store.calls(store.runs()[0]["id"])]
     assert summary["stop_reason"].startswith("max cost reached") and len(costs) == 2, costs
     assert sum(costs) <= cfg.max_cost_usd
+    # resumed, the bound starts from the density its booked calls showed, not from 4 characters a token
+    proposer = build_llm_proposer(cfg, retry=FAST)
+    Run.resume(cfg, cola, local_backend, proposer, store, store.runs()[0]["id"])
+    assert proposer.ledger.bound("anthropic", MODEL, 3000, 4096) == pytest.approx(
+        cost_of("anthropic", MODEL, TokenUsage(2000, 4096)), rel=0.01)
 
 
 def test_break_even_in_tokens_and_dollars():
