@@ -170,6 +170,14 @@ def checks_for(task: Task):
     return span_gate if task.kind == "spans" else gate
 
 
+def speed_text(texts: int, seconds: float) -> str:
+    """How fast a skill ran over train, for its verdict: what a user weighs against a model call per text."""
+    each = seconds / max(texts, 1)
+    per = f"{each * 1e6:.0f} µs" if each < 1e-3 else f"{each * 1e3:.1f} ms"
+    return (f"{texts:,} train texts in {seconds:.2f} s in the sandbox, about {per} a text "
+            "(one worker, the sandbox's round trip included)")
+
+
 class Evaluator:
     def __init__(self, task: Task, backend: Backend, config: GateConfig = GateConfig(), limits: Limits = Limits(),
                  *, cascade: bool = True, generated: bool = True):
@@ -342,6 +350,8 @@ class Evaluator:
             results["train"] = merge([(self.subset, subset), (self.rest, rest)], len(train_texts))
         else:
             results["train"], stage_s["train"] = run(train_texts, False)
+        if results["train"].predictions is not None:
+            details["gate:speed"] = speed_text(len(train_texts), stage_s.get("train_subset", 0.0) + stage_s["train"])
         if self.cascade and results["train"].predictions is not None:
             behaviour = behaviour_signature(self.task, results["train"].predictions)
             twin = (behaviours or {}).get(behaviour)

@@ -15,7 +15,7 @@ from engine.records import is_skip
 from tasks.metrics import p_is, p_text
 
 SPLIT_ORDER = ("train_subset", "train", "validation", "test")
-INFO_ORDER = ("train_subset", "train", "validation", "generated", "gap", "properties")
+INFO_ORDER = ("train_subset", "train", "validation", "generated", "gap", "properties", "context", "speed")
 COUNTEREXAMPLE_PREFIXES = ("property:", "crash:", "timeout:", "bad_output:")
 NOT_HELD = {  # splits scored but not held to alpha and the floors
     "train_subset": "(the subset is held to confidence bounds only: see checks)",

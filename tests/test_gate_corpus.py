@@ -97,6 +97,9 @@ def test_rendered_verdicts_of_a_rejected_and_an_accepted_skill(cases, docker_eva
     assert "validation   p = " in text and "pass" in text
     assert "MCC" in text and "balanced accuracy" in text and ">= 0.52" in text
     assert "defaults" not in text  # the floors it was held to came with the verdict
+    # how fast it ran, which a user weighs against a model call per text
+    speed = next(line for line in lines if line.startswith("  speed "))
+    assert f"{len(cola.train):,} train texts in " in speed and " a text (one worker" in speed, speed
 
 
 @pytest.mark.docker
