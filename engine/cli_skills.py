@@ -248,10 +248,10 @@ def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -
     """Any candidate of any run, accepted or rejected: code, stage, verdict with its reasons."""
     store = open_store(store_path)
     row = store.candidate(candidate_id)
-    verdict = json.loads(row["verdict"])
-    if as_json:
-        _echo_json({**dict(row), "verdict": verdict, "reasons": json.loads(row["reasons"]),
-                    "parent_ids": json.loads(row["parent_ids"])})
+    decoded = store.decoded(row)
+    verdict = decoded["verdict"]
+    if as_json:  # the train outputs decompressed (a list), not the stored bytes
+        _echo_json({**decoded, "train_predictions": list(decoded["train_predictions"] or []) or None})
         return
     out_console.print(f"[bold]candidate {row['id']}[/bold] · run {row['run_id']} · iteration {row['iteration']}"
                       f" · stage {row['stage']} · {row['proposer']} {row['model']}", highlight=False)
@@ -270,7 +270,7 @@ def stored_text(store, row) -> str:
     """Whether an accepted candidate became a version of its run's skill, and which."""
     from engine.config import RunConfig
 
-    name = RunConfig.from_dict(json.loads(store.run(row["run_id"])["config"])).skill_name
+    name = RunConfig.from_dict(store.run_json(store.run(row["run_id"]), "config")).skill_name
     if row["skill_version"]:
         return f"stored as {name}@{row['skill_version']}"
     return (f"accepted, not stored: {name} already held a version whose validation score was at least as good "
@@ -589,7 +589,7 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     reasons: dict[str, int] = {}
     outcome = {"accepted": 0, "rejected": 0, "skipped": 0}  # as evolve counts them (engine.loop)
     for c in candidates:
-        said = json.loads(c["reasons"])
+        said = store.decoded(c)["reasons"]
         for reason in said:
             reasons[reason] = reasons.get(reason, 0) + 1
         outcome["accepted" if c["accepted"] else "skipped" if is_skip(said) else "rejected"] += 1

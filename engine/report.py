@@ -9,7 +9,6 @@ import base64
 import contextlib
 import html
 import io
-import json
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -37,13 +36,23 @@ def _cell(value: Any, name: str, floor: Any = None) -> str:
     return html.escape(p_text(value, ".2g", floor)) if name == "p_value" else f"{value:.3f}"
 
 
+def metric_of(rows: list[dict[str, Any]]) -> str:
+    """The selection metric of a run with no summary yet (killed, or running): a span task's metrics have f1, no mcc."""
+    for row in rows:
+        for metrics in row["metrics"].values():
+            if isinstance(metrics, dict) and ("mcc" in metrics or "f1" in metrics):
+                return "mcc" if "mcc" in metrics else "f1"
+    return "mcc"
+
+
 def _rows(store, run_id: str) -> list[dict[str, Any]]:
     rows = []
     for row in store.candidates(run_id):
-        verdict = json.loads(row["verdict"])
+        decoded = store.decoded(row)
+        verdict = decoded["verdict"]
         rows.append({
             "id": row["id"], "iteration": row["iteration"], "accepted": bool(row["accepted"]),
-            "reasons": json.loads(row["reasons"]), "parents": json.loads(row["parent_ids"]),
+            "reasons": list(decoded["reasons"]), "parents": list(decoded["parent_ids"]),
             "metrics": verdict.get("metrics") or {}, "tokens": row["prompt_tokens"] + row["completion_tokens"],
             "prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"],
             "stage": row["stage"], "code": row["code"], "stored": bool(row["skill_version"]),
@@ -288,7 +297,7 @@ def render(store, run_id: str) -> str:
                    "continues it)")
     best_code = next((r["code"] for r in rows if best and r["id"] == best["candidate_id"]), "")
     e = html.escape
-    key = summary.get("metric", "mcc")
+    key = summary.get("metric") or metric_of(rows)
     columns = METRIC_COLUMNS.get(key, METRIC_COLUMNS["mcc"])
     metric_head = "".join(f"<th>{e(label)}</th>" for _, label in columns)
     metric_rows = ""

@@ -446,7 +446,10 @@ class Store:
     def decoded(self, row: sqlite3.Row) -> dict[str, Any]:
         """A candidate's row with its JSON and compressed columns read; a damaged one is one line naming it."""
         try:
-            return {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": json.loads(row["verdict"]),
+            verdict = json.loads(row["verdict"])
+            if not isinstance(verdict, dict):
+                raise ValueError(f"its verdict is a JSON {type(verdict).__name__}, not an object")
+            return {**dict(row), "reasons": tuple(json.loads(row["reasons"])), "verdict": verdict,
                     "parent_ids": tuple(json.loads(row["parent_ids"] or "[]")),
                     "train_predictions": self.train_predictions(row)}
         except (ValueError, TypeError, zlib.error) as exc:
@@ -516,11 +519,11 @@ class Store:
         if skill is not None and skill["task"] != task:
             raise SkillkilnError(f"skill {name!r} belongs to task {skill['task']!r}, not {task!r}")
         latest = db.execute(
-            "SELECT version, metrics, provenance FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1",
+            "SELECT * FROM skill_versions WHERE name = ? ORDER BY version DESC LIMIT 1",
             (name,)).fetchone()
         old_score = None
         if latest is not None:
-            old_score = json.loads(latest["metrics"]).get("validation", {}).get(key, float("-inf"))
+            old_score = self._version(latest).metrics.get("validation", {}).get(key, float("-inf"))
             if new_score <= old_score:
                 return None
             held, new_data = self._data_of_row(latest), provenance.get("data_sha256")
@@ -558,10 +561,19 @@ class Store:
             "SELECT dep_name, dep_version FROM dependencies WHERE name = ? AND version = ? ORDER BY dep_name",
             (row["name"], row["version"]),
         ).fetchall()
+        try:
+            fields = {column: json.loads(row[column]) for column in ("metrics", "verdict", "parents", "provenance")}
+            for column in ("metrics", "verdict", "provenance"):
+                if not isinstance(fields[column], dict):
+                    raise ValueError(f"its {column} is a JSON {type(fields[column]).__name__}, not an object")
+            parents = tuple(fields["parents"])
+        except (ValueError, TypeError) as exc:
+            raise SkillkilnError(f"skill version {row['name']}@{row['version']} in the store {self.path} is damaged "
+                                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:80]}){self.DAMAGED_HINT}") from None
         return SkillVersion(
             name=row["name"], version=row["version"], task=row["task"], code=row["code"],
-            code_sha256=row["code_sha256"], metrics=json.loads(row["metrics"]), verdict=json.loads(row["verdict"]),
-            parents=tuple(json.loads(row["parents"])), provenance=json.loads(row["provenance"]),
+            code_sha256=row["code_sha256"], metrics=fields["metrics"], verdict=fields["verdict"],
+            parents=parents, provenance=fields["provenance"],
             created_at=row["created_at"], description=row["description"],
             dependencies={d["dep_name"]: d["dep_version"] for d in deps},
         )

@@ -329,3 +329,38 @@ def test_files_the_user_names_are_read_only_if_regular_and_bounded(tmp_path):
     big.write_bytes(b"#" * ((4 << 20) + 1))
     done = run("skills", "check", str(big), "--task", "cola", timeout=60)
     assert done.returncode == 2 and "a skill file (an export holds its libraries too) is at most" in done.stderr
+
+
+def test_a_damaged_record_is_one_line_naming_it_not_a_crash(filled):
+    """Skills audit: one damaged JSON field in a skill version, or in a candidate's verdict or reasons, made
+    list, show, history, candidate, runs show and report end in exit 3 ('a bug of skillkiln's own')."""
+    db = sqlite3.connect(filled)
+    db.execute("UPDATE skill_versions SET metrics = '{oops' WHERE name = 'cola-rules' AND version = 2")
+    db.commit()
+    for args in (["list"], ["search", "rule"], ["history", "cola-rules"], ["show", "cola-rules"]):
+        done = run("skills", *args, "--store", filled)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert "skill version cola-rules@2 in the store" in done.stderr and "is damaged" in done.stderr, done.stderr
+        assert "skills verify" in done.stderr
+    assert run("skills", "show", "cola-rules@1", "--store", filled).returncode == 0  # the rest is still there
+    for column, value in (("verdict", "{broken"), ("verdict", "[1, 2]"), ("reasons", "nope")):
+        db.execute("UPDATE skill_versions SET metrics = '{}'")
+        db.execute(f"UPDATE candidates SET {column} = ? WHERE id = 'run-1-000-0'", (value,))
+        db.commit()
+        for args in (["candidate", "run-1-000-0"], ["runs", "show", "run-1"], ["report", "run-1", "-o",
+                                                                              str(Path(filled).parent / "r.html")]):
+            done = run("skills", *args, "--store", filled)
+            assert done.returncode == 2 and "candidate run-1-000-0 in the store" in done.stderr, (column, args, done.stderr)
+        db.execute("UPDATE candidates SET verdict = '{}', reasons = '[]' WHERE id = 'run-1-000-0'")
+        db.commit()
+
+
+def test_candidate_json_holds_its_train_outputs_as_a_list(filled):
+    """--json printed the stored compressed train outputs as a Python bytes repr ("b'x\\x9c...")."""
+    import zlib
+
+    db = sqlite3.connect(filled)
+    db.execute("UPDATE candidates SET train_predictions = ? WHERE id = 'run-1-000-0'", (zlib.compress(b"[1, 0, 1]"),))
+    db.commit()
+    shown = json.loads(run("skills", "candidate", "run-1-000-0", "--store", filled, "--json").stdout)
+    assert shown["train_predictions"] == [1, 0, 1] and shown["reasons"] == ["constant_output:train"]
