@@ -9,6 +9,7 @@ import base64
 import contextlib
 import html
 import io
+import os
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -365,12 +366,22 @@ checks, so the gate's rows can add up to more than the candidates it rejected; a
 
 
 def write_report(store, run_id: str, path: Path) -> Path:
+    """Write RUN's report to PATH: a regular file whole or not at all; through a symlink, to the file it names
+    (the link stays); into a device or pipe (/dev/stdout) as a stream. Renaming over those replaced them."""
     text = render(store, run_id)
-    part = path.with_name(f".{path.name}.part")  # written whole, then renamed: a full disk leaves no cut report
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file() and not target.is_dir():
+        try:
+            with open(target, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise SkillkilnError(f"cannot write the report to {path}: {exc.strerror}") from None
+        return path
+    part = target.with_name(f".{target.name}.part")  # written whole, then renamed: a full disk leaves no cut report
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         part.write_text(text, encoding="utf-8")
-        part.replace(path)
+        part.replace(target)
     except OSError as exc:
         with contextlib.suppress(OSError):
             part.unlink(missing_ok=True)

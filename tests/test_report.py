@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -152,3 +154,46 @@ def test_an_outcome_has_one_colour_in_every_report_and_seeds_are_named():
     ax.set_xlabel("iteration")
     _png(fig)
     assert ax.xaxis.get_major_formatter()(-1, 0) == "seeds" and ax.xaxis.get_major_formatter()(3, 0) == "3"
+
+
+def test_a_report_written_through_a_link_or_into_a_pipe_replaces_neither(report, tmp_path):
+    """Skills audit: `skills report RUN -o /dev/stdout` (as root) replaced the device with an HTML file, and a
+    symlink became a regular file while the file it named kept its old text (the report was renamed over PATH)."""
+    _, summary, store_path = report
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "report.html").write_text("old")
+    link = tmp_path / "link.html"
+    link.symlink_to(shared / "report.html")
+    done = run("skills", "report", summary["run_id"], "-o", str(link), "--store", store_path)
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and (shared / "report.html").read_text().startswith("<!doctype html>")
+    assert sorted(p.name for p in shared.iterdir()) == ["report.html"]  # no .part left beside it
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    done = run("skills", "report", summary["run_id"], "-o", str(fifo), "--store", store_path)
+    got = reader.communicate(timeout=30)[0]
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and got.startswith(b"<!doctype html>") and b"</html>" in got
+
+
+def test_a_report_of_a_span_run_killed_before_its_summary(tmp_path):
+    """Skills audit: a pii run killed before its summary failed `skills report` with exit 3 (KeyError 'mcc':
+    the metric fell back to MCC, which span metrics lack)."""
+    from engine.report import render
+    from skills_store.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    store.start_run("r", "pii", {"iters": 2}, "local")
+    metrics = {"f1": 0.4, "precision": 0.5, "recall": 0.33, "overlap_f1": 0.5, "n": 10}
+    store.add_candidate({
+        "id": "r-000-0", "run_id": "r", "iteration": 0, "code": "def solve(text):\n    return []\n",
+        "code_sha256": "0" * 64, "parent_ids": (), "proposer": "offline", "model": "spans-v1", "note": "",
+        "prompt_tokens": 0, "completion_tokens": 0, "stage": "validation", "accepted": 0, "reasons": ("f1_floor:validation",),
+        "verdict": {"accepted": False, "reasons": ["f1_floor:validation"], "details": {},
+                    "metrics": {"train": metrics, "validation": metrics}}, "sandbox_s": 0.1,
+    })
+    page = render(store, "r")  # no summary: as a kill -9 leaves it
+    assert "span F1 (exact)" in page or "f1" in page
