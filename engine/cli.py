@@ -18,7 +18,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.cli_common import (
-    JSON_WANTED, FiniteFloat, column_options, data_option, dataset_option, echo_json_error, err_console, json_option, open_store,
+    CLOSED_OUTPUT, JSON_WANTED, FiniteFloat, column_options, data_option, dataset_option, echo_json_error, err_console, json_option, open_store,
     options_given, out_console, sandbox_option, say, say_notes, store_option,
 )
 from engine.cli_skills import skills
@@ -567,6 +567,10 @@ def _run(command: click.Command) -> None:
         command.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except SystemExit:
+        if type(sys.stdout).__name__ == "_PacifyFlushWrapper":  # click's way out of EPIPE: it exits 1, the code of
+            os._exit(CLOSED_OUTPUT)  # a rejection or a failed verify; 141 is what a Unix tool gives (`| head`)
+        raise
     except click.UsageError as exc:  # one line, like every other error; --help has the rest
         where = exc.ctx.command_path if exc.ctx else command.name
         if "--json" in sys.argv[1:] and not JSON_WANTED:  # the error came before --json was parsed
@@ -599,8 +603,8 @@ def _run(command: click.Command) -> None:
             echo_json_error("interrupted" if code == 130 else "terminated", code, **stored)
             sys.stdout.flush()
             sys.stderr.flush()
-        except OSError:  # no terminal left to say it to (SIGHUP): the run is stored all the same
-            pass
+        except (OSError, SystemExit):  # no terminal left to say it to (SIGHUP; rich exits on a broken pipe): the run
+            pass  # is stored all the same
         # everything is stored and the sandbox closed; threads the interrupt left waiting (an evaluation
         # thread on a lock the interrupt kept held) must not hold the exit back, as joining them would
         os._exit(code)
@@ -613,6 +617,11 @@ def _run(command: click.Command) -> None:
         if (cause := environment_error(exc)) is not None:  # the machine or the store, not a bug of ours
             _fail(cause, 2)
         _fail(f"unexpected {type(exc).__name__}: {exc}", INTERNAL_ERROR, hint=" (set SKILLKILN_DEBUG=1 for the traceback)")
+    else:
+        try:  # what is still buffered: a reader gone by now would make the interpreter's own flush exit 120
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os._exit(CLOSED_OUTPUT)
 
 
 STORE_FAULTS = {  # SQLite's words for what the machine did to the store -> what to say

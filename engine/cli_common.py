@@ -18,19 +18,34 @@ from engine.errors import SkillkilnError
 NO_TERMINAL_WIDTH = 160
 
 
+MIN_WIDTH = 20  # a COLUMNS below this (0, 1: a broken environment) is ignored: rich drew nothing at all at 0
+CLOSED_OUTPUT = 141  # 128 + SIGPIPE: the exit of a Unix tool whose reader went away (`skills list | head -1`)
+
+
 def _terminal_width() -> int | None:
-    """None (rich measures the terminal) unless no standard stream is a terminal and COLUMNS is unset."""
+    """None (rich measures the terminal, or takes COLUMNS) unless no standard stream is a terminal and COLUMNS
+    is unset, or COLUMNS is no width (0, words): then the terminal's width, else NO_TERMINAL_WIDTH."""
+    columns = os.environ.get("COLUMNS")
+    usable = columns is not None and columns.isascii() and columns.isdigit() and int(columns) >= MIN_WIDTH
     for fd in (0, 1, 2):
         try:
-            os.get_terminal_size(fd)
-            return None
+            size = os.get_terminal_size(fd).columns
         except (OSError, ValueError):
-            pass
-    return None if os.environ.get("COLUMNS", "").isdigit() else NO_TERMINAL_WIDTH
+            continue
+        return None if usable or columns is None else max(size, MIN_WIDTH)
+    return None if usable else NO_TERMINAL_WIDTH
 
 
-err_console = Console(stderr=True, emoji=False)
-out_console = Console(emoji=False, width=_terminal_width())
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away: exit 141, not rich's 1 (the code of a rejection, or of verify's problems)."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.file.fileno())  # so the interpreter's last flush does not fail again
+        raise SystemExit(CLOSED_OUTPUT)
+
+
+err_console = _Console(stderr=True, emoji=False, width=_terminal_width())
+out_console = _Console(emoji=False, width=_terminal_width())
 
 
 def say(message: str) -> None:

@@ -199,8 +199,8 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
         if ref.endswith("@"):
             raise SkillkilnError(f"bad skill reference {ref!r}: use NAME or NAME@VERSION")
         return name, None
-    if not version.isdigit():
-        raise SkillkilnError(f"bad skill version in {ref!r}: it must be a whole number")
+    if not (version.isascii() and version.isdigit()) or len(version) > 9:  # '²' and '١' are digits to isdigit()
+        raise SkillkilnError(f"bad skill version in {ref!r}: it must be a whole number (0-9, at most 9 digits)")
     return name, int(version)
 
 

@@ -364,3 +364,44 @@ def test_candidate_json_holds_its_train_outputs_as_a_list(filled):
     db.commit()
     shown = json.loads(run("skills", "candidate", "run-1-000-0", "--store", filled, "--json").stdout)
     assert shown["train_predictions"] == [1, 0, 1] and shown["reasons"] == ["constant_output:train"]
+
+
+def test_output_whose_reader_went_away_exits_141_not_1(filled):
+    """Skills audit: `skills verify | head -1` on a healthy store exited 1, verify's 'found problems' (and
+    `skills check ... | head` 1, 'rejected'): click's way out of EPIPE. Now 141, as a Unix tool killed by SIGPIPE."""
+    import time
+
+    for args in (["verify"], ["list"], ["show", "cola-rules"]):
+        proc = subprocess.Popen([str(BIN / "skills"), *args, "--store", filled], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before the command writes a byte
+        err = proc.stderr.read().decode()
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.returncode == 141 and "Traceback" not in err and "Exception ignored" not in err, (args, proc.returncode, err)
+
+
+def test_version_numbers_are_ascii_digits_of_a_sane_size(filled):
+    """Skills audit: NAME@² ended in exit 3 (ValueError from int()), NAME@ followed by 23 digits in exit 3
+    (OverflowError from SQLite), and NAME@١ (an Arabic-Indic one) was quietly read as version 1."""
+    for ref in ("cola-rules@²", "cola-rules@" + "9" * 23, "cola-rules@١"):
+        for args in (["show", ref], ["export", ref], ["pin", ref]):
+            done = run("skills", *args, "--store", filled)
+            assert done.returncode == 2 and "bad skill version" in done.stderr and "Traceback" not in done.stderr, \
+                (args, done.returncode, done.stderr)
+    assert run("skills", "show", "cola-rules@999999999", "--store", filled).returncode == 2  # no such version: exit 2
+
+
+def test_a_columns_of_zero_still_prints(filled):
+    """Skills audit: with COLUMNS=0 in the environment list, show and runs wrote 0 bytes and exited 0, and an error
+    was not printed at all (rich drew at width 0)."""
+    env = {**os.environ, "COLUMNS": "0"}
+    listed = subprocess.run([str(BIN / "skills"), "list", "--store", filled], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "cola-rules" in listed.stdout
+    shown = subprocess.run([str(BIN / "skills"), "show", "cola-rules", "--store", filled], capture_output=True,
+                           text=True, env=env)
+    assert "def solve" in shown.stdout
+    missing = subprocess.run([str(BIN / "skills"), "show", "nope", "--store", filled], capture_output=True, text=True,
+                             env=env)
+    assert missing.returncode == 2 and "no skill 'nope'" in missing.stderr
