@@ -277,6 +277,14 @@ def stored_text(store, row) -> str:
             "(a new version is kept only when validation improves)")
 
 
+def text_lines(data: str) -> list[str]:
+    """One text per line, as an export reads its standard input: a line ends at \n (a CRLF file's \r goes too)
+    and nowhere else (str.splitlines also cuts at \r, \f, \v, \x1c-\x1e, \x85, U+2028 and U+2029, which a
+    text may hold)."""
+    lines = data.split("\n")
+    return [line.rstrip("\r") for line in (lines[:-1] if lines and lines[-1] == "" else lines)]
+
+
 @skills.command("history")
 @click.argument("name")
 @store_option
@@ -400,7 +408,7 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
 
     if (text is None) == (file is None):
         raise SkillkilnError("give either TEXT or --file FILE")
-    texts = [text] if text is not None else read_user_file(file, TEXTS_FILE_CAP, "a --file of texts").splitlines()
+    texts = [text] if text is not None else text_lines(read_user_file(file, TEXTS_FILE_CAP, "a --file of texts"))
     store = open_store(store_path)
     v = store.get(ref)
     warn_if_changed(v)

@@ -15,7 +15,7 @@ if __name__ == "__main__":
     import json as _json
     import sys as _sys
 
-    for _text in _sys.argv[1:] or [line.rstrip("\\n") for line in _sys.stdin]:
+    for _text in _sys.argv[1:] or [line.rstrip("\\n").rstrip("\\r") for line in _sys.stdin]:
         _answer = solve(_text)  # a label as it is; spans as JSON, as `skills run` prints them
         print(_answer if isinstance(_answer, (str, int, float, bool)) else _json.dumps(_answer))
 '''
@@ -36,9 +36,19 @@ if __name__ == "__main__":
     import json as _json
     import sys as _sys
 
-    for _text in _sys.argv[1:] or [line.rstrip("\\n") for line in _sys.stdin]:
+    for _text in _sys.argv[1:] or [line.rstrip("\\n").rstrip("\\r") for line in _sys.stdin]:
         print(_json.dumps(solve_whole(_text)))  # spans as JSON, as `skills run` prints them
 '''
+
+
+# exports written before lines from stdin lost a CRLF file's "\r": `skills check` takes them as they are
+_LEGACY_READ = ('.rstrip("\\n").rstrip("\\r") for line', '.rstrip("\\n") for line')
+
+
+def command_blocks() -> tuple[str, ...]:
+    """The command-line blocks `skills export` writes after a skill's code, and those it wrote before."""
+    now = (MAIN, span_runner())
+    return now + tuple(block.replace(*_LEGACY_READ) for block in now)
 
 
 def _portable(function) -> str:
@@ -134,7 +144,7 @@ def wrapper_problem(text: str, libraries: dict[str, tuple[str, str]]) -> str:
     import ast
 
     start, end = text.find(SKILL_START), text.find(SKILL_END)
-    if text[end + len(SKILL_END):] not in (MAIN, span_runner()):
+    if text[end + len(SKILL_END):] not in command_blocks():
         return "what follows the skill's code is not the command-line block `skills export` writes"
     head = text[:start]
     try:

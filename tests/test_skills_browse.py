@@ -405,3 +405,29 @@ def test_a_columns_of_zero_still_prints(filled):
     missing = subprocess.run([str(BIN / "skills"), "show", "nope", "--store", filled], capture_output=True, text=True,
                              env=env)
     assert missing.returncode == 2 and "no skill 'nope'" in missing.stderr
+
+
+def test_run_file_gives_one_answer_per_line_as_the_export_does(filled, tmp_path):
+    """Skills audit: `skills run --file` cut lines at \\r, \\f, \\v, \\x85, U+2028 too (str.splitlines): a 3-line file
+    gave 5 answers, out of line with its input, where the exported skill reading stdin gave 3. Both now cut at
+    \\n alone, and both drop a CRLF file's \\r (the export passed it on to solve)."""
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes("a form\x0cfeed here\r\nthe the end\rline\u2028separated\nHe is the the winner.\r\n".encode())
+    done = run("skills", "run", "cola-rules", "--file", str(texts), "--sandbox", "local", "--store", filled)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3, done.stdout
+    export = tmp_path / "skill.py"
+    assert run("skills", "export", "cola-rules", "-o", str(export), "--store", filled).returncode == 0
+    probe = export.read_text().replace("print(_answer", "print(repr(_text), _answer")
+    (tmp_path / "probe.py").write_text(probe)
+    seen = subprocess.run(["python3", str(tmp_path / "probe.py")], input=texts.read_bytes(), capture_output=True)
+    assert seen.stdout.decode().splitlines()[2].startswith("'He is the the winner.' ")  # no \\r passed on
+    piped = subprocess.run(["python3", str(export)], input=texts.read_bytes(), capture_output=True)
+    assert [line.split("\t")[-1] for line in done.stdout.splitlines()] == piped.stdout.decode().splitlines()
+    # an export written before (its lines kept the \\r) is still what `skills export` wrote: check takes it
+    from skills_store.export import _LEGACY_READ
+
+    old = tmp_path / "old.py"
+    old.write_text(export.read_text().replace(*_LEGACY_READ))
+    assert old.read_text() != export.read_text()
+    checked = run("skills", "check", str(old), "--task", "cola", "--sandbox", "local", "--store", filled)
+    assert checked.returncode == 0, checked.stderr
