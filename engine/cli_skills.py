@@ -179,6 +179,16 @@ def warn_if_changed(v) -> None:
             "judged it (`skills verify` lists every such problem)")
 
 
+def refuse_if_changed(v, doing: str) -> None:
+    """Code edited after the gate judged it is not run or exported as that version (as --reuse and a library are
+    not): it would carry the version's scores and verdict without having earned them."""
+    from skills_store.store import sha256
+
+    if sha256(v.code) != v.code_sha256:
+        raise SkillkilnError(f"{v.name}@{v.version}'s code does not match its stored sha256 (changed after the gate "
+                             f"judged it), so it is not {doing}; `skills verify` lists it; `skills check` judges code anew")
+
+
 def print_metrics(metrics: dict[str, dict[str, float]]) -> None:
     if not metrics:  # stopped before any split was scored (the static gate, a crash on the first texts)
         return
@@ -372,7 +382,7 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
 
     store = open_store(store_path)
     v = store.get(ref)
-    warn_if_changed(v)
+    refuse_if_changed(v, "exported")
     from engine.libraries import resolve
 
     # what it imports and what those import, dependencies first
@@ -411,7 +421,7 @@ def skills_run(ref: str, text: str | None, file: str | None, mask: bool, sandbox
     texts = [text] if text is not None else text_lines(read_user_file(file, TEXTS_FILE_CAP, "a --file of texts"))
     store = open_store(store_path)
     v = store.get(ref)
-    warn_if_changed(v)
+    refuse_if_changed(v, "run")
     if store.is_retired(v.name):
         say(f"warning: {v.name} is retired (`skills retire {v.name} --undo` restores it); running {v.name}@{v.version} anyway")
     spec = task_spec(v.task)

@@ -194,9 +194,14 @@ def test_verify_reports_tampering_without_crashing(filled):
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert any("cola-rules@1" in p and "sha256" in p for p in report["problems"])
-    for command in (("show", "cola-rules@1"), ("export", "cola-rules@1")):
+    shown = run("skills", "show", "cola-rules@1", "--store", filled)  # browsing: shown, with a warning
+    assert shown.returncode == 0 and "warning: cola-rules@1's code does not match its stored sha256" in shown.stderr
+    # run and export refuse it, as --reuse and a library do (skills audit: they warned, and the export's docstring
+    # still gave the stored sha256, not its code's)
+    for command in (("export", "cola-rules@1"), ("run", "cola-rules@1", "a text", "--sandbox", "local")):
         used = run("skills", *command, "--store", filled)
-        assert used.returncode == 0 and "warning: cola-rules@1's code does not match its stored sha256" in used.stderr
+        assert used.returncode == 2 and "cola-rules@1's code does not match its stored sha256" in used.stderr, used.stderr
+        assert used.stdout == ""
     assert "warning" not in run("skills", "show", "cola-rules@2", "--store", filled).stderr
 
 
