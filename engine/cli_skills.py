@@ -353,7 +353,9 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
         "f1": {"precision": "precision", "recall": "recall", "f1": "span F1 (exact)", "overlap_f1": "span F1 (overlap)",
                "baseline_capitalised_f1": "caps baseline F1"},
         "mcc": {"accuracy": "accuracy", "mcc": "MCC", "balanced_accuracy": "balanced accuracy", "f1": "F1"}}
-    same_task = a.task == b.task
+    data_a, data_b = store.data_of(a.name, a.version), store.data_of(b.name, b.version)
+    same_data = not (data_a and data_b and data_a != data_b)  # scores on two datasets (a file edited, --data-dir)
+    same_task = a.task == b.task and same_data
     # each version's own metrics; side by side (and a change) only for two versions of one task
     columns = ([(names[metric_key(a)], True, True)] if metric_key(a) == metric_key(b)
                else [(names[metric_key(a)], True, False), (names[metric_key(b)], False, True)])
@@ -367,9 +369,13 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
                 change = "-" if x is None or y is None or not same_task else f"{y - x:+.3f}"
                 table.add_row(split, metrics[metric], _num(x), _num(y), change)
     out_console.print(table)
-    if not same_task:
+    if a.task != b.task:
         out_console.print(f"{label_a} is a {a.task} skill and {label_b} a {b.task} skill: each row is a score on "
                           "its own task's data, so no change is shown", markup=False, highlight=False)
+    elif not same_data:
+        out_console.print(f"{label_a} and {label_b} were judged on different data of task {a.task} (data sha256 "
+                          f"{data_a[:12]} and {data_b[:12]}): their scores are not comparable, so no change is shown",
+                          markup=False, highlight=False)
 
 
 @skills.command("export")

@@ -628,6 +628,12 @@ class Store:
         except SkillkilnError:
             return None
 
+    def data_of(self, name: str, version: int) -> str | None:
+        """The data fingerprint NAME@VERSION was judged on, or None (unknown)."""
+        row = self._db.execute("SELECT version, provenance FROM skill_versions WHERE name = ? AND version = ?",
+                               (name, version)).fetchone()
+        return None if row is None else self._data_of_row(row)
+
     def latest_data(self, name: str) -> tuple[int, str | None] | None:
         """(NAME's latest version, the data it was judged on), or None when NAME has no version."""
         row = self._db.execute("SELECT version, provenance FROM skill_versions WHERE name = ? ORDER BY version DESC "

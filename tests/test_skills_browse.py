@@ -115,6 +115,26 @@ def test_diff_of_two_tasks_compares_no_scores(filled):
     assert "a pii skill and cola-rules@2 a cola skill" in " ".join(done.stdout.split())
 
 
+def test_diff_of_versions_judged_on_other_data_compares_no_scores(filled):
+    """Skills audit: two cola versions judged on different data (a cut train file, another --data-dir) were shown
+    a change column (validation MCC 0.202 against 0.157 on 857 and 400 sentences) with no word."""
+    store = Store(filled)
+    metrics = {s: {"accuracy": 0.7, "mcc": 0.2, "f1": 0.8, "balanced_accuracy": 0.55, "n": 100} for s in ("train", "validation")}
+    store.offer_version("cola-small", "cola", "def solve(text):\n    return 0\n", metrics, {"accepted": True}, (),
+                        {"data_sha256": "ab" * 32}, None)
+    store.offer_version("cola-same", "cola", "def solve(text):\n    return 1\n", metrics, {"accepted": True}, (),
+                        {"data_sha256": "cd" * 32}, None)
+    store.offer_version("cola-same", "cola", "def solve(text):\n    return 2\n",
+                        {s: {**m, "mcc": 0.25} for s, m in metrics.items()}, {"accepted": True}, (),
+                        {"data_sha256": "cd" * 32}, None)
+    store.close()
+    other = run("skills", "diff", "cola-small@1", "cola-same@1", "--store", filled)
+    assert other.returncode == 0 and "judged on different data of task cola" in " ".join(other.stdout.split())
+    assert all(line.split("│")[5].strip() == "-" for line in other.stdout.splitlines() if line.startswith("│ validation"))
+    same = run("skills", "diff", "cola-same@1", "cola-same@2", "--store", filled)
+    assert "+0.050" in same.stdout and "different data" not in same.stdout
+
+
 def test_export_runs_without_skillkiln(filled, tmp_path):
     out = tmp_path / "exported" / "skill.py"  # a folder that does not exist yet is made
     first = run("skills", "export", "cola-rules@2", "-o", str(out), "--store", filled)
