@@ -67,8 +67,14 @@ def open_store(path: str | None, writer: bool = False, create: bool | None = Non
     from skills_store.store import Store, default_store_path
 
     where = Path(path) if path else default_store_path()
-    if not (writer if create is None else create) and not where.exists():
-        raise SkillkilnError(f"no store at {where}: `evolve` makes one (or name another with --store or $SKILLKILN_STORE)")
+    if where.is_dir():  # $SKILLKILN_STORE naming a folder said "read-only (unable to open database file)"
+        raise SkillkilnError(f"the store {where} is a directory: name the store's file (--store or $SKILLKILN_STORE)")
+    if not (writer if create is None else create):
+        if not where.exists():
+            raise SkillkilnError(f"no store at {where}: `evolve` makes one (or name another with --store or $SKILLKILN_STORE)")
+        if where.is_file() and where.stat().st_size == 0:  # a reader made an empty file (notes.txt) a store
+            raise SkillkilnError(f"{where} is an empty file, not a store: `evolve` makes one (or name another with "
+                                 "--store or $SKILLKILN_STORE)")
     store = Store(where, read_only_ok=not writer)  # a store on read-only media can still be browsed
     if writer:
         store.check_writable()

@@ -456,3 +456,15 @@ def test_run_file_gives_one_answer_per_line_as_the_export_does(filled, tmp_path)
     assert old.read_text() != export.read_text()
     checked = run("skills", "check", str(old), "--task", "cola", "--sandbox", "local", "--store", filled)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_reader_leaves_an_empty_file_and_a_folder_as_they_are(tmp_path):
+    """Skills audit: `skills list --store notes.txt` (0 bytes) exited 0 and left an 80 kB SQLite store in the file,
+    and $SKILLKILN_STORE naming a folder was called 'read-only (unable to open database file)'."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("")
+    done = run("skills", "list", "--store", str(notes))
+    assert done.returncode == 2 and "is an empty file, not a store" in done.stderr and notes.stat().st_size == 0
+    folder = subprocess.run([str(BIN / "skills"), "list"], capture_output=True, text=True,
+                            env={**os.environ, "SKILLKILN_STORE": str(tmp_path)})
+    assert folder.returncode == 2 and f"the store {tmp_path} is a directory" in folder.stderr, folder.stderr
