@@ -8,6 +8,7 @@ values of the label column.
 from __future__ import annotations
 
 import csv
+import glob
 import math
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
     if file.suffix.lower() == ".tsv":
         kwargs |= {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
     try:
-        rows = datasets.load_dataset(builder, data_files=str(file), split="train", **kwargs)
+        # escaped: datasets reads data_files as a glob, so `run[1]/x.csv` read run1/x.csv and `train*.csv` every match
+        rows = datasets.load_dataset(builder, data_files=glob.escape(str(file)), split="train", **kwargs)
     except Exception as exc:  # noqa: BLE001 - a malformed file raises many types
         if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
             raise SkillkilnError(f"task file {file} has no rows") from None

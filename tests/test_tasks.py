@@ -241,3 +241,22 @@ def test_a_full_datasets_cache_is_not_called_a_bad_file(tmp_path):
         assert "could not be loaded (OSError: [Errno 28] No space left on device)" in line and "each line" not in line
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_file_task_reads_the_file_it_names_whatever_its_path_holds(tmp_path):
+    """Skills audit: datasets reads data_files as a glob, so file:brk/run[1]/x.csv read brk/run1/x.csv,
+    file:.../train*.csv every match, and a folder named '[draft] data' could not be read at all."""
+    def table(path, n, word):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("text,label\n" + "".join(f"{word} {i},{i % 2}\n" for i in range(n)))
+
+    table(tmp_path / "run[1]" / "x.csv", 300, "bracketed")
+    table(tmp_path / "run1" / "x.csv", 250, "plain")
+    table(tmp_path / "train*.csv", 220, "starred")
+    table(tmp_path / "train-a.csv", 250, "other")
+    table(tmp_path / "[draft] data" / "t.csv", 250, "draft")
+    for path, n, word in ((tmp_path / "run[1]" / "x.csv", 300, "bracketed"), (tmp_path / "train*.csv", 220, "starred"),
+                          (tmp_path / "[draft] data" / "t.csv", 250, "draft")):
+        task = load_task(f"file:{path}")
+        texts = task.train.texts + task.validation.texts + task.test.texts
+        assert len(texts) == n and all(t.startswith(word) for t in texts), (path, len(texts))
