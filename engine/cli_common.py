@@ -156,13 +156,31 @@ def print_code(text: str, lexer: str = "python") -> None:
         out_console.print(text, markup=False, highlight=False, soft_wrap=True, end="" if text.endswith("\n") else "\n")
 
 
-def keep_whole(table: Table, *headers: str) -> Table:
+def keep_whole(table: Table, *headers: str, drop: tuple[str, ...] = ()) -> Table:
     """Never cut these columns (skill names, run ids: things a user copies into the next command) to
-    fit a narrow terminal: they keep their full width and the other columns give way."""
+    fit a narrow terminal: they keep their full width and the other columns give way. Before that, the
+    columns DROP names (the least needed first) are left out, one by one, while the whole table is wider
+    than the console: at 80 columns `skills list` had cut every score to '0.…'. A note names them."""
+    def natural(column) -> int:
+        return max(len(str(c)) for c in [column.header, *column.cells])
+
+    need = sum(natural(c) + 3 for c in table.columns) + 1  # a cell's padding and rule
+    hidden = []
+    for header in drop:
+        if need <= out_console.width:
+            break
+        column = next((c for c in table.columns if c.header == header), None)
+        if column is not None:
+            table.columns.remove(column)
+            need -= natural(column) + 3
+            hidden.append(header)
     for column in table.columns:
         if column.header in headers:
             column.no_wrap = True
-            column.min_width = max(len(str(c)) for c in [column.header, *column.cells])
+            column.min_width = natural(column)
+    if hidden:
+        table.caption = f"not shown at {out_console.width} columns: {', '.join(hidden)} (--json has every field)"
+        table.caption_justify = "left"
     return table
 
 

@@ -120,14 +120,15 @@ def skills_list(task: str | None, include_retired: bool, store_path: str | None,
     keys = {r["metric"] for r in rows}
     what = metric_name(keys.pop()) if len(keys) == 1 else "score"  # mixed tasks: each row's own metric
     table = Table(title=f"skills in {store.path}", title_justify="left")
-    for col in ("name", "version", "task", f"val {what}", f"test {what}", "created", "proposer", "run"):
-        table.add_column(col, justify="right" if col.startswith(("val ", "test ")) or col == "version" else "left")
+    # NAME@VERSION in one column: what `skills show`, `run` and `--reuse` take, and narrow terminals have room for
+    for col in ("skill", "task", f"val {what}", f"test {what}", "created", "proposer", "run"):
+        table.add_column(col, justify="right" if col.startswith(("val ", "test ")) else "left")
     for r in rows:
         marks = (" pinned" if r["pinned"] else "") + (" retired" if r["retired"] else "")
         mark = f" ({metric_name(r['metric'])})" if what == "score" else ""
-        table.add_row(r["name"], f"{r['version']}{marks}", r["task"], _num(r[f"validation_{r['metric']}"]) + mark,
+        table.add_row(f"{r['name']}@{r['version']}{marks}", r["task"], _num(r[f"validation_{r['metric']}"]) + mark,
                       _num(r[f"test_{r['metric']}"]), when(r["created_at"]), r["proposer"], r["run_id"])
-    out_console.print(keep_whole(table, "name", "run"))
+    out_console.print(keep_whole(table, "skill", "run", drop=("created", "proposer", "task", "run")))
 
 
 def check_task_filter(store, task: str | None) -> str | None:
@@ -326,7 +327,7 @@ def skills_history(name: str, store_path: str | None, as_json: bool) -> None:
             cells.append(f"{_num(m.get('precision'))} / {_num(m.get('recall'))}")
         table.add_row(*cells)
         previous = val
-    out_console.print(keep_whole(table, "run"))
+    out_console.print(keep_whole(table, "run", drop=("proposer", "created", "run")))
     for e in events:
         at = f"@{e['version']}" if e["version"] is not None else ""
         out_console.print(f"{e['at']}  {e['action']}{at}  by {e['actor']}  {e['detail']}", markup=False, highlight=False)
@@ -500,7 +501,7 @@ def skills_search(query: str, task: str | None, limit: int, store_path: str | No
         key = metric_key(v)
         table.add_row(f"{score:.3f}", f"{v.name}@{v.version}", v.task,
                       f"{metric_name(key)} {_num(v.metrics.get('validation', {}).get(key))}", textwrap.shorten(v.description, 100, placeholder=" …"))
-    out_console.print(keep_whole(table, "skill"))
+    out_console.print(keep_whole(table, "skill", drop=("task", "score")))
 
 
 # ---------------------------------------------------------------- versioning by hand
@@ -597,7 +598,7 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
                       str(r["candidates"] if r["candidates"] is not None else "-"),
                       str(r["accepted_count"] if r["accepted_count"] is not None else "-"),
                       r["best"] or ("none stored" if r["best_candidate"] else "-"))
-    out_console.print(keep_whole(table, "run", "best"))
+    out_console.print(keep_whole(table, "run", "best", drop=("sandbox", "started", "task", "candidates", "status")))
 
 
 @skills_runs.command("show")

@@ -285,6 +285,13 @@ def test_tables_never_cut_names_or_run_ids(tmp_path):
         assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
         for text in whole:
             assert text in narrow.stdout, (command, text, narrow.stdout)
+        # and no score is cut (skills audit: at 80 columns list showed '0.…' for each): columns give way instead,
+        # the least needed first, and a caption names them
+        assert "…" not in narrow.stdout and (command[1] == "runs" or "0.150" in narrow.stdout), (command, narrow.stdout)
+    listed = run("skills", "list", "--store", str(path), env={"COLUMNS": "80"}).stdout
+    assert "not shown at 80 columns: created, proposer" in " ".join(listed.split())
+    tiny = run("skills", "list", "--store", str(path), env={"COLUMNS": "50"}).stdout
+    assert name in tiny and "0.150" in tiny and max(len(line) for line in tiny.splitlines()) <= 50, tiny
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     wide = subprocess.run([str(BIN / "skills"), "runs", "--store", str(path)],
                           capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
