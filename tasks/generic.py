@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import glob
 import math
+import tempfile
 from pathlib import Path
 
 from engine.errors import SkillkilnError
@@ -79,12 +80,19 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
     # a TSV is read literally: a quote is a character of the text (CoLA's files hold unpaired ones); read as
     # a CSV quote it would run across lines and merge rows
     # pandas would read an empty field, and texts such as "NA", "null" or "None", as missing: a text is kept as written
-    kwargs = {"keep_default_na": False} if builder == "csv" else {}
+    # and the text column is taken as a string as written: pandas read 077778 as 77778, 75.50 as 75.5 (and a
+    # 22-digit id not at all) when every text of the column looked like a number
+    kwargs = {"keep_default_na": False, "converters": {text_col: str}} if builder == "csv" else {}
     if file.suffix.lower() == ".tsv":
         kwargs |= {"delimiter": "\t", "quoting": csv.QUOTE_NONE}
     try:
-        # escaped: datasets reads data_files as a glob, so `run[1]/x.csv` read run1/x.csv and `train*.csv` every match
-        rows = datasets.load_dataset(builder, data_files=glob.escape(str(file)), split="train", **kwargs)
+        # escaped: datasets reads data_files as a glob, so `run[1]/x.csv` read run1/x.csv and `train*.csv` every match.
+        # A cache of its own, dropped after: datasets knows a local file by its path and mtime, so a file replaced
+        # by one with the same mtime (cp -p, rsync -a, an archive) was served from the old rows; and each version
+        # of every file was kept in ~/.cache for good
+        with tempfile.TemporaryDirectory(prefix="skillkiln-datasets-") as cache:
+            rows = datasets.load_dataset(builder, data_files=glob.escape(str(file)), split="train", cache_dir=cache,
+                                         keep_in_memory=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a malformed file raises many types
         if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
             raise SkillkilnError(f"task file {file} has no rows") from None

@@ -260,3 +260,21 @@ def test_a_file_task_reads_the_file_it_names_whatever_its_path_holds(tmp_path):
         task = load_task(f"file:{path}")
         texts = task.train.texts + task.validation.texts + task.test.texts
         assert len(texts) == n and all(t.startswith(word) for t in texts), (path, len(texts))
+
+
+def test_a_file_task_keeps_numeric_texts_as_written_and_reads_a_replaced_file_anew(tmp_path):
+    """Tasks audit: in a CSV whose texts all looked like numbers 077778 was read as '77778', 75.50 as '75.5' and a
+    22-digit id not at all; and a file replaced by another with the same mtime (cp -p, rsync -a) was served from
+    datasets' cache of the old one, so `skills check` judged a skill on the old labels."""
+    path = tmp_path / "ids.csv"
+    rows = [(f"0{i:05d}", i % 2) for i in range(290)] + [("75.50", 0), ("1" * 22, 1)] * 5
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    task = load_task(f"file:{path}")
+    texts = set(task.train.texts + task.validation.texts + task.test.texts)
+    assert {"000001", "75.50", "1" * 22} <= texts and "1" not in texts
+    stamp = path.stat().st_mtime_ns
+    path.write_text("text,label\n" + "".join(f"{t},{1 - y}\n" for t, y in rows))  # every label inverted
+    os.utime(path, ns=(stamp, stamp))
+    again = load_task(f"file:{path}")
+    first = dict(zip(task.train.texts, task.train.labels))
+    assert all(first[t] == 1 - y for t, y in zip(again.train.texts, again.train.labels) if t in first)
