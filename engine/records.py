@@ -191,6 +191,7 @@ class Metrics:
     p_value: float = 1.0  # one-sided Fisher exact test of association with the labels
     invalid: int = 0  # outputs that were no label (an error, a wrong type): scored as wrong
     p_floor: float | None = None  # a Monte Carlo test's smallest p, 1 / (rounds + 1); None for an exact test
+    distinct: int | None = None  # the distinct texts the test counted, when fewer than n (a text repeated counts once)
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -203,6 +204,7 @@ class Metrics:
             "majority_accuracy": self.majority_accuracy,
             "p_value": self.p_value,
             **({"p_floor": self.p_floor} if self.p_floor is not None else {}),
+            **({"distinct": self.distinct} if self.distinct is not None else {}),
         }
 
 

@@ -529,3 +529,27 @@ def test_a_permutation_test_stops_once_its_p_cannot_fall_below_the_level():
     early = gate.permutation_p_value(y, noise, 20_000, stop_above=0.0005)
     assert full > 0.05 and early > 0.0005
     assert early != full and round(1 / early) < 2000  # (hits + 1) / (done + 1) after a chunk or a few, not 20,000
+
+
+def test_a_repeated_text_counts_once_in_the_test_of_association():
+    """Tasks audit: a table repeating each of 40 noise-labelled rows 8 times left validation 32 rows of 4 texts; 3 of
+    4 right by luck read as p = 0.0012 over rows, and a skill fitted to pure noise was accepted on 6 of 10 tables.
+    The test now counts each distinct text once (the accuracy and MCC still count rows)."""
+    texts = [f"text {i}" for i in range(4) for _ in range(8)]
+    labels = [[1, 0, 1, 0][i // 8] for i in range(32)]
+    preds = [[1, 0, 1, 1][i // 8] for i in range(32)]  # 3 of 4 texts right
+    task = Task("noise", "classification", "", (0, 1),
+                Split("train", tuple(Example(t, y) for t, y in zip(texts, labels))),
+                Split("validation", tuple(Example(t, y) for t, y in zip(texts, labels))),
+                Split("test", (Example("a", 0), Example("b", 1))), "mcc")
+    rows = gate.score_labels(task, labels, preds, CONFIG)  # as before: each row counted
+    assert rows.p_value < 0.005 and rows.distinct is None
+    reasons, details = gate.split_reasons(task, "validation", result(preds), CONFIG)
+    assert "not_significant:validation" in reasons, details
+    assert "over its 4 distinct texts (of 32 rows" in details["not_significant:validation"]
+    once = gate.score(task, "validation", result(preds), CONFIG)
+    assert once.distinct == 4 and once.p_value > 0.2 and once.accuracy == rows.accuracy and once.n == 32
+    assert once.to_dict()["distinct"] == 4
+    distinct = make_task({"validation": binary_labels(200)})  # every text distinct: nothing changes, nothing said
+    scored = gate.score(distinct, "validation", result(predictor(distinct.validation.labels, 0.8, 0.8)), CONFIG)
+    assert scored.distinct is None and "distinct" not in scored.to_dict()
