@@ -2,8 +2,9 @@
 
 A skill may read only the start of a text: the offline span skills read MAX_CHARS characters (their
 regex rules are bounded that way). A longer text is run in pieces of at most that many characters,
-cut at a line end, else a sentence end, else a space, and the pieces' spans are moved back to where
-they are in the whole text, so nothing past the limit is left unread (unmasked).
+cut at a line end, else a sentence end, else a space, each overlapping the one before, and the pieces'
+spans are moved back to where they are in the whole text, so nothing past the limit is left unread
+(unmasked), nor an entity that a cut splits (one shorter than half the overlap, 100 characters).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from engine.proposers.literals import constants
 
 CUTS = ("\n", ". ", "? ", "! ", "; ", ", ", " ")  # where a piece may end, best first
+OVERLAP = 200  # characters a piece repeats of the one before it (at most a quarter of the limit)
 
 
 def read_limit(code: str) -> int | None:
@@ -22,22 +24,28 @@ def read_limit(code: str) -> int | None:
 
 
 def pieces(text: str, limit: int | None) -> list[tuple[int, str]]:
-    """(offset, piece) covering TEXT, each piece at most LIMIT characters, cut where CUTS says."""
+    """(offset, piece) covering TEXT, each piece at most LIMIT characters, cut where CUTS says. Each piece
+    after the first begins OVERLAP characters (a quarter of LIMIT at most) before its cut, so an entity a
+    cut splits is whole in one of the two (`joined` keeps each span once): without it a card number cut
+    after its first group came out as `card 4111 [PHONE_NUMBER]`, and an e-mail cut mid-word unmasked."""
     if limit is None or len(text) <= limit:
         return [(0, text)]
+    back = min(OVERLAP, limit // 4)
+    step = limit - back  # a piece is its cut's `back` characters before, then at most `step` new ones
     out, at = [], 0
-    while len(text) - at > limit:
-        window = text[at:at + limit]
+    while len(text) - at > step:
+        window = text[at:at + step]
         end = 0
         for cut in CUTS:  # the last cut of the best kind in the second half of the window
-            found = window.rfind(cut, limit // 2)
+            found = window.rfind(cut, step // 2)
             if found >= 0:
                 end = found + len(cut)
                 break
-        end = end or limit
-        out.append((at, text[at:at + end]))
+        end = end or step
+        start = at - back if at else 0
+        out.append((start, text[start:at + end]))
         at += end
-    out.append((at, text[at:]))
+    out.append((at - back, text[at - back:]))
     return out
 
 
@@ -53,18 +61,25 @@ def regroup(split: list[list[tuple[int, str]]], predictions: Any,
         if found:
             failed[i] = found[0]
         mine = list(predictions[at:at + len(parts)])
-        outputs.append(mine[0] if len(parts) == 1 else joined([o for o, _ in parts], mine))
+        outputs.append(mine[0] if len(parts) == 1 else joined(parts, mine))
         at += len(parts)
     return outputs, failed
 
 
-def joined(offsets: list[int], outputs: list[Any]) -> list[list] | None:
-    """One text's spans from its pieces' outputs (None when a piece gave none)."""
-    spans: list[list] = []
-    for offset, out in zip(offsets, outputs):
+def joined(parts: list[tuple[int, str]], outputs: list[Any]) -> list[list] | None:
+    """One text's spans from its pieces' outputs (None when a piece gave none), each span once, in the
+    whole text's offsets. Two pieces share an overlap: a span starting before its middle is the earlier
+    piece's, from its middle on the later one's, so each is taken where it has most context around it."""
+    spans = []
+    for i, ((offset, piece), out) in enumerate(zip(parts, outputs)):
         if out is None:
             return None
-        spans += [[s[0] + offset, s[1] + offset, s[2]] for s in out]
+        low = (offset + parts[i - 1][0] + len(parts[i - 1][1])) // 2 if i else None  # overlap middles
+        high = (parts[i + 1][0] + offset + len(piece)) // 2 if i + 1 < len(parts) else None
+        for s in out:
+            start = s[0] + offset
+            if (low is None or start >= low) and (high is None or start < high):
+                spans.append([start, s[1] + offset, s[2]])
     return spans
 
 

@@ -24,12 +24,12 @@ if __name__ == "__main__":
 SPAN_MAIN = '''
 
 def solve_whole(text):
-    """As `skills run` does: a text longer than the skill reads (MAX_CHARS) runs in pieces cut at line,
-    sentence or word ends, and each piece's spans are placed in the whole text."""
+    """As `skills run` does: a text longer than the skill reads (MAX_CHARS) runs in overlapping pieces cut at
+    line, sentence or word ends, and each piece's spans are placed in the whole text (a span once)."""
     parts = _pieces(text, MAX_CHARS)
     if len(parts) == 1:
         return solve(text)
-    return [[s[0] + offset, s[1] + offset, s[2]] for offset, piece in parts for s in solve(piece)]
+    return _joined(parts, [solve(piece) for _, piece in parts])
 
 
 if __name__ == "__main__":
@@ -47,8 +47,10 @@ _LEGACY_READ = ('.rstrip("\\n").rstrip("\\r") for line', '.rstrip("\\n") for lin
 
 def command_blocks() -> tuple[str, ...]:
     """The command-line blocks `skills export` writes after a skill's code, and those it wrote before."""
+    from skills_store.export_legacy import SPAN_RUNNERS_BEFORE_OVERLAP
+
     now = (MAIN, span_runner())
-    return now + tuple(block.replace(*_LEGACY_READ) for block in now)
+    return now + tuple(block.replace(*_LEGACY_READ) for block in now) + SPAN_RUNNERS_BEFORE_OVERLAP
 
 
 def _portable(function) -> str:
@@ -70,8 +72,10 @@ def span_runner() -> str:
     are cut by engine/masking.py's own code, so the export and `skills run` find the same spans."""
     from engine import masking
 
-    return (f"\n\n_CUTS = {masking.CUTS!r}\n\n\n"
+    return (f"\n\n_CUTS = {masking.CUTS!r}\n_OVERLAP = {masking.OVERLAP!r}\n\n\n"
             + _portable(masking.pieces).replace("def pieces(", "def _pieces(").replace("CUTS", "_CUTS")
+            .replace("OVERLAP", "_OVERLAP")
+            + "\n\n\n" + _portable(masking.joined).replace("def joined(", "def _joined(")
             + "\n" + SPAN_MAIN)
 
 
