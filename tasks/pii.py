@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from engine.errors import SkillkilnError
 from engine.records import Example, Split, Task
@@ -35,6 +36,44 @@ def _example(row) -> Example:
     return Example(str(row["source_text"]), spans)
 
 
+def row_problem(row: Any, group_key: str) -> str:
+    """What makes one row of a PII set unusable, or "": a text, its group, and spans inside the text."""
+    if not isinstance(row, dict):
+        return "is not an object"
+    text = row.get("source_text")
+    if not isinstance(text, str):
+        return "has no source_text string"
+    if group_key not in row or row[group_key] is None or isinstance(row[group_key], (list, dict)):
+        return f"has no {group_key}"
+    mask = row.get("privacy_mask")
+    if mask is None:
+        return ""
+    if not isinstance(mask, list):
+        return "has a privacy_mask that is not a list"
+    for span in mask:
+        if not isinstance(span, dict) or not all(k in span for k in ("start", "end", "label")):
+            return "has a span without start, end and label"
+        start, end = span["start"], span["end"]
+        if type(start) is not int or type(end) is not int or not 0 <= start < end <= len(text):
+            return f"has a span ({start!r}, {end!r}) outside its {len(text)}-character text"
+    return ""
+
+
+def checked(rows: list, group_key: str, where: str) -> list:
+    """ROWS, refused in one line when the set is empty or a row is unusable (a damaged or differently shaped
+    file ended in a TypeError or KeyError, or loaded a missing text as the text 'None')."""
+    if not rows:
+        raise SkillkilnError(f"{where} has no rows")
+    bad = [(i, why) for i, row in enumerate(rows) if (why := row_problem(row, group_key))]
+    if bad:
+        first, why = bad[0]
+        raise SkillkilnError(f"{where}: {len(bad)} of {len(rows)} rows are unusable; row {first + 1} {why}")
+    kinds = {type(r[group_key]).__name__ for r in rows}
+    if len(kinds) > 1:
+        raise SkillkilnError(f"{where}: {group_key} holds values of several types ({', '.join(sorted(kinds))})")
+    return rows
+
+
 def split_by_group(rows: list, group_key: str, seed: int) -> tuple[list, list, list]:
     groups = sorted({r[group_key] for r in rows})
     random.Random(seed).shuffle(groups)
@@ -51,7 +90,7 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
         path = data_dir / "pii" / FILE
         if not path.is_file():
             raise SkillkilnError(f"PII data not found: {path} is missing (set SKILLKILN_DATA_DIR or --data-dir "
-                                 "to a folder holding pii/*.jsonl, or name a hub set with --dataset)")
+                                 f"to a folder holding pii/{FILE}, or name a hub set with --dataset)")
         try:
             rows = list(datasets.load_dataset("json", data_files=str(path), split="train"))
         except Exception as exc:  # noqa: BLE001 - a damaged file raises many types
@@ -61,15 +100,16 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
         name = dataset or "ai4privacy/pii-masking-300k"
         if not hub_resolvable():
             local = ("drop --dataset to use the local presidio set in the data folder already named" if dataset
-                     and data_dir is not None else "set SKILLKILN_DATA_DIR or --data-dir to a folder holding pii/*.jsonl"
+                     and data_dir is not None else f"set SKILLKILN_DATA_DIR or --data-dir to a folder holding pii/{FILE}"
                      + (" and drop --dataset" if dataset else ""))
             raise SkillkilnError(f"PII set {name} could not be loaded: the hub is not reachable from here; {local}")
         try:
             rows = list(datasets.load_dataset(name, split="train"))
         except Exception as exc:  # noqa: BLE001
-            raise SkillkilnError(f"PII set {name} could not be loaded ({type(exc).__name__})") from None
+            raise SkillkilnError(f"PII set {name} could not be loaded ({root_cause(exc)})") from None
         source = f"hub:{name}"
-        group_key = "template_id" if rows and "template_id" in rows[0] else "id"
+        group_key = "template_id" if rows and isinstance(rows[0], dict) and "template_id" in rows[0] else "id"
+    rows = checked(rows, group_key, source.partition(":")[2] if source.startswith("local:") else f"PII set {source[4:]}")
     train, validation, test = split_by_group(rows, group_key, SPLIT_SEED)
     labels = tuple(sorted({s[2] for r in rows for s in _example(r).label} | set(LABELS)))
     return Task(

@@ -217,7 +217,7 @@ def test_pii_with_a_hub_set_and_no_hub_says_to_drop_the_dataset(tmp_path):
     assert one_line_error(done).endswith("drop --dataset to use the local presidio set in the data folder already named")
     env.pop("SKILLKILN_DATA_DIR", None)
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 2 and one_line_error(done).endswith("folder holding pii/*.jsonl and drop --dataset")
+    assert done.returncode == 2 and one_line_error(done).endswith("folder holding pii/presidio_synth_dataset_v2.jsonl and drop --dataset")
 
 
 def test_a_full_datasets_cache_is_not_called_a_bad_file(tmp_path):
@@ -278,3 +278,32 @@ def test_a_file_task_keeps_numeric_texts_as_written_and_reads_a_replaced_file_an
     again = load_task(f"file:{path}")
     first = dict(zip(task.train.texts, task.train.labels))
     assert all(first[t] == 1 - y for t, y in zip(again.train.texts, again.train.labels) if t in first)
+
+
+def test_a_damaged_pii_file_is_one_line_naming_the_row(tmp_path):
+    """Tasks audit: a row without template_id, a string one among numbers or a span without end ended in exit 3
+    (TypeError, KeyError), and a null source_text became the text 'None' with its gold spans kept."""
+    import json
+
+    from tasks.pii import FILE
+
+    source = Path(os.environ.get("SKILLKILN_DATA_DIR", "../shared/data")) / "pii" / FILE
+    if not source.is_file():
+        pytest.skip("no PII data here")
+    rows = [json.loads(line) for line in source.read_text().splitlines()[:400]]
+    for n, (damage, said) in enumerate([
+        (lambda r: r.pop("template_id"), "row 5 has no template_id"),
+        (lambda r: r.update(template_id="x"), "template_id holds values of several types (int, str)"),
+        (lambda r: r["privacy_mask"][0].pop("end") if r["privacy_mask"] else r.update(source_text=None),
+         "row 5 has a"),
+        (lambda r: r.update(source_text=None), "row 5 has no source_text string"),
+        (lambda r: r.update(privacy_mask=[{"start": 5, "end": 10**6, "label": "PERSON"}]), "outside its"),
+    ]):
+        folder = tmp_path / f"d{n}" / "pii"
+        folder.mkdir(parents=True)
+        copy = [dict(r, privacy_mask=[dict(s) for s in r["privacy_mask"] or []]) for r in rows]
+        damage(copy[4])
+        (folder / FILE).write_text("".join(json.dumps(r) + "\n" for r in copy))
+        with pytest.raises(SkillkilnError) as refused:
+            load_task("pii", data_dir=folder.parent)
+        assert said in str(refused.value) and str(folder / FILE) in str(refused.value), str(refused.value)
