@@ -35,13 +35,18 @@ def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Ex
     by_label: dict[Any, list[Example]] = {}
     for ex in examples:
         by_label.setdefault(ex.label, []).append(ex)
+    order = sorted(by_label, key=repr)
+    first = 1 if limit >= len(order) else 0  # every label once when there is room, then by share
+    left, rest = limit - first * len(order), len(examples) - first * len(order)
+    shares = {label: left * (len(by_label[label]) - first) / rest for label in order}
+    take = {label: first + int(shares[label]) for label in order}  # then the places the largest remainders leave:
+    for label in sorted(order, key=lambda lab: int(shares[lab]) - shares[lab])[:limit - sum(take.values())]:
+        take[label] += 1  # rounding each share gave 3 of 4 asked on three equal labels
     chosen: list[Example] = []
-    for label in sorted(by_label, key=repr):
-        group = by_label[label]
-        take = max(1, round(limit * len(group) / len(examples)))
-        chosen += rng.sample(group, min(take, len(group)))
+    for label in order:
+        chosen += rng.sample(by_label[label], take[label])
     rng.shuffle(chosen)
-    return chosen[:limit]
+    return chosen
 
 
 def parse_labels(text: str, n: int, labels: Sequence[Any]) -> list[Any]:

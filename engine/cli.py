@@ -391,11 +391,11 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
     else:
         provider = proposer or "anthropic"
         name = model or DEFAULT_MODELS[provider]
-    store = open_store(store_path, writer=True)
     chat = make_chat_model(provider, name, ollama_host=ollama_host, timeout_s=llm_timeout,
                            retry=RetryPolicy(attempts=llm_retries + 1), say=say)
     try:
         getattr(chat, "preflight", lambda: None)()
+        store = open_store(store_path, writer=True)  # after the key and the server: a refused baseline made a store
         ledger = Ledger(budget_usd=max_cost_usd)
         ledger.require_prices([(provider, name)])
         loaded = load_task(task, data_dir, text_col, label_col)

@@ -462,3 +462,22 @@ def test_resume_names_its_seeds_and_ignores_only_options_that_differ(tmp_path):
     assert f"seeded with {ref}" in err
     ignoring = [line for line in resumed.stderr.splitlines() if "ignoring" in line]
     assert len(ignoring) == 1 and ignoring[0].endswith("ignoring --iters"), ignoring
+
+
+def test_a_refused_baseline_leaves_no_store_and_a_limit_is_kept(tmp_path):
+    """Tasks audit: a baseline refused for a missing key still made an 80 kB store, its message offered the
+    offline proposer (which baseline refuses), and --limit 4 on three equal labels classified 3 (each share
+    rounded down)."""
+    from engine.baseline import sample
+    from engine.records import Example
+
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run([str(BIN / "skillkiln"), "baseline", "--task", "cola", "--proposer", "anthropic", "--store",
+                           str(tmp_path / "s.sqlite")], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "ANTHROPIC_API_KEY is not set" in done.stderr, done.stderr
+    assert "or offline)" not in done.stderr and not (tmp_path / "s.sqlite").exists()
+    three = [Example(str(i), i % 3) for i in range(30)]
+    assert [len(sample(three, k, 0)) for k in (1, 2, 3, 4, 5, 29)] == [1, 2, 3, 4, 5, 29]
+    assert sorted(e.label for e in sample(three, 4, 0)) in ([0, 0, 1, 2], [0, 1, 1, 2], [0, 1, 2, 2])
+    rare = [Example(str(i), int(i < 3)) for i in range(300)]
+    assert sum(e.label for e in sample(rare, 10, 0)) == 1  # every label once when there is room

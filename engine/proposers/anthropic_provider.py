@@ -62,7 +62,7 @@ class AnthropicModel(ProviderBase):
         key = api_key or os.environ.get(KEY_ENV)
         if not key:
             raise SkillkilnError(f"{KEY_ENV} is not set: export your Anthropic API key to use anthropic:{model} "
-                                 f"(or use --proposer ollama or offline)")
+                                 f"(or use --proposer ollama; evolve also runs with --proposer offline)")
         if key != key.strip() or any(ch.isspace() or not ch.isprintable() for ch in key):
             raise SkillkilnError(f"{KEY_ENV} holds spaces or control characters (a pasted newline?): it cannot be "
                                  "sent as a header")
