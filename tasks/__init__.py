@@ -47,6 +47,8 @@ def canonical_task(name: str) -> str:
     """The name a task is stored under: `file:` with its absolute path, so the same file is one task
     whatever the working directory and however it was spelled (and --resume finds it from anywhere)."""
     if name.startswith("file:"):
+        if not name[5:].strip():  # resolved, "" is the working folder: "task file /home/me is a folder"
+            raise SkillkilnError("file: names no file (write --task file:PATH)")
         return "file:" + str(Path(name[5:]).expanduser().resolve())
     return name
 
@@ -105,7 +107,11 @@ def _big_enough(task: Task) -> Task:
     if sizes["validation"] < MIN_VALIDATION or not sizes["train"] or not sizes["test"]:
         shown = ", ".join(f"{n} {split}" for split, n in sizes.items())
         total = sum(sizes.values())
-        if task.kind == "classification" and len(task.labels) > max(2, total // 10):
+        distinct = len({text for split in ("train", "validation", "test") for text in task.split(split).texts})
+        if distinct < total / 2:  # a blank text column, or --text-col naming the label: one side holds each text
+            why = (f"its {total} rows hold only {distinct} distinct text{'s' if distinct != 1 else ''}, and a text is "
+                   "kept on one side of the split; is the text column the right one?")
+        elif task.kind == "classification" and len(task.labels) > max(2, total // 10):
             why = (f"its {len(task.labels)} labels leave too few examples of each to carve the splits; "
                    "is the label column the right one?")
         else:

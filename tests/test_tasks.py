@@ -307,3 +307,25 @@ def test_a_damaged_pii_file_is_one_line_naming_the_row(tmp_path):
         with pytest.raises(SkillkilnError) as refused:
             load_task("pii", data_dir=folder.parent)
         assert said in str(refused.value) and str(folder / FILE) in str(refused.value), str(refused.value)
+
+
+def test_too_few_distinct_texts_is_named_as_the_cause(tmp_path):
+    """Tasks audit: a blank text column, or --text-col naming the label column, was called 'too small ... is a data
+    file truncated?' (300 rows; the split keeps each text on one side, so validation held none)."""
+    path = tmp_path / "blank.csv"
+    path.write_text("text,label\n" + "".join(f",{i % 2}\n" for i in range(300)))
+    with pytest.raises(SkillkilnError, match="its 300 rows hold only 1 distinct text, and a text is kept on one side"):
+        load_task(f"file:{path}")
+    with pytest.raises(SkillkilnError, match="only 2 distinct texts"):
+        load_task(f"file:{path}", text_col="label")
+
+
+def test_file_with_no_path_says_so_from_the_command_line(tmp_path):
+    """Tasks audit: `--task file:` said 'task file /the/working/folder is a folder' (the empty path resolved)."""
+    import subprocess
+
+    from test_cli import BIN
+
+    done = subprocess.run([str(BIN / "evolve"), "--task", "file:", "--iters", "1", "--store", str(tmp_path / "s.sqlite")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "file: names no file (write --task file:PATH)" in done.stderr, done.stderr
