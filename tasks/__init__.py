@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -118,4 +119,17 @@ def _big_enough(task: Task) -> Task:
             why = "is a data file truncated?"
         raise SkillkilnError(f"task {task.name} is too small to judge a skill on: {shown} examples (validation "
                              f"needs at least {MIN_VALIDATION}); {why} (source: {task.source})")
+    if task.kind == "classification":
+        from engine.gate import GateConfig
+
+        limit = GateConfig().max_label_share
+        for split in ("train", "validation"):
+            labels = task.split(split).labels
+            top, count = Counter(labels).most_common(1)[0]
+            if count / len(labels) > limit:  # 99/1: a perfect skill was rejected as "nearly constant", after a whole run
+                raise SkillkilnError(
+                    f"task {task.name} is too unbalanced to judge a skill on: label {top!r} is {count / len(labels):.1%} "
+                    f"of {split} ({count} of {len(labels)}), above the {limit:.0%} share of one output the gate "
+                    f"calls nearly constant, so even a perfect skill would be rejected; give the table more examples "
+                    f"of its other labels (source: {task.source})")
     return task

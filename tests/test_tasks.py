@@ -329,3 +329,14 @@ def test_file_with_no_path_says_so_from_the_command_line(tmp_path):
     done = subprocess.run([str(BIN / "evolve"), "--task", "file:", "--iters", "1", "--store", str(tmp_path / "s.sqlite")],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "file: names no file (write --task file:PATH)" in done.stderr, done.stderr
+
+
+def test_a_table_too_unbalanced_for_the_gate_is_refused_at_once(tmp_path):
+    """Tasks audit: a 99/1 table loaded without a word, and a perfect skill was rejected as constant_output
+    (98.8% of train outputs one label, limit 97%) after the run had spent its iterations."""
+    path = tmp_path / "rare.csv"
+    path.write_text("text,label\n" + "".join(f"row {i},{int(i < 3)}\n" for i in range(300)))
+    with pytest.raises(SkillkilnError, match=r"too unbalanced .* label 0 is 98\.\d% of train .* even a perfect skill"):
+        load_task(f"file:{path}")
+    path.write_text("text,label\n" + "".join(f"row {i},{int(i < 30)}\n" for i in range(300)))  # 90/10: judged
+    assert load_task(f"file:{path}").labels == (0, 1)
