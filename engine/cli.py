@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import signal
 import sqlite3
 import sys
@@ -217,7 +218,8 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         run = (Run.resume(config, loaded, backend, made, store, resume_id, libraries=offered) if resume_id
                else Run(config, loaded, backend, made, store, libraries=offered))
         what = f"resuming run {run.run_id} at iteration {run.next_iteration}" if resume_id else f"run {run.run_id}"
-        say(f"{what}: task {config.task}, proposer {config.proposer}, sandbox {getattr(backend, 'label', backend.name)}, "
+        say(f"{what}: task {config.task} ({task_line(loaded)}), proposer {config.proposer}, "
+            f"sandbox {getattr(backend, 'label', backend.name)}, "
             f"{plural(config.iters, 'iteration')} x {plural(config.batch, 'candidate')}"
             + (f", strategy {config.strategy} (independent samples: no parents, no feedback)"
                if config.strategy != "evolve" else "")
@@ -435,6 +437,17 @@ def baseline(task: str, split: str, proposer: str | None, model: str | None, lim
         from engine.summary import print_baseline
 
         print_baseline(result, out_console)
+
+
+def task_line(task) -> str:
+    """What a run loaded, so that a table read otherwise than meant shows at once: split sizes, and for a
+    classification task its labels with their shares of train."""
+    sizes = f"{len(task.train):,} train, {len(task.validation):,} validation, {len(task.test):,} test"
+    if task.kind != "classification":
+        return sizes
+    counts = Counter(task.train.labels)
+    shares = ", ".join(f"{label!r} {counts[label] / len(task.train):.0%}" for label in task.labels[:6])
+    return f"{sizes}; labels {shares}" + (f" and {len(task.labels) - 6} more" if len(task.labels) > 6 else "")
 
 
 def settle_name(store, config: RunConfig) -> RunConfig:

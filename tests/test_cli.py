@@ -481,3 +481,14 @@ def test_a_refused_baseline_leaves_no_store_and_a_limit_is_kept(tmp_path):
     assert sorted(e.label for e in sample(three, 4, 0)) in ([0, 0, 1, 2], [0, 1, 1, 2], [0, 1, 2, 2])
     rare = [Example(str(i), int(i < 3)) for i in range(300)]
     assert sum(e.label for e in sample(rare, 10, 0)) == 1  # every label once when there is room
+
+
+def test_evolve_says_what_it_loaded(tmp_path):
+    """Tasks audit: evolve never said what a table loaded as (split sizes, labels), so a table read otherwise than
+    meant (numbers taken for texts, 'no' and 'no ' two labels) went unseen."""
+    data = tmp_path / "t.csv"
+    data.write_text("text,label\n" + "".join(f"row {i} {'a' if i % 3 else 'b'},{int(i % 3 > 0)}\n" for i in range(300)))
+    done = run("evolve", "--task", f"file:{data}", "--iters", "1", "--batch", "1", "--sandbox", "local",
+               "--store", str(tmp_path / "s.sqlite"))
+    said = " ".join(done.stderr.split())
+    assert "(240 train, 30 validation, 30 test; labels 0 33%, 1 67%)" in said, done.stderr
