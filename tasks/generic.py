@@ -29,8 +29,9 @@ def _no_value(value) -> bool:
 def _examples(rows, text_col: str, label_col: str, where: str) -> list[Example]:
     columns = set(rows.column_names)
     missing = [c for c in (text_col, label_col) if c not in columns]
-    if missing:
-        raise SkillkilnError(f"{where} has no column {missing[0]!r}; its columns: {', '.join(sorted(columns))}"
+    if missing:  # a name with spaces around it is quoted, else 'text ' reads as 'text'
+        shown = ", ".join(c if c == c.strip() and c else repr(c) for c in sorted(columns))
+        raise SkillkilnError(f"{where} has no column {missing[0]!r}; its columns: {shown}"
                              " (choose with --text-col and --label-col)")
     rows = list(rows)
     textless = sum(1 for r in rows if r[text_col] is None)
@@ -45,6 +46,9 @@ def _examples(rows, text_col: str, label_col: str, where: str) -> list[Example]:
     if odd is not None:
         raise SkillkilnError(f"{where}: column {label_col!r} holds {type(odd).__name__} values; a label is a "
                              "string or a number")
+    shaped = next((r[text_col] for r in rows if isinstance(r[text_col], (list, dict))), None)
+    if shaped is not None:  # its repr ("['a', 'list']") would have been the text
+        raise SkillkilnError(f"{where}: column {text_col!r} holds {type(shaped).__name__} values; a text is a string")
     return [Example(str(r[text_col]), r[label_col]) for r in rows]
 
 

@@ -340,3 +340,19 @@ def test_a_table_too_unbalanced_for_the_gate_is_refused_at_once(tmp_path):
         load_task(f"file:{path}")
     path.write_text("text,label\n" + "".join(f"row {i},{int(i < 30)}\n" for i in range(300)))  # 90/10: judged
     assert load_task(f"file:{path}").labels == (0, 1)
+
+
+def test_a_text_that_is_a_list_is_refused_and_odd_column_names_are_quoted(tmp_path):
+    """Tasks audit: a JSONL text that was a list became its repr "['a', 'list']", and a column named 'text ' was
+    listed as `text ` beside --text-col text, looking the same."""
+    import json
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"text": ["a", "list"] if i == 7 else f"row {i}", "label": i % 2}) + "\n"
+                            for i in range(300)))
+    with pytest.raises(SkillkilnError, match="column 'text' holds list values; a text is a string"):
+        load_task(f"file:{path}")
+    spaced = tmp_path / "s.csv"
+    spaced.write_text("text ,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(300)))
+    with pytest.raises(SkillkilnError, match=r"has no column 'text'; its columns: label, 'text '"):
+        load_task(f"file:{spaced}")
