@@ -390,6 +390,8 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
     store = open_store(store_path)
     v = store.get(ref)
     refuse_if_changed(v, "exported")
+    if store.is_retired(v.name):  # as `skills run` says it
+        say(f"warning: {v.name} is retired (`skills retire {v.name} --undo` restores it); exporting {v.name}@{v.version} anyway")
     from engine.libraries import resolve
 
     # what it imports and what those import, dependencies first
@@ -590,6 +592,9 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
     if as_json:
         _echo_json(rows)
         return
+    if not rows:  # as `skills list` says it, not an empty table
+        say(f"no run in the store {store.path} yet: `evolve --task cola` starts one")
+        return
     table = Table(title="runs", title_justify="left")
     for col in ("run", "task", "status", "sandbox", "started", "candidates", "accepted", "best"):
         table.add_column(col)
@@ -652,7 +657,7 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
     if skipped:
         out_console.print(f"skipped: {skipped_line(skipped)}", highlight=False)
     out_console.print(f"best: {best_text(info['best'])}", highlight=False)
-    if info["ledger"]:
+    if info["ledger"] and info["ledger"].get("calls"):  # an offline run made none: no "0 tokens in 0 calls ()"
         out_console.print(f"ledger: {ledger_text(info['ledger'])}", markup=False, highlight=False)
     if population := population_line(info["population"]):
         out_console.print(f"population: {population}", markup=False, highlight=False)

@@ -601,6 +601,9 @@ class Store:
     def _skill(self, name: str) -> sqlite3.Row:
         row = self.find_skill(name)
         if row is None:
+            base, at, version = name.rpartition("@")
+            if at and base and self.find_skill(base) is not None:  # history, unpin, retire take a NAME
+                raise SkillkilnError(f"this command takes a skill NAME, not NAME@VERSION: write {base!r}")
             raise SkillkilnError(f"no skill {name!r} in the store {self.path}")
         return row
 

@@ -475,3 +475,21 @@ def test_a_reader_leaves_an_empty_file_and_a_folder_as_they_are(tmp_path):
     folder = subprocess.run([str(BIN / "skills"), "list"], capture_output=True, text=True,
                             env={**os.environ, "SKILLKILN_STORE": str(tmp_path)})
     assert folder.returncode == 2 and f"the store {tmp_path} is a directory" in folder.stderr, folder.stderr
+
+
+def test_small_things_the_skills_audit_found(filled, tmp_path):
+    """history, unpin and retire given NAME@V said "no skill 'cola-rules@2'"; export of a retired skill gave no
+    warning where run does; an empty store's `skills runs` was an empty table; an offline run's `runs show`
+    printed 'ledger: $0.0000 · 0 tokens in 0 calls ()'."""
+    for args in (["history", "cola-rules@2"], ["unpin", "cola-rules@2"], ["retire", "cola-rules@2"]):
+        done = run("skills", *args, "--store", filled)
+        assert done.returncode == 2 and "takes a skill NAME, not NAME@VERSION: write 'cola-rules'" in done.stderr
+    assert run("skills", "retire", "cola-rules", "--store", filled).returncode == 0
+    exported = run("skills", "export", "cola-rules", "--store", filled)
+    assert exported.returncode == 0 and "warning: cola-rules is retired" in exported.stderr
+    shown = run("skills", "runs", "show", "run-1", "--store", filled)
+    assert shown.returncode == 0 and "ledger:" not in shown.stdout
+    empty = tmp_path / "empty.sqlite"
+    Store(empty).close()
+    none = run("skills", "runs", "--store", str(empty))
+    assert none.returncode == 0 and "no run in the store" in none.stderr and "┏" not in none.stdout
