@@ -606,6 +606,8 @@ def _run(command: click.Command) -> None:
             stored = {"run_id": run_id}
             message = (f"interrupted: run {run_id} is stored with the candidates it evaluated; "
                        f"`evolve --resume {run_id}` continues it" + "".join(f"; {s}" for s in said))
+        elif command is skills or (command is cli and "skills" in sys.argv[1:2]):  # browsing: no run to speak of
+            message = "interrupted"
         else:
             message = "interrupted (`skills runs` lists any run it had started; `evolve --resume RUN` continues one)"
         if terminated:

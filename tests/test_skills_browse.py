@@ -493,3 +493,19 @@ def test_small_things_the_skills_audit_found(filled, tmp_path):
     Store(empty).close()
     none = run("skills", "runs", "--store", str(empty))
     assert none.returncode == 0 and "no run in the store" in none.stderr and "┏" not in none.stdout
+
+
+def test_ctrl_c_in_a_skills_command_speaks_of_no_run(tmp_path):
+    """Skills audit: Ctrl-C during `skills check` said "`skills runs` lists any run it had started; `evolve --resume
+    RUN` continues one", words about evolve that do not apply."""
+    import signal
+    import time
+
+    slow = tmp_path / "slow.py"
+    slow.write_text("def solve(text):\n    n = 0\n    for i in range(200000):\n        n += i\n    return len(text) % 2\n")
+    proc = subprocess.Popen([str(BIN / "skills"), "check", str(slow), "--task", "cola", "--sandbox", "local"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
