@@ -571,6 +571,11 @@ def _on_stop_signal(signum, frame) -> None:
 
 
 def _run(command: click.Command) -> None:
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show 'µ' or '…' (PYTHONIOENCODING=ascii) gets
+        try:  # \xb5, not a UnicodeEncodeError at exit 3
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     JSON_WANTED.clear()  # this invocation's --json only
     INTERRUPTED.clear()
     SIGNALLED.clear()

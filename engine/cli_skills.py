@@ -517,7 +517,7 @@ def skills_pin(ref: str, store_path: str | None) -> None:
     if "@" not in ref:
         raise SkillkilnError("pin takes NAME@VERSION")
     v = open_store(store_path, writer=True, create=False).pin(ref, actor())
-    say(f"pinned {v.name}@{v.version}")
+    say(f"pinned {v.name}@{v.version}" if v else f"{ref} was pinned already: nothing changed")
 
 
 @skills.command("unpin")

@@ -684,8 +684,11 @@ class Store:
     def pinned(self, name: str) -> int | None:
         return self._skill(name)["pinned_version"]
 
-    def pin(self, ref: str, actor: str) -> SkillVersion:
+    def pin(self, ref: str, actor: str) -> SkillVersion | None:
+        """Pin NAME@VERSION; None (and no event) when it was pinned already."""
         version = self.get(ref)
+        if self._skill(version.name)["pinned_version"] == version.version:
+            return None
         with self.transaction() as db:
             db.execute("UPDATE skills SET pinned_version = ? WHERE name = ?", (version.version, version.name))
             self._event(db, version.name, version.version, "pinned", actor, "")

@@ -509,3 +509,17 @@ def test_ctrl_c_in_a_skills_command_speaks_of_no_run(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
+
+
+def test_pin_twice_and_an_ascii_terminal(filled):
+    """Skills audit: pinning the pinned version said 'pinned' again and stored a second event; with
+    PYTHONIOENCODING=ascii `skills list` ended in exit 3 (UnicodeEncodeError)."""
+    assert run("skills", "pin", "cola-rules@1", "--store", filled).returncode == 0
+    again = run("skills", "pin", "cola-rules@1", "--store", filled)
+    assert again.returncode == 0 and "was pinned already: nothing changed" in again.stderr
+    events = json.loads(run("skills", "history", "cola-rules", "--store", filled, "--json").stdout)["events"]
+    assert sum(e["action"] == "pinned" for e in events) == 1, events
+    for args in (["list"], ["show", "cola-rules"], ["runs"]):
+        done = subprocess.run([str(BIN / "skills"), *args, "--store", filled], capture_output=True,
+                              env={**os.environ, "PYTHONIOENCODING": "ascii"})
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, (args, done.stderr)
