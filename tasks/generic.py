@@ -67,6 +67,27 @@ def _task(name: str, train: Split, validation: Split, test: Split, source: str) 
                 metric="mcc" if len(labels) == 2 else "accuracy", source=source)
 
 
+def first_bad_json_line(file: Path) -> str:
+    """Where a JSON-lines file goes wrong, in its own terms ("line 51 is not a JSON object"), or "": datasets
+    said "Column() changed from object to string in row 0" of a line 51 holding a bare string."""
+    import json
+
+    try:
+        with file.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    return f"line {number} is not JSON: {exc.msg}"
+                if not isinstance(row, dict):
+                    return f"line {number} is a JSON {type(row).__name__}, not an object"
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return ""
+
+
 def load_file(path: str, text_col: str, label_col: str) -> Task:
     datasets = quiet_datasets()
     if not path.strip():
@@ -100,7 +121,8 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
     except Exception as exc:  # noqa: BLE001 - a malformed file raises many types
         if "corresponds to no data" in str(exc):  # datasets' words for a header and no rows
             raise SkillkilnError(f"task file {file} has no rows") from None
-        raise SkillkilnError(f"task file {file} could not be read ({root_cause(exc)})") from None
+        where = first_bad_json_line(file) if file.suffix.lower() == ".jsonl" else ""
+        raise SkillkilnError(f"task file {file} could not be read ({where or root_cause(exc)})") from None
     train, validation, test = _carve(_examples(rows, text_col, label_col, str(file)))
     return _task(f"file:{file}", train, validation, test, f"file:{file}")
 

@@ -356,3 +356,18 @@ def test_a_text_that_is_a_list_is_refused_and_odd_column_names_are_quoted(tmp_pa
     spaced.write_text("text ,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(300)))
     with pytest.raises(SkillkilnError, match=r"has no column 'text'; its columns: label, 'text '"):
         load_task(f"file:{spaced}")
+
+
+def test_a_broken_json_lines_file_names_its_line(tmp_path):
+    """Tasks audit: a bare string on line 51 was 'JSON parse error: Column() changed from object to string in row 0',
+    and a line cut short 'Invalid encoding in string. in row 100'."""
+    import json
+
+    rows = [json.dumps({"text": f"row {i}", "label": i % 2}) for i in range(300)]
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(rows[:50] + ['"just a string"'] + rows[50:]) + "\n")
+    with pytest.raises(SkillkilnError, match="line 51 is a JSON str, not an object"):
+        load_task(f"file:{path}")
+    path.write_text("\n".join(rows[:99] + [rows[99][:12]] + rows[100:]) + "\n")
+    with pytest.raises(SkillkilnError, match="line 100 is not JSON: "):
+        load_task(f"file:{path}")
