@@ -589,6 +589,9 @@ def _run(command: click.Command) -> None:
         if type(sys.stdout).__name__ == "_PacifyFlushWrapper":  # click's way out of EPIPE: it exits 1, the code of
             os._exit(CLOSED_OUTPUT)  # a rejection or a failed verify; 141 is what a Unix tool gives (`| head`)
         raise
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare `skills`: its help, as --help gives it, not an error
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.UsageError as exc:  # one line, like every other error; --help has the rest
         where = exc.ctx.command_path if exc.ctx else command.name
         if "--json" in sys.argv[1:] and not JSON_WANTED:  # the error came before --json was parsed

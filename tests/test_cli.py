@@ -492,3 +492,10 @@ def test_evolve_says_what_it_loaded(tmp_path):
                "--store", str(tmp_path / "s.sqlite"))
     said = " ".join(done.stderr.split())
     assert "(240 train, 30 validation, 30 test; labels 0 33%, 1 67%)" in said, done.stderr
+
+
+def test_a_bare_group_prints_its_help():
+    """Skills audit: a bare `skills` printed its whole help as an error ('error: Usage: ...'), exit 2."""
+    for command in ("skills", "skillkiln"):
+        done = subprocess.run([str(BIN / command)], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stdout.startswith(f"Usage: {command} ") and done.stderr == "", done.stderr
