@@ -67,6 +67,15 @@ def _task(name: str, train: Split, validation: Split, test: Split, source: str) 
                 metric="mcc" if len(labels) == 2 else "accuracy", source=source)
 
 
+def header_of(file: Path, delimiter: str) -> list[str]:
+    """A CSV or TSV file's column names as its first line gives them ([] if it cannot be read)."""
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle, delimiter=delimiter), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def first_bad_json_line(file: Path) -> str:
     """Where a JSON-lines file goes wrong, in its own terms ("line 51 is not a JSON object"), or "": datasets
     said "Column() changed from object to string in row 0" of a line 51 holding a bare string."""
@@ -105,6 +114,12 @@ def load_file(path: str, text_col: str, label_col: str) -> Task:
     # a TSV is read literally: a quote is a character of the text (CoLA's files hold unpaired ones); read as
     # a CSV quote it would run across lines and merge rows
     # pandas would read an empty field, and texts such as "NA", "null" or "None", as missing: a text is kept as written
+    if builder == "csv":
+        header = header_of(file, "\t" if file.suffix.lower() == ".tsv" else ",")
+        twice = [c for c in (text_col, label_col) if header.count(c) > 1]
+        if twice:  # pandas renames the second `label` to `label.1`, silently: which one was meant?
+            raise SkillkilnError(f"task file {file} has {header.count(twice[0])} columns named {twice[0]!r}; "
+                                 "rename all but one")
     # and the text column is taken as a string as written: pandas read 077778 as 77778, 75.50 as 75.5 (and a
     # 22-digit id not at all) when every text of the column looked like a number
     kwargs = {"keep_default_na": False, "converters": {text_col: str}} if builder == "csv" else {}

@@ -371,3 +371,13 @@ def test_a_broken_json_lines_file_names_its_line(tmp_path):
     path.write_text("\n".join(rows[:99] + [rows[99][:12]] + rows[100:]) + "\n")
     with pytest.raises(SkillkilnError, match="line 100 is not JSON: "):
         load_task(f"file:{path}")
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    """Tasks audit: with columns text,label,label the first label was used and the second renamed label.1, silently."""
+    path = tmp_path / "t.csv"
+    path.write_text("text,label,label\n" + "".join(f"row {i},{i % 2},{1 - i % 2}\n" for i in range(300)))
+    with pytest.raises(SkillkilnError, match="has 2 columns named 'label'; rename all but one"):
+        load_task(f"file:{path}")
+    path.write_text("text,label,note,note\n" + "".join(f"row {i},{i % 2},a,b\n" for i in range(300)))
+    assert len(load_task(f"file:{path}").train) == 240  # a column neither text nor label may repeat
