@@ -332,6 +332,22 @@ class SilentWorker(FakeWorker):
         self.gone.set()
 
 
+def request_in_background(pool) -> queue.Queue:
+    """One request to POOL in a thread of its own; the queue gets its result, or the SandboxFailure it raised."""
+    from sandbox.pool import SandboxFailure
+
+    outcome: queue.Queue = queue.Queue()
+
+    def request():
+        try:
+            outcome.put(pool.run(RunRequest("x", ("a",)), Limits()))
+        except SandboxFailure as exc:
+            outcome.put(exc)
+
+    threading.Thread(target=request, daemon=True).start()
+    return outcome
+
+
 def test_close_kills_a_replacement_still_being_made():
     """CI: a SIGHUP during a request left one container running after the run's exit. A replacement whose
     container was still being created when close() ran joined the pool afterwards, and no one killed it.
@@ -348,15 +364,7 @@ def test_close_kills_a_replacement_still_being_made():
         return made[-1]
 
     pool = Pool(factory, 1)
-    outcome: queue.Queue = queue.Queue()
-
-    def request():
-        try:
-            outcome.put(pool.run(RunRequest("x", ("a",)), Limits()))
-        except SandboxFailure as exc:
-            outcome.put(exc)
-
-    threading.Thread(target=request, daemon=True).start()  # its worker breaks: a replacement is started
+    outcome = request_in_background(pool)  # its worker breaks: a replacement is started
     assert creating.wait(10)
     closer = threading.Thread(target=pool.close)
     closer.start()
@@ -381,15 +389,7 @@ def test_close_wakes_a_replacement_waiting_to_say_ready():
         return made[-1]
 
     pool = Pool(factory, 1)
-    outcome: queue.Queue = queue.Queue()
-
-    def request():
-        try:
-            outcome.put(pool.run(RunRequest("x", ("a",)), Limits()))
-        except SandboxFailure as exc:
-            outcome.put(exc)
-
-    threading.Thread(target=request, daemon=True).start()
+    outcome = request_in_background(pool)
     assert wait_for(lambda: len(made) == 2)
     time.sleep(0.2)  # it is waiting for the harness's hello
     started = time.monotonic()
