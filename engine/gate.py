@@ -400,8 +400,8 @@ def gap_reasons(train: Metrics, validation: Metrics, config: GateConfig) -> tupl
         acc = min(max(acc, 0.01), 0.99)
         return acc * (1 - acc) / max(n, 1)
 
-    gap = train.accuracy - validation.accuracy
-    se = math.sqrt(var(train.accuracy, train.n) + var(validation.accuracy, validation.n))
+    gap = train.accuracy - validation.accuracy  # a repeated text is one piece of evidence here too
+    se = math.sqrt(var(train.accuracy, train.distinct or train.n) + var(validation.accuracy, validation.distinct or validation.n))
     return gap_verdict(f"train accuracy {train.accuracy:.3f} - validation {validation.accuracy:.3f}", gap, se,
                        config.gap_slack, config.gap_alpha)
 

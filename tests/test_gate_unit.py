@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -553,3 +554,16 @@ def test_a_repeated_text_counts_once_in_the_test_of_association():
     distinct = make_task({"validation": binary_labels(200)})  # every text distinct: nothing changes, nothing said
     scored = gate.score(distinct, "validation", result(predictor(distinct.validation.labels, 0.8, 0.8)), CONFIG)
     assert scored.distinct is None and "distinct" not in scored.to_dict()
+
+
+def test_the_gap_test_counts_distinct_texts_too():
+    """The standard error of the train-validation gap took rows as independent: eight copies of each text made a
+    gap look eight times as sure as it was."""
+    from engine.records import Metrics
+
+    train = Metrics(accuracy=0.80, mcc=0.5, f1=0.8, balanced_accuracy=0.8, n=800, majority_accuracy=0.5)
+    validation = Metrics(accuracy=0.65, mcc=0.3, f1=0.6, balanced_accuracy=0.65, n=400, majority_accuracy=0.5)
+    reasons, _ = gate.gap_reasons(train, validation, CONFIG)
+    assert reasons == ["memorised:gap"]  # 800 and 400 distinct texts: a real gap
+    repeated = gate.gap_reasons(replace(train, distinct=100), replace(validation, distinct=50), CONFIG)[0]
+    assert repeated == []  # the same rows, each text 8 times: too little evidence to call it memorisation
