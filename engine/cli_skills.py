@@ -603,7 +603,7 @@ def skills_runs(ctx: click.Context, store_path: str | None, as_json: bool) -> No
                       str(r["candidates"] if r["candidates"] is not None else "-"),
                       str(r["accepted_count"] if r["accepted_count"] is not None else "-"),
                       r["best"] or ("none stored" if r["best_candidate"] else "-"))
-    out_console.print(keep_whole(table, "run", "best", drop=("sandbox", "started", "task", "candidates", "status")))
+    out_console.print(keep_whole(table, "run", "best", drop=("sandbox", "started", "task", "candidates", "status", "accepted")))
 
 
 @skills_runs.command("show")
