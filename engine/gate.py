@@ -310,13 +310,13 @@ def statistical_reasons(
     alpha = split_alpha(task, split, config)
     level = "alpha " + alpha_text(config.alpha, config.validation_family, alpha)
     ok = metrics.p_value < alpha
-    once = (f" over its {metrics.distinct} distinct texts (of {metrics.n} rows: a repeated text counts once)"
+    once = (f" (over its {metrics.distinct:,} distinct texts of {metrics.n:,} rows: a repeated text counts once)"
             if metrics.distinct is not None else "")
-    checks.append(f"{association_test(task)}{once} {p_is(metrics.p_value, metrics.p_floor)} {'<' if ok else '>='} {level}")
+    checks.append(f"{association_test(task)} {p_is(metrics.p_value, metrics.p_floor)} {'<' if ok else '>='} {level}{once}")
     if not ok:
         reasons.append(f"not_significant:{split}")
         details[f"not_significant:{split}"] = (
-            f"{association_test(task)}{once} {p_is(metrics.p_value, metrics.p_floor)} >= {level}: "
+            f"{association_test(task)} {p_is(metrics.p_value, metrics.p_floor)} >= {level}{once}: "
             "no association with the labels beyond chance"
             + (" strong enough for a split this run reuses for every candidate" if alpha != config.alpha else "")
         )

@@ -547,7 +547,7 @@ def test_a_repeated_text_counts_once_in_the_test_of_association():
     assert rows.p_value < 0.005 and rows.distinct is None
     reasons, details = gate.split_reasons(task, "validation", result(preds), CONFIG)
     assert "not_significant:validation" in reasons, details
-    assert "over its 4 distinct texts (of 32 rows" in details["not_significant:validation"]
+    assert "(over its 4 distinct texts of 32 rows: a repeated text counts once)" in details["not_significant:validation"]
     once = gate.score(task, "validation", result(preds), CONFIG)
     assert once.distinct == 4 and once.p_value > 0.2 and once.accuracy == rows.accuracy and once.n == 32
     assert once.to_dict()["distinct"] == 4
