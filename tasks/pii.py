@@ -91,6 +91,8 @@ def load(data_dir: Path | None, dataset: str | None = None) -> Task:
         if not path.is_file():
             raise SkillkilnError(f"PII data not found: {path} is missing (set SKILLKILN_DATA_DIR or --data-dir "
                                  f"to a folder holding pii/{FILE}, or name a hub set with --dataset)")
+        if path.stat().st_size == 0:  # datasets said "(StopIteration: )"
+            raise SkillkilnError(f"{path} is empty")
         try:
             rows = list(datasets.load_dataset("json", data_files=str(path), split="train"))
         except Exception as exc:  # noqa: BLE001 - a damaged file raises many types

@@ -307,6 +307,9 @@ def test_a_damaged_pii_file_is_one_line_naming_the_row(tmp_path):
         with pytest.raises(SkillkilnError) as refused:
             load_task("pii", data_dir=folder.parent)
         assert said in str(refused.value) and str(folder / FILE) in str(refused.value), str(refused.value)
+    (tmp_path / "d0" / "pii" / FILE).write_text("")  # an empty file said "(StopIteration: )"
+    with pytest.raises(SkillkilnError, match=f"{FILE} is empty"):
+        load_task("pii", data_dir=tmp_path / "d0")
 
 
 def test_too_few_distinct_texts_is_named_as_the_cause(tmp_path):
