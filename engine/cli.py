@@ -523,12 +523,10 @@ def name_apart_from_other_data(store, config: RunConfig) -> RunConfig:
 
 def reused(store, ref: str, task: str):
     """A stored skill to seed the population with: it must be for this task and not retired."""
-    from skills_store.store import sha256
-
     version = store.get(ref)
     if version.task != task:
         raise SkillkilnError(f"--reuse {ref}: that skill is for task {version.task!r}, this run is {task!r}")
-    if sha256(version.code) != version.code_sha256:  # its seeded copy would be stored with a fresh, valid hash
+    if version.edited:  # its seeded copy would be stored with a fresh, valid hash
         raise SkillkilnError(f"--reuse {ref}: {version.name}@{version.version}'s code does not match its stored sha256 "
                              "(changed after the gate judged it); `skills verify` lists it; restore it, or name another "
                              "version")

@@ -173,9 +173,7 @@ def print_span_metrics(metrics: dict[str, dict[str, float]]) -> None:
 
 def warn_if_changed(v) -> None:
     """A version whose code no longer matches the sha256 stored with it was edited after the gate judged it."""
-    from skills_store.store import sha256
-
-    if sha256(v.code) != v.code_sha256:
+    if v.edited:
         say(f"warning: {v.name}@{v.version}'s code does not match its stored sha256: it was changed after the gate "
             "judged it (`skills verify` lists every such problem)")
 
@@ -183,9 +181,7 @@ def warn_if_changed(v) -> None:
 def refuse_if_changed(v, doing: str) -> None:
     """Code edited after the gate judged it is not run or exported as that version (as --reuse and a library are
     not): it would carry the version's scores and verdict without having earned them."""
-    from skills_store.store import sha256
-
-    if sha256(v.code) != v.code_sha256:
+    if v.edited:
         raise SkillkilnError(f"{v.name}@{v.version}'s code does not match its stored sha256 (changed after the gate "
                              f"judged it), so it is not {doing}; `skills verify` lists it; `skills check` judges code anew")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from engine.errors import SkillkilnError
 from engine.proposers.base import LibraryInfo
-from skills_store.store import Store, library_name, sha256
+from skills_store.store import Store, library_name
 from sandbox.static import check_source, parse
 
 
@@ -52,7 +52,7 @@ def resolve(store: Store, refs: tuple[str, ...] | list[str]) -> dict[str, Librar
 
     def add(ref: str, trail: tuple[str, ...]) -> None:
         version = store.get(ref)
-        if sha256(version.code) != version.code_sha256:  # changed in the store after the gate judged it
+        if version.edited:  # changed in the store after the gate judged it
             raise SkillkilnError(f"library {version.name}@{version.version}'s code does not match its stored sha256: it "
                                  "was changed after the gate judged it, and every skill importing it would run that "
                                  "code; `skills verify` lists it; restore it, or name another version")

@@ -28,6 +28,11 @@ def split_reasons(reasons: dict[str, int]) -> tuple[dict[str, int], dict[str, in
     return ({r: n for r, n in ordered if r not in SKIPS}, {r: n for r, n in ordered if r in SKIPS})
 
 
+
+def sha256(code: str) -> str:
+    """The hex sha256 of a skill's code, as the store keeps it."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
 @dataclass(frozen=True)
 class Example:
     text: str
@@ -238,3 +243,8 @@ class SkillVersion:
     created_at: str
     description: str = ""
     dependencies: dict[str, int] = field(default_factory=dict)  # stored skills it imports, pinned by version
+
+    @property
+    def edited(self) -> bool:
+        """Its code no longer matches the sha256 stored with it: it was changed after the gate judged it."""
+        return sha256(self.code) != self.code_sha256

@@ -8,7 +8,6 @@ version N on validation.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from engine.errors import SkillkilnError
-from engine.records import Proposal, SkillVersion
+from engine.records import Proposal, SkillVersion, sha256
 from skills_store import owner
 
 SCHEMA_VERSION = 7
@@ -161,10 +160,6 @@ CREATE TABLE IF NOT EXISTS pending (
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def default_store_path() -> Path:
@@ -556,24 +551,28 @@ class Store:
         db.execute("INSERT INTO events (at, name, version, action, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
                    (now(), name, version, action, actor, detail))
 
-    def _version(self, row: sqlite3.Row) -> SkillVersion:
-        deps = self._db.execute(
-            "SELECT dep_name, dep_version FROM dependencies WHERE name = ? AND version = ? ORDER BY dep_name",
-            (row["name"], row["version"]),
-        ).fetchall()
+    def version_fields(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A skill version row's JSON columns read; a damaged one is one line naming it."""
         try:
             fields = {column: json.loads(row[column]) for column in ("metrics", "verdict", "parents", "provenance")}
             for column in ("metrics", "verdict", "provenance"):
                 if not isinstance(fields[column], dict):
                     raise ValueError(f"its {column} is a JSON {type(fields[column]).__name__}, not an object")
-            parents = tuple(fields["parents"])
+            return {**fields, "parents": tuple(fields["parents"])}
         except (ValueError, TypeError) as exc:
             raise SkillkilnError(f"skill version {row['name']}@{row['version']} in the store {self.path} is damaged "
                                  f"({type(exc).__name__}: {' '.join(str(exc).split())[:80]}){self.DAMAGED_HINT}") from None
+
+    def _version(self, row: sqlite3.Row) -> SkillVersion:
+        deps = self._db.execute(
+            "SELECT dep_name, dep_version FROM dependencies WHERE name = ? AND version = ? ORDER BY dep_name",
+            (row["name"], row["version"]),
+        ).fetchall()
+        fields = self.version_fields(row)
         return SkillVersion(
             name=row["name"], version=row["version"], task=row["task"], code=row["code"],
             code_sha256=row["code_sha256"], metrics=fields["metrics"], verdict=fields["verdict"],
-            parents=parents, provenance=fields["provenance"],
+            parents=fields["parents"], provenance=fields["provenance"],
             created_at=row["created_at"], description=row["description"],
             dependencies={d["dep_name"]: d["dep_version"] for d in deps},
         )
@@ -744,11 +743,10 @@ class Store:
                 where = f"{row['name']}@{row['version']}"
                 if sha256(row["code"]) != row["code_sha256"]:
                     problems.append(f"{where}: code does not match its sha256 (changed after it was stored)")
-                for column in ("metrics", "verdict", "parents", "provenance"):
-                    try:
-                        json.loads(row[column])
-                    except (TypeError, ValueError):
-                        problems.append(f"{where}: {column} is not valid JSON")
+                try:  # read as browsing reads it (Store._version), so verify flags exactly what browsing refuses
+                    self.version_fields(row)
+                except SkillkilnError as exc:
+                    problems.append(str(exc).removesuffix(self.DAMAGED_HINT))
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             problems += [f"table {t} is missing" for t in TABLES if t not in tables]
             if "candidates" in tables:

@@ -523,3 +523,16 @@ def test_pin_twice_and_an_ascii_terminal(filled):
         done = subprocess.run([str(BIN / "skills"), *args, "--store", filled], capture_output=True,
                               env={**os.environ, "PYTHONIOENCODING": "ascii"})
         assert done.returncode == 0 and b"Traceback" not in done.stderr, (args, done.stderr)
+
+
+def test_verify_flags_what_browsing_refuses(filled):
+    """verify read a skill version's JSON columns with a check of its own that only asked for valid JSON, so a
+    metrics column holding a JSON list passed verify while list and show refused the version."""
+    db = sqlite3.connect(filled)
+    db.execute("UPDATE skill_versions SET metrics = '[1, 2]' WHERE name = 'cola-rules' AND version = 2")
+    db.commit()
+    assert run("skills", "show", "cola-rules@2", "--store", filled).returncode == 2
+    done = run("skills", "verify", "--store", filled, "--json")
+    assert done.returncode == 1
+    assert any("skill version cola-rules@2" in p and "metrics is a JSON list" in p
+               for p in json.loads(done.stdout)["problems"]), done.stdout
