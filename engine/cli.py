@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import signal
 import sqlite3
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable

@@ -7,8 +7,8 @@
                 whose outputs on all of train are an earlier one's stops here (`same_behaviour`)
   validation    realistic generated text + validation in one request, with the hypothesis
                 property tests inside the sandbox; the train-validation gap, both ways; then all of
-                validation (up to 5,000 texts) and a random sample of train re-run in a random order in a fresh process with
-                another string hash seed (the same answers out of context)
+                validation (up to 5,000 texts) and a random sample of train re-run in a random order
+                in a fresh process with another string hash seed (the same answers out of context)
   test          scored only for accepted skills, and only reported: it never decides anything
 
 The whole train split comes before validation although most candidates that fail, fail on

@@ -634,8 +634,8 @@ class MemoryIndex:
                 self.sentences.setdefault(" ".join(words), split)
             grams = {words[i : i + self.n] for i in range(len(words) - self.n + 1)}
             self.shared.update(grams)
-            for i in range(len(words) - self.n + 1):
-                self.ngrams.setdefault(words[i : i + self.n], split)
+            for gram in grams:
+                self.ngrams.setdefault(gram, split)
 
     def hit(self, code: str) -> tuple[str, str, str] | None:
         """(literal, split, what) for the first literal that holds task text, else None."""
