@@ -396,9 +396,8 @@ class Run:
         getattr(proposer, "restore_calls", lambda _calls: None)(earlier)
         models = (stored.get("llm") or {}).get("models") or {}
         if not models and booked:  # killed before its summary: of its counts, the answers its calls booked
-            for r in booked:
-                key = f"{r['provider']}:{r['model']}"
-                models[key] = {"answers": models.get(key, {}).get("answers", 0) + 1}
+            answers = Counter(f"{r['provider']}:{r['model']}" for r in booked)
+            models = {key: {"answers": n} for key, n in answers.items()}
         getattr(proposer, "restore_stats", lambda _models: None)(models)
         return run
 
