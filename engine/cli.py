@@ -131,7 +131,8 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
         proposer, llm_fields = llm_settings(proposer, llm, embedder)
         task = canonical_task(task)
         task_spec(task)  # an unknown task
-        resolve_data_dir(data_dir)  # a --data-dir (or $SKILLKILN_DATA_DIR) that is no folder
+        data_dir = resolve_data_dir(data_dir)  # a --data-dir (or $SKILLKILN_DATA_DIR) that is no folder says so;
+        # the run records the folder it read, wherever it was named, so a resume reads it again without the variable
     store = open_store(store_path, writer=True, create=not resume_id)  # --resume reads a store that exists
     settings: dict[str, Any] = {}  # --resume: the run's settings its command line replaces
     if resume_id:
@@ -169,7 +170,7 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
     else:
         config = RunConfig(task=task, iters=iters, batch=batch or (4 if proposer == "offline" else 1), seed=seed,
                            proposer=proposer, sandbox=sandbox, workers=workers or default_workers(),
-                           store_path=store.path, data_dir=Path(data_dir) if data_dir else None, name=name,
+                           store_path=store.path, data_dir=data_dir, name=name,
                            dataset=dataset, embedder=embedder, score_all=score_all, text_col=text_col,
                            label_col=label_col, **llm_fields)
         config = settle_name(store, config)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from pathlib import Path
 
 import click
@@ -100,30 +99,6 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
-
-
-def read_user_file(path: str, cap: int, what: str) -> str:
-    """A file the user named, as UTF-8 text: a regular file of at most CAP bytes (a FIFO would hang the
-    read, /dev/zero would fill the memory)."""
-    file = Path(path).expanduser()
-    try:
-        info = file.stat()
-    except OSError as exc:
-        raise SkillkilnError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SkillkilnError(f"cannot read {path}: it is not a regular file")
-    if info.st_size > cap:
-        raise SkillkilnError(f"{path} holds {info.st_size:,} bytes; {what} is at most {cap:,}")
-    try:
-        with file.open("rb") as handle:
-            data = handle.read(cap + 1)
-        if len(data) > cap:
-            raise SkillkilnError(f"{path} holds more than {cap:,} bytes; {what} is at most {cap:,}")
-        return data.decode("utf-8")
-    except OSError as exc:
-        raise SkillkilnError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SkillkilnError(f"cannot read {path}: it is not UTF-8 text") from None
 
 
 JSON_WANTED: list[bool] = []  # set once a command's --json is parsed: its failure is a JSON object too

@@ -21,7 +21,6 @@ from engine.cli_common import (
     open_store,
     out_console,
     print_code,
-    read_user_file,
     sandbox_option,
     say,
     say_notes,
@@ -34,6 +33,7 @@ from engine.masking import mask_text, pieces, read_limit, regroup
 from engine.records import is_skip, selection_key, split_reasons
 from engine.ledger import stored_ledger
 from engine.summary import best_text, ledger_text, plural, population_line, skipped_line, stored_note
+from engine.user_files import read_user_file, write_user_file
 from tasks.metrics import p_text
 
 SKILL_FILE_CAP = 4 << 20  # bytes of a file `skills check` reads (the gate's own cap on a skill is 20 kB)
@@ -396,12 +396,7 @@ def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    replaced = Path(output).is_file()
-    try:  # like `skills report -o`, missing folders are made
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise SkillkilnError(f"cannot write {output}: {exc.strerror}") from None
+    replaced = write_user_file(Path(output), text, f"cannot write {output}")  # as `skills report -o` writes
     say(f"wrote {output} ({v.name}@{v.version})" + (", replacing the file that was there" if replaced else ""))
 
 

@@ -6,10 +6,8 @@ their first reason), the lineage of the accepted skills, and the token ledger.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
-import os
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -19,6 +17,7 @@ from engine.errors import SkillkilnError
 from engine.ledger import stored_ledger
 from engine.records import SEED_ITERATION, SKIPS, is_skip, split_reasons
 from engine.summary import best_text, llm_rows, plural, population_line, skipped_line, stored_note
+from engine.user_files import write_user_file
 from tasks.metrics import p_text
 
 TOP_REASONS = 8
@@ -366,26 +365,9 @@ checks, so the gate's rows can add up to more than the candidates it rejected; a
 
 
 def write_report(store, run_id: str, path: Path) -> Path:
-    """Write RUN's report to PATH: a regular file whole or not at all; through a symlink, to the file it names
-    (the link stays); into a device or pipe (/dev/stdout) as a stream. Renaming over those replaced them."""
-    text = render(store, run_id)
-    target = Path(os.path.realpath(path))
-    if target.exists() and not target.is_file() and not target.is_dir():
-        try:
-            with open(target, "w", encoding="utf-8") as out:
-                out.write(text)
-        except OSError as exc:
-            raise SkillkilnError(f"cannot write the report to {path}: {exc.strerror}") from None
-        return path
-    part = target.with_name(f".{target.name}.part")  # written whole, then renamed: a full disk leaves no cut report
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part.write_text(text, encoding="utf-8")
-        part.replace(target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
-        raise SkillkilnError(f"cannot write the report to {path}: {exc.strerror}") from None
+    """Write RUN's report to PATH (engine/user_files.py: whole or not at all, through a symlink, into a device
+    or pipe as a stream; renaming over those replaced them)."""
+    write_user_file(path, render(store, run_id), f"cannot write the report to {path}")
     return path
 
 

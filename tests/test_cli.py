@@ -142,6 +142,8 @@ def test_evolve_end_to_end_then_browse(tmp_path):
     assert sum(population["islands"]) >= 1 and population["members"] >= 1
     shown_run = json.loads(run("skills", "runs", "show", summary["run_id"], "--store", store, "--json").stdout)
     assert shown_run["population"] == population
+    # the data folder named by $SKILLKILN_DATA_DIR is recorded (it said None), so a resume needs no variable
+    assert shown_run["config"]["data_dir"] == str(Path(os.environ["SKILLKILN_DATA_DIR"]).resolve())
     counts = ("candidates", "accepted_count", "stored_count", "rejected_count", "skipped_count", "rejections", "skipped")
     assert {k: shown_run[k] for k in counts} == {k: summary[k] for k in counts}  # one name for each count
     listed_run = json.loads(run("skills", "runs", "--store", store, "--json").stdout)[0]

@@ -104,6 +104,7 @@ def test_a_report_that_cannot_be_written_costs_a_warning_not_the_summary(tmp_pat
     summary = json.loads(done.stdout)
     assert summary["report"] is None and summary["candidates"] == 4
     assert "warning: cannot write the report" in done.stderr and f"skills report {summary['run_id']}" in done.stderr
+    assert f"{tmp_path / 'reports'} is a file, not a folder" in done.stderr  # it said "File exists"
     assert "Traceback" not in done.stderr
 
 

@@ -147,8 +147,10 @@ def test_export_runs_without_skillkiln(filled, tmp_path):
     assert done.returncode == 0, done.stderr
     blocked = tmp_path / "a-file"
     blocked.write_text("")
-    refused = run("skills", "export", "cola-rules@2", "-o", str(blocked / "skill.py"), "--store", filled)
-    assert refused.returncode == 2 and "cannot write" in refused.stderr and "Traceback" not in refused.stderr
+    for under in (blocked / "skill.py", blocked / "sub" / "skill.py"):  # it said "File exists" (skills audit)
+        refused = run("skills", "export", "cola-rules@2", "-o", str(under), "--store", filled)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip() == f"error: cannot write {under}: {blocked} is a file, not a folder"
     namespace: dict = {}
     exec(HONEST, namespace)
     expected = [str(namespace["solve"](t)) for t in ("He is the the winner.", "All the kids left.")]
