@@ -162,6 +162,8 @@ def behaviour_signature(task: Task, train: Sequence[Any]) -> str:
     """A candidate's behaviour on train, as one hash: two candidates with the same signature gave the
     same output on every train text."""
     outputs = train_outputs(task, tuple(train))
+    if task.kind != "spans":  # True and 1 are one label to the gate (GateConfig.bool_as_int): one behaviour here too
+        outputs = tuple(int(o) if type(o) is bool else o for o in outputs)
     return hashlib.sha256(json.dumps(outputs, default=list).encode()).hexdigest()[:24]
 
 

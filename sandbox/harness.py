@@ -442,6 +442,10 @@ def check_tree(tree: ast.AST) -> None:
         names: list[str] = []
         if isinstance(node, ast.Attribute):
             names = [node.attr]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):  # `import re._compiler as c`, `from re import _parser`
+            names = [part for alias in node.names for part in alias.name.split(".")]
+            names += (node.module or "").split(".") if isinstance(node, ast.ImportFrom) else []
+            names = [name for name in names if name.startswith("_")]
         elif isinstance(node, ast.MatchClass):  # `case object(__class__=c)` is an attribute lookup
             names = list(node.kwd_attrs)
             if node.patterns:  # `case C(v)` looks up the names in C.__match_args__, which a class may make anything
@@ -449,7 +453,8 @@ def check_tree(tree: ast.AST) -> None:
                                 f"(line {getattr(node, 'lineno', '?')})")
         for name in names:
             if refused_attribute(name):
-                raise Forbidden(f"attribute {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
+                what = "a private module" if isinstance(node, (ast.Import, ast.ImportFrom)) else "attribute"
+                raise Forbidden(f"{what} {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
 
 
 def module_copy(module, root: str):
@@ -497,6 +502,11 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
             return packages[name.split(".")[0]]  # `from skills import NAME`: stored skills the host sent
         if type(name) is not str or level != 0 or name.split(".")[0] not in allowed_imports:
             raise ImportError(f"import of {name!r} is not allowed in a skill")
+        # `import re._compiler as c`: the copy of re leaves it out, and the import would fall back to the real
+        # module in sys.modules, whose functions a skill could then rebind for the harness's own use of re
+        private = [part for part in [*name.split("."), *(fromlist or ())] if type(part) is not str or part.startswith("_")]
+        if private:
+            raise ImportError(f"import of {private[0]!r} from {name!r} is not allowed in a skill (a private name)")
         module = real_import(name, None, None, fromlist, 0)
         if not fromlist and "." in name:  # `import collections.abc` binds `collections`
             return copy_of(sys.modules[name.split(".")[0]])
@@ -540,6 +550,38 @@ def apply_limits(limits: dict) -> None:
             pass  # a hard limit already lower than ours is fine
 
 
+RLIMITS = tuple(sorted(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")))
+# What a request's child inherits from the server: its limits and scheduling when it started (set in serve()).
+# All run as one user, so a skill with full Python (past the guards) could lower them for pid 1 or the
+# spare with prlimit(2), setpriority(2) or sched_setaffinity(2), and every later request would inherit them.
+BASELINE: dict[str, object] = {}
+
+
+def process_state() -> dict[str, object]:
+    """This process's resource limits, nice value, CPU affinity and scheduling policy."""
+    state: dict[str, object] = {}
+    for what, read in (("limits", lambda: [resource.getrlimit(r) for r in RLIMITS]),
+                       ("nice", lambda: os.getpriority(os.PRIO_PROCESS, 0)),
+                       ("cpus", lambda: sorted(os.sched_getaffinity(0))),
+                       ("policy", lambda: os.sched_getscheduler(0))):
+        try:
+            state[what] = read()
+        except (OSError, AttributeError):  # not on this platform: the same in both readings
+            state[what] = None
+    return state
+
+
+def tampered() -> str:
+    """What of this process's state differs from the server's at start ("" when nothing does)."""
+    if not BASELINE:
+        return ""
+    now = process_state()
+    return ", ".join(key for key in BASELINE if now.get(key) != BASELINE[key])
+
+
+TAMPERED = "sandbox: tampered:"  # a child's failure that only the harness writes (before the skill loads)
+
+
 def isolate_fds(*keep: int) -> None:
     """fds 0-2 on /dev/null, every other fd but `keep` closed (the channel above all)."""
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -567,6 +609,12 @@ def span_problem(spans: list, text: str, labels: list) -> str:
         if b[0] < a[1]:
             return f"spans {a!r} and {b!r} overlap"
     return ""
+
+
+def output_key(out) -> str:
+    """An output as the host compares it: True and 1 are one label there (GateConfig.bool_as_int), so
+    a constant skill that answers True and 1 by turns is still constant."""
+    return json.dumps(int(out) if type(out) is bool else out)
 
 
 def run_properties(solve, req: dict, first_outputs: list) -> dict:
@@ -600,7 +648,7 @@ def run_properties(solve, req: dict, first_outputs: list) -> dict:
             problem = span_problem(out, text, labels)
             if problem:
                 fail("span_valid", f"returned {safe_str(out, 200)}: {problem} on input {text[:120]!r}")
-        seen.add(json.dumps(out))
+        seen.add(output_key(out))
         return out
 
     words = sorted({w for t in probes for w in t.split()})[:2000] or ["a"]
@@ -681,7 +729,7 @@ def run_properties(solve, req: dict, first_outputs: list) -> dict:
     record("deterministic", not detail, detail)
 
     # 3. sensitive to its input: some pair of inputs gives different outputs
-    seen.update(json.dumps(o) for o in first_outputs if o is not None)
+    seen.update(output_key(o) for o in first_outputs if o is not None)
     record("sensitive", len(seen) > 1, "" if len(seen) > 1 else f"every input gave {next(iter(seen), 'nothing')}")
     return outcome
 
@@ -790,6 +838,11 @@ def spare_main(req_fd: int, out_fd: int) -> None:
 
 
 def child_main(req: dict, out_fd: int, started: float) -> None:
+    changed = tampered()  # a spare forked from a tampered server, or tampered with itself while it waited
+    if changed:
+        finish(out_fd, {"ok": False, "failure": f"{TAMPERED} the worker's {changed} were changed by a skill that "
+                                                f"ran before; the host replaces it"}, started)
+        return
     limits = {**DEFAULT_LIMITS, **(req.get("limits") or {})}
     req["limits"] = limits
     apply_limits(limits)
@@ -1106,7 +1159,7 @@ class Server:
         if child.status is None and self.own_proc:
             child.kill()
             if alone_with(child.pid, ahead.pid if ahead is not None else 0):
-                if ahead is not None:
+                if ahead is not None and self.healthy:
                     self.spent = child
                     return ahead
             elif not doom_all():
@@ -1133,8 +1186,13 @@ class Server:
         same user, which may have signalled it: it is used only if, now that no process of the
         skill is left to send anything, it is alive, not stopped and has no signal pending
         (fit_spare). Otherwise it goes too, and a fresh one is forked. None: the server must exit."""
+        if tampered():  # every child forked from now on would inherit what a skill changed
+            self.healthy = False
         spent, self.spent = self.spent, None
         if spent is None:
+            if not self.healthy:
+                spare.settle()
+                return None
             return spare
         spent.settle(spare)
         if self.healthy and fit_spare(spare.pid):
@@ -1206,6 +1264,9 @@ class Server:
             return answer({"ok": False, "failure": "crash: the child's result was not valid JSON", "wall_s": wall})
         result, outputs = clean_result(raw, frames[1], n_texts, kind)
         result["wall_s"] = wall
+        if result.get("failure", "").startswith(TAMPERED):  # no verdict on this skill: the host runs it elsewhere
+            self.healthy = False
+            result["gave_up"] = True
         return answer(result, outputs)
 
     def serve(self) -> None:
@@ -1220,6 +1281,7 @@ class Server:
         for name in PRELOADED:  # the copies every child would otherwise make
             copy_of(sys.modules[name])
         gc.freeze()  # children's collectors leave what is here now alone: fewer copy-on-write faults
+        BASELINE.update(process_state())  # before the first fork: every child compares its own with it
         child = self.fork_spare()
         try:
             while child is not None:
@@ -1421,8 +1483,10 @@ def wipe(path: str) -> bool:
     """Empty a scratch directory (not the directory itself); True if it is empty afterwards."""
     try:
         entries = os.listdir(path)
-    except OSError:
+    except FileNotFoundError:
         return True  # nothing there to wipe
+    except OSError:  # out of fds, say: what it holds is unknown
+        return False
     for name in entries:
         remove_tree(os.path.join(path, name))
     try:
@@ -1432,27 +1496,34 @@ def wipe(path: str) -> bool:
 
 
 def remove_tree(path: str) -> None:
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return
-    if stat.S_ISDIR(mode):
+    """Remove a file or a directory and all it holds, depth first without recursion (a skill may nest
+    directories deeper than Python's recursion limit)."""
+    stack = [(path, False)]
+    while stack:
+        where, emptied = stack.pop()
         try:
-            os.chmod(path, 0o700)  # a skill may have made it unreadable
-            names = os.listdir(path)
+            mode = os.lstat(where).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISDIR(mode):
+            try:
+                os.unlink(where)
+            except OSError:
+                pass
+            continue
+        if emptied:
+            try:
+                os.rmdir(where)
+            except OSError:
+                pass
+            continue
+        try:
+            os.chmod(where, 0o700)  # a skill may have made it unreadable
+            names = os.listdir(where)
         except OSError:
             names = []
-        for name in names:
-            remove_tree(os.path.join(path, name))
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
-    else:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        stack.append((where, True))
+        stack.extend((os.path.join(where, name), False) for name in names)
 
 
 def not_dumpable() -> None:

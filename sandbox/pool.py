@@ -27,6 +27,10 @@ HEADER = struct.Struct(">I")
 HOST_MARGIN_S = 10.0  # the host's own deadline is the harness's plus this
 START_ATTEMPTS = 3
 CLOSE_WAIT_S = 20.0  # close() waits this long at most for a worker being created
+# Requests in a row that each lost a worker twice before the pool calls the sandbox failing. One such
+# request is the candidate's failure (it killed its worker twice, as a skill past the guards can): it
+# must not end a run.
+LOST_IN_A_ROW = 3
 
 
 class WorkerGone(Exception):
@@ -197,6 +201,7 @@ class Pool:
         self._all: list[Worker] = []
         self._lock = threading.Lock()
         self._missing = 0  # workers that died and could not be replaced yet
+        self._lost_in_a_row = 0  # requests, one after another, that lost a worker twice each
         self._closed = False
         self._starting = 0  # factory calls under way (a container being created)
         self._started = threading.Condition(self._lock)
@@ -313,19 +318,33 @@ class Pool:
 
     def run(self, request: RunRequest, limits: Limits) -> ExecResult:
         """The request's result. A worker lost on the way (killed, paused, out of step) is replaced
-        and the request run once more on the fresh one: what failed is the sandbox, not the skill,
-        so it is never answered as the skill's crash or timeout. Lost twice: SandboxFailure."""
+        and the request run once more on the fresh one: what failed may be the sandbox, not the skill,
+        so one loss is never answered as the skill's crash or timeout. Lost twice: the run failed as a
+        whole (a crash, with why), unless the requests before it were lost twice too (LOST_IN_A_ROW
+        in all): then the sandbox is failing, and SandboxFailure says so."""
         first = self._run_once(request, limits)
         if not isinstance(first, str):
-            return first
+            return self._answered(first)
         with self._lock:
             closed = self._closed
         if closed:  # closed meanwhile (Ctrl-C): no retry, and nothing to judge
             raise SandboxFailure(f"the sandbox was closed during a request ({first})")
         again = self._run_once(request, limits)
-        if isinstance(again, str):
-            raise SandboxFailure(f"the sandbox lost a worker twice on one request ({first}; then {again})")
-        return again
+        if not isinstance(again, str):
+            return self._answered(again)
+        why = f"the sandbox lost a worker twice on one request ({first}; then {again})"
+        with self._lock:
+            self._lost_in_a_row += 1
+            streak, closed = self._lost_in_a_row, self._closed
+        if closed or streak >= LOST_IN_A_ROW:
+            raise SandboxFailure(why + (f"; {streak} requests in a row lost theirs twice: the sandbox is failing"
+                                        if streak > 1 else ""))
+        return ExecResult(predictions=None, failure=f"sandbox: {why}: the skill's run killed the worker both times")
+
+    def _answered(self, result: ExecResult) -> ExecResult:
+        with self._lock:
+            self._lost_in_a_row = 0
+        return result
 
     def _run_once(self, request: RunRequest, limits: Limits) -> ExecResult | str:
         """The result, or why the worker was lost (it is discarded and replaced)."""

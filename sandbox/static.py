@@ -102,10 +102,17 @@ def check_source(
     allowed = set(allowed_imports) | set(libraries) | ({"skills"} if libraries else set())
     for node in ast.walk(tree):
         names: list[str] = []
+        imported: list[str] = []  # what `from M import ...` takes from M
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             names = [("." * node.level) + (node.module or "")]
+            imported = [a.name for a in node.names]
+        private = [part for name in names + imported for part in name.split(".") if part.startswith("_")]
+        if private and all(name.split(".")[0] in allowed for name in names):
+            # `import re._compiler as c` bound the real private module, past the sandbox's copy of re
+            return StaticResult(False, "import", f"import of {private[0]!r} is not allowed: a private module or name "
+                                                 f"(line {node.lineno})")
         for name in names:
             if name.split(".")[0] not in allowed:
                 hint = "; a stored skill is imported as `from skills import NAME` when the run or check names it with --library" \

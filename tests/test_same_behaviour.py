@@ -20,6 +20,7 @@ RULES = skill_code("honest_rules.py")
 TWIN = "# a twin\n" + RULES.replace("def solve(text):", "def solve(text):\n    text = str(text)")
 # another program with the same outputs, and a copy of RULES with other names and comments (not run at all)
 TWIN_B = RULES.replace("def solve(text):", "def solve(text):\n    text = text + ''")
+BOOL_TWIN = RULES.replace("def solve(text):", "def as_int(text):", 1) + "\n\ndef solve(text):\n    return as_int(text) == 1\n"
 COPY = "# renamed\n" + RULES.replace("WORD_WEIGHTS", "WW").replace("words", "tokens").replace("score", "total")
 
 
@@ -51,6 +52,10 @@ def test_evaluator_stops_a_known_behaviour_only_with_the_cascade_on():
         said = twin.verdict.details["same_behaviour"]
         assert "cand-1" in said and f"all {len(task.train.texts)} train texts" in said
         assert set(twin.stage_s) == {"train_subset", "train"} and {"train", "validation", "test"} <= set(first.stage_s)
+        # the same labels as bools: one behaviour to the gate, which counts True as 1 (it got past: sandbox audit)
+        as_bools = evaluator.evaluate(BOOL_TWIN, behaviours={first.behaviour: "cand-1"})
+        assert as_bools.verdict.reasons == ("same_behaviour",)
+        assert {type(p) for p in as_bools.train_predictions} == {bool}
         # one more rule, for a word only train texts outside the gate's subset hold: a different skill, judged in full
         chosen = [task.train.texts[i].lower() for i in evaluator.subset]
         word = next(w for w in ("banana", "umbrella", "zebra", "giraffe") if any(w in t.lower() for t in task.train.texts)

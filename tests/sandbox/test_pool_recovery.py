@@ -295,13 +295,35 @@ def test_a_worker_that_breaks_the_protocol_is_replaced(bad, reason):
     assert (result.predictions, result.failure) == ((1,), "")  # run again on the fresh worker
     assert made[0].killed and pool.restarts == 1
     assert pool.run(RunRequest("x", ("a", "b")), Limits()).predictions == (1, 1)
-    # lost twice on one request: the sandbox is failing, which is no verdict on the skill
+    # lost twice on one request: the run failed as a whole, saying why (it ended the whole run, though a skill
+    # past the guards kills its worker on purpose: sandbox audit)
     pool, made = make_pool([bad, bad, good])
+    lost = pool.run(RunRequest("x", ("a",)), Limits())
+    prefix = reason.removeprefix("sandbox: ")
+    assert (lost.predictions, lost.failure) == (None, f"sandbox: the sandbox lost a worker twice on one request "
+                                                      f"({prefix}; then {prefix}): the skill's run killed the worker both times")
+    assert pool.run(RunRequest("x", ("a",)), Limits()).predictions == (1,) and pool.restarts == 2
+    # three requests in a row that way: the sandbox is failing, which is no verdict on the skills
+    pool, made = make_pool([bad] * 7 + [good])
+    assert [pool.run(RunRequest("x", ("a",)), Limits()).predictions for _ in range(2)] == [None, None]
     with pytest.raises(SandboxFailure) as failed:
         pool.run(RunRequest("x", ("a",)), Limits())
-    prefix = reason.removeprefix("sandbox: ")
-    assert str(failed.value) == f"the sandbox lost a worker twice on one request ({prefix}; then {prefix})"
-    assert pool.run(RunRequest("x", ("a",)), Limits()).predictions == (1,) and pool.restarts == 2
+    assert str(failed.value) == (f"the sandbox lost a worker twice on one request ({prefix}; then {prefix}); "
+                                 "3 requests in a row lost theirs twice: the sandbox is failing")
+
+
+def test_a_request_answered_between_two_lost_twice_starts_the_count_again():
+    from sandbox.pool import Pool
+
+    def answer(request):  # a worker dies under the text "kill" (its skill kills it), and answers the rest
+        return b"" if request["texts"] == ["kill"] else good(request)
+
+    pool = Pool(lambda: FakeWorker(answer), 1)
+    for _ in range(4):  # never 3 in a row: each is the candidate's own failure, and the pool goes on
+        assert pool.run(RunRequest("x", ("kill",)), Limits()).failure.startswith("sandbox: the sandbox lost a worker twice")
+        assert pool.run(RunRequest("x", ("kill",)), Limits()).predictions is None
+        assert pool.run(RunRequest("x", ("a",)), Limits()).predictions == (1,)
+    assert pool.restarts == 16
 
 
 def test_a_closed_pool_answers_no_one_and_waits_for_nothing():

@@ -467,6 +467,23 @@ PROGRAMS: list[Program] = [
         contained=Pred((65534,)),  # it gets os, as nobody in the container
     ),
     Program(
+        "private_submodule", "import re._compiler as c, then rebinds its compile for re's own use (sandbox audit)",
+        "import re\nimport re._compiler as c\n\n\ndef solve(text):\n"
+        "    c.compile = lambda *args, **kwargs: 'HIJACKED'\n    return 1 if re.compile('q{7}zx') == 'HIJACKED' else 0\n",
+        # the copy of re leaves _compiler out, and the import fell back to the real module in sys.modules
+        static="import", guarded=Fail(r"load: forbidden: a private module '_compiler' is not allowed in a skill \(line 2\)"),
+        contained=Pred((1,)), local=Fail(r"load: forbidden: a private module '_compiler' is not allowed in a skill \(line 2\)"),
+    ),
+    Program(
+        "private_submodule_call", "the guarded __import__ called by hand for re._compiler",
+        "def solve(text):\n    return 1 if __import__('re._compiler', None, None, ('compile',), 0) else 0\n",
+        static="restricted",
+        guarded=Err(r"exception: ImportError: import of '_compiler' from 're\._compiler' is not allowed in a skill "
+                    r"\(a private name\)"),
+        contained=Pred((1,)), local=Err(r"exception: ImportError: import of '_compiler' "
+                                                                       r"from 're\._compiler' is not allowed in a skill \(a private name\)"),
+    ),
+    Program(
         "importlib_trick", "importlib.import_module('os')",
         "import importlib\n\n\ndef solve(text):\n    return importlib.import_module('os').getuid()\n",
         static="import", guarded=import_refused("importlib"), contained=Pred((65534,)),
