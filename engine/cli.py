@@ -226,8 +226,10 @@ def evolve(task: str | None, iters: int, batch: int, seed: int, proposer: str, w
                if config.strategy != "evolve" else "")
             + (f", seeded with {', '.join(seeded)}" if (seeded := [r for r, _ in seeds] or run.seeded) else "")
             + (f", libraries {', '.join(lib.ref for lib in offered.values())}" if offered else ""))
-        with Progress(TextColumn("[bold]evolve {task.fields[task_name]}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("accepted {task.fields[accepted]} · best val {task.fields[metric]} {task.fields[best]}"),
+        with Progress(TextColumn("evolve {task.fields[task_name]}", style="bold", markup=False), BarColumn(),
+                      MofNCompleteColumn(),
+                      TextColumn("accepted {task.fields[accepted]} · best val {task.fields[metric]} {task.fields[best]}",
+                                 markup=False),
                       TimeElapsedColumn(), console=err_console, transient=as_json) as bar:
             job = bar.add_task("evolve", total=config.iters, completed=run.next_iteration,
                                task_name=config.task, accepted=0, best="-",

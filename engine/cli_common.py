@@ -43,8 +43,10 @@ class _Console(Console):
         raise SystemExit(CLOSED_OUTPUT)
 
 
-err_console = _Console(stderr=True, emoji=False, width=_terminal_width())
-out_console = _Console(emoji=False, width=_terminal_width())
+# markup off: what the consoles print holds names, tasks, paths and notes from the store and the user, and
+# `file:[bold].csv` or a legacy store's name `[red]x` must print as written. Styles are Text objects.
+err_console = _Console(stderr=True, emoji=False, markup=False, width=_terminal_width())
+out_console = _Console(emoji=False, markup=False, width=_terminal_width())
 
 
 def say(message: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from engine.cli_common import (
     column_options,
@@ -226,8 +227,8 @@ def skills_show(ref: str, store_path: str | None, as_json: bool) -> None:
     flags = "".join(f" · {word}" for word in (
         "pinned" if status["pinned"] else "", "retired" if status["retired"] else "",
         f"latest is @{status['latest']}" if status["latest"] != v.version else "") if word)
-    out_console.print(f"[bold]{v.name}@{v.version}[/bold] · task {v.task} · created {v.created_at}"
-                      f" · sha256 {v.code_sha256[:12]}{flags}", highlight=False)
+    out_console.print(Text.assemble((f"{v.name}@{v.version}", "bold"), f" · task {v.task} · created {v.created_at}"
+                                    f" · sha256 {v.code_sha256[:12]}{flags}"), highlight=False)
     if v.description:
         out_console.print(v.description, markup=False, highlight=False)
     print_code(v.code)
@@ -260,8 +261,9 @@ def skills_candidate(candidate_id: str, store_path: str | None, as_json: bool) -
     if as_json:  # the train outputs decompressed (a list), not the stored bytes
         _echo_json({**decoded, "train_predictions": list(decoded["train_predictions"] or []) or None})
         return
-    out_console.print(f"[bold]candidate {row['id']}[/bold] · run {row['run_id']} · iteration {row['iteration']}"
-                      f" · stage {row['stage']} · {row['proposer']} {row['model']}", highlight=False)
+    out_console.print(Text.assemble((f"candidate {row['id']}", "bold"), f" · run {row['run_id']} · iteration "
+                                    f"{row['iteration']} · stage {row['stage']} · {row['proposer']} {row['model']}"),
+                      highlight=False)
     if row["note"]:
         out_console.print(row["note"], markup=False, highlight=False)
     print_code(row["code"])
@@ -635,8 +637,9 @@ def skills_runs_show(ctx: click.Context, run_id: str, store_path: str | None, as
         return
     status = {"gone": f"died without finishing (`evolve --resume {run_id}` continues it)",
               "alive": "running now"}.get(info["process"], info["status"])
-    out_console.print(f"[bold]run {run_id}[/bold] · task {info['task']} · {status} · sandbox {info['sandbox']}"
-                      f" · {info['started_at']} → {info['finished_at'] or '…'}", highlight=False)
+    out_console.print(Text.assemble((f"run {run_id}", "bold"), f" · task {info['task']} · {status} · sandbox "
+                                    f"{info['sandbox']} · {info['started_at']} → {info['finished_at'] or '…'}"),
+                      highlight=False)
     out_console.print(f"candidates {info['candidates']}, accepted {info['accepted_count']}"
                       f"{stored_note(info['accepted_count'], info['stored_count'])}", highlight=False)
     if info["stop_reason"]:

@@ -147,7 +147,7 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
         if best.get("test"):  # its test row is empty: why
             facts.add_row("test", Text(best["test"], style="yellow"))
     else:
-        facts.add_row("best skill", "[red]none accepted[/red]: every candidate was rejected (reasons below)")
+        facts.add_row("best skill", Text.assemble(("none accepted", "red"), ": every candidate was rejected (reasons below)"))
     facts.add_row("candidates", candidates_line(summary))
     facts.add_row("rejections", rejections_line(summary))
     if summary.get("skipped"):
@@ -160,7 +160,7 @@ def print_facts(summary: dict[str, Any], console: Console) -> None:
     restarts = summary.get("sandbox_restarts") or 0
     if restarts:  # a worker lost under a request ran it again on a fresh one: the run went on, but say so
         sandbox += f" · {plural(restarts, 'worker')} lost and replaced"
-    facts.add_row("sandbox", sandbox if summary["sandbox"] == "docker" else f"[yellow]{sandbox}[/yellow]")
+    facts.add_row("sandbox", Text(sandbox, style="" if summary["sandbox"] == "docker" else "yellow"))
     facts.add_row("tokens", tokens_line(summary))
     for warning in summary.get("warnings") or ():
         facts.add_row("warning", Text(warning, style="yellow"))

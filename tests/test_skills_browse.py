@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -204,6 +205,23 @@ def test_runs_and_run_show(filled):
     assert shown["rejections"] == {"constant_output:train": 1}
     missing = run("skills", "runs", "show", "nope", "--store", filled)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def test_names_and_tasks_print_as_written_not_as_markup(filled, tmp_path):
+    """A task `file:[bold]t.csv` printed as a bold `file:t.csv`, and a legacy store's name `[red]x` lost its
+    brackets: the consoles parsed what they print as rich markup (skills audit)."""
+    store = tmp_path / "markup.sqlite"
+    shutil.copy(filled, store)
+    Store(store).start_run("run-[bold]2", "file:[bold]t.csv", {}, "docker")
+    db = sqlite3.connect(store)  # a name the store would refuse now, as an older store may hold it
+    db.execute("UPDATE skill_versions SET name = '[red]legacy' WHERE name = 'cola-rules'")
+    db.execute("UPDATE skills SET name = '[red]legacy' WHERE name = 'cola-rules'")
+    db.commit()
+    db.close()
+    runs = " ".join(run("skills", "runs", "--store", str(store)).stdout.split())
+    assert "run-[bold]2" in runs and "file:[bold]t.csv" in runs
+    assert "run run-[bold]2 · task file:[bold]t.csv" in run("skills", "runs", "show", "run-[bold]2", "--store", str(store)).stdout
+    assert "[red]legacy@" in run("skills", "list", "--store", str(store)).stdout
 
 
 def test_verify_reports_tampering_without_crashing(filled):
