@@ -54,6 +54,7 @@ class SpanMetrics:
     predicted: int  # spans predicted
     gold: int  # gold spans
     p_floor: float | None = None  # the bootstrap's smallest p, 1 / (rounds + 1)
+    distinct: int | None = None  # the distinct documents the bootstrap resampled, when fewer than n
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -64,6 +65,7 @@ class SpanMetrics:
             "baseline_capitalised_f1": self.capitalised_f1, "f1_se": self.f1_se,
             "predicted": self.predicted, "gold": self.gold,
             **({"p_floor": self.p_floor} if self.p_floor is not None else {}),
+            **({"distinct": self.distinct} if self.distinct is not None else {}),
         }
 
 
@@ -191,9 +193,11 @@ def baseline_counts(task: Task, split: str) -> dict[str, Any]:
 
 
 def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any], config: GateConfig,
-            level: float | None = None) -> SpanMetrics:
+            level: float | None = None, texts: Sequence[str] | None = None) -> SpanMetrics:
     """Span metrics of PREDS against GOLDS, with both baselines' F1 and paired bootstrap p-values
-    (as many resamples as the test's LEVEL, default alpha, needs)."""
+    (as many resamples as the test's LEVEL, default alpha, needs). With TEXTS, the bootstrap resamples
+    each distinct document once (its first row), as the classification gate's test counts each distinct
+    text once: a table repeating its documents would make a skill's luck on a few look like evidence."""
     import numpy as np
 
     exact = sm.corpus_counts(golds, preds)
@@ -201,8 +205,11 @@ def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any
     skill = sm.count_arrays(golds, preds)
     rounds = gate.resamples(config.alpha if level is None else level, config)
     names = list(baselines)
+    first = gate.first_rows(texts) if texts is not None else None
+    once = first is not None and len(first) < len(golds)
     if len(golds):
-        f1s, *base_f1s = sm.bootstrap_f1s([skill, *(baselines[name] for name in names)], rounds, BOOTSTRAP_SEED)
+        arrays = [skill, *(baselines[name] for name in names)]
+        f1s, *base_f1s = sm.bootstrap_f1s([a[first] for a in arrays] if once else arrays, rounds, BOOTSTRAP_SEED)
     else:
         f1s, base_f1s = np.zeros(1), []
     ps, base_f1 = {}, {}
@@ -220,7 +227,7 @@ def measure(golds: Sequence[Any], preds: Sequence[Any], baselines: dict[str, Any
         overlap_recall=loose.recall, overlap_f1=loose.f1, n=len(golds), p_value=max(ps.values()),
         p_empty=ps["empty"], p_capitalised=ps["capitalised"], empty_f1=base_f1["empty"],
         capitalised_f1=base_f1["capitalised"], f1_se=float(np.std(f1s)), predicted=exact.tp + exact.fp,
-        gold=exact.tp + exact.fn, p_floor=1 / (rounds + 1),
+        gold=exact.tp + exact.fn, p_floor=1 / (rounds + 1), distinct=len(first) if once else None,
     )
 
 
@@ -228,7 +235,7 @@ def score(task: Task, split: str, result: ExecResult, config: GateConfig) -> Spa
     data = task.split(split)
     _, _, preds = output_reasons(task, split, data.texts, result, config)
     return measure(data.labels, preds or [None] * len(data), baseline_counts(task, split), config,
-                   gate.split_alpha(task, split, config))
+                   gate.split_alpha(task, split, config), data.texts)
 
 
 def per_label_detail(golds: Sequence[Any], preds: Sequence[Any]) -> str:
@@ -263,6 +270,9 @@ def statistical_reasons(split: str, m: SpanMetrics, config: GateConfig,
         details[f"f1_floor:{split}"] = f"span F1 {m.f1:.3f} < floor {SPAN_F1_FLOOR}"
     checks.append(f"precision {m.precision:.3f}, recall {m.recall:.3f}, overlap F1 {m.overlap_f1:.3f}; "
                   f"{m.predicted} spans predicted, {m.gold} gold")
+    if m.distinct is not None:
+        checks.append(f"the bootstrap resampled its {m.distinct:,} distinct documents of {m.n:,} rows "
+                      "(a repeated document counts once)")
     details[f"gate:{split}"] = "; ".join(checks)
     return reasons, details
 
@@ -274,7 +284,7 @@ def split_reasons(task: Task, split: str, result: ExecResult, config: GateConfig
     if preds is None or not result.answered:  # no output at all: the reasons above say why; nothing to score
         return reasons, details
     level = gate.split_alpha(task, split, config)
-    m = measure(data.labels, preds, baseline_counts(task, split), config, level)
+    m = measure(data.labels, preds, baseline_counts(task, split), config, level, data.texts)
     more, more_details = statistical_reasons(split, m, config, level)
     details.update(more_details)
     details[f"gate:{split}_labels"] = per_label_detail(data.labels, preds)

@@ -17,15 +17,17 @@ EMAIL = "write to ann@example.org today"  # the e-mail is at 9..24
 NAME = "Ann Lee met Bob"  # PERSON 0..7, PERSON 12..15
 
 
-def make_task(n: int = 60) -> Task:
-    """Documents alternating between an e-mail text and a two-person text."""
+def make_task(n: int = 60, distinct: bool = True) -> Task:
+    """Documents alternating between an e-mail text and a two-person text, each numbered at its end (the
+    gate's bootstrap counts a repeated document once): with DISTINCT false, the two texts repeated."""
     def split(name: str) -> Split:
         examples = []
         for i in range(n):
+            tail = f" #{i}" if distinct else ""
             if i % 2:
-                examples.append(Example(EMAIL, ((9, 24, "EMAIL_ADDRESS"),)))
+                examples.append(Example(EMAIL + tail, ((9, 24, "EMAIL_ADDRESS"),)))
             else:
-                examples.append(Example(NAME, ((0, 7, "PERSON"), (12, 15, "PERSON"))))
+                examples.append(Example(NAME + tail, ((0, 7, "PERSON"), (12, 15, "PERSON"))))
         return Split(name, tuple(examples))
 
     return Task("spans-x", "spans", "", LABELS, split("train"), split("validation"), split("test"), "f1")
@@ -40,7 +42,7 @@ def gold(task: Task, split: str = "train") -> list:
 
 
 def emails_only(task: Task, split: str = "train") -> list:
-    return [[[9, 24, "EMAIL_ADDRESS"]] if t == EMAIL else [] for t in task.split(split).texts]
+    return [[[9, 24, "EMAIL_ADDRESS"]] if t.startswith(EMAIL) else [] for t in task.split(split).texts]
 
 
 # ------------------------------------------------------------------ outputs
@@ -116,6 +118,21 @@ def test_metrics_and_baselines_by_hand():
     assert {"f1", "precision", "recall", "overlap_f1", "n", "p_value", "baseline_empty_f1",
             "baseline_capitalised_f1"} <= set(d)
     assert json.loads(json.dumps(d)) == d
+
+
+def test_a_repeated_document_counts_once_in_the_bootstrap():
+    """Tasks audit, for spans as for labels: two documents repeated 30 times each made the e-mail rule's lead over
+    the capitalised baseline look certain (p = 1/501); over the two distinct documents it is no evidence."""
+    repeated = make_task(distinct=False)
+    m = span_gate.score(repeated, "train", result(emails_only(repeated)), CONFIG)
+    assert m.distinct == 2 and m.n == 60 and m.f1 == pytest.approx(0.5)  # F1 still counts every row
+    assert m.p_capitalised > CONFIG.alpha and m.to_dict()["distinct"] == 2
+    reasons, details = span_gate.split_reasons(repeated, "train", result(emails_only(repeated)), CONFIG)
+    assert reasons == ["not_significant:train"]
+    assert "resampled its 2 distinct documents of 60 rows" in details["gate:train"]
+    distinct = make_task()
+    m = span_gate.score(distinct, "train", result(emails_only(distinct)), CONFIG)
+    assert m.distinct is None and m.p_capitalised < CONFIG.alpha
 
 
 def test_capitalised_and_empty_baselines_by_hand():
@@ -195,7 +212,7 @@ def test_subset_stops_only_hopeless_candidates():
     good = result([[list(s) for s in task.train.labels[i]] for i in idx])
     reasons, details, m = span_gate.subset_reasons(task, idx, good, CONFIG)
     assert reasons == [] and m.f1 == 1.0 and "went on" in details["gate:train_subset"]
-    emails = result([[[9, 24, "EMAIL_ADDRESS"]] if t == EMAIL else [] for t in texts])
+    emails = result([[[9, 24, "EMAIL_ADDRESS"]] if t.startswith(EMAIL) else [] for t in texts])
     assert span_gate.subset_reasons(task, idx, emails, CONFIG)[0] == []  # ahead of both baselines
 
 
