@@ -35,6 +35,7 @@ import math
 import re
 import time
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from scipy import sparse
 from engine.errors import SkillkilnError
 
 MAX_CLUSTERS = 40
+FIT_SAMPLE = 20_000  # texts the offline embedder's TF-IDF and SVD basis are fitted on, at most
 K_RULE = "k = round(sqrt(n/2)) for n misclassified train examples, 1 <= k <= 40"
 KMEANS_ITERS = 30
 WORD_RE = re.compile(r"(?:[^\W\d_]|')+")  # letters of any script (and apostrophes): [a-z']+ on lower-cased English
@@ -99,14 +101,22 @@ class HashedEmbedder:
         self._cache: dict[str, np.ndarray] = {}
 
     def _counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        indptr, indices, data = [0], [], []
+        indptr, indices, data = array("q", [0]), array("i"), array("i")
+        bucket: dict[str, int] = {}  # a gram's bucket, computed once per distinct gram (crc32 is stable)
         for text in texts:
-            counted = Counter(zlib.crc32(g.encode("utf-8", "surrogatepass")) % self.buckets for g in _grams(text))
-            indices.extend(counted)
-            data.extend(counted.values())
+            counted = Counter(_grams(text))
+            for g, n in counted.items():
+                b = bucket.get(g)
+                if b is None:
+                    b = bucket[g] = zlib.crc32(g.encode("utf-8", "surrogatepass")) % self.buckets
+                indices.append(b)
+                data.append(n)
             indptr.append(len(indices))
-        return sparse.csr_matrix((np.array(data, dtype=np.float64), np.array(indices, dtype=np.int64), indptr),
-                                 shape=(len(texts), self.buckets))
+        counts = sparse.csr_matrix((np.frombuffer(data, dtype=np.int32).astype(np.float64),
+                                    np.frombuffer(indices, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64)),
+                                   shape=(len(texts), self.buckets))
+        counts.sum_duplicates()  # two grams of a text may share a bucket: one entry, their counts added
+        return counts
 
     def _tfidf(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         assert self.idf is not None
@@ -116,8 +126,8 @@ class HashedEmbedder:
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
         return sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ x
 
-    def fit(self, texts: Sequence[str]) -> None:
-        counts = self._counts(texts)
+    def fit(self, texts: Sequence[str], counts: sparse.csr_matrix | None = None) -> None:
+        counts = self._counts(texts) if counts is None else counts
         df = np.bincount(counts.indices, minlength=self.buckets)
         self.idf = np.log((1 + len(texts)) / (1 + df)) + 1.0
         x = self._tfidf(counts)
@@ -130,12 +140,23 @@ class HashedEmbedder:
         self.basis = vt[: self.dims].T
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of TEXTS in the basis, fitted on the first texts embedded: on all of them, or on a
+        fixed sample of FIT_SAMPLE when there are more (a big table's TF-IDF and SVD over every row cost a
+        GB for a 64-dimensional basis a sample gives as well), then projected FIT_SAMPLE texts at a time."""
         key = _digest(texts)
         if key not in self._cache:
-            if self.basis is None:
-                self.fit(texts)
+            if len(texts) <= FIT_SAMPLE:  # counted once, for the fit and the projection
+                counts = self._counts(texts)
+                if self.basis is None:
+                    self.fit(texts, counts)
+                chunks = [counts]
+            else:
+                if self.basis is None:
+                    rows = np.sort(np.random.default_rng(self.seed).choice(len(texts), FIT_SAMPLE, replace=False))
+                    self.fit([texts[i] for i in rows])
+                chunks = (self._counts(texts[a:a + FIT_SAMPLE]) for a in range(0, len(texts), FIT_SAMPLE))
             assert self.basis is not None
-            self._cache[key] = _normalise(np.asarray(self._tfidf(self._counts(texts)) @ self.basis))
+            self._cache[key] = _normalise(np.vstack([np.asarray(self._tfidf(c) @ self.basis) for c in chunks]))
         return self._cache[key]
 
 

@@ -173,3 +173,23 @@ def test_a_library_rule_renders_an_import_and_parses_back() -> None:
     assert back is not None and back.weights == genome.weights and back.threshold == 2
     plain = render(Genome({("word", "himself"): 4}, 2), "cola")
     assert "skills" not in plain and "skill_score" not in plain  # no library, no trace of one
+
+
+def test_start_and_end_patterns_match_the_rows_a_scan_of_every_text_finds() -> None:
+    """The bank finds a start/end pattern's rows among the texts whose first / last word it is (perf audit:
+    scanning every text for each of a 200k-row table's edge patterns took most of 42 s); what a full scan
+    with the pattern's own regex finds must not change, whatever a text's punctuation, case or script."""
+    import re
+
+    from engine.proposers.rule_skill import ends_with, starts_with
+    from engine.records import Example, Split
+
+    texts = ["The cat sat.", "the_cat sat", "  'the' cat", "THE end the", "then the", "Thé cat the",
+             "the", "...the!", "x the.", "ſo the", "so", "12 the", "the 12", "Kelvin so", "\u212aelvin so",
+             "so so", "", "—so the—", "the\u00a0cat so"]
+    split = Split("train", tuple(Example(t, i % 2) for i, t in enumerate(texts * 4)))
+    bank = FeatureBank(split)
+    for pattern in [starts_with(w) for w in ("the", "so", "kelvin", "x")] + [ends_with(w) for w in ("the", "so", "cat")]:
+        column = bank.column(("pattern", pattern))
+        scanned = [i for i, t in enumerate(bank.texts) if re.search(pattern, t)]
+        assert (column.rows.tolist() if column is not None else []) == scanned, pattern

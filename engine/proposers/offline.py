@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,8 +44,8 @@ from scipy import sparse
 
 from engine.errors import SkillkilnError
 from engine.proposers.base import ParentInfo, ProposalContext, TaskCard
-from engine.proposers.rule_skill import (FLAGGED, MAX_CHARS, OTHER, PATTERN_LIBRARY, SUFFIX_LENGTHS, WORD_RE, Feature,
-                                         Genome, edge_word, ends_with, parse_genome, pattern_note, render,
+from engine.proposers.rule_skill import (FLAGGED, HEAD_RE, MAX_CHARS, OTHER, PATTERN_LIBRARY, SUFFIX_LENGTHS, WORD_RE,
+                                         Feature, Genome, edge_word, ends_with, parse_genome, pattern_note, render,
                                          starts_with)
 from engine.records import Proposal, Split, TokenUsage
 
@@ -72,6 +73,7 @@ MOVES = {"induce": 0.5, "add": 0.08, "weight": 0.06, "drop": 0.03, "threshold": 
 
 FIT_NOTE = "fit: one ridge fit of every rule mined from train, the strongest (up to 700) kept, no search"
 LITERAL_WORD_RE = re.compile(r"[a-z0-9']+")  # words as the memorisation check reads a literal
+WORD_RUN_RE = re.compile(r"\w+")  # what a start/end pattern's \b and \W see as a text's words
 
 # ----------------------------------------------------------------------------- train features
 
@@ -134,6 +136,7 @@ class FeatureBank:
         spelled = [LITERAL_WORD_RE.findall(t) for t in self.lowered]
         self.five_grams = {tuple(w[i : i + 5]) for w in spelled for i in range(len(w) - 4)}
         self.columns: dict[Feature, Column | None] = {}
+        self._edges: tuple[dict, dict, list] | None = None  # texts by first and last word (_edge_rows)
         self.candidates = self._mine()
         self.position = {f: j for j, f in enumerate(self.candidates)}
         self.stats = {f: self._stats(f) for f in self.candidates}  # support, label-0 count, log-odds
@@ -142,25 +145,45 @@ class FeatureBank:
         self.present = (self.matrix > 0).astype(np.int64).tocsr()
 
     def _mine(self) -> list[Feature]:
-        index: dict[Feature, list[tuple[int, int]]] = {}
+        # one flat (row, feature id, count) triple per occurrence in int32 arrays, not a list of (row, count)
+        # tuples per feature (a big table's millions of tuples): feature ids in first-seen order, so `mined`
+        # keeps the order it had
+        ids: dict[Feature, int] = {}
+        rows_a, fids_a, counts_a = array("i"), array("i"), array("i")
         for i, words in enumerate(self.words):
             grams = Counter(("word", w) for w in words)
             grams.update(("bigram", f"{a} {b}") for a, b in pairwise(words))
             grams.update(("suffix", w[-n:]) for w in words for n in SUFFIX_LENGTHS if len(w) > n)
             for feature, count in grams.items():
-                index.setdefault(feature, []).append((i, count))
+                j = ids.get(feature)
+                if j is None:
+                    j = ids[feature] = len(ids)
+                fids_a.append(j)
+                counts_a.append(count)
+            rows_a.extend([i] * len(grams))
+        rows = np.frombuffer(rows_a, dtype=np.int32)
+        fids = np.frombuffer(fids_a, dtype=np.int32)
+        counts = np.frombuffer(counts_a, dtype=np.int32)
+        support = np.bincount(fids, minlength=len(ids))
+        order = np.argsort(fids, kind="stable")  # rows stay ascending within a feature
+        starts = np.concatenate([[0], np.cumsum(support)])
+        features = list(ids)
+        del ids
         mined = []
-        for feature, pairs in index.items():
-            if len(pairs) >= MIN_SUPPORT and feature[1] not in self.sentences:
-                self.columns[feature] = _column(pairs)
-                mined.append(feature)
+        for j in np.flatnonzero(support >= MIN_SUPPORT):
+            feature = features[j]
+            if feature[1] in self.sentences:
+                continue
+            take = order[starts[j]:starts[j + 1]]
+            self.columns[feature] = Column(rows[take].astype(np.int64), counts[take].astype(np.int64))
+            mined.append(feature)
         for name, outputs in sorted(self.skill_outputs.items()):
             column = self.column(("skill", name))
             if column is not None and MIN_SUPPORT <= len(column.rows) <= len(self.texts) - MIN_SUPPORT:
                 mined.append(("skill", name))
-        for pattern, support in self._pattern_pool():
+        for pattern, support_needed in self._pattern_pool():
             column = self.column(("pattern", pattern))
-            if column is not None and len(column.rows) >= support:
+            if column is not None and len(column.rows) >= support_needed:
                 mined.append(("pattern", pattern))
         return mined
 
@@ -217,9 +240,29 @@ class FeatureBank:
         if not _compiles(key):
             return None
         regex = re.compile(key)
-        word = edge_word(key)  # a start/end pattern only matches texts that hold its word
-        rows = range(len(self.texts)) if word is None else (i for i, t in enumerate(self.lowered) if word in t)
+        word = edge_word(key)  # a start/end pattern only matches texts whose first / last word it is
+        rows = range(len(self.texts)) if word is None else self._edge_rows(key, word)
         return _column([(i, 1) for i in rows if regex.search(self.texts[i])])
+
+    def _edge_rows(self, pattern: str, word: str) -> list[int]:
+        """The rows a start/end pattern can match. (?i)^\\W*word\\b matches an ASCII text only when its first
+        \\w+ run, lower-cased, is WORD, and (?i)\\bword\\W*$ only when its last one is; a text with other
+        characters is always a candidate (case folding may differ from lower()). The regex still decides each
+        row: this only spares scanning every text for each of a big table's thousands of edge patterns."""
+        if self._edges is None:
+            heads: dict[str, list[int]] = {}
+            tails: dict[str, list[int]] = {}
+            other: list[int] = []
+            for i, text in enumerate(self.texts):
+                if not text.isascii():
+                    other.append(i)
+                elif runs := WORD_RUN_RE.findall(text):
+                    heads.setdefault(runs[0].lower(), []).append(i)
+                    tails.setdefault(runs[-1].lower(), []).append(i)
+            self._edges = (heads, tails, other)
+        heads, tails, other = self._edges
+        rows = (heads if HEAD_RE.fullmatch(pattern) else tails).get(word, [])
+        return sorted(rows + other) if other else rows
 
     def scores(self, genome: Genome) -> np.ndarray:
         """The integer score the rendered skill computes, for every train example."""
