@@ -33,23 +33,24 @@ def _examples(rows, text_col: str, label_col: str, where: str) -> list[Example]:
         shown = ", ".join(c if c == c.strip() and c else repr(c) for c in sorted(columns))
         raise SkillkilnError(f"{where} has no column {missing[0]!r}; its columns: {shown}"
                              " (choose with --text-col and --label-col)")
-    rows = list(rows)
-    textless = sum(1 for r in rows if r[text_col] is None)
+    picked = rows.select_columns([text_col, label_col])[:]  # two columns as lists: 0.05 s for 200k rows, where a
+    texts, labels = picked[text_col], picked[label_col]  # dict per row of every column took 2.3 s and more memory
+    textless = sum(1 for t in texts if t is None)
     if textless:  # a JSON null (a CSV's empty field is an empty text, as in JSON "")
-        raise SkillkilnError(f"{where}: {textless} of {len(rows)} rows have no {text_col!r} value; "
+        raise SkillkilnError(f"{where}: {textless} of {len(texts)} rows have no {text_col!r} value; "
                              "give them a text (\"\" for an empty one) or leave them out")
-    unlabelled = sum(1 for r in rows if _no_value(r[label_col]))
+    unlabelled = sum(1 for y in labels if _no_value(y))
     if unlabelled:  # as a label, None (or NaN, never equal to itself) would be a class of its own
-        raise SkillkilnError(f"{where}: {unlabelled} of {len(rows)} rows have no {label_col!r} value; "
+        raise SkillkilnError(f"{where}: {unlabelled} of {len(texts)} rows have no {label_col!r} value; "
                              "label them or leave them out")
-    odd = next((r[label_col] for r in rows if type(r[label_col]) not in (str, int, float, bool)), None)
+    odd = next((y for y in labels if type(y) not in (str, int, float, bool)), None)
     if odd is not None:
         raise SkillkilnError(f"{where}: column {label_col!r} holds {type(odd).__name__} values; a label is a "
                              "string or a number")
-    shaped = next((r[text_col] for r in rows if isinstance(r[text_col], (list, dict))), None)
+    shaped = next((t for t in texts if isinstance(t, (list, dict))), None)
     if shaped is not None:  # its repr ("['a', 'list']") would have been the text
         raise SkillkilnError(f"{where}: column {text_col!r} holds {type(shaped).__name__} values; a text is a string")
-    return [Example(str(r[text_col]), r[label_col]) for r in rows]
+    return [Example(str(t), y) for t, y in zip(texts, labels, strict=True)]
 
 
 def _carve(pool: list[Example]) -> tuple[Split, Split, Split]:
