@@ -324,12 +324,14 @@ def llm_settings(proposer: str | None, llm: dict[str, Any], embedder: str = "off
              if value is not None]
     if embedder.startswith("ollama"):  # the embedder talks to Ollama too, whatever the proposer
         given = [flag for flag in given if flag != "--ollama-host"]
+    live_only = ("--model", "--creator", "--repairer", "--record", "--ollama-host")  # a replay's transcript decides
     if proposer == "offline" and given:
-        raise click.UsageError(f"{', '.join(given)}: only for an LLM proposer (--proposer ollama, anthropic or replay)")
+        which = "ollama or anthropic" if any(f in live_only for f in given) else "ollama, anthropic or replay"
+        raise click.UsageError(f"{', '.join(given)}: only for an LLM proposer (--proposer {which})")
     if proposer == "replay":
         if not llm["transcript"]:
             raise click.UsageError("--proposer replay needs --transcript FILE (written by --record)")
-        wrong = [f for f in given if f in ("--model", "--creator", "--repairer", "--record", "--ollama-host")]
+        wrong = [f for f in given if f in live_only]
         if wrong:
             raise click.UsageError(f"{', '.join(wrong)}: not with --proposer replay, the transcript decides")
     elif llm["transcript"]:

@@ -537,7 +537,8 @@ def skills_retire(name: str, undo: bool, store_path: str | None) -> None:
 @store_option
 @json_option
 def skills_verify(store_path: str | None, as_json: bool) -> None:
-    """Check the store's integrity, schema and hashes. Exit 1 when anything is wrong."""
+    """Check the store's integrity, schema and hashes. Exit 1 when a record has a problem (2: the store itself
+    cannot be read)."""
     store = open_store(store_path)
     problems = store.verify()
     if as_json:

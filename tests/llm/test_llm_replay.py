@@ -96,8 +96,10 @@ def test_flag_conflicts_are_usage_errors(tmp_path):
     for args, words in [
         (["--proposer", "replay"], "needs --transcript"),
         (["--transcript", str(TRANSCRIPT), "--creator", "ollama:llama3.2:3b"], "--transcript is for --proposer replay"),
-        (["--proposer", "offline", "--max-cost-usd", "1"], "only for an LLM proposer"),
-        (["--proposer", "offline", "--strategy", "best-of-n", "--record", "t.jsonl"], "--record: only for an LLM"),
+        (["--proposer", "offline", "--max-cost-usd", "1"], "only for an LLM proposer (--proposer ollama, anthropic or replay)"),
+        # a replay refuses --record: the message offered it (README audit)
+        (["--proposer", "offline", "--strategy", "best-of-n", "--record", "t.jsonl"],
+         "--record: only for an LLM proposer (--proposer ollama or anthropic)"),
         (["--proposer", "ollama", "--creator", "anthropic:claude-opus-4-5"], "conflicts"),
         (["--creator", "openai:gpt"], "unknown provider 'openai'"),
     ]:
