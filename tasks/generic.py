@@ -11,6 +11,7 @@ import csv
 import glob
 import math
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from engine.errors import SkillkilnError
@@ -60,12 +61,36 @@ def _carve(pool: list[Example]) -> tuple[Split, Split, Split]:
 
 
 def _task(name: str, train: Split, validation: Split, test: Split, source: str) -> Task:
-    labels = tuple(sorted({e.label for e in train.examples + validation.examples + test.examples}, key=repr))
+    examples = train.examples + validation.examples + test.examples
+    labels = tuple(sorted({e.label for e in examples}, key=repr))
     if len(labels) < 2:
         raise SkillkilnError(f"task {name} has fewer than two distinct labels; nothing to classify")
     return Task(name=name, kind="classification", description=f"Classify each text into one of {list(labels)}.",
                 labels=labels, train=train, validation=validation, test=test,
-                metric="mcc" if len(labels) == 2 else "accuracy", source=source)
+                metric="mcc" if len(labels) == 2 else "accuracy", source=source,
+                notes=label_notes(Counter(e.label for e in examples)))
+
+
+MISSING_WORDS = {"na", "n/a", "nan", "null", "?"}  # a table's ways to write "no value", kept as text (a label)
+
+
+def label_notes(counts: Counter) -> tuple[str, ...]:
+    """Labels that are likely one class written two ways ('no' and 'No ') or a missing value written as a
+    word ('NA'): each is a class of its own, which the user should know before a run, not after it."""
+    notes = []
+    forms: dict[str, list[str]] = {}
+    for label in counts:
+        if isinstance(label, str):
+            forms.setdefault(label.strip().casefold(), []).append(label)
+    for same in forms.values():
+        if len(same) > 1:
+            shown = " and ".join(f"{y!r} ({counts[y]:,} rows)" for y in sorted(same))
+            notes.append(f"labels {shown} differ only in case or spaces: each is a class of its own here; "
+                         "write them one way in the file if they mean one")
+    for label in sorted((y for y in counts if isinstance(y, str) and y.strip().casefold() in MISSING_WORDS), key=repr):
+        notes.append(f"label {label!r} ({counts[label]:,} rows) reads like a missing value; it is a class of its "
+                     "own here (leave those rows out if they have no label)")
+    return tuple(notes)
 
 
 def header_of(file: Path, delimiter: str) -> list[str]:

@@ -384,3 +384,20 @@ def test_a_column_named_twice_is_refused(tmp_path):
         load_task(f"file:{path}")
     path.write_text("text,label,note,note\n" + "".join(f"row {i},{i % 2},a,b\n" for i in range(300)))
     assert len(load_task(f"file:{path}").train) == 240  # a column neither text nor label may repeat
+
+
+def test_labels_written_two_ways_or_as_a_missing_value_are_named(tmp_path):
+    """Tasks audit: 'no' and 'no ' were two classes, and 'NA' a class of its own, with nothing said; each
+    still is (the file decides), but the run's first lines now warn about them."""
+    labels = ["yes", "no", "no ", "No", "NA"]
+    rows = ["text,label"] + [f"sentence number {i} here,{labels[i % 5]}" for i in range(300)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    task = load_task(f"file:{tmp_path / 't.csv'}")
+    assert set(task.labels) == set(labels)
+    assert task.notes == (
+        "labels 'No' (60 rows) and 'no' (60 rows) and 'no ' (60 rows) differ only in case or spaces: each is a class "
+        "of its own here; write them one way in the file if they mean one",
+        "label 'NA' (60 rows) reads like a missing value; it is a class of its own here (leave those rows out if "
+        "they have no label)")
+    (tmp_path / "ok.csv").write_text("\n".join(["text,label"] + [f"sentence {i},{i % 2}" for i in range(300)]) + "\n")
+    assert load_task(f"file:{tmp_path / 'ok.csv'}").notes == ()
