@@ -28,10 +28,10 @@ def split_reasons(reasons: dict[str, int]) -> tuple[dict[str, int], dict[str, in
     return ({r: n for r, n in ordered if r not in SKIPS}, {r: n for r, n in ordered if r in SKIPS})
 
 
-
 def sha256(code: str) -> str:
     """The hex sha256 of a skill's code, as the store keeps it."""
     return hashlib.sha256(code.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class Example:
