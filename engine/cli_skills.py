@@ -382,7 +382,7 @@ def skills_diff(ref_a: str, ref_b: str, store_path: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default: stdout).")
 @store_option
 def skills_export(ref: str, output: str | None, store_path: str | None) -> None:
-    """A standalone .py module of NAME[@VERSION] that runs without skillkiln."""
+    """A standalone .py module of NAME[@VERSION] that runs without skillkiln, under the sandbox's guards."""
     from skills_store.export import standalone
 
     store = open_store(store_path)
@@ -728,16 +728,19 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     from tasks import load_task
 
     text = read_user_file(file, SKILL_FILE_CAP, "a skill file (an export holds its libraries too)")
-    from skills_store.export import embedded_libraries, skill_source, wrapper_problem
+    from skills_store.export import embedded_libraries, export_format, skill_source, wrapper_problem
 
     code, exported = skill_source(text)
     embedded = embedded_libraries(text) if exported else {}
     if exported:
-        say(f"{file} is a skillkiln export: checking the skill's own code, without its command-line block")
+        say(f"{file} is a skillkiln export: checking the skill's own code, without the rest of the file")
+    if export_format(text) == "legacy":
+        say(f"warning: {file} was exported before exports ran their skill under the sandbox's guards: `python3` runs "
+            "its code as plain Python; a fresh `skills export` writes one that runs it under the guards")
     codes, refs = check_libraries(libraries, embedded, store_path)
     if exported and (problem := wrapper_problem(text, embedded)):
-        raise SkillkilnError(f"{file} is marked as a skillkiln export, but {problem}; only the code between its "
-                             "markers would be checked while `python3` runs the whole file, so it is refused "
+        raise SkillkilnError(f"{file} is marked as a skillkiln export, but {problem}; only the skill's own code "
+                             "would be checked while `python3` runs the whole file, so it is refused "
                              "(check a fresh `skills export`, or the skill's own code)")
     if "from skills import" in code and not codes:
         say("warning: it imports from `skills`; name what it imports with --library NAME@V")

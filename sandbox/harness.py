@@ -734,36 +734,51 @@ def run_properties(solve, req: dict, first_outputs: list) -> dict:
     return outcome
 
 
-def load_skill(req: dict, limits: dict):
-    """The skill's solve(), its module body run under the load clock; raises on any failure."""
-    trusted = req.get("trusted_builtins") is True
-    sources = [(name, source) for name, source in (req.get("libraries") or {}).items()]
+def load_code(code: str, libraries: dict, allowed_imports, trusted: bool = False, before_run=None) -> dict:
+    """The namespace of CODE's module body, run under the guards (with TRUSTED, tests only: full builtins and
+    imports, the container is the only wall). LIBRARIES maps a name to the source of a stored skill CODE may
+    import as `from skills import NAME`, dependencies first; each is parsed, checked and run the same way.
+    BEFORE_RUN, if given, is called once all the code is parsed and checked and before any of it runs.
+    `skills export` copies this function and the guards it calls into an export (skills_store/export.py),
+    so an exported skill runs under the guards it was judged under."""
+    sources = list(libraries.items())
     trees = {}
-    for name, source in sources + [("", req["code"])]:
+    for name, source in sources + [("", code)]:
         tree = ast.parse(source, f"<skill {name}>" if name else "<skill>")
         if not trusted:
             check_tree(tree)
         trees[name] = tree
-    if trusted:  # tests only: full builtins and imports, the container is the only wall
+    if trusted:
         namespace = {"__name__": "skill"}
         guarded = None
     else:
         packages: dict = {}
-        guarded = make_builtins(set(req.get("allowed_imports") or []), packages)
+        guarded = make_builtins(set(allowed_imports or []), packages)
         namespace = {"__builtins__": guarded, "__name__": "skill"}
-    Clock.start(float(limits["load_s"]))
-    Clock.started = time.perf_counter()
+    if before_run is not None:
+        before_run()
+    for name, _ in sources:
+        module = types.ModuleType(name)
+        if guarded is not None:
+            module.__dict__["__builtins__"] = guarded
+        exec(compile(trees[name], f"<skill {name}>", "exec"), module.__dict__)
+        namespace[name] = module
+        if guarded is not None:  # a library may itself use the ones loaded before it
+            package = packages.setdefault("skills", types.ModuleType("skills"))
+            setattr(package, name, module)
+    exec(compile(trees[""], "<skill>", "exec"), namespace)
+    return namespace
+
+
+def load_skill(req: dict, limits: dict):
+    """The skill's solve(), its module body run under the load clock; raises on any failure."""
+    def start_clock() -> None:
+        Clock.start(float(limits["load_s"]))
+        Clock.started = time.perf_counter()
+
     try:
-        for name, _ in sources:
-            module = types.ModuleType(name)
-            if guarded is not None:
-                module.__dict__["__builtins__"] = guarded
-            exec(compile(trees[name], f"<skill {name}>", "exec"), module.__dict__)
-            namespace[name] = module
-            if guarded is not None:  # a library may itself use the ones loaded before it
-                package = packages.setdefault("skills", types.ModuleType("skills"))
-                setattr(package, name, module)
-        exec(compile(trees[""], "<skill>", "exec"), namespace)
+        namespace = load_code(req["code"], dict(req.get("libraries") or {}), req.get("allowed_imports"),
+                              req.get("trusted_builtins") is True, start_clock)
     finally:
         Clock.started = 0.0
     solve = namespace.get("solve")

@@ -1,24 +1,34 @@
-"""Export a stored skill as one standalone .py module that runs without skillkiln."""
+"""Export a stored skill as one standalone .py module that runs without skillkiln, under the sandbox's guards.
+
+An export holds, in this order: a docstring; the sandbox's guards, copied from its harness
+(skills_store/export_guards.py), and the stored skills the skill imports (LIBRARIES); the skill's own
+code as a string (SKILL); the lines that load it through the guards' `load_code`, and its command-line
+use. Python 3.10 or later runs it. `skills check` takes the code back out of an export and refuses one
+with anything outside the code that `skills export` would not write there. Exports written before the
+guards (skills_store/export_legacy.py) are still read.
+"""
 from __future__ import annotations
 
+import ast
 from datetime import date
 
 from engine.records import SkillVersion, selection_key
+from skills_store import export_legacy as legacy
+from skills_store.export_guards import guard_code, portable
 from skills_store.store import library_name, sha256
 
-# The stored code sits between these two lines, so `skills check` can take it back out of an export.
-SKILL_START = "# ---- skillkiln: the skill's own code ----\n"
-SKILL_END = "# ---- skillkiln: command-line use (not part of the skill) ----\n"
+# The parts of an export start at these lines, so `skills check` can take the code back out of one.
+GUARDS_START = "# ---- skillkiln: the sandbox's guards, copied from its harness (not part of the skill) ----\n"
+SKILL_START = "# ---- skillkiln: the skill's own code, run under the guards above ----\n"
+SKILL_END = "# ---- skillkiln: loading the skill under the guards, and command-line use (not part of the skill) ----\n"
 
-MAIN = '''
-if __name__ == "__main__":
-    import json as _json
-    import sys as _sys
-
-    for _text in _sys.argv[1:] or [line.rstrip("\\n").rstrip("\\r") for line in _sys.stdin]:
-        _answer = solve(_text)  # a label as it is; spans as JSON, as `skills run` prints them
-        print(_answer if isinstance(_answer, (str, int, float, bool)) else _json.dumps(_answer))
+# SKILL and each library's code start with a newline that is not theirs, so that the code starts on a line of its own
+LOAD = '''
+_namespace = load_code(SKILL.removeprefix("\\n"), {name: code.removeprefix("\\n") for name, (_, code) in LIBRARIES.items()},
+                       ALLOWED_IMPORTS)
+solve = _namespace["solve"]
 '''
+SPAN_LIMIT = 'MAX_CHARS = _namespace["MAX_CHARS"]  # how much of a text solve() reads\n'
 
 
 SPAN_MAIN = '''
@@ -41,30 +51,9 @@ if __name__ == "__main__":
 '''
 
 
-# exports written before lines from stdin lost a CRLF file's "\r": `skills check` takes them as they are
-_LEGACY_READ = ('.rstrip("\\n").rstrip("\\r") for line', '.rstrip("\\n") for line')
-
-
 def command_blocks() -> tuple[str, ...]:
-    """The command-line blocks `skills export` writes after a skill's code, and those it wrote before."""
-    from skills_store.export_legacy import SPAN_RUNNERS_BEFORE_OVERLAP
-
-    now = (MAIN, span_runner())
-    return now + tuple(block.replace(*_LEGACY_READ) for block in now) + SPAN_RUNNERS_BEFORE_OVERLAP
-
-
-def _portable(function) -> str:
-    """FUNCTION's source without annotations (an export runs on any Python 3), its globals as given."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(function))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            node.returns = None
-        elif isinstance(node, ast.arg):
-            node.annotation = None
-    return ast.unparse(tree)
+    """The blocks `skills export` writes after a skill's code: loading it, then command-line use."""
+    return LOAD + legacy.MAIN, LOAD + SPAN_LIMIT + span_runner()
 
 
 def span_runner() -> str:
@@ -73,9 +62,9 @@ def span_runner() -> str:
     from engine import masking
 
     return (f"\n\n_CUTS = {masking.CUTS!r}\n_OVERLAP = {masking.OVERLAP!r}\n\n\n"
-            + _portable(masking.pieces).replace("def pieces(", "def _pieces(").replace("CUTS", "_CUTS")
+            + portable(masking.pieces).replace("def pieces(", "def _pieces(").replace("CUTS", "_CUTS")
             .replace("OVERLAP", "_OVERLAP")
-            + "\n\n\n" + _portable(masking.joined).replace("def joined(", "def _joined(")
+            + "\n\n\n" + portable(masking.joined).replace("def joined(", "def _joined(")
             + "\n" + SPAN_MAIN)
 
 
@@ -104,6 +93,37 @@ def _scores(v: SkillVersion) -> str:
             f"{_metric(v, 'test', 'f1')}; capitalised-token baseline F1 on test {_metric(v, 'test', 'baseline_capitalised_f1')}")
 
 
+def code_literal(code: str) -> str:
+    """A newline, then CODE, as a Python literal a reader can read: a raw triple-quoted string where one holds
+    it exactly, else one quoted line a row in brackets. The newline is not the code's (LOAD drops it)."""
+    text = "\n" + code
+    if "\r" not in text and "\x00" not in text:  # a file read back turns a "\r" into "\n"
+        for quote in ("\'\'\'", '"""'):
+            literal = f"r{quote}{text}{quote}"
+            try:
+                if ast.literal_eval(literal) == text:
+                    return literal
+            except (SyntaxError, ValueError):
+                pass
+    return "(\n" + "".join(f"    {line!r}\n" for line in text.splitlines(keepends=True)) + ")"
+
+
+def libraries_block(libraries: list[tuple[str, str]]) -> str:
+    """LIBRARIES: each (NAME@V, code) a skill imports as `from skills import NAME`, dependencies first."""
+    if not libraries:
+        return "\n\nLIBRARIES = {}  # the stored skills the skill imports as `from skills import NAME`: none\n\n\n"
+    parts = ["\n\n# the stored skills the skill imports as `from skills import NAME`, pinned by version, dependencies "
+             "first:\n# import name -> (NAME@VERSION, code); the guards run each as they run the skill\nLIBRARIES = {}\n"]
+    for ref, code in libraries:
+        name = library_name(ref.rpartition("@")[0])
+        parts.append(f"# {ref}, sha256 {sha256(code)[:12]}\nLIBRARIES[{name!r}] = ({ref!r}, {code_literal(code)})\n")
+    return "".join(parts) + "\n\n"
+
+
+def _skill_part(code: str) -> str:
+    return f"SKILL = {code_literal(code)}\n\n\n"
+
+
 def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
     from engine.masking import read_limit
 
@@ -112,83 +132,122 @@ def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
         f'"""{v.name}@{v.version}: {v.description or "a skillkiln skill"}\n\n'
         f"Exported from skillkiln on {date.today().isoformat()}. Task {v.task}; "
         f"{_scores(v)}; code sha256 {v.code_sha256[:12]}.\n"
-        f'Run it: python THIS_FILE "a sentence"   (or pipe one text per line on stdin)\n'
+        f'Run it: python THIS_FILE "a sentence"   (or pipe one text per line on stdin); Python 3.10 or later.\n'
         + (f"From Python: solve_whole(text) for a text of any length; solve(text) reads its first "
-           f"{read_limit(v.code)} characters.\n" if long_texts else "")
-        + '"""\n'
+           f"{read_limit(v.code)} characters.\n" if long_texts else "From Python: solve(text).\n")
+        + "The skill's code (SKILL) runs under the sandbox's guards, as the gate ran it: imports from the same\n"
+          "allow-list, as copies of their modules; no open, eval or exec; no `_` attributes. Not its time and\n"
+          "memory bounds: this file is not a sandbox.\n"
+        + '"""'
     )
-    parts = [header, loader([(f"{dep.name}@{dep.version}", dep.code) for dep in dependencies])]
-    parts += [SKILL_START, v.code.rstrip("\n") + "\n", "\n\n", SKILL_END, span_runner() if long_texts else MAIN]
-    return "".join(parts)
+    code = v.code.rstrip("\n") + "\n"
+    blocks = command_blocks()
+    return "".join([header, _after_docstring([(f"{dep.name}@{dep.version}", dep.code) for dep in dependencies]),
+                    SKILL_START, _skill_part(code), SKILL_END, blocks[1] if long_texts else blocks[0]])
 
 
-def loader(libraries: list[tuple[str, str]]) -> str:
-    """The export's code that makes `from skills import NAME` work: each (NAME@V, code), dependencies first."""
-    if not libraries:
-        return ""
-    parts = ["import sys as _sys\nimport types as _types\n\n"
-             "# stored skills this one imports as `from skills import NAME`, pinned by version\n"
-             "_skills = _types.ModuleType(\"skills\")\n_sys.modules[\"skills\"] = _skills\n"]
-    for ref, code in libraries:  # dependencies first: a library may import the ones before it
-        name = library_name(ref.rpartition("@")[0])
-        parts.append(
-            f"# {ref}, sha256 {sha256(code)[:12]}\n"
-            f"_module = _types.ModuleType(\"skills.{name}\")\n"
-            f"exec(compile({code!r}, \"{ref}\", \"exec\"), _module.__dict__)\n"
-            f"setattr(_skills, {name!r}, _module)\n_sys.modules[\"skills.{name}\"] = _module\n"
-        )
-    return "".join(parts) + "\n"
+def _after_docstring(libraries: list[tuple[str, str]]) -> str:
+    """What an export holds between its docstring and its skill's code: the guards, then LIBRARIES."""
+    return "\n\n" + GUARDS_START + guard_code() + libraries_block(libraries)
 
 
-def wrapper_problem(text: str, libraries: dict[str, tuple[str, str]]) -> str:
-    """What in an export (skill_source(TEXT) says it is one) lies outside its markers and is not what
-    `skills export` writes there, or "". LIBRARIES: embedded_libraries(TEXT). `skills check` judges only
-    the code between the markers, and `python3 export.py` runs the whole file: anything else outside
-    them would run unjudged."""
-    import ast
-
-    start, end = text.find(SKILL_START), text.find(SKILL_END)
-    if text[end + len(SKILL_END):] not in command_blocks():
-        return "what follows the skill's code is not the command-line block `skills export` writes"
-    head = text[:start]
-    try:
-        body = ast.parse(head).body
-    except SyntaxError:
-        body = []
-    if not body or not (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                        and isinstance(body[0].value.value, str)):
-        return "it does not start with the docstring `skills export` writes"
-    lines = head.splitlines(keepends=True)
-    last = lines[body[0].end_lineno - 1].encode()[:body[0].end_col_offset].decode()  # the offset counts UTF-8 bytes
-    after = head[sum(map(len, lines[:body[0].end_lineno - 1])) + len(last):]
-    if after != "\n" + loader(list(libraries.values())):
-        return "what comes before the skill's code is not the docstring and library loader `skills export` writes"
+def export_format(text: str) -> str:
+    """"guarded" for an export `skills export` writes now, "legacy" for one written before the guards, else ""."""
+    for name, start, end in (("guarded", SKILL_START, SKILL_END), ("legacy", legacy.SKILL_START, legacy.SKILL_END)):
+        at, to = text.find(start), text.find(end)
+        if at >= 0 and to > at:
+            return name
     return ""
+
+
+def _parts(text: str, kind: str) -> tuple[str, str, str]:
+    """An export's head (up to its skill's code), the code's part and the tail (from the end marker on)."""
+    start, end = (SKILL_START, SKILL_END) if kind == "guarded" else (legacy.SKILL_START, legacy.SKILL_END)
+    at, to = text.find(start), text.find(end)
+    return text[:at], text[at + len(start):to], text[to + len(end):]
+
+
+def _skill_string(part: str) -> str | None:
+    """The code a guarded export's `SKILL = LITERAL` part holds, or None if the part is not that."""
+    try:
+        body = ast.parse(part).body
+    except SyntaxError:
+        return None
+    if (len(body) == 1 and isinstance(body[0], ast.Assign) and [getattr(t, "id", None) for t in body[0].targets] == ["SKILL"]
+            and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+        return body[0].value.value.removeprefix("\n")
+    return None
+
+
+def skill_source(text: str) -> tuple[str, bool]:
+    """The skill's own code in TEXT, and whether TEXT is an export: an export's stored code without the rest of
+    the file; any other text unchanged. (An export's part that holds no `SKILL = LITERAL` comes back as it is,
+    and wrapper_problem refuses it.)"""
+    kind = export_format(text)
+    if not kind:
+        return text, False
+    _, part, _ = _parts(text, kind)
+    code = _skill_string(part) if kind == "guarded" else part
+    return (part if code is None else code).rstrip("\n") + "\n", True
 
 
 def embedded_libraries(text: str) -> dict[str, tuple[str, str]]:
     """The stored skills an export carries for `from skills import NAME`: import name -> (NAME@V, code),
-    read from its `exec(compile(CODE, "NAME@V", "exec"), ...)` lines, dependencies first."""
-    import ast
-
-    head = text[:max(text.find(SKILL_START), 0)]
+    dependencies first."""
+    kind = export_format(text)
+    head = _parts(text, kind)[0] if kind else ""
+    if kind != "guarded":
+        return legacy.embedded_libraries(head)
     found: dict[str, tuple[str, str]] = {}
     try:
-        tree = ast.parse(head)
+        body = ast.parse(head).body
     except SyntaxError:
         return found
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "compile" and len(node.args) == 3
-                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2])):
-            code, ref = node.args[0].value, node.args[1].value
-            found[library_name(ref.rpartition("@")[0])] = (ref, code)
+    for node in body:  # LIBRARIES['NAME'] = ('NAME@V', CODE)
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(target := node.targets[0], ast.Subscript)
+                and getattr(target.value, "id", None) == "LIBRARIES" and isinstance(target.slice, ast.Constant)
+                and isinstance(node.value, ast.Tuple) and len(node.value.elts) == 2
+                and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.value.elts)):
+            ref, code = (e.value for e in node.value.elts)
+            found[str(target.slice.value)] = (ref, code.removeprefix("\n"))
     return found
 
 
-def skill_source(text: str) -> tuple[str, bool]:
-    """The skill's own code in TEXT, and whether TEXT is an export: an export's stored code without
-    its docstring header, its dependency loader and its command-line block; any other text unchanged."""
-    start, end = text.find(SKILL_START), text.find(SKILL_END)
-    if start < 0 or end < start:
-        return text, False
-    return text[start + len(SKILL_START):end].rstrip("\n") + "\n", True
+def _docstring_end(head: str) -> int | None:
+    """Where HEAD's opening docstring ends (an offset into HEAD), or None if it does not open with one."""
+    try:
+        body = ast.parse(head).body
+    except SyntaxError:
+        return None
+    if not body or not (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                        and isinstance(body[0].value.value, str)):
+        return None
+    lines = head.splitlines(keepends=True)
+    last = lines[body[0].end_lineno - 1].encode()[:body[0].end_col_offset].decode()  # the offset counts UTF-8 bytes
+    return sum(map(len, lines[:body[0].end_lineno - 1])) + len(last)
+
+
+def wrapper_problem(text: str, libraries: dict[str, tuple[str, str]]) -> str:
+    """What in an export (skill_source(TEXT) says it is one) lies outside its skill's code and is not what
+    `skills export` writes there, or "". LIBRARIES: embedded_libraries(TEXT). `skills check` judges only the
+    skill's code, and `python3 export.py` runs the whole file: anything else there would run unjudged."""
+    kind = export_format(text)
+    head, part, tail = _parts(text, kind)
+    if kind == "guarded":
+        code = _skill_string(part)
+        if code is None or part != _skill_part(code):
+            return "the skill's code is not the `SKILL = ...` string `skills export` writes"
+        blocks, after_docstring = command_blocks(), _after_docstring(list(libraries.values()))
+    else:
+        blocks, after_docstring = legacy.command_blocks(span_runner()), "\n" + legacy.loader(list(libraries.values()))
+    if tail not in blocks:
+        return "what follows the skill's code is not the block `skills export` writes"
+    end = _docstring_end(head)
+    if end is None:
+        return "it does not start with the docstring `skills export` writes"
+    if head[end:] != after_docstring:
+        if kind == "guarded" and not head[end:].startswith("\n\n" + GUARDS_START + guard_code()):
+            return ("the sandbox's guards it carries are not this skillkiln's (an export from another version, "
+                    "or an edited one)")
+        return "what comes before the skill's code is not what `skills export` writes there"
+    return ""

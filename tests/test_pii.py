@@ -394,11 +394,13 @@ def test_an_entity_a_cut_splits_is_still_masked(tmp_path):
     done = subprocess.run(["python3", "-I", "-c", exported.stdout, text], capture_output=True, text=True)
     assert done.returncode == 0 and json.loads(done.stdout) == found, done.stderr
     # an export written before the pieces overlapped is still what `skills export` wrote: check takes it
-    from skills_store.export_legacy import SPAN_RUNNERS_BEFORE_OVERLAP
-    from skills_store.export import SKILL_END
+    # (what `skills export` wrote then: a docstring, the stored code between two markers, the runner)
+    from skills_store import export_legacy as legacy
+    from skills_store.export import skill_source
 
     old = tmp_path / "old.py"
-    old.write_text(exported.stdout[:exported.stdout.index(SKILL_END) + len(SKILL_END)] + SPAN_RUNNERS_BEFORE_OVERLAP[0])
+    old.write_text(f'"""pii-short@1"""\n{legacy.SKILL_START}{skill_source(exported.stdout)[0]}\n\n{legacy.SKILL_END}'
+                   + legacy.SPAN_RUNNERS_BEFORE_OVERLAP[0])
     from skills_store.export import embedded_libraries, wrapper_problem
 
     assert wrapper_problem(old.read_text(), embedded_libraries(old.read_text())) == ""

@@ -148,7 +148,8 @@ def test_skills_check_refuses_an_export_with_code_outside_its_markers(tmp_path):
     text = exported.read_text()
     tampered = {
         "after": (text + "\n\ndef solve(text):\n    return 1\n", "what follows the skill's code"),
-        "header": (text.replace('"""\nimport sys as _sys', '"""\nimport os\nimport sys as _sys', 1), "what comes before"),
+        "header": (text.replace("LIBRARIES = {}\n", "LIBRARIES = {}\nimport os\n", 1), "what comes before"),
+        "guards": (text.replace("import types\n", "import types\nimport os\n", 1), "guards it carries are not this"),
         "no docstring": (text[text.index('"""\n', 3) + 4:], "does not start with the docstring"),
     }
     for name, (changed, says) in tampered.items():

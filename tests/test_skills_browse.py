@@ -475,14 +475,19 @@ def test_run_file_gives_one_answer_per_line_as_the_export_does(filled, tmp_path)
     assert seen.stdout.decode().splitlines()[2].startswith("'He is the the winner.' ")  # no \\r passed on
     piped = subprocess.run(["python3", str(export)], input=texts.read_bytes(), capture_output=True)
     assert [line.split("\t")[-1] for line in done.stdout.splitlines()] == piped.stdout.decode().splitlines()
-    # an export written before (its lines kept the \\r) is still what `skills export` wrote: check takes it
-    from skills_store.export import _LEGACY_READ
+    # exports written before the guards, as they were written (tests/exports/legacy_cola_rules.py) and before
+    # that (their lines kept the \\r), are still what `skills export` wrote: check takes them, and says they run
+    # their code as plain Python
+    from skills_store.export_legacy import _LEGACY_READ
 
+    written = (Path(__file__).parent / "exports" / "legacy_cola_rules.py").read_text()
     old = tmp_path / "old.py"
-    old.write_text(export.read_text().replace(*_LEGACY_READ))
-    assert old.read_text() != export.read_text()
-    checked = run("skills", "check", str(old), "--task", "cola", "--sandbox", "local", "--store", filled)
-    assert checked.returncode == 0, checked.stderr
+    for text in (written, written.replace(*_LEGACY_READ)):
+        old.write_text(text)
+        checked = run("skills", "check", str(old), "--task", "cola", "--sandbox", "local", "--store", filled)
+        assert checked.returncode == 0, checked.stderr
+        assert "was exported before exports ran their skill under the sandbox's guards" in checked.stderr
+    assert written.replace(*_LEGACY_READ) != written
 
 
 def test_a_reader_leaves_an_empty_file_and_a_folder_as_they_are(tmp_path):
