@@ -8,7 +8,7 @@
   validation    realistic generated text + validation in one request, with the hypothesis
                 property tests inside the sandbox; the train-validation gap, both ways; then all of
                 validation (up to 5,000 texts) and a random sample of train re-run in a random order
-                in a fresh process with another string hash seed (the same answers out of context)
+                in 4 fresh processes with another string hash seed (the same answers out of context)
   test          scored only for accepted skills, and only reported: it never decides anything
 
 The whole train split comes before validation although most candidates that fail, fail on
@@ -60,6 +60,9 @@ PROPERTY_PROBES = 200  # train texts (no labels) the property tests draw words f
 # set's order on 6 of CoLA validation's 857
 CONTEXT_TEXTS = (("validation", 5000), ("train", 100))
 CONTEXT_HASH_SEED = 1  # ... under another string hash seed than every other run's 0
+# ... in this many requests, each a fresh process whose addresses differ (sandbox/harness.py: scatter_memory): a
+# skill keyed on an address bit agrees with its first runs in each by chance alone, 1 time in 2
+CONTEXT_RUNS = 4
 GENERATED_SEED = 7
 STAGES = ("static", "train_subset", "train", "validation", "test")
 
@@ -215,29 +218,35 @@ class Evaluator:
 
     def _context_check(self, run, results: Mapping[str, ExecResult]) -> tuple[list[str], dict[str, str], float]:
         """The same answers out of context: all of validation (up to 5,000 texts) and a random sample of
-        train, in a random order, in a fresh process with another string hash seed, must get the answers
-        they got in their own runs.
+        train, in a random order, in CONTEXT_RUNS fresh processes with another string hash seed, must get the
+        answers they got in their own runs.
 
         A skill may keep state between calls: it can tell the gate's requests by their first texts,
         answer by its neighbours in the batch (the dev files keep minimal pairs side by side), or
         change its answers after a number of calls the determinism property never reaches. Or its
         answers may follow the order of a set of strings, which the sandbox's fixed hash seed keeps
-        the same in every run, and a plain python3 running its export does not."""
+        the same in every run, and a plain python3 running its export does not. Or they may follow an address
+        (the repr of an object), which differs from process to process: each of CONTEXT_RUNS runs is a
+        fresh chance to disagree with the first runs."""
         rng = random.Random(int.from_bytes(os.urandom(8), "big"))  # an order no skill can have learnt
         texts = {split: self.task.split(split).texts for split, _ in CONTEXT_TEXTS}
         picks = [(split, i) for split, n in CONTEXT_TEXTS
                  for i in rng.sample(range(len(texts[split])), min(n, len(texts[split])))]
         rng.shuffle(picks)
-        again, seconds = run([texts[split][i] for split, i in picks], False, CONTEXT_HASH_SEED)
-        what = (f"{len(picks)} validation and train texts re-run in a random order in a fresh process with "
-                "another string hash seed")
-        if again.predictions is None:
-            return ["property:context"], {"property:context": f"{what}: the run failed ({again.failure})"}, seconds
-        differ = []  # both runs passed the gate's checks before this one, so every text has an answer in each
-        for k, (split, i) in enumerate(picks):
-            first = results[split].predictions[i]
-            if k in again.per_example_errors or again.predictions[k] != first:
-                differ.append((split, i, first, again.predictions[k]))
+        size = -(-len(picks) // CONTEXT_RUNS)
+        chunks = [picks[at:at + size] for at in range(0, len(picks), size)]
+        what = (f"{len(picks)} validation and train texts re-run in a random order in {len(chunks)} fresh processes "
+                "with another string hash seed")
+        differ, seconds = [], 0.0  # both runs passed the gate's checks before this one: every text has an answer in each
+        for chunk in chunks:
+            again, took = run([texts[split][i] for split, i in chunk], False, CONTEXT_HASH_SEED)
+            seconds += took
+            if again.predictions is None:
+                return ["property:context"], {"property:context": f"{what}: a run failed ({again.failure})"}, seconds
+            for k, (split, i) in enumerate(chunk):
+                first = results[split].predictions[i]
+                if k in again.per_example_errors or again.predictions[k] != first:
+                    differ.append((split, i, first, again.predictions[k]))
         if not differ:
             return [], {"gate:context": f"{what}: the same answers"}, seconds
         quoted = next(((i, a, b) for split, i, a, b in differ if split == "train"), None)
@@ -245,7 +254,7 @@ class Evaluator:
                    f"{quoted[2]!r} again" if quoted else " (held-out texts, not quoted)")
         return ["property:context"], {"property:context": (
             f"{what}: {len(differ)} answered otherwise{example}; a skill's answer must depend on its text alone "
-            "(not on earlier calls, its neighbours in the batch or the order of a set of strings)")}, seconds
+            "(not on earlier calls, its neighbours in the batch, the order of a set of strings or an address)")}, seconds
 
     def score_outputs(self, split: str, outputs: Sequence[Any]) -> Metrics:
         """The metrics of outputs computed elsewhere (expected train outputs), as a run would score them."""

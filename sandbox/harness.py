@@ -38,7 +38,9 @@ channel.
 
 Inside the child a skill gets guarded builtins: imports only from the allow-list (as
 read-only copies of the modules without their submodules), no open/eval/exec/compile,
-no `_` or frame/code attributes (checked on the syntax tree and in getattr). The request
+no `_` or frame/code attributes (checked on the syntax tree and in getattr). Before the skill
+loads, the child allocates and frees blocks of random number and size (scatter_memory), so the
+addresses a skill can read differ from request to request, as they differ outside. The request
 flag "trusted_builtins" (tests only: the adversarial suite's "container alone" mode)
 gives full builtins and imports, so that what stops a skill is the container itself.
 """
@@ -852,6 +854,30 @@ def spare_main(req_fd: int, out_fd: int) -> None:
     child_main(req, out_fd, started)
 
 
+SCATTER_SMALL = range(1, 64)  # lists of 1 to 63 items: buffers in every small-object size class (8 to 504 bytes)
+# bytearrays past the small-object allocator, from malloc: every size its per-thread cache holds (up to 1,032
+# bytes, 16 apart), then larger ones from its bins
+SCATTER_LARGE = [*range(504, 1040, 16), *range(1040, 8192, 512)]
+SCATTER_MAX = 8  # at most this many blocks of each size
+
+
+def scatter_memory() -> list:
+    """A random number of blocks of every small size and of a range of larger ones, a random part of them freed
+    again, and one block of 0 to 64 kB: the free lists and the heap's top then differ from request to request,
+    and with them the addresses a skill can read (the repr of an object, the order of a set of objects). The
+    rest is kept until the child exits. (Second sandbox audit: `id()` is refused, but `repr(object())` shows
+    the same address, and every fork of a worker had the same allocation history: a skill keyed on an address
+    bit answered the same in every request and out of context, and otherwise in its export.)"""
+    makers = [(list, k) for k in SCATTER_SMALL] + [(bytearray, n) for n in SCATTER_LARGE]
+    draws = os.urandom(2 * len(makers) + 2)
+    held: list = []
+    for i, (kind, size) in enumerate(makers):
+        blocks = [[None] * size if kind is list else bytearray(size) for _ in range(draws[2 * i] % SCATTER_MAX)]
+        held += [block for j, block in enumerate(blocks) if draws[2 * i + 1] >> (j % 8) & 1]
+    held.append(bytearray(int.from_bytes(draws[-2:], "big")))
+    return held
+
+
 def child_main(req: dict, out_fd: int, started: float) -> None:
     changed = tampered()  # a spare forked from a tampered server, or tampered with itself while it waited
     if changed:
@@ -863,6 +889,7 @@ def child_main(req: dict, out_fd: int, started: float) -> None:
     apply_limits(limits)
     result = {"ok": True, "outputs": None, "errors": {}, "properties": {}, "failure": ""}
     kind = req.get("kind", "classification")
+    scattered = scatter_memory()  # noqa: F841 - held until the child exits
     try:
         try:
             solve = load_skill(req, limits)
