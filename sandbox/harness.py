@@ -38,9 +38,10 @@ channel.
 
 Inside the child a skill gets guarded builtins: imports only from the allow-list (as
 read-only copies of the modules without their submodules), no open/eval/exec/compile,
-no `_` or frame/code attributes (checked on the syntax tree and in getattr). Before the skill
-loads, the child allocates and frees blocks of random number and size (scatter_memory), so the
-addresses a skill can read differ from request to request, as they differ outside. The request
+no `_` or frame/code attributes (checked on the syntax tree and in getattr). The server as it
+starts, and each child before its skill loads, hold blocks of random number and size
+(scatter_memory), so the addresses a skill can read differ from worker to worker and from
+request to request, as they differ outside. The request
 flag "trusted_builtins" (tests only: the adversarial suite's "container alone" mode)
 gives full builtins and imports, so that what stops a skill is the container itself.
 """
@@ -53,6 +54,7 @@ import gc
 import itertools
 import json
 import os
+import random
 import resource
 import select
 import signal
@@ -854,27 +856,28 @@ def spare_main(req_fd: int, out_fd: int) -> None:
     child_main(req, out_fd, started)
 
 
-SCATTER_SMALL = range(1, 64)  # lists of 1 to 63 items: buffers in every small-object size class (8 to 504 bytes)
-# bytearrays past the small-object allocator, from malloc: every size its per-thread cache holds (up to 1,032
-# bytes, 16 apart), then larger ones from its bins
+SCATTER_POOL = 16 * 1024  # bytes in a pool of Python's small-object allocator (3.11, 64-bit): one size class each
+SCATTER_SMALL = range(8, 520, 8)  # its size classes
+# blocks past it, from malloc: every size its per-thread cache holds (up to 1,032 bytes, 16 apart), then larger
 SCATTER_LARGE = [*range(504, 1040, 16), *range(1040, 8192, 512)]
-SCATTER_MAX = 8  # at most this many blocks of each size
 
 
 def scatter_memory() -> list:
-    """A random number of blocks of every small size and of a range of larger ones, a random part of them freed
-    again, and one block of 0 to 64 kB: the free lists and the heap's top then differ from request to request,
-    and with them the addresses a skill can read (the repr of an object, the order of a set of objects). The
-    rest is kept until the child exits. (Second sandbox audit: `id()` is refused, but `repr(object())` shows
-    the same address, and every fork of a worker had the same allocation history: a skill keyed on an address
-    bit answered the same in every request and out of context, and otherwise in its export.)"""
-    makers = [(list, k) for k in SCATTER_SMALL] + [(bytearray, n) for n in SCATTER_LARGE]
-    draws = os.urandom(2 * len(makers) + 2)
+    """Blocks of every small size class, each a random number of them from none to a pool's worth, a few of
+    malloc's sizes, and one of 0 to 64 kB, kept until the child exits (0.5 ms): where a skill's objects land in
+    their pools, and in malloc's heap, then differs from request to request, and with it every address a skill
+    can read (the repr of an object, the order of a set of objects), spread over the whole pool as it is in a
+    process with another history. (Second sandbox audit: `id()` is refused, but `repr(object())` shows the
+    same address, and every fork of a worker had the same allocation history: a skill keyed on an address bit
+    answered the same in every request and out of context, and otherwise in its export.)"""
+    rng = random.Random(os.urandom(16))
     held: list = []
-    for i, (kind, size) in enumerate(makers):
-        blocks = [[None] * size if kind is list else bytearray(size) for _ in range(draws[2 * i] % SCATTER_MAX)]
-        held += [block for j, block in enumerate(blocks) if draws[2 * i + 1] >> (j % 8) & 1]
-    held.append(bytearray(int.from_bytes(draws[-2:], "big")))
+    for size in SCATTER_SMALL:  # a list's item buffer up to 32 bytes, else a bytes object (its header is 33)
+        count = rng.randrange(SCATTER_POOL // size + 1)
+        held.append([[None] * (size // 8) for _ in range(count)] if size <= 32 else
+                    [bytes(size - 33) for _ in range(count)])
+    held += [bytearray(size) for size in SCATTER_LARGE for _ in range(rng.randrange(8))]
+    held.append(bytearray(rng.randrange(1 << 16)))
     return held
 
 
@@ -1617,6 +1620,7 @@ def main(argv: list[str]) -> int:
             scratch.append(rest[1])
             rest = rest[2:]
         if not rest:
+            ballast = scatter_memory()  # noqa: F841 - this worker's own layout under all that comes after
             Server(scratch).serve()
             return 0
     sys.stderr.write("usage: harness.py warm | serve [--scratch DIR]...\n")
