@@ -253,11 +253,13 @@ class ReplayModel:
         self.provider, self.model = transcript.role_spec(role)
 
     def complete(self, messages, system, max_tokens, temperature, seed=None):
-        from engine.proposers.llm import Completion
+        from engine.proposers.llm import Completion, reported_usage
 
         call = self.transcript.next(self.role, request_dict(messages, system, max_tokens, temperature, seed))
         response = call["response"]
         usage = response.get("usage") or {}
-        return Completion(response["text"], TokenUsage.counted(usage.get("prompt"), usage.get("completion")),
-                          response.get("model") or self.model, response.get("stop", ""),
-                          response.get("estimated") is True)  # the server sent no counts: they were estimated
+        # a count the transcript leaves out is estimated as a live server's would be, not booked as 0
+        counts, left_out = reported_usage(usage.get("prompt"), usage.get("completion"), messages, system,
+                                          response["text"])
+        return Completion(response["text"], counts, response.get("model") or self.model, response.get("stop", ""),
+                          response.get("estimated") is True or left_out)  # the server sent no counts: estimated

@@ -89,6 +89,22 @@ def test_bad_transcripts_are_one_line_errors(tmp_path):
             Transcript.load(bad)
 
 
+def test_counts_a_transcript_leaves_out_are_estimated_not_zero(tmp_path):
+    """A hand-written transcript (or one from a proxy) may hold no usage: its calls were booked at 0 tokens,
+    which the ledger, the direct baseline's comparison and a --max-cost-usd cap never saw. They are estimated
+    from the prompt and the answer, as for a live server that leaves a count out, and counted as estimated."""
+    from engine.ledger import CHARS_PER_TOKEN
+
+    header, first, *rest = [json.loads(line) for line in TRANSCRIPT.read_text().splitlines()]
+    first["response"].pop("usage", None)
+    path = tmp_path / "no_usage.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [header, first, *rest]) + "\n")
+    done = ReplayModel(Transcript.load(path), first["role"]).complete(USER, "a system prompt", 4096, 0.8, 0)
+    prompt_chars = len("a system prompt") + len(USER[0]["content"])
+    assert done.estimated and done.usage.prompt == -(-prompt_chars // CHARS_PER_TOKEN) > 0
+    assert done.usage.completion == -(-len(done.text) // CHARS_PER_TOKEN) > 0
+
+
 def test_flag_conflicts_are_usage_errors(tmp_path):
     from engine.cli import evolve
 
