@@ -113,11 +113,17 @@ FRAME_ATTRIBUTES = frozenset({
 # str.format and format_map look up the attributes and items a template names ("{0.__globals__}")
 # with the real getattr, out of the guards' sight: refused like `_` attributes (use f-strings).
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
+# ABCMeta.register changes what isinstance() says of a class the whole interpreter shares (Mapping.register(str)):
+# in an export, the program that imports it too (export audit)
+SHARED_STATE_ATTRIBUTES = frozenset({"register"})
+# Every attribute store or deletion in a skill goes through this builtin (load_code), which lets a skill change
+# only what it made itself; a skill may not name it
+WRITE_GUARD = "__skillkiln_write__"
 
 
 def refused_attribute(name: str) -> bool:
-    """A `_` name, a frame/code attribute or str.format: never looked up by a skill."""
-    return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES
+    """A `_` name, a frame/code attribute, str.format or ABCMeta.register: never looked up by a skill."""
+    return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES or name in SHARED_STATE_ATTRIBUTES
 
 
 # Public module attributes that hand out arbitrary attribute lookups (string.Formatter's
@@ -459,6 +465,21 @@ def check_tree(tree: ast.AST) -> None:
             if refused_attribute(name):
                 what = "a private module" if isinstance(node, (ast.Import, ast.ImportFrom)) else "attribute"
                 raise Forbidden(f"{what} {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
+        identifiers = [getattr(node, field, None) for field in ("id", "arg", "name", "asname", "rest")]
+        if WRITE_GUARD in identifiers + list(getattr(node, "names", None) or []):  # Global, Nonlocal hold names
+            raise Forbidden(f"the name {WRITE_GUARD!r} is the harness's (line {getattr(node, 'lineno', '?')})")
+
+
+class GuardWrites(ast.NodeTransformer):
+    """`obj.attr = value`, `obj.attr += value` and `del obj.attr` become the same on WRITE_GUARD(obj), which
+    lets them through only for what the skill made (make_builtins: guarded_write)."""
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.Attribute:
+        self.generic_visit(node)
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            node.value = ast.copy_location(
+                ast.Call(func=ast.Name(id=WRITE_GUARD, ctx=ast.Load()), args=[node.value], keywords=[]), node.value)
+        return node
 
 
 def module_copy(module, root: str):
@@ -535,6 +556,23 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
         return True
 
     safe["hasattr"] = safer_hasattr
+
+    def guarded_write(obj):
+        """OBJ, if a skill may set or delete its attributes: a module it holds (its own, or its copies of the
+        allowed ones), a function or class its code defined, or an instance of such a class. Not a class or
+        function of the standard library, which every program in the interpreter shares (export audit: a skill
+        set collections.abc.Mapping.get, and a program that imported its export ran it on os.environ)."""
+        if isinstance(obj, types.ModuleType):
+            return obj
+        owner = obj if isinstance(obj, (type, types.FunctionType)) else type(obj)
+        module = vars(owner).get("__module__") if isinstance(owner, type) else getattr(owner, "__module__", None)
+        if type(module) is str and (module == "skill" or module.startswith("skills.")):
+            return obj
+        raise AttributeError(f"a skill may set attributes only on its own functions, classes, their instances and "
+                             f"modules, not on a {type(obj).__name__} of {module or 'the interpreter'}")
+
+    safe[WRITE_GUARD] = guarded_write
+    safe["print"] = lambda *args, **kwargs: None  # the sandbox's stdout is /dev/null; an export's carries its answers
     return safe
 
 
@@ -751,6 +789,7 @@ def load_code(code: str, libraries: dict, allowed_imports, trusted: bool = False
         tree = ast.parse(source, f"<skill {name}>" if name else "<skill>")
         if not trusted:
             check_tree(tree)
+            tree = ast.fix_missing_locations(GuardWrites().visit(tree))
         trees[name] = tree
     if trusted:
         namespace = {"__name__": "skill"}
@@ -762,7 +801,7 @@ def load_code(code: str, libraries: dict, allowed_imports, trusted: bool = False
     if before_run is not None:
         before_run()
     for name, _ in sources:
-        module = types.ModuleType(name)
+        module = types.ModuleType(f"skills.{name}")  # what it defines is the skill's own (guarded_write)
         if guarded is not None:
             module.__dict__["__builtins__"] = guarded
         exec(compile(trees[name], f"<skill {name}>", "exec"), module.__dict__)

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile.sandbox"
 HARNESS = Path(__file__).resolve().parent / "harness.py"
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
-REGISTRY_BASE = "python:3.11-slim"
+PYTHON = "3.11"  # the sandbox's Python (an export of a skill asks for the same)
+REGISTRY_BASE = f"python:{PYTHON}-slim"
 LOCAL_BASE = "skillkiln-base:bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BUILD_COMMAND = "python -m sandbox.image build"
@@ -54,7 +55,7 @@ def image_exists(client) -> bool:
 def _download_wheels(dest: Path, say: Say) -> None:
     say("downloading the sandbox's wheels on the host (pip download)")
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "--python-version", "3.11", "-d", str(dest), "-r", str(REQUIREMENTS)]
+           "--python-version", PYTHON, "-d", str(dest), "-r", str(REQUIREMENTS)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]

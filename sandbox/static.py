@@ -32,6 +32,7 @@ HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for
 # The same as FORMAT_ATTRIBUTES in sandbox/harness.py: str.format and format_map look up the
 # attributes a template names ("{0.__globals__}") with the real getattr. f-strings do not.
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
+SHARED_STATE_ATTRIBUTES = frozenset({"register"})  # the same as in sandbox/harness.py
 # The same set as UNSAFE_BUILTINS in sandbox/harness.py (a test holds them equal): builtins a skill does
 # not have in the sandbox. Named anyway, one raises NameError there and is the real builtin anywhere
 # else, so `try: open except NameError:` tells a skill where it runs (honest in the gate, anything in
@@ -224,6 +225,9 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
         if node.attr in FORMAT_ATTRIBUTES:
             return (f"attribute {node.attr!r} (line {node.lineno}): str.{node.attr} looks up whatever attributes its "
                     "template names; use an f-string")
+        if node.attr in SHARED_STATE_ATTRIBUTES:
+            return (f"attribute {node.attr!r} (line {node.lineno}): ABCMeta.register changes what isinstance() says "
+                    "for every program in the interpreter")
         base = named_module(node.value)
         value = getattr(base, node.attr, None) if base is not None else None
         if isinstance(value, types.ModuleType) and not inside(value, base.__name__.split(".")[0]):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import ast
 from datetime import date
 
+from engine.errors import SkillkilnError
 from engine.records import SkillVersion, selection_key
 from skills_store import export_legacy as legacy
+from sandbox.image import PYTHON
 from skills_store.export_guards import guard_code, portable
 from skills_store.store import library_name, sha256
 
@@ -23,8 +25,13 @@ SKILL_START = "# ---- skillkiln: the skill's own code, run under the guards abov
 SKILL_END = "# ---- skillkiln: loading the skill under the guards, and command-line use (not part of the skill) ----\n"
 
 # SKILL and each library's code start with a newline that is not theirs, so that the code starts on a line of its own
-LOAD = '''
-_namespace = load_code(SKILL.removeprefix("\\n"), {name: code.removeprefix("\\n") for name, (_, code) in LIBRARIES.items()},
+LOAD = f'''
+if sys.version_info[:2] != {tuple(map(int, PYTHON.split(".")))!r}:  # another Python's modules may tell the skill apart
+    import warnings
+
+    warnings.warn("this skill was judged by skillkiln's sandbox on Python {PYTHON}; on another Python its answers "
+                  "may differ", RuntimeWarning, stacklevel=2)
+_namespace = load_code(SKILL.removeprefix("\\n"), {{name: code.removeprefix("\\n") for name, (_, code) in LIBRARIES.items()}},
                        ALLOWED_IMPORTS)
 solve = _namespace["solve"]
 '''
@@ -124,26 +131,51 @@ def _skill_part(code: str) -> str:
     return f"SKILL = {code_literal(code)}\n\n\n"
 
 
+def docstring_literal(text: str) -> str:
+    """TEXT as a triple-quoted string literal that holds it exactly: backslashes, quotes and characters that are
+    not printable are escaped, so nothing in TEXT (a skill's description is made from its own docstring and
+    strings) can end the literal and run as code (export audit: a description holding \"\"\" did)."""
+    def escaped(char: str) -> str:
+        if char == "\n" or (char.isprintable() and char not in "\\\""):
+            return char
+        if char in "\\\"":
+            return "\\" + char
+        return char.encode("unicode_escape").decode("ascii")
+
+    literal = '"""' + "".join(map(escaped, text)) + '"""'
+    if ast.literal_eval(literal) != text:  # by construction it does; a change that broke it must not write files
+        raise SkillkilnError("the export's docstring could not be written as a literal")
+    return literal
+
+
 def standalone(v: SkillVersion, dependencies: list[SkillVersion]) -> str:
+    """The export of V (importing DEPENDENCIES, dependencies first); it is refused, and nothing is written, unless
+    `skills check` would take it as what `skills export` writes and find V's code in it."""
     from engine.masking import read_limit
 
     long_texts = _key(v) == "f1" and read_limit(v.code) is not None  # a span skill that reads only a text's start
-    header = (
-        f'"""{v.name}@{v.version}: {v.description or "a skillkiln skill"}\n\n'
+    header = docstring_literal(
+        f"{v.name}@{v.version}: {v.description or 'a skillkiln skill'}\n\n"
         f"Exported from skillkiln on {date.today().isoformat()}. Task {v.task}; "
         f"{_scores(v)}; code sha256 {v.code_sha256[:12]}.\n"
-        f'Run it: python THIS_FILE "a sentence"   (or pipe one text per line on stdin); Python 3.10 or later.\n'
+        f'Run it: python3 -I THIS_FILE "a sentence"   (or pipe one text per line on stdin); Python {PYTHON}, '
+        "as the sandbox's.\n"
         + (f"From Python: solve_whole(text) for a text of any length; solve(text) reads its first "
            f"{read_limit(v.code)} characters.\n" if long_texts else "From Python: solve(text).\n")
         + "The skill's code (SKILL) runs under the sandbox's guards, as the gate ran it: imports from the same\n"
-          "allow-list, as copies of their modules; no open, eval or exec; no `_` attributes. Not its time and\n"
-          "memory bounds: this file is not a sandbox.\n"
-        + '"""'
+          "allow-list, as copies of their modules; no open, eval or exec; no `_` attributes; attributes set only\n"
+          "on its own objects. Not its time and memory bounds: this file is not a sandbox.\n"
     )
     code = v.code.rstrip("\n") + "\n"
     blocks = command_blocks()
-    return "".join([header, _after_docstring([(f"{dep.name}@{dep.version}", dep.code) for dep in dependencies]),
+    text = "".join([header, _after_docstring([(f"{dep.name}@{dep.version}", dep.code) for dep in dependencies]),
                     SKILL_START, _skill_part(code), SKILL_END, blocks[1] if long_texts else blocks[0]])
+    libraries = embedded_libraries(text)
+    if (skill_source(text) != (code, True) or wrapper_problem(text, libraries)
+            or libraries != {library_name(d.name): (f"{d.name}@{d.version}", d.code) for d in dependencies}):
+        raise SkillkilnError(f"{v.name}@{v.version} could not be exported: the file would not hold its code as "
+                             "`skills check` reads it (nothing was written)")
+    return text
 
 
 def _after_docstring(libraries: list[tuple[str, str]]) -> str:
@@ -233,6 +265,8 @@ def wrapper_problem(text: str, libraries: dict[str, tuple[str, str]]) -> str:
     skill's code, and `python3 export.py` runs the whole file: anything else there would run unjudged."""
     kind = export_format(text)
     head, part, tail = _parts(text, kind)
+    if not text.startswith('"""'):  # nothing before the docstring: no coding comment, which python3 would honour
+        return "it does not start with the docstring `skills export` writes"
     if kind == "guarded":
         code = _skill_string(part)
         if code is None or part != _skill_part(code):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,9 +124,12 @@ def test_the_guards_an_export_carries_are_complete_and_the_harness_own():
     assert namespace["UNSAFE_BUILTINS"] == harness.UNSAFE_BUILTINS
     assert namespace["HIDDEN_MODULE_ATTRIBUTES"] == harness.HIDDEN_MODULE_ATTRIBUTES
     loaded = namespace["load_code"](HONEST, {}, namespace["ALLOWED_IMPORTS"])
-    assert [loaded["solve"](t) for t in SENTENCES] == [harness.load_skill(
-        {"code": HONEST, "allowed_imports": list(namespace["ALLOWED_IMPORTS"])}, dict(harness.DEFAULT_LIMITS))(t)
-        for t in SENTENCES]
+    try:  # the harness's own loader starts its clock (a periodic SIGALRM): stopped again here
+        solve = harness.load_skill({"code": HONEST, "allowed_imports": list(namespace["ALLOWED_IMPORTS"])},
+                                   dict(harness.DEFAULT_LIMITS))
+    finally:
+        harness.Clock.stop()
+    assert [loaded["solve"](t) for t in SENTENCES] == [solve(t) for t in SENTENCES]
 
 
 @pytest.mark.parametrize("code", [
@@ -166,3 +171,99 @@ def test_check_refuses_an_export_changed_outside_the_skill(tmp_path):
     old = (Path(__file__).parent / "exports" / "legacy_cola_rules.py").read_text()
     assert export_format(old) == "legacy" and skill_source(old) == (HONEST, True)
     assert wrapper_problem(old, embedded_libraries(old)) == ""
+
+
+# ---------------------------------------------------------------- the export audit's findings (guarded exports)
+
+
+def test_a_description_cannot_end_the_docstring(tmp_path):
+    """F1: the header docstring held the description as it was, and a description is made from the skill's own
+    docstring and strings: a \"\"\" in it ended the docstring, and the rest ran as code in the export."""
+    marker = tmp_path / "marker"
+    payload = f'x"""; import os; os.system("touch {marker}"); """ \\ end'
+    v = SkillVersion("cola-rules", 1, "file:/tmp/a\"\"\"b.csv", HONEST, sha256(HONEST), {}, {}, (), {}, "now", payload)
+    exported = tmp_path / "exported.py"
+    exported.write_text(standalone(v, []))
+    done = run_file(exported, *SENTENCES)
+    assert done.returncode == 0 and len(done.stdout.split()) == 3, done.stderr
+    assert not marker.exists()
+    docstring = ast.get_docstring(ast.parse(exported.read_text()), clean=False)
+    assert docstring.startswith(f"cola-rules@1: {payload}\n") and 'Task file:/tmp/a"""b.csv;' in docstring
+    # an honest skill that looks for \"\"\" in its texts (its description quotes it) exports and runs
+    looks = 'def solve(text):\n    return 1 if \'"""\' in text else 0\n'
+    exported.write_text(standalone(version(looks), []))
+    assert run_file(exported, 'a """ b', "none").stdout.split() == ["1", "0"]
+
+
+def test_check_refuses_an_export_with_a_coding_comment(tmp_path):
+    """F2: `skills check` reads a file as UTF-8, python3 honours a coding comment on its first two lines: under
+    raw_unicode_escape, a comment in the judged code ended the SKILL string for python3 alone."""
+    text = standalone(version(HONEST), [])
+    crafted = "# coding: raw_unicode_escape\n" + text
+    assert "does not start with the docstring" in wrapper_problem(crafted, embedded_libraries(crafted))
+    assert wrapper_problem(text, embedded_libraries(text)) == ""
+
+
+def test_what_a_skill_prints_stays_out_of_the_answers(tmp_path):
+    """F3: the sandbox sends a skill's stdout to /dev/null, an export printed it among its answers."""
+    exported = tmp_path / "exported.py"
+    exported.write_text(standalone(version("def solve(text):\n    print(0, end='\\n\\x1b[8m')\n    return 1\n"), []))
+    done = run_file(exported, "a", "b")
+    assert done.returncode == 0 and done.stdout == "1\n1\n", done.stdout
+
+
+HOST = """
+import collections.abc
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+before = collections.abc.Mapping.get
+try:
+    exported.solve("a text")
+    outcome = "ran"
+except AttributeError as exc:
+    outcome = str(exc)
+print(json.dumps([outcome, collections.abc.Mapping.get is before]))
+"""
+
+
+def test_an_imported_export_cannot_hook_what_its_program_shares(tmp_path):
+    """F4: a skill set collections.abc.Mapping.get, and a program that imported its export ran the hook on its
+    own os.environ (read a secret, planted a bash function). A skill sets attributes only on what it made."""
+    hook = ("import collections.abc\n\n\ndef solve(text):\n"
+            "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n")
+    (tmp_path / "exported.py").write_text(standalone(version(hook), []))
+    (tmp_path / "host.py").write_text(HOST)
+    done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    outcome, unchanged = json.loads(done.stdout)
+    assert unchanged and outcome.startswith("a skill may set attributes only on its own"), (outcome, done.stderr)
+
+
+def other_python(minor: int) -> str | None:
+    """A working python3.MINOR on this machine (on PATH, or one pyenv installed), or None."""
+    candidates = [shutil.which(f"python3.{minor}"), *map(str, Path("/root/.pyenv/versions").glob(f"3.{minor}.*/bin/python3"))]
+    for path in filter(None, candidates):
+        done = subprocess.run([path, "-c", "import sys; print(sys.version_info[1])"], capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip() == str(minor):
+            return path
+    return None
+
+
+@pytest.mark.parametrize("minor", [12, 10])
+def test_another_python_is_warned(minor, tmp_path):
+    """F5: the gate runs Python 3.11; a skill can tell another (hasattr(itertools, 'batched') from 3.12 on) and
+    answer otherwise there. An export says so when it runs on another Python."""
+    python = other_python(minor)
+    if python is None:
+        pytest.skip(f"no python3.{minor} here")
+    exported = tmp_path / "exported.py"
+    exported.write_text(standalone(version(HONEST), []))
+    done = subprocess.run([python, "-I", str(exported), SENTENCES[0]], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["1"], done.stderr
+    assert "judged by skillkiln's sandbox on Python 3.11; on another Python its answers may differ" in done.stderr
+    same = run_file(exported, SENTENCES[0])
+    assert "RuntimeWarning" not in same.stderr

@@ -33,6 +33,8 @@ HOSTILE = Limits(wall_s=4.0, cpu_s=10, mem_mb=160, call_s=1.5, load_s=1.5, resul
 QUICK = Limits(wall_s=2.5, cpu_s=10, mem_mb=160, call_s=0.25, load_s=1.0, result_bytes=1 << 20)
 
 TIMEOUT_ERR = r"timeout: one call ran past its time bound"
+SHARED_REFUSED = (r"exception: AttributeError: a skill may set attributes only on its own functions, classes, their "
+                  r"instances and modules, not on a ")
 MEMORY_OR_TIMEOUT = r"memory: MemoryError|timeout: one call ran past its time bound"  # whichever bound comes first
 DEADLINE = r"timeout: the run passed its 2\.5 s deadline and was killed"
 # the clock's CPU watchdog (a call that never returns to Python, or swallows the clock's exception),
@@ -524,7 +526,8 @@ PROGRAMS: list[Program] = [
         "def solve(text):\n    @functools.singledispatch\n    def f(x):\n        return 0\n\n"
         "    def g(x: 'keep(().__class__.__mro__[1].__subclasses__())'):\n        return 1\n\n"
         "    f.register(g)\n    return len(FOUND)\n",
-        static="restricted", guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'singledispatch'"),
+        # its .register is refused at load (it changes state every program shares), before singledispatch is missed
+        static="restricted", guarded=Fail(r"load: forbidden: attribute 'register' is not allowed in a skill \(line 19\)"),
         contained=Pred((1,)),
     ),
     Program(
@@ -598,6 +601,45 @@ PROGRAMS: list[Program] = [
         "class Stuck(Exception):\n    def __str__(self):\n        while True:\n            pass\n\n\ndef solve(text):\n    raise Stuck()\n",
         static="restricted", guarded=Err(TIMEOUT_ERR), contained=Err(TIMEOUT_ERR), local=Err(TIMEOUT_ERR),
         limits=QUICK,
+    ),
+    Program(
+        "shared_class_hook", "rebinds a method of a standard-library class every program in the interpreter shares "
+        "(export audit: a program that imported the export ran it on os.environ)",
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n"
+        "    return 1 if {}.get('x') is None else 0\n",
+        static=None, guarded=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"), contained=Pred((1,)),
+        local=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"),
+    ),
+    Program(
+        "shared_class_hook_alias", "the same through an alias and a deletion, past the static gate",
+        "import string\n\nKINDS = [string.Template]\n\n\ndef solve(text):\n    del KINDS[0].delimiter\n    return 1\n",
+        static=None, guarded=Err(SHARED_REFUSED + r"type of string"), contained=Pred((1,)),
+    ),
+    Program(
+        "abc_register", "registers str as a Mapping for the whole interpreter",
+        "import collections.abc\n\n\ndef solve(text):\n    collections.abc.Mapping.register(str)\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        static="restricted", guarded=Fail(r"load: forbidden: attribute 'register' is not allowed in a skill \(line 5\)"),
+        contained=Pred((1,)),
+    ),
+    Program(
+        "own_attributes", "sets attributes on its own class, instance, function and module copy: allowed",
+        "import re\n\n\nclass Counter:\n    pass\n\n\ndef helper():\n    return 0\n\n\n"
+        "def solve(text):\n    box = Counter()\n    box.n = len(text)\n    Counter.seen = True\n    helper.calls = 1\n"
+        "    re.mine = 2\n    del box.n\n    return 1 if Counter.seen and helper.calls and re.mine == 2 else 0\n",
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
+    ),
+    Program(
+        "guard_name_taken", "binds the write guard's own name to let every write through",
+        "__skillkiln_write__ = lambda obj: obj\n\n\ndef solve(text):\n    return 1\n",
+        static="restricted", guarded=Fail(r"load: forbidden: the name '__skillkiln_write__' is the harness's \(line 1\)"),
+        contained=Pred((1,)),
+    ),
+    Program(
+        "prints_labels", "prints a forged label (in an export, the same stdout as its answers)",
+        "def solve(text):\n    print(0)\n    return 1\n",
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
     ),
 ]
 
