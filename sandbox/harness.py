@@ -472,13 +472,38 @@ def check_tree(tree: ast.AST) -> None:
 
 class GuardWrites(ast.NodeTransformer):
     """`obj.attr = value`, `obj.attr += value` and `del obj.attr` become the same on WRITE_GUARD(obj), which
-    lets them through only for what the skill made (make_builtins: guarded_write)."""
+    lets them through only for what the skill made (make_builtins: guarded_write). In a class body the guard is
+    fetched by a lambda: a class body looks a name up in its own namespace first, which a metaclass's
+    __prepare__ fills as it likes (a second export audit: it handed the body a guard that let anything
+    through), where a lambda's body looks in the globals, then the builtins."""
+
+    def __init__(self) -> None:
+        self.in_class = [False]  # whether the code being visited runs in a class body
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        for child in (*node.bases, *node.keywords, *node.decorator_list):  # run where the class statement is
+            self.visit(child)
+        self.in_class.append(True)
+        node.body = [self.visit(statement) for statement in node.body]
+        self.in_class.pop()
+        return node
+
+    def in_function(self, node: ast.AST) -> ast.AST:
+        self.in_class.append(False)
+        self.generic_visit(node)
+        self.in_class.pop()
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = in_function
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.Attribute:
         self.generic_visit(node)
         if isinstance(node.ctx, (ast.Store, ast.Del)):
-            node.value = ast.copy_location(
-                ast.Call(func=ast.Name(id=WRITE_GUARD, ctx=ast.Load()), args=[node.value], keywords=[]), node.value)
+            guard: ast.expr = ast.Name(id=WRITE_GUARD, ctx=ast.Load())
+            if self.in_class[-1]:
+                no_arguments = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
+                guard = ast.Call(func=ast.Lambda(args=no_arguments, body=guard), args=[], keywords=[])
+            node.value = ast.copy_location(ast.Call(func=guard, args=[node.value], keywords=[]), node.value)
         return node
 
 

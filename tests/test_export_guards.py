@@ -230,12 +230,22 @@ print(json.dumps([outcome, collections.abc.Mapping.get is before]))
 """
 
 
-def test_an_imported_export_cannot_hook_what_its_program_shares(tmp_path):
+HOOKS = {
+    "plain": "import collections.abc\n\n\ndef solve(text):\n"
+             "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
+    # a second export audit: a metaclass's __prepare__ filled the class body's namespace with its own guard
+    "in a class body": "import collections.abc\n\n\ndef solve(text):\n"
+                       "    meta = type('M', (type,), {'__prepare__': lambda n, b, **k: {'__skillkiln_write__': lambda o: o}})\n"
+                       "    class Hook(meta('Base', (), {})):\n"
+                       "        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
+}
+
+
+@pytest.mark.parametrize("hook", sorted(HOOKS))
+def test_an_imported_export_cannot_hook_what_its_program_shares(hook, tmp_path):
     """F4: a skill set collections.abc.Mapping.get, and a program that imported its export ran the hook on its
     own os.environ (read a secret, planted a bash function). A skill sets attributes only on what it made."""
-    hook = ("import collections.abc\n\n\ndef solve(text):\n"
-            "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n")
-    (tmp_path / "exported.py").write_text(standalone(version(hook), []))
+    (tmp_path / "exported.py").write_text(standalone(version(HOOKS[hook]), []))
     (tmp_path / "host.py").write_text(HOST)
     done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
                           text=True, timeout=60)

@@ -637,6 +637,23 @@ PROGRAMS: list[Program] = [
         contained=Pred((1,)),
     ),
     Program(
+        "prepare_guard_override", "a metaclass's __prepare__ (a string key to type()) puts its own write guard in a "
+        "class body's namespace, which a class body reads first (second export audit)",
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    meta = type('Meta', (type,), {'__prepare__': lambda name, bases, **kw: {'__skillkiln_write__': lambda o: o}})\n"
+        "    base = meta('Base', (), {})\n\n"
+        "    class Hook(base):\n        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n\n"
+        "    return 1 if {}.get('x') is None else 0\n",
+        static=None, guarded=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"), contained=Pred((1,)),
+        local=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"),
+    ),
+    Program(
+        "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
+        "class Settings:\n    pass\n\n\nclass Body:\n    Settings.limit = 3\n    size = 1\n\n\n"
+        "def solve(text):\n    class Local:\n        Settings.seen = True\n    return 1 if Settings.limit == 3 and Settings.seen else 0\n",
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
+    ),
+    Program(
         "prints_labels", "prints a forged label (in an export, the same stdout as its answers)",
         "def solve(text):\n    print(0)\n    return 1\n",
         static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
