@@ -119,6 +119,12 @@ SHARED_STATE_ATTRIBUTES = frozenset({"register"})
 # Every attribute store or deletion in a skill goes through this builtin (load_code), which lets a skill change
 # only what it made itself; a skill may not name it
 WRITE_GUARD = "__skillkiln_write__"
+# Hooks of class creation and of isinstance: a skill's subclass of a standard-library ABC with its own
+# __subclasshook__ made str a Mapping for the whole interpreter, and a metaclass's __prepare__ fills a class
+# body's namespace (a second export audit). Refused wherever a skill names one: a def, a name, a keyword or a
+# string (type()'s third argument); a name built at run time still gets through (open)
+CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
+                         "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__"})
 
 
 def refused_attribute(name: str) -> bool:
@@ -466,8 +472,15 @@ def check_tree(tree: ast.AST) -> None:
                 what = "a private module" if isinstance(node, (ast.Import, ast.ImportFrom)) else "attribute"
                 raise Forbidden(f"{what} {name!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')})")
         identifiers = [getattr(node, field, None) for field in ("id", "arg", "name", "asname", "rest")]
-        if WRITE_GUARD in identifiers + list(getattr(node, "names", None) or []):  # Global, Nonlocal hold names
+        identifiers += list(getattr(node, "names", None) or [])  # Global, Nonlocal hold names
+        if WRITE_GUARD in identifiers:
             raise Forbidden(f"the name {WRITE_GUARD!r} is the harness's (line {getattr(node, 'lineno', '?')})")
+        if isinstance(node, ast.Constant) and type(node.value) is str:
+            identifiers.append(node.value)
+        hook = next((name for name in identifiers if type(name) is str and name in CLASS_HOOKS), None)
+        if hook:
+            raise Forbidden(f"{hook!r} is not allowed in a skill: a hook of class creation or isinstance reaches "
+                            f"classes the skill did not make (line {getattr(node, 'lineno', '?')})")
 
 
 class GuardWrites(ast.NodeTransformer):

@@ -33,6 +33,11 @@ HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for
 # attributes a template names ("{0.__globals__}") with the real getattr. f-strings do not.
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
 SHARED_STATE_ATTRIBUTES = frozenset({"register"})  # the same as in sandbox/harness.py
+# The same set as CLASS_HOOKS in sandbox/harness.py (a test holds them equal): hooks of class creation and of
+# isinstance, refused as a def, a name, a keyword or a string (a subclass of a standard-library ABC with its own
+# __subclasshook__, made with type(), changed isinstance for the whole interpreter)
+CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
+                         "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__"})
 # The same set as UNSAFE_BUILTINS in sandbox/harness.py (a test holds them equal): builtins a skill does
 # not have in the sandbox. Named anyway, one raises NameError there and is the real builtin anywhere
 # else, so `try: open except NameError:` tells a skill where it runs (honest in the gate, anything in
@@ -119,7 +124,7 @@ def check_source(
                 hint = "; a stored skill is imported as `from skills import NAME` when the run or check names it with --library" \
                     if name.split(".")[0] == "skills" else ""
                 return StaticResult(False, "import", f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))}){hint}")
-    walk = attribute_walk(tree, set(allowed_imports)) or builtin_outside(tree)
+    walk = attribute_walk(tree, set(allowed_imports)) or builtin_outside(tree) or class_hook(tree)
     if walk:
         return StaticResult(False, "restricted", walk)
     opaque = opaque_data(tree)
@@ -233,6 +238,19 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
         if isinstance(value, types.ModuleType) and not inside(value, base.__name__.split(".")[0]):
             return (f"attribute {node.attr!r} (line {node.lineno}) walks from the module {base.__name__} "
                     f"into the module {value.__name__}")
+    return ""
+
+
+def class_hook(tree: ast.AST) -> str:
+    """Why the code names a hook of class creation or of isinstance (CLASS_HOOKS), or ""."""
+    for node in ast.walk(tree):
+        names = [getattr(node, field, None) for field in ("id", "arg", "name", "asname")]
+        if isinstance(node, ast.Constant):
+            names.append(node.value)
+        hook = next((name for name in names if type(name) is str and name in CLASS_HOOKS), None)
+        if hook:
+            return (f"{hook!r} (line {getattr(node, 'lineno', '?')}): a hook of class creation or isinstance reaches "
+                    "classes the skill did not make")
     return ""
 
 

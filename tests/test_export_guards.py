@@ -235,7 +235,8 @@ HOOKS = {
              "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
     # a second export audit: a metaclass's __prepare__ filled the class body's namespace with its own guard
     "in a class body": "import collections.abc\n\n\ndef solve(text):\n"
-                       "    meta = type('M', (type,), {'__prepare__': lambda n, b, **k: {'__skillkiln_write__': lambda o: o}})\n"
+                       "    hook = '__' + 'prepare' + '__'\n"  # built: the string '__prepare__' is refused
+                       "    meta = type('M', (type,), {hook: lambda n, b, **k: {'__skillkiln_write__': lambda o: o}})\n"
                        "    class Hook(meta('Base', (), {})):\n"
                        "        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
 }

@@ -90,6 +90,7 @@ def test_the_static_gate_hides_what_the_harness_hides():
     assert static.HIDDEN_MODULE_ATTRIBUTES == harness().HIDDEN_MODULE_ATTRIBUTES
     assert static.FORMAT_ATTRIBUTES == harness().FORMAT_ATTRIBUTES
     assert static.UNSAFE_BUILTINS == harness().UNSAFE_BUILTINS
+    assert static.CLASS_HOOKS == harness().CLASS_HOOKS
 
 
 @pytest.mark.parametrize("raw, failure", [

@@ -640,12 +640,25 @@ PROGRAMS: list[Program] = [
         "prepare_guard_override", "a metaclass's __prepare__ (a string key to type()) puts its own write guard in a "
         "class body's namespace, which a class body reads first (second export audit)",
         "import collections.abc\n\n\ndef solve(text):\n"
-        "    meta = type('Meta', (type,), {'__prepare__': lambda name, bases, **kw: {'__skillkiln_write__': lambda o: o}})\n"
+        "    hook = '__' + 'prepare' + '__'  # built, as the string '__prepare__' is refused\n"
+        "    meta = type('Meta', (type,), {hook: lambda name, bases, **kw: {'__skillkiln_write__': lambda o: o}})\n"
         "    base = meta('Base', (), {})\n\n"
         "    class Hook(base):\n        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n\n"
         "    return 1 if {}.get('x') is None else 0\n",
         static=None, guarded=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"), contained=Pred((1,)),
         local=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"),
+    ),
+    Program(
+        "subclasshook", "a subclass of Mapping whose __subclasshook__ (a string key to type()) makes str a Mapping "
+        "for the whole interpreter (second export audit)",
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    type('Evil', (collections.abc.Mapping,), {'__subclasshook__': classmethod(lambda cls, c: True),\n"
+        "         '__getitem__': None, '__iter__': None, '__len__': None})\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        static="restricted",
+        guarded=Fail(r"load: forbidden: '__subclasshook__' is not allowed in a skill: a hook of class creation or "
+                     r"isinstance reaches classes the skill did not make \(line 5\)"),
+        contained=Pred((1,)),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
