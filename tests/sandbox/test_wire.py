@@ -91,6 +91,7 @@ def test_the_static_gate_hides_what_the_harness_hides():
     assert static.FORMAT_ATTRIBUTES == harness().FORMAT_ATTRIBUTES
     assert static.UNSAFE_BUILTINS == harness().UNSAFE_BUILTINS
     assert static.CLASS_HOOKS == harness().CLASS_HOOKS
+    assert static.SHARED_STATE_ATTRIBUTES == harness().SHARED_STATE_ATTRIBUTES
 
 
 @pytest.mark.parametrize("raw, failure", [
