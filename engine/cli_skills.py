@@ -727,8 +727,9 @@ def skills_check(file: str, task: str, libraries: tuple[str, ...], text_col: str
     from sandbox.factory import open_backend
     from tasks import load_task
 
-    text = read_user_file(file, SKILL_FILE_CAP, "a skill file (an export holds its libraries too)")
-    from skills_store.export import embedded_libraries, export_format, skill_source, wrapper_problem
+    from skills_store.export import as_python_reads, embedded_libraries, export_format, skill_source, wrapper_problem
+
+    text = as_python_reads(read_user_file(file, SKILL_FILE_CAP, "a skill file (an export holds its libraries too)"))
 
     code, exported = skill_source(text)
     embedded = embedded_libraries(text) if exported else {}

@@ -183,6 +183,12 @@ def _after_docstring(libraries: list[tuple[str, str]]) -> str:
     return "\n\n" + GUARDS_START + guard_code() + libraries_block(libraries)
 
 
+def as_python_reads(text: str) -> str:
+    """TEXT with its line ends as Python reads a source file: \\r\\n and a lone \\r are \\n. A file saved with
+    Windows line ends is the same program; `skills check` reads it so."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def export_format(text: str) -> str:
     """"guarded" for an export `skills export` writes now, "legacy" for one written before the guards, else ""."""
     for name, start, end in (("guarded", SKILL_START, SKILL_END), ("legacy", legacy.SKILL_START, legacy.SKILL_END)):

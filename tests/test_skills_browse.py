@@ -175,6 +175,15 @@ def test_an_export_passes_skills_check_like_the_stored_code(filled, tmp_path):
     plain.write_text(HONEST)
     again = json.loads(run("skills", "check", str(plain), "--task", "cola", "--sandbox", "local", "--json").stdout)
     assert (verdict["accepted"], verdict["reasons"]) == (again["accepted"], again["reasons"])
+    # the same export saved with Windows line ends is the same program to python3, and to skills check (it was
+    # refused: "what follows the skill's code is not the block `skills export` writes")
+    windows = tmp_path / "windows.py"
+    windows.write_bytes(out.read_bytes().replace(b"\n", b"\r\n"))
+    crlf = run("skills", "check", str(windows), "--task", "cola", "--sandbox", "local", "--json")
+    assert crlf.returncode == done.returncode and json.loads(crlf.stdout)["reasons"] == verdict["reasons"], crlf.stderr
+    answers = [subprocess.run(["python3", "-I", str(f), "The cat sat on the mat."], capture_output=True, text=True).stdout
+               for f in (out, windows)]
+    assert answers[0] == answers[1] and answers[0].strip() in ("0", "1")
 
 
 def test_search_finds_by_description_and_code(filled):
