@@ -14,8 +14,8 @@ from datetime import date
 
 from engine.errors import SkillkilnError
 from engine.records import SkillVersion, selection_key
-from skills_store import export_legacy as legacy
 from sandbox.image import PYTHON
+from skills_store import export_legacy as legacy
 from skills_store.export_guards import guard_code, portable
 from skills_store.store import library_name, sha256
 
@@ -189,9 +189,13 @@ def as_python_reads(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# each format's markers around the skill's code
+MARKERS = {"guarded": (SKILL_START, SKILL_END), "legacy": (legacy.SKILL_START, legacy.SKILL_END)}
+
+
 def export_format(text: str) -> str:
     """"guarded" for an export `skills export` writes now, "legacy" for one written before the guards, else ""."""
-    for name, start, end in (("guarded", SKILL_START, SKILL_END), ("legacy", legacy.SKILL_START, legacy.SKILL_END)):
+    for name, (start, end) in MARKERS.items():
         at, to = text.find(start), text.find(end)
         if at >= 0 and to > at:
             return name
@@ -200,7 +204,7 @@ def export_format(text: str) -> str:
 
 def _parts(text: str, kind: str) -> tuple[str, str, str]:
     """An export's head (up to its skill's code), the code's part and the tail (from the end marker on)."""
-    start, end = (SKILL_START, SKILL_END) if kind == "guarded" else (legacy.SKILL_START, legacy.SKILL_END)
+    start, end = MARKERS[kind]
     at, to = text.find(start), text.find(end)
     return text[:at], text[at + len(start):to], text[to + len(end):]
 

@@ -61,14 +61,14 @@ def _carve(pool: list[Example]) -> tuple[Split, Split, Split]:
 
 
 def _task(name: str, train: Split, validation: Split, test: Split, source: str) -> Task:
-    examples = train.examples + validation.examples + test.examples
-    labels = tuple(sorted({e.label for e in examples}, key=repr))
+    counts = Counter(e.label for e in train.examples + validation.examples + test.examples)
+    labels = tuple(sorted(counts, key=repr))
     if len(labels) < 2:
         raise SkillkilnError(f"task {name} has fewer than two distinct labels; nothing to classify")
     return Task(name=name, kind="classification", description=f"Classify each text into one of {list(labels)}.",
                 labels=labels, train=train, validation=validation, test=test,
                 metric="mcc" if len(labels) == 2 else "accuracy", source=source,
-                notes=label_notes(Counter(e.label for e in examples)))
+                notes=label_notes(counts))
 
 
 MISSING_WORDS = {"na", "n/a", "nan", "null", "?"}  # a table's ways to write "no value", kept as text (a label)
