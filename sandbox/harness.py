@@ -122,7 +122,8 @@ WRITE_GUARD = "__skillkiln_write__"
 # Hooks of class creation and of isinstance: a skill's subclass of a standard-library ABC with its own
 # __subclasshook__ made str a Mapping for the whole interpreter, and a metaclass's __prepare__ fills a class
 # body's namespace (a second export audit). Refused wherever a skill names one: a def, a name, a keyword or a
-# string (type()'s third argument); a name built at run time still gets through (open)
+# string (check_tree), and as a key of any class the skill makes by calling type or a metaclass (make_type_guard),
+# which is where a name built at run time (`'__sub' + 'classhook__'`) would get in
 CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
                          "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__"})
 
@@ -130,6 +131,56 @@ CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__",
 def refused_attribute(name: str) -> bool:
     """A `_` name, a frame/code attribute, str.format or ABCMeta.register: never looked up by a skill."""
     return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES or name in SHARED_STATE_ATTRIBUTES
+
+
+def class_namespace(namespace):
+    """NAMESPACE as a class a skill makes may have it: a plain dict of plain str keys, none of them in CLASS_HOOKS.
+    Anything else is copied into a plain dict first, as type() would copy a dict subclass through its own keys()."""
+    if type(namespace) is not dict:
+        namespace = dict(namespace)
+    for key in namespace:
+        if type(key) is not str:  # a key object equal to '__subclasshook__' would be found by that name
+            raise TypeError("a class a skill makes must name its attributes with plain str")
+        if key in CLASS_HOOKS:
+            raise TypeError(f"{key!r} is not allowed in a skill: a hook of class creation or isinstance reaches "
+                            f"classes the skill did not make")
+    return namespace
+
+
+def make_type_guard():
+    """The `type` a skill sees. type(x), isinstance(x, type) and `class Meta(type)` work as with the real one,
+    but a class made by calling it, or a metaclass subclassing it, gets its namespace through class_namespace
+    first, and type(x) hands out no metaclass the skill did not make: for one (ABCMeta, the real type) it
+    gives this type, so every class a skill makes by a call is checked. (A class statement's namespace holds
+    only the names its body writes, which check_tree has read.) A second export audit: type('Evil', (Mapping,),
+    {'__sub' + 'classhook__': ...}) made str a Mapping for the whole interpreter, a program importing the
+    export too."""
+    real = type
+
+    class TypeGuard(real):
+        def __call__(cls, *args, **kwargs):
+            if cls is guarded:
+                if len(args) == 1 and not kwargs:
+                    found = real(args[0])
+                    foreign = real.__subclasscheck__(real, found) and not real.__subclasscheck__(guarded, found)
+                    return guarded if foreign else found
+                cls = real
+            if len(args) == 3:
+                args = (args[0], args[1], class_namespace(args[2]))
+            return real.__call__(cls, *args, **kwargs)
+
+        def __instancecheck__(cls, obj):
+            return real.__instancecheck__(real if cls is guarded else cls, obj)
+
+        def __subclasscheck__(cls, sub):
+            return real.__subclasscheck__(real if cls is guarded else cls, sub)
+
+    class guarded(real, metaclass=TypeGuard):
+        pass
+
+    guarded.__name__ = guarded.__qualname__ = "type"
+    guarded.__module__ = "builtins"
+    return guarded
 
 
 # Public module attributes that hand out arbitrary attribute lookups (string.Formatter's
@@ -594,6 +645,7 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
         return True
 
     safe["hasattr"] = safer_hasattr
+    safe["type"] = make_type_guard()
 
     def guarded_write(obj):
         """OBJ, if a skill may set or delete its attributes: a module it holds (its own, or its copies of the

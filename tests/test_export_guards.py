@@ -224,21 +224,24 @@ before = collections.abc.Mapping.get
 try:
     exported.solve("a text")
     outcome = "ran"
-except AttributeError as exc:
+except (AttributeError, TypeError) as exc:
     outcome = str(exc)
 print(json.dumps([outcome, collections.abc.Mapping.get is before]))
 """
 
 
-HOOKS = {
-    "plain": "import collections.abc\n\n\ndef solve(text):\n"
-             "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
-    # a second export audit: a metaclass's __prepare__ filled the class body's namespace with its own guard
-    "in a class body": "import collections.abc\n\n\ndef solve(text):\n"
-                       "    hook = '__' + 'prepare' + '__'\n"  # built: the string '__prepare__' is refused
-                       "    meta = type('M', (type,), {hook: lambda n, b, **k: {'__skillkiln_write__': lambda o: o}})\n"
-                       "    class Hook(meta('Base', (), {})):\n"
-                       "        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
+HOOKS = {  # the hook, and how its refusal begins
+    "plain": ("import collections.abc\n\n\ndef solve(text):\n"
+              "    collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
+              "a skill may set attributes only on its own"),
+    # a second export audit: a metaclass's __prepare__ filled the class body's namespace with its own guard;
+    # now refused where the metaclass is made, before the class body's guard (still fetched by a lambda)
+    "in a class body": ("import collections.abc\n\n\ndef solve(text):\n"
+                        "    hook = '__' + 'prepare' + '__'\n"  # built: the string '__prepare__' is refused
+                        "    meta = type('M', (type,), {hook: lambda n, b, **k: {'__skillkiln_write__': lambda o: o}})\n"
+                        "    class Hook(meta('Base', (), {})):\n"
+                        "        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n    return 1\n",
+                        "'__prepare__' is not allowed in a skill"),
 }
 
 
@@ -246,12 +249,46 @@ HOOKS = {
 def test_an_imported_export_cannot_hook_what_its_program_shares(hook, tmp_path):
     """F4: a skill set collections.abc.Mapping.get, and a program that imported its export ran the hook on its
     own os.environ (read a secret, planted a bash function). A skill sets attributes only on what it made."""
-    (tmp_path / "exported.py").write_text(standalone(version(HOOKS[hook]), []))
+    code, refusal = HOOKS[hook]
+    (tmp_path / "exported.py").write_text(standalone(version(code), []))
     (tmp_path / "host.py").write_text(HOST)
     done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
                           text=True, timeout=60)
     outcome, unchanged = json.loads(done.stdout)
-    assert unchanged and outcome.startswith("a skill may set attributes only on its own"), (outcome, done.stderr)
+    assert unchanged and outcome.startswith(refusal), (outcome, done.stderr)
+
+
+ISINSTANCE_HOST = """
+import collections.abc
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+try:
+    exported.solve("a text")
+    outcome = "ran"
+except TypeError as exc:
+    outcome = str(exc)
+print(json.dumps([outcome, isinstance("a", collections.abc.Mapping)]))
+"""
+
+
+@pytest.mark.parametrize("how", ["type()", "a metaclass"])
+def test_an_imported_export_cannot_change_what_isinstance_says(how, tmp_path):
+    """A second export audit, left open then: a subclass of Mapping made with type() and a __subclasshook__ whose
+    name is built at run time (no check of the source sees it) made str a Mapping for the program that imported
+    the export. Every class a skill makes by a call now has its namespace checked."""
+    make = ("type('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})" if how == "type()"
+            else "type(collections.abc.Mapping)('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})")
+    code = f"import collections.abc\n\n\ndef solve(text):\n    hook = '__sub' + 'classhook__'\n    {make}\n    return 1\n"
+    (tmp_path / "exported.py").write_text(standalone(version(code), []))
+    (tmp_path / "host.py").write_text(ISINSTANCE_HOST)
+    done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    outcome, str_is_a_mapping = json.loads(done.stdout)
+    assert not str_is_a_mapping and outcome.startswith("'__subclasshook__' is not allowed in a skill"), (outcome, done.stderr)
 
 
 def other_python(minor: int) -> str | None:

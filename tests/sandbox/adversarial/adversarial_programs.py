@@ -52,6 +52,11 @@ def forbidden(attribute: str) -> "Fail":
     return Fail(rf"load: forbidden: attribute '{attribute}' is not allowed in a skill \(line \d+\)")
 
 
+def class_hook(name: str) -> str:
+    return (rf"exception: TypeError: '{name}' is not allowed in a skill: a hook of class creation or isinstance "
+            r"reaches classes the skill did not make")
+
+
 def no_builtin(name: str) -> "Err":
     return Err(rf"exception: NameError: name '{name}' is not defined")
 
@@ -645,8 +650,8 @@ PROGRAMS: list[Program] = [
         "    base = meta('Base', (), {})\n\n"
         "    class Hook(base):\n        collections.abc.Mapping.get = lambda self, key, default=None: 'HOOKED'\n\n"
         "    return 1 if {}.get('x') is None else 0\n",
-        static=None, guarded=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"), contained=Pred((1,)),
-        local=Err(SHARED_REFUSED + r"ABCMeta of collections\.abc"),
+        # refused now where the metaclass is made (type()'s namespace); the class-body guard stays as a second wall
+        static=None, guarded=Err(class_hook("__prepare__")), contained=Pred((1,)), local=Err(class_hook("__prepare__")),
     ),
     Program(
         "subclasshook", "a subclass of Mapping whose __subclasshook__ (a string key to type()) makes str a Mapping "
@@ -659,6 +664,48 @@ PROGRAMS: list[Program] = [
         guarded=Fail(r"load: forbidden: '__subclasshook__' is not allowed in a skill: a hook of class creation or "
                      r"isinstance reaches classes the skill did not make \(line 5\)"),
         contained=Pred((1,)),
+    ),
+    Program(
+        "subclasshook_built_name", "the subclasshook program with the hook's name built at run time, which no "
+        "check of the source sees (second export audit, left open then)",
+        "import collections.abc\n\n\ndef solve(text):\n    hook = '__sub' + 'classhook__'\n"
+        "    type('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True),\n"
+        "         '__getitem__': None, '__iter__': None, '__len__': None})\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        static=None, guarded=Err(class_hook("__subclasshook__")), contained=Pred((1,)),
+        local=Err(class_hook("__subclasshook__")),
+    ),
+    Program(
+        "subclasscheck_metaclass", "calls the metaclass of Mapping (type(Mapping), ABCMeta) to make a metaclass "
+        "whose __subclasscheck__, named at run time, Mapping's own check would reach through a subclass",
+        "import collections.abc\n\n\ndef solve(text):\n    abc_meta = type(collections.abc.Mapping)\n"
+        "    meta = abc_meta('Meta', (abc_meta,), {'__subclass' + 'check__': lambda cls, c: True})\n"
+        "    meta('Evil', (collections.abc.Mapping,), {})\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        static=None, guarded=Err(class_hook("__subclasscheck__")), contained=Pred((1,)),
+        local=Err(class_hook("__subclasscheck__")),
+    ),
+    Program(
+        "hook_through_dict_keys", "hands type() a dict subclass whose keys() names a hook its storage does not "
+        "hold (type() copies a dict subclass through keys())",
+        "import collections.abc\n\n\nclass Namespace(dict):\n    def keys(self):\n"
+        "        return ['__sub' + 'classhook__']\n\n    def __iter__(self):\n        return iter(self.keys())\n\n"
+        "    def __getitem__(self, key):\n        return classmethod(lambda cls, c: True)\n\n\n"
+        "def solve(text):\n    type('Evil', (collections.abc.Mapping,), Namespace(plain=1))\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        # RestrictedPython refuses defining `__iter__`; the harness alone must hold
+        static="restricted", guarded=Err(class_hook("__subclasshook__")), contained=Pred((1,)),
+        local=Err(class_hook("__subclasshook__")),
+    ),
+    Program(
+        "type_as_usual", "uses type() and metaclasses as honest code does: allowed",
+        "class Meta(type):\n    pass\n\n\nMade = Meta('Made', (), {})\n\n\ndef solve(text):\n"
+        "    point = type('Point', (), {'x': 1})\n"
+        "    checks = [type(3) is int, type(int) is type, type(type) is type, isinstance(int, type),\n"
+        "              not isinstance(3, type), issubclass(Meta, type), type(Made) is Meta, point().x == 1,\n"
+        "              type(Meta('Other', (), {'y': 2})) is Meta, repr(type) == \"<class 'type'>\"]\n"
+        "    return 1 if all(checks) else 0\n",
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
