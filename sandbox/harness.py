@@ -114,8 +114,9 @@ FRAME_ATTRIBUTES = frozenset({
 # with the real getattr, out of the guards' sight: refused like `_` attributes (use f-strings).
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
 # ABCMeta.register changes what isinstance() says of a class the whole interpreter shares (Mapping.register(str)):
-# in an export, the program that imports it too (export audit)
-SHARED_STATE_ATTRIBUTES = frozenset({"register"})
+# in an export, the program that imports it too (export audit). type.mro(type)[1] is the real type, whose calls
+# no guard sees, and X.mro() hands out every metaclass and base class (third export audit)
+SHARED_STATE_ATTRIBUTES = frozenset({"register", "mro"})
 # Every attribute store or deletion in a skill goes through this builtin (load_code), which lets a skill change
 # only what it made itself; a skill may not name it
 WRITE_GUARD = "__skillkiln_write__"
@@ -133,11 +134,39 @@ def refused_attribute(name: str) -> bool:
     return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES or name in SHARED_STATE_ATTRIBUTES
 
 
+# Methods by which a cache finds an object as a key. Some such caches every program in the interpreter shares:
+# the ABCs' of the classes isinstance() has answered for, re's of its compiled patterns and templates. A skill
+# may not make a metaclass, or a subclass of a value type, that has its own: its classes or values would find
+# another program's entries (third export audit: isinstance(5, Iterable) said yes, and re's cached pattern for
+# '[a-z]+' matched '../etc/passwd', in a program that imported the export)
+KEY_METHODS = frozenset({"__eq__", "__ne__", "__hash__"})
+VALUE_TYPES = (str, bytes, int, float, complex, tuple, frozenset)
+
+
+def check_made_class(made, plain=(object, type, bool) + VALUE_TYPES, mro=type.__dict__["__mro__"],
+                     namespace=type.__dict__["__dict__"]):
+    """MADE (a class a skill has just made, or whatever its metaclass gave back), if it may have it: no metaclass
+    and no subclass of VALUE_TYPES with KEY_METHODS of its own or from a base the skill made. PLAIN: the classes
+    whose own KEY_METHODS are the interpreter's. MRO and NAMESPACE read a class's own, whatever a metaclass of
+    the skill's says its __mro__ and __dict__ are."""
+    if not issubclass(type(made), type) or not issubclass(made, (type,) + VALUE_TYPES):
+        return made
+    for base in mro.__get__(made):
+        own = sorted(KEY_METHODS.intersection(namespace.__get__(base))) if base not in plain else []
+        if own:
+            what = "metaclass" if issubclass(made, type) else "subclass of " + next(
+                t.__name__ for t in VALUE_TYPES if issubclass(made, t))
+            raise TypeError(f"a skill may not make a {what} with its own {own[0]}: caches every program shares "
+                            f"(the ABCs', re's) would take its values for others")
+    return made
+
+
 def class_namespace(namespace):
     """NAMESPACE as a class a skill makes may have it: a plain dict of plain str keys, none of them in CLASS_HOOKS.
-    Anything else is copied into a plain dict first, as type() would copy a dict subclass through its own keys()."""
-    if type(namespace) is not dict:
-        namespace = dict(namespace)
+    Always a fresh copy, which the skill cannot reach: a finaliser run by the garbage collector between this
+    check and type()'s own copy put a hook into the dict it had handed over (third export audit). A dict subclass
+    is copied through its keys(), as type() would copy it."""
+    namespace = dict(namespace)
     for key in namespace:
         if type(key) is not str:  # a key object equal to '__subclasshook__' would be found by that name
             raise TypeError("a class a skill makes must name its attributes with plain str")
@@ -165,9 +194,12 @@ def make_type_guard():
                     foreign = real.__subclasscheck__(real, found) and not real.__subclasscheck__(guarded, found)
                     return guarded if foreign else found
                 cls = real
-            if len(args) == 3:
-                args = (args[0], args[1], class_namespace(args[2]))
-            return real.__call__(cls, *args, **kwargs)
+            if len(args) != 3:
+                return real.__call__(cls, *args, **kwargs)
+            namespace = class_namespace(args[2])
+            # type() names the module a class is made in after the code calling it, which here is this code
+            namespace.setdefault("__module__", sys._getframe(1).f_globals.get("__name__"))
+            return check_made_class(real.__call__(cls, args[0], args[1], namespace, **kwargs))
 
         def __instancecheck__(cls, obj):
             return real.__instancecheck__(real if cls is guarded else cls, obj)
@@ -585,7 +617,55 @@ def module_copy(module, root: str):
                 continue
             value = module_copy(value, root)
         copy.__dict__[key] = value
+    if name == "re":
+        copy.__dict__.update(re_functions(module))
     return copy
+
+
+def plain_flags(flags):
+    """FLAGS as an int of exactly that type: re caches a compiled pattern under its flags, and a flags object whose
+    __eq__ and __hash__ lie (with __and__ and __or__, re asks no more) took another program's entry."""
+    if not isinstance(flags, int):
+        raise TypeError(f"re's flags must be an int in a skill, not {type(flags).__name__}")
+    return int.__index__(flags)
+
+
+def re_functions(re):
+    """re's functions that compile and cache patterns, as a skill's copy of re has them: flags made plain first.
+    (A pattern or a replacement is a str or bytes, whose subclasses may not lie: check_made_class.)"""
+    def compile(pattern, flags=0):
+        return re.compile(pattern, plain_flags(flags))
+
+    def search(pattern, string, flags=0):
+        return re.search(pattern, string, plain_flags(flags))
+
+    def match(pattern, string, flags=0):
+        return re.match(pattern, string, plain_flags(flags))
+
+    def fullmatch(pattern, string, flags=0):
+        return re.fullmatch(pattern, string, plain_flags(flags))
+
+    def split(pattern, string, maxsplit=0, flags=0):
+        return re.split(pattern, string, maxsplit, plain_flags(flags))
+
+    def findall(pattern, string, flags=0):
+        return re.findall(pattern, string, plain_flags(flags))
+
+    def finditer(pattern, string, flags=0):
+        return re.finditer(pattern, string, plain_flags(flags))
+
+    def sub(pattern, repl, string, count=0, flags=0):
+        return re.sub(pattern, repl, string, count, plain_flags(flags))
+
+    def subn(pattern, repl, string, count=0, flags=0):
+        return re.subn(pattern, repl, string, count, plain_flags(flags))
+
+    def template(pattern, flags=0):
+        return re.template(pattern, plain_flags(flags))
+
+    functions = {"compile": compile, "search": search, "match": match, "fullmatch": fullmatch, "split": split,
+                 "findall": findall, "finditer": finditer, "sub": sub, "subn": subn, "template": template}
+    return {name: function for name, function in functions.items() if hasattr(re, name)}
 
 
 # Made once, in the server; a child fills in (rather than copies) its own forked copy of them, so
@@ -646,6 +726,12 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
 
     safe["hasattr"] = safer_hasattr
     safe["type"] = make_type_guard()
+    build_class = builtins.__build_class__
+
+    def guarded_build_class(*args, **kwargs):  # a class statement
+        return check_made_class(build_class(*args, **kwargs))
+
+    safe["__build_class__"] = guarded_build_class
 
     def guarded_write(obj):
         """OBJ, if a skill may set or delete its attributes: a module it holds (its own, or its copies of the

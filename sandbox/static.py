@@ -32,7 +32,12 @@ HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for
 # The same as FORMAT_ATTRIBUTES in sandbox/harness.py: str.format and format_map look up the
 # attributes a template names ("{0.__globals__}") with the real getattr. f-strings do not.
 FORMAT_ATTRIBUTES = frozenset({"format", "format_map"})
-SHARED_STATE_ATTRIBUTES = frozenset({"register"})  # the same as in sandbox/harness.py
+# The same set as SHARED_STATE_ATTRIBUTES in sandbox/harness.py (a test holds them equal), each with why
+SHARED_STATE_WHY = {
+    "register": "ABCMeta.register changes what isinstance() says for every program in the interpreter",
+    "mro": "type.mro(type) hands out the real type, and X.mro() every metaclass, whose calls no guard sees",
+}
+SHARED_STATE_ATTRIBUTES = frozenset(SHARED_STATE_WHY)
 # The same set as CLASS_HOOKS in sandbox/harness.py (a test holds them equal): hooks of class creation and of
 # isinstance, refused as a def, a name, a keyword or a string (a subclass of a standard-library ABC with its own
 # __subclasshook__, made with type(), changed isinstance for the whole interpreter)
@@ -231,8 +236,7 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
             return (f"attribute {node.attr!r} (line {node.lineno}): str.{node.attr} looks up whatever attributes its "
                     "template names; use an f-string")
         if node.attr in SHARED_STATE_ATTRIBUTES:
-            return (f"attribute {node.attr!r} (line {node.lineno}): ABCMeta.register changes what isinstance() says "
-                    "for every program in the interpreter")
+            return f"attribute {node.attr!r} (line {node.lineno}): {SHARED_STATE_WHY[node.attr]}"
         base = named_module(node.value)
         value = getattr(base, node.attr, None) if base is not None else None
         if isinstance(value, types.ModuleType) and not inside(value, base.__name__.split(".")[0]):

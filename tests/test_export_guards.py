@@ -291,6 +291,75 @@ def test_an_imported_export_cannot_change_what_isinstance_says(how, tmp_path):
     assert not str_is_a_mapping and outcome.startswith("'__subclasshook__' is not allowed in a skill"), (outcome, done.stderr)
 
 
+CACHES_HOST = """
+import collections.abc
+import json
+import re
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+try:
+    outcome = repr(exported.solve("a text"))
+except TypeError as exc:
+    outcome = str(exc)
+print(json.dumps([outcome, {
+    "isinstance(5, Iterable)": isinstance(5, collections.abc.Iterable),
+    "isinstance('a', Mapping)": isinstance("a", collections.abc.Mapping),
+    "re.match('abc', 'ABC')": bool(re.match("abc", "ABC")),
+    "a template's sub()": re.compile("(a)").sub(r"\\1", "a"),
+}]))
+"""
+CACHES_UNTOUCHED = {"isinstance(5, Iterable)": False, "isinstance('a', Mapping)": False,
+                    "re.match('abc', 'ABC')": False, "a template's sub()": "a"}
+# a third export audit: caches the whole interpreter shares, found with keys whose __eq__ and __hash__ lie
+CACHE_ATTACKS = {
+    "the ABCs' caches": (  # a metaclass that makes its class int's twin: isinstance(5, Iterable) said yes
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    meta = type('Meta', (type,), {'__eq__': lambda cls, other: True, '__hash__': lambda cls: hash(int)})\n"
+        "    issubclass(meta('Evil', (), {'__iter__': lambda self: iter(())}), collections.abc.Iterable)\n"
+        "    return 1\n",
+        "a skill may not make a metaclass with its own __eq__"),
+    "re's pattern cache": (  # a flags object filed IGNORECASE under the program's 'abc'
+        "import re\n\n\ndef solve(text):\n"
+        "    flags = type('Flags', (), {'__eq__': lambda self, other: True, '__hash__': lambda self: 0,\n"
+        "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
+        "                               '__or__': lambda self, other: 2 | other, '__ror__': lambda self, other: 2 | other})\n"
+        "    re.compile('abc', flags())\n    return 1\n",
+        "re's flags must be an int in a skill, not Flags"),
+    "re's template cache": (  # a str whose __eq__ and __hash__ are r'\\1's: the program's sub() used its template
+        "import re\n\n\ndef solve(text):\n"
+        "    liar = type('Liar', (str,), {'__eq__': lambda self, other: True, '__hash__': lambda self: hash(r'\\1')})\n"
+        "    re.compile('(a)').sub(liar(r'\\1\\1'), 'a')\n    return 1\n",
+        "a skill may not make a subclass of str with its own __eq__"),
+    "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
+        "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
+        "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"
+        "def solve(text):\n    litter = type('Litter', (), {'__del__': finalise, '__module__': 'skill'})\n    keep = []\n"
+        "    for i in range(20000):\n        namespace = {'n': i}\n        CURRENT[0] = namespace\n"
+        "        item = litter()\n        item.me = item\n        item = None\n"
+        "        keep.append([[] for _ in range(i % 37)])\n"
+        "        try:\n            made = type('Evil', (collections.abc.Mapping,), namespace)\n"
+        "        except TypeError:\n            continue\n"
+        "        if issubclass(str, made):\n            return i\n    return -1\n",
+        "-1"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(CACHE_ATTACKS))
+def test_an_imported_export_cannot_poison_what_its_program_caches(attack, tmp_path):
+    """What a skill leaves in a cache its program shares (the ABCs', re's) is found by the program's own keys when
+    the skill's keys lie: such keys are refused as they are made, and re's flags are made plain ints."""
+    code, refusal = CACHE_ATTACKS[attack]
+    (tmp_path / "exported.py").write_text(standalone(version(code), []))
+    (tmp_path / "host.py").write_text(CACHES_HOST)
+    done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    outcome, seen = json.loads(done.stdout)
+    assert seen == CACHES_UNTOUCHED and outcome.startswith(refusal), (outcome, seen, done.stderr)
+
+
 def other_python(minor: int) -> str | None:
     """A working python3.MINOR on this machine (on PATH, or one pyenv installed), or None."""
     candidates = [shutil.which(f"python3.{minor}"), *map(str, Path("/root/.pyenv/versions").glob(f"3.{minor}.*/bin/python3"))]

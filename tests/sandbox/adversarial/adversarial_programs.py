@@ -57,6 +57,11 @@ def class_hook(name: str) -> str:
             r"reaches classes the skill did not make")
 
 
+def made_class(what: str, method: str) -> str:
+    return (rf"exception: TypeError: a skill may not make a {what} with its own {method}: caches every program "
+            r"shares \(the ABCs', re's\) would take its values for others")
+
+
 def no_builtin(name: str) -> "Err":
     return Err(rf"exception: NameError: name '{name}' is not defined")
 
@@ -582,8 +587,9 @@ PROGRAMS: list[Program] = [
         contained=Err(r"type: returned Liar, not a label"), local=Err(r"type: returned Liar, not a label"),
     ),
     Program(
-        "hostile_index", "an int subclass with a lying __index__ and __eq__",
-        "EvilInt = type('EvilInt', (int,), {'__index__': lambda self: 10**100, '__eq__': lambda self, o: True})\n\n\n"
+        "hostile_index", "an int subclass with a lying __index__ and __int__ (one with its own __eq__ is refused "
+        "as it is made: str_key_methods)",
+        "EvilInt = type('EvilInt', (int,), {'__index__': lambda self: 10**100, '__int__': lambda self: 1})\n\n\n"
         "def solve(text):\n    return EvilInt(1)\n",
         static=None, guarded=Err(r"type: returned EvilInt, not a label"),
         contained=Err(r"type: returned EvilInt, not a label"), local=Err(r"type: returned EvilInt, not a label"),
@@ -700,12 +706,52 @@ PROGRAMS: list[Program] = [
     Program(
         "type_as_usual", "uses type() and metaclasses as honest code does: allowed",
         "class Meta(type):\n    pass\n\n\nMade = Meta('Made', (), {})\n\n\ndef solve(text):\n"
-        "    point = type('Point', (), {'x': 1})\n"
+        "    point = type('Point', (), {'x': 1})\n    made = point()\n    made.y = 2\n"  # the skill's own class
         "    checks = [type(3) is int, type(int) is type, type(type) is type, isinstance(int, type),\n"
         "              not isinstance(3, type), issubclass(Meta, type), type(Made) is Meta, point().x == 1,\n"
-        "              type(Meta('Other', (), {'y': 2})) is Meta, repr(type) == \"<class 'type'>\"]\n"
+        "              type(Meta('Other', (), {'y': 2})) is Meta, repr(type) == \"<class 'type'>\",\n"
+        "              made.y == 2, repr(point) == \"<class 'skill.Point'>\"]\n"
         "    return 1 if all(checks) else 0\n",
         static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
+    ),
+    Program(
+        "mro_real_type", "type.mro(type)[-2] is the real type, whose calls no guard sees: the built-name hook again "
+        "(third export audit)",
+        "import collections.abc\n\n\ndef solve(text):\n    real = type.mro(type)[-2]\n"
+        "    real('Evil', (collections.abc.Mapping,), {'__sub' + 'classhook__': classmethod(lambda cls, c: True)})\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        static="restricted", guarded=forbidden("mro"), contained=Pred((1,)), local=forbidden("mro"),
+    ),
+    Program(
+        "metaclass_key_methods", "a metaclass whose __eq__ and __hash__ make its class int's twin in the ABCs' "
+        "caches: isinstance(5, Iterable) says yes (third export audit)",
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    meta = type('Meta', (type,), {'__eq__': lambda cls, other: True, '__hash__': lambda cls: hash(int)})\n"
+        "    issubclass(meta('Evil', (), {'__iter__': lambda self: iter(())}), collections.abc.Iterable)\n"
+        "    return 1 if isinstance(5, collections.abc.Iterable) else 0\n",
+        static="restricted", guarded=Err(made_class("metaclass", "__eq__")), contained=Pred((1,)),
+        local=Err(made_class("metaclass", "__eq__")),
+    ),
+    Program(
+        "str_key_methods", "a str subclass whose __eq__ and __hash__ lie, as re's caches would take it: named in "
+        "type()'s namespace, where no check of the source sees a def",
+        "def solve(text):\n"
+        "    liar = type('Liar', (str,), {'__eq__': lambda self, other: True, '__hash__': lambda self: 0})\n"
+        "    return 1 if liar('a') == 'b' else 0\n",
+        static=None, guarded=Err(made_class("subclass of str", "__eq__")), contained=Pred((1,)),
+        local=Err(made_class("subclass of str", "__eq__")),
+    ),
+    Program(
+        "re_flags_object", "re caches a compiled pattern under (pattern, flags): a flags object whose __eq__ and "
+        "__hash__ lie files IGNORECASE under every other program's 'abc' (third export audit)",
+        "import re\n\n\ndef solve(text):\n"
+        "    flags = type('Flags', (), {'__eq__': lambda self, other: True, '__hash__': lambda self: 0,\n"
+        "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
+        "                               '__or__': lambda self, other: 2 | other, '__ror__': lambda self, other: 2 | other})\n"
+        "    re.compile('abc', flags())\n"
+        "    return 1 if re.match('abc', 'ABC') else 0\n",
+        static=None, guarded=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
+        contained=Pred((1,)), local=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
