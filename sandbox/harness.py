@@ -63,6 +63,7 @@ import struct
 import sys
 import time
 import types
+import weakref
 
 SITE = "/opt/skillkiln/site"  # pure-Python wheels unpacked into the image
 if os.path.isdir(SITE) and SITE not in sys.path:
@@ -134,30 +135,37 @@ def refused_attribute(name: str) -> bool:
     return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES or name in SHARED_STATE_ATTRIBUTES
 
 
-# Methods by which a cache finds an object as a key. Some such caches every program in the interpreter shares:
-# the ABCs' of the classes isinstance() has answered for, re's of its compiled patterns and templates. A skill
-# may not make a metaclass, or a subclass of a value type, that has its own: its classes or values would find
-# another program's entries (third export audit: isinstance(5, Iterable) said yes, and re's cached pattern for
-# '[a-z]+' matched '../etc/passwd', in a program that imported the export)
-KEY_METHODS = frozenset({"__eq__", "__ne__", "__hash__"})
-VALUE_TYPES = (str, bytes, int, float, complex, tuple, frozenset)
+# A skill's subclass of a value type, or its metaclass, may not redefine what the interpreter's own classes
+# define (but OWN_NAMES): code of the standard library reads values and classes through those methods, also where
+# it keeps them in caches every program in the interpreter shares. A third export red-team: a metaclass whose
+# __eq__ and __hash__ lie made its class int's twin in the ABCs' caches (isinstance(5, Iterable) said yes in a
+# program importing the export); a str whose __getitem__ lied left another template in re's cache under r'\1';
+# an int whose __ror__ lied became the value of re.I | re.M, so a program's IGNORECASE went missing.
+VALUE_TYPES = (str, bytes, bytearray, int, float, complex, tuple, frozenset)
+OWN_NAMES = frozenset({"__init__", "__repr__", "__str__", "__module__", "__qualname__", "__doc__", "__dict__",
+                       "__weakref__", "__slots__", "__annotations__", "__firstlineno__", "__static_attributes__",
+                       "__abstractmethods__", "_abc_impl"})  # the last two ABCMeta sets in every class it makes
+MADE = weakref.WeakSet()  # every class a skill has made (that check_made_class let through)
 
 
-def check_made_class(made, plain=(object, type, bool) + VALUE_TYPES, mro=type.__dict__["__mro__"],
-                     namespace=type.__dict__["__dict__"]):
-    """MADE (a class a skill has just made, or whatever its metaclass gave back), if it may have it: no metaclass
-    and no subclass of VALUE_TYPES with KEY_METHODS of its own or from a base the skill made. PLAIN: the classes
-    whose own KEY_METHODS are the interpreter's. MRO and NAMESPACE read a class's own, whatever a metaclass of
-    the skill's says its __mro__ and __dict__ are."""
-    if not issubclass(type(made), type) or not issubclass(made, (type,) + VALUE_TYPES):
+def check_made_class(made, mro=type.__dict__["__mro__"], namespace=type.__dict__["__dict__"]):
+    """MADE, a class a skill has just made (or whatever its metaclass gave back), if it may have it: a metaclass
+    or a subclass of VALUE_TYPES whose classes the skill made redefine nothing the others in its MRO define (but
+    OWN_NAMES). MRO and NAMESPACE read a class's own, whatever a metaclass of the skill's would say."""
+    if not issubclass(type(made), type):
         return made
-    for base in mro.__get__(made):
-        own = sorted(KEY_METHODS.intersection(namespace.__get__(base))) if base not in plain else []
-        if own:
-            what = "metaclass" if issubclass(made, type) else "subclass of " + next(
-                t.__name__ for t in VALUE_TYPES if issubclass(made, t))
-            raise TypeError(f"a skill may not make a {what} with its own {own[0]}: caches every program shares "
-                            f"(the ABCs', re's) would take its values for others")
+    if issubclass(made, (type,) + VALUE_TYPES):
+        bases = mro.__get__(made)
+        own = [base for base in bases if base is made or base in MADE]
+        given = set().union(*(namespace.__get__(base) for base in bases if base not in own))
+        for base in own:
+            redefined = sorted(given.intersection(namespace.__get__(base)) - OWN_NAMES)
+            if redefined:
+                what = "metaclass" if issubclass(made, type) else "subclass of " + next(
+                    t.__name__ for t in VALUE_TYPES if issubclass(made, t))
+                raise TypeError(f"a skill may not make a {what} with its own {redefined[0]}: standard-library code "
+                                f"reads values and classes through it, in caches every program shares (re's, the ABCs')")
+    MADE.add(made)
     return made
 
 
@@ -535,6 +543,11 @@ def run_texts(solve, texts: list, kind: str) -> tuple[list, dict]:
 # ---------------------------------------------------------------- inside the child: guards
 
 
+# The only names with two leading underscores a skill may use: `__builtins__` is the dict of its guards (a skill
+# swapped the write guard in it) and `__loader__` was the real one (load_module('posix')), a third export red-team
+DUNDER_NAMES = frozenset({"__name__", "__doc__", "__import__"})
+
+
 def check_tree(tree: ast.AST) -> None:
     """Refuse `_` attributes, frame/code attributes and str.format: the static gate's rule, again in here."""
     for node in ast.walk(tree):
@@ -558,6 +571,9 @@ def check_tree(tree: ast.AST) -> None:
         identifiers += list(getattr(node, "names", None) or [])  # Global, Nonlocal hold names
         if WRITE_GUARD in identifiers:
             raise Forbidden(f"the name {WRITE_GUARD!r} is the harness's (line {getattr(node, 'lineno', '?')})")
+        if isinstance(node, ast.Name) and node.id.startswith("__") and node.id not in DUNDER_NAMES:
+            raise Forbidden(f"the name {node.id!r} is not allowed in a skill (line {getattr(node, 'lineno', '?')}): "
+                            f"names with two leading underscores reach the harness's builtins and module attributes")
         if isinstance(node, ast.Constant) and type(node.value) is str:
             identifiers.append(node.value)
         hook = next((name for name in identifiers if type(name) is str and name in CLASS_HOOKS), None)
@@ -619,7 +635,21 @@ def module_copy(module, root: str):
         copy.__dict__[key] = value
     if name == "re":
         copy.__dict__.update(re_functions(module))
+    if name == "string":
+        copy.__dict__["Template"] = template_class(module.Template)
     return copy
+
+
+def template_class(template):
+    """string.Template as a skill's copy of string has it: a subclass's flags made a plain int before Template
+    compiles the subclass's pattern with the real re (a flags object whose __eq__ and __hash__ lie took re's cache)."""
+    class Template(template):
+        def __init_subclass__(cls):
+            cls.flags = plain_flags(cls.flags)
+            super().__init_subclass__()
+
+    Template.__module__ = template.__module__
+    return Template
 
 
 def plain_flags(flags):
@@ -665,12 +695,14 @@ def re_functions(re):
 
     functions = {"compile": compile, "search": search, "match": match, "fullmatch": fullmatch, "split": split,
                  "findall": findall, "finditer": finditer, "sub": sub, "subn": subn, "template": template}
+    for name, function in functions.items():
+        function.__qualname__, function.__module__ = name, "re"
     return {name: function for name, function in functions.items() if hasattr(re, name)}
 
 
 # Made once, in the server; a child fills in (rather than copies) its own forked copy of them, so
 # a request does not touch every builtin and module attribute again (each a copy-on-write fault).
-SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS}
+SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS and not k.startswith("_")}
 COPIES: dict[str, tuple[int, types.ModuleType]] = {}  # module name -> (size of its dict, its copy)
 PRELOADED = ("re", "math", "string", "collections", "collections.abc", "itertools", "functools", "unicodedata")
 

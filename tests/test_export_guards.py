@@ -309,10 +309,13 @@ print(json.dumps([outcome, {
     "isinstance('a', Mapping)": isinstance("a", collections.abc.Mapping),
     "re.match('abc', 'ABC')": bool(re.match("abc", "ABC")),
     "a template's sub()": re.compile("(a)").sub(r"\\1", "a"),
+    "a template's re.sub()": re.sub("(a)(b)", r"\\1", "ab"),
+    "re.compile('abc', re.I | re.M) matches 'ABC'": bool(re.compile("abc", re.I | re.M).match("ABC")),
 }]))
 """
 CACHES_UNTOUCHED = {"isinstance(5, Iterable)": False, "isinstance('a', Mapping)": False,
-                    "re.match('abc', 'ABC')": False, "a template's sub()": "a"}
+                    "re.match('abc', 'ABC')": False, "a template's sub()": "a", "a template's re.sub()": "a",
+                    "re.compile('abc', re.I | re.M) matches 'ABC'": True}
 # a third export audit: caches the whole interpreter shares, found with keys whose __eq__ and __hash__ lie
 CACHE_ATTACKS = {
     "the ABCs' caches": (  # a metaclass that makes its class int's twin: isinstance(5, Iterable) said yes
@@ -333,6 +336,28 @@ CACHE_ATTACKS = {
         "    liar = type('Liar', (str,), {'__eq__': lambda self, other: True, '__hash__': lambda self: hash(r'\\1')})\n"
         "    re.compile('(a)').sub(liar(r'\\1\\1'), 'a')\n    return 1\n",
         "a skill may not make a subclass of str with its own __eq__"),
+    # a second round: values equal to the program's own whose other methods lie to the code that reads them
+    "re's template parser": (  # a str equal to r'\\1' read through its __getitem__: another template under r'\\1'
+        "import re\n\n\ndef solve(text):\n    payload = 'pwned:\\\\2'\n"
+        "    repl = type('Repl', (str,), {'__getitem__': lambda self, i: payload[i]})\n"
+        "    re.compile('(a)(b)').sub(repl('\\\\1'), 'ab')\n    return 1\n",
+        "a skill may not make a subclass of str with its own __getitem__"),
+    "re's flag members": (  # an int equal to 10 whose | and & lie became the value of re.I | re.M
+        "import re\n\n\ndef solve(text):\n"
+        "    lying = type('Lying', (int,), {'__and__': lambda self, other: 8 & int(other),\n"
+        "                                   '__rand__': lambda self, other: 8 & int(other),\n"
+        "                                   '__or__': lambda self, other: 8 | int(other),\n"
+        "                                   '__ror__': lambda self, other: lying(10)})\n"
+        "    re.IGNORECASE | lying(8)\n    return 1\n",
+        "a skill may not make a subclass of int with its own __and__"),
+    "string.Template's pattern": (  # Template compiles a subclass's pattern with the real re and its flags
+        "import string\n\n\ndef solve(text):\n"
+        "    flags = type('Flags', (), {'__or__': lambda self, other: self, '__ror__': lambda self, other: self,\n"
+        "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
+        "                               '__index__': lambda self: 2, '__eq__': lambda self, other: True,\n"
+        "                               '__hash__': lambda self: 0})\n"
+        "    type('Custom', (string.Template,), {'pattern': 'abc', 'flags': flags()})\n    return 1\n",
+        "re's flags must be an int in a skill, not Flags"),
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

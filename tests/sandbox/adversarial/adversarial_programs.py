@@ -58,8 +58,13 @@ def class_hook(name: str) -> str:
 
 
 def made_class(what: str, method: str) -> str:
-    return (rf"exception: TypeError: a skill may not make a {what} with its own {method}: caches every program "
-            r"shares \(the ABCs', re's\) would take its values for others")
+    return (rf"exception: TypeError: a skill may not make a {what} with its own {method}: standard-library code "
+            r"reads values and classes through it, in caches every program shares \(re's, the ABCs'\)")
+
+
+def dunder_name(name: str) -> "Fail":
+    return Fail(rf"load: forbidden: the name '{name}' is not allowed in a skill \(line \d+\): names with two "
+                r"leading underscores reach the harness's builtins and module attributes")
 
 
 def no_builtin(name: str) -> "Err":
@@ -587,12 +592,20 @@ PROGRAMS: list[Program] = [
         contained=Err(r"type: returned Liar, not a label"), local=Err(r"type: returned Liar, not a label"),
     ),
     Program(
-        "hostile_index", "an int subclass with a lying __index__ and __int__ (one with its own __eq__ is refused "
-        "as it is made: str_key_methods)",
+        "hostile_index", "an int subclass with a lying __index__ and __int__: refused as it is made (a subclass of "
+        "a value type may not redefine what the type defines); the container alone refuses its answers",
         "EvilInt = type('EvilInt', (int,), {'__index__': lambda self: 10**100, '__int__': lambda self: 1})\n\n\n"
         "def solve(text):\n    return EvilInt(1)\n",
-        static=None, guarded=Err(r"type: returned EvilInt, not a label"),
-        contained=Err(r"type: returned EvilInt, not a label"), local=Err(r"type: returned EvilInt, not a label"),
+        static=None, guarded=Fail("load: " + made_class("subclass of int", "__index__")),
+        contained=Err(r"type: returned EvilInt, not a label"),
+        local=Fail("load: " + made_class("subclass of int", "__index__")),
+    ),
+    Program(
+        "plain_int_subclass", "returns an int subclass that redefines nothing: not a label all the same",
+        "Count = type('Count', (int,), {'describe': lambda self: 'a count'})\n\n\n"
+        "def solve(text):\n    return Count(1)\n",
+        static=None, guarded=Err(r"type: returned Count, not a label"),
+        contained=Err(r"type: returned Count, not a label"), local=Err(r"type: returned Count, not a label"),
     ),
     Program(
         "hostile_reduce", "returns an object whose __reduce__ would run code if anyone pickled it",
@@ -604,8 +617,9 @@ PROGRAMS: list[Program] = [
         "hostile_metaclass_name", "a class whose metaclass lies about its __name__ (a loop)",
         "class Meta(type):\n    @property\n    def __name__(cls):\n        while True:\n            pass\n\n\n"
         "class Sneaky(metaclass=Meta):\n    pass\n\n\ndef solve(text):\n    return Sneaky()\n",
-        static="restricted", guarded=Err(r"type: returned Sneaky, not a label"),
-        contained=Err(r"type: returned Sneaky, not a label"), local=Err(r"type: returned Sneaky, not a label"),
+        # a metaclass may not redefine what type defines (check_made_class); the container alone still holds
+        static="restricted", guarded=Fail("load: " + made_class("metaclass", "__name__")),
+        contained=Err(r"type: returned Sneaky, not a label"), local=Fail("load: " + made_class("metaclass", "__name__")),
     ),
     Program(
         "hostile_exception_str", "raises an exception whose __str__ never returns",
@@ -749,6 +763,44 @@ PROGRAMS: list[Program] = [
         "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
         "                               '__or__': lambda self, other: 2 | other, '__ror__': lambda self, other: 2 | other})\n"
         "    re.compile('abc', flags())\n"
+        "    return 1 if re.match('abc', 'ABC') else 0\n",
+        static=None, guarded=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
+        contained=Pred((1,)), local=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
+    ),
+    Program(
+        "loader_name", "the builtins' __loader__ (copied from the real ones) loads the real posix module (a third "
+        "export red-team, second round)",
+        "def solve(text):\n    return 1 if __loader__.load_module('posix').getpid() > 0 else 0\n",
+        static="restricted", guarded=dunder_name("__loader__"), contained=Pred((1,)), local=dunder_name("__loader__"),
+    ),
+    Program(
+        "builtins_dict", "the name __builtins__ is the dict of the guards: the write guard swapped for one that lets "
+        "anything through, then a shared class rebound",
+        "import collections\n\n\ndef solve(text):\n    __builtins__['__skillkiln' + '_write__'] = lambda obj: obj\n"
+        "    collections.Counter.most_common = lambda self, n=None: [('pwned', 1)]\n"
+        "    return 1 if collections.Counter('aab').most_common(1) == [('pwned', 1)] else 0\n",
+        static="restricted", guarded=dunder_name("__builtins__"), contained=Pred((1,)),
+        local=dunder_name("__builtins__"),
+    ),
+    Program(
+        "template_getitem", "a str equal to r'\\1' whose __getitem__ answers for another template: re's template "
+        "cache (keyed by its value) keeps what the parser read through it, for every program",
+        "import re\n\n\ndef solve(text):\n    payload = 'pwned:\\\\2'\n"
+        "    repl = type('Repl', (str,), {'__getitem__': lambda self, i: payload[i]})\n"
+        "    re.compile('(a)(b)').sub(repl('\\\\1'), 'ab')\n"
+        "    return 1 if re.sub('(a)(b)', r'\\1', 'ab') != 'a' else 0\n",
+        static=None, guarded=Err(made_class("subclass of str", "__getitem__")), contained=Pred((1,)),
+        local=Err(made_class("subclass of str", "__getitem__")),
+    ),
+    Program(
+        "template_class_flags", "string.Template compiles a subclass's pattern with the real re and the subclass's "
+        "flags: a flags object whose __eq__ and __hash__ lie files IGNORECASE under 'abc'",
+        "import re\nimport string\n\n\ndef solve(text):\n"
+        "    flags = type('Flags', (), {'__or__': lambda self, other: self, '__ror__': lambda self, other: self,\n"
+        "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
+        "                               '__index__': lambda self: 2, '__eq__': lambda self, other: True,\n"
+        "                               '__hash__': lambda self: 0})\n"
+        "    type('Custom', (string.Template,), {'pattern': 'abc', 'flags': flags()})\n"
         "    return 1 if re.match('abc', 'ABC') else 0\n",
         static=None, guarded=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
         contained=Pred((1,)), local=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
