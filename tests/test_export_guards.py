@@ -212,6 +212,15 @@ def test_what_a_skill_prints_stays_out_of_the_answers(tmp_path):
     assert done.returncode == 0 and done.stdout == "1\n1\n", done.stdout
 
 
+def imported(code: str, host: str, folder: Path) -> tuple[list, str]:
+    """What HOST, a program that imports CODE's export, prints as JSON, with its stderr (a fresh `python -I`)."""
+    (folder / "exported.py").write_text(standalone(version(code), []))
+    (folder / "host.py").write_text(host)
+    done = subprocess.run([sys.executable, "-I", str(folder / "host.py"), str(folder)], capture_output=True,
+                          text=True, timeout=120)
+    return json.loads(done.stdout), done.stderr
+
+
 HOST = """
 import collections.abc
 import json
@@ -250,12 +259,8 @@ def test_an_imported_export_cannot_hook_what_its_program_shares(hook, tmp_path):
     """F4: a skill set collections.abc.Mapping.get, and a program that imported its export ran the hook on its
     own os.environ (read a secret, planted a bash function). A skill sets attributes only on what it made."""
     code, refusal = HOOKS[hook]
-    (tmp_path / "exported.py").write_text(standalone(version(code), []))
-    (tmp_path / "host.py").write_text(HOST)
-    done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
-    outcome, unchanged = json.loads(done.stdout)
-    assert unchanged and outcome.startswith(refusal), (outcome, done.stderr)
+    (outcome, unchanged), stderr = imported(code, HOST, tmp_path)
+    assert unchanged and outcome.startswith(refusal), (outcome, stderr)
 
 
 ISINSTANCE_HOST = """
@@ -283,12 +288,8 @@ def test_an_imported_export_cannot_change_what_isinstance_says(how, tmp_path):
     make = ("type('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})" if how == "type()"
             else "type(collections.abc.Mapping)('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})")
     code = f"import collections.abc\n\n\ndef solve(text):\n    hook = '__sub' + 'classhook__'\n    {make}\n    return 1\n"
-    (tmp_path / "exported.py").write_text(standalone(version(code), []))
-    (tmp_path / "host.py").write_text(ISINSTANCE_HOST)
-    done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
-    outcome, str_is_a_mapping = json.loads(done.stdout)
-    assert not str_is_a_mapping and outcome.startswith("'__subclasshook__' is not allowed in a skill"), (outcome, done.stderr)
+    (outcome, str_is_a_mapping), stderr = imported(code, ISINSTANCE_HOST, tmp_path)
+    assert not str_is_a_mapping and outcome.startswith("'__subclasshook__' is not allowed in a skill"), (outcome, stderr)
 
 
 CACHES_HOST = """
@@ -377,12 +378,8 @@ def test_an_imported_export_cannot_poison_what_its_program_caches(attack, tmp_pa
     """What a skill leaves in a cache its program shares (the ABCs', re's) is found by the program's own keys when
     the skill's keys lie: such keys are refused as they are made, and re's flags are made plain ints."""
     code, refusal = CACHE_ATTACKS[attack]
-    (tmp_path / "exported.py").write_text(standalone(version(code), []))
-    (tmp_path / "host.py").write_text(CACHES_HOST)
-    done = subprocess.run([sys.executable, "-I", str(tmp_path / "host.py"), str(tmp_path)], capture_output=True,
-                          text=True, timeout=120)
-    outcome, seen = json.loads(done.stdout)
-    assert seen == CACHES_UNTOUCHED and outcome.startswith(refusal), (outcome, seen, done.stderr)
+    (outcome, seen), stderr = imported(code, CACHES_HOST, tmp_path)
+    assert seen == CACHES_UNTOUCHED and outcome.startswith(refusal), (outcome, seen, stderr)
 
 
 def other_python(minor: int) -> str | None:
