@@ -135,36 +135,59 @@ def refused_attribute(name: str) -> bool:
     return name.startswith("_") or name in FRAME_ATTRIBUTES or name in FORMAT_ATTRIBUTES or name in SHARED_STATE_ATTRIBUTES
 
 
-# A skill's subclass of a value type, or its metaclass, may not redefine what the interpreter's own classes
-# define (but OWN_NAMES): code of the standard library reads values and classes through those methods, also where
-# it keeps them in caches every program in the interpreter shares. A third export red-team: a metaclass whose
-# __eq__ and __hash__ lie made its class int's twin in the ABCs' caches (isinstance(5, Iterable) said yes in a
-# program importing the export); a str whose __getitem__ lied left another template in re's cache under r'\1';
-# an int whose __ror__ lied became the value of re.I | re.M, so a program's IGNORECASE went missing.
+# A skill's metaclass, or its subclass of a value type, may define no special method (a name with two leading and
+# trailing underscores) but OWN_NAMES, and this is checked before the class is made (check_class_plan) as well as
+# after (check_made_class): code of the standard library reads values and classes through their special methods,
+# also where it keeps them in caches every program in the interpreter shares. A third export red-team: a metaclass
+# whose __eq__ and __hash__ lie made its class int's twin in the ABCs' caches (isinstance(5, Iterable) said yes in
+# a program importing the export); a str whose __getitem__ lied left another template in re's cache under r'\1';
+# an int whose __ror__ lied became the value of re.I | re.M, so a program's IGNORECASE went missing; and a class
+# refused only once it was made had already been handed to the skill (a metaclass's __init__, a descriptor ABCMeta
+# reads), which kept it. Public methods are the skill's own business: the standard library does not call them.
 VALUE_TYPES = (str, bytes, bytearray, int, float, complex, tuple, frozenset)
-OWN_NAMES = frozenset({"__init__", "__repr__", "__str__", "__module__", "__qualname__", "__doc__", "__dict__",
-                       "__weakref__", "__slots__", "__annotations__", "__firstlineno__", "__static_attributes__",
+OWN_NAMES = frozenset({"__init__", "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__slots__",
+                       "__annotations__", "__classcell__", "__firstlineno__", "__static_attributes__",
                        "__abstractmethods__", "_abc_impl"})  # the last two ABCMeta sets in every class it makes
 MADE = weakref.WeakSet()  # every class a skill has made (that check_made_class let through)
 
 
-def check_made_class(made, mro=type.__dict__["__mro__"], namespace=type.__dict__["__dict__"]):
-    """MADE, a class a skill has just made (or whatever its metaclass gave back), if it may have it: a metaclass
-    or a subclass of VALUE_TYPES whose classes the skill made redefine nothing the others in its MRO define (but
-    OWN_NAMES). MRO and NAMESPACE read a class's own, whatever a metaclass of the skill's would say."""
+def refuse_special_names(kind, namespaces):
+    """Raise if one of NAMESPACES (of a metaclass or a subclass of a value type, KIND) defines a special method."""
+    for names in namespaces:
+        special = sorted(key for key in names if type(key) is str and key.startswith("__") and key.endswith("__")
+                         and key not in OWN_NAMES)
+        if special:
+            what = "metaclass" if kind is type else "subclass of " + kind.__name__
+            raise TypeError(f"a skill may not make a {what} with its own {special[0]}: standard-library code reads "
+                            f"values and classes through it, in caches every program shares (re's, the ABCs')")
+
+
+def value_kind(classes):
+    """type or the value type among CLASSES' bases (VALUE_TYPES), or None."""
+    for kind in (type,) + VALUE_TYPES:
+        if any(issubclass(type(c), type) and issubclass(c, kind) for c in classes):
+            return kind
+    return None
+
+
+def check_class_plan(bases, namespace, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
+    """Before a class is made from BASES and NAMESPACE: see check_made_class."""
+    kind = value_kind(bases)
+    if kind is not None:
+        made_bases = [own.__get__(c) for base in bases if issubclass(type(base), type)
+                      for c in mro.__get__(base) if c in MADE]
+        refuse_special_names(kind, [namespace] + made_bases)
+
+
+def check_made_class(made, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
+    """MADE, a class a skill has just made (or whatever its metaclass gave back), if it may have it: a metaclass or
+    a subclass of VALUE_TYPES none of whose classes the skill made defines a special method but OWN_NAMES. MRO and
+    OWN read a class's own, whatever a metaclass of the skill's would say."""
     if not issubclass(type(made), type):
         return made
-    if issubclass(made, (type,) + VALUE_TYPES):
-        bases = mro.__get__(made)
-        own = [base for base in bases if base is made or base in MADE]
-        given = set().union(*(namespace.__get__(base) for base in bases if base not in own))
-        for base in own:
-            redefined = sorted(given.intersection(namespace.__get__(base)) - OWN_NAMES)
-            if redefined:
-                what = "metaclass" if issubclass(made, type) else "subclass of " + next(
-                    t.__name__ for t in VALUE_TYPES if issubclass(made, t))
-                raise TypeError(f"a skill may not make a {what} with its own {redefined[0]}: standard-library code "
-                                f"reads values and classes through it, in caches every program shares (re's, the ABCs')")
+    kind = value_kind([made])
+    if kind is not None:
+        refuse_special_names(kind, [own.__get__(c) for c in mro.__get__(made) if c is made or c in MADE])
     MADE.add(made)
     return made
 
@@ -207,6 +230,7 @@ def make_type_guard():
             namespace = class_namespace(args[2])
             # type() names the module a class is made in after the code calling it, which here is this code
             namespace.setdefault("__module__", sys._getframe(1).f_globals.get("__name__"))
+            check_class_plan(args[1], namespace)
             return check_made_class(real.__call__(cls, args[0], args[1], namespace, **kwargs))
 
         def __instancecheck__(cls, obj):
@@ -645,6 +669,8 @@ def template_class(template):
     compiles the subclass's pattern with the real re (a flags object whose __eq__ and __hash__ lie took re's cache)."""
     class Template(template):
         def __init_subclass__(cls):
+            if type(cls) is not type:  # a metaclass's property could answer one read of flags here, another there
+                raise TypeError("a skill's string.Template subclass may not have a metaclass of its own")
             cls.flags = plain_flags(cls.flags)
             super().__init_subclass__()
 
@@ -760,8 +786,14 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
     safe["type"] = make_type_guard()
     build_class = builtins.__build_class__
 
-    def guarded_build_class(*args, **kwargs):  # a class statement
-        return check_made_class(build_class(*args, **kwargs))
+    def guarded_build_class(function, name, *bases, **keywords):  # a class statement
+        metaclass = keywords.pop("metaclass", builtins.type)  # the real type finds the bases' metaclass itself
+
+        def make(name, bases, namespace, **keywords):  # the class body has run: its namespace, before the class
+            check_class_plan(bases, namespace)
+            return metaclass(name, bases, namespace, **keywords)
+
+        return check_made_class(build_class(function, name, *bases, metaclass=make, **keywords))
 
     safe["__build_class__"] = guarded_build_class
 

@@ -359,6 +359,17 @@ CACHE_ATTACKS = {
         "                               '__hash__': lambda self: 0})\n"
         "    type('Custom', (string.Template,), {'pattern': 'abc', 'flags': flags()})\n    return 1\n",
         "re's flags must be an int in a skill, not Flags"),
+    # a third round: a class refused only once made had been handed to the skill already (ABCMeta reads a descriptor)
+    "a class kept before its refusal": (
+        "import collections.abc\nimport re\n\nkept = []\n\n\n"
+        "def peek(self, obj, owner):\n    if obj is None:\n        kept.append(owner)\n"
+        "    return lambda: 1\n\n\nPeek = type('Peek', (), {'__get__': peek})\n\n\n"
+        "def solve(text):\n    payload = 'pwned:\\\\2'\n    try:\n"
+        "        type('Repl', (str, collections.abc.Sized), {'__len__': Peek(), '__getitem__': lambda s, i: payload[i]})\n"
+        "    except TypeError as exc:\n        refusal = str(exc)\n"
+        "    if not kept:\n        return refusal\n"
+        "    re.sub('(a)(b)', kept[-1]('\\\\1'), 'ab')\n    return 1\n",
+        '"a skill may not make a subclass of str with its own __getitem__'),  # the repr of the str solve returns
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

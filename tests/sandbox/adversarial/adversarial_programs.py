@@ -806,6 +806,35 @@ PROGRAMS: list[Program] = [
         contained=Pred((1,)), local=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
     ),
     Program(
+        "metaclass_init_leak", "a metaclass's __init__ keeps the class it is handed, then the class is refused: kept "
+        "all the same, its lying __getitem__ leaves another template in re's cache (a third round)",
+        "import re\n\nkept = []\n\n\ndef solve(text):\n"
+        "    meta = type('Meta', (type,), {'__init__': lambda cls, name, bases, namespace: kept.append(cls)})\n"
+        "    try:\n        meta('Repl', (str,), {'__getitem__': lambda self, i: 'pwned:\\\\2'[i]})\n"
+        "    except TypeError:\n        pass\n"
+        "    if not kept:\n        return 0\n"
+        "    re.compile('(a)(b)').sub(kept[-1]('\\\\1'), 'ab')\n"
+        "    return 1 if re.sub('(a)(b)', r'\\1', 'ab') != 'a' else 0\n",
+        static=None, guarded=Pred((0,)), contained=Pred((1,)), local=Pred((0,)),  # refused before it is made
+    ),
+    Program(
+        "template_metaclass_flags", "a metaclass's flags property answers 0 to the guard's read and a lying flags "
+        "object to string.Template's own (a third round)",
+        "import re\nimport string\n\nreads = []\n\n\ndef flags(cls):\n    reads.append(1)\n"
+        "    if len(reads) == 1:\n        return 0\n"
+        "    return type('Flags', (), {'__or__': lambda self, other: self, '__ror__': lambda self, other: self,\n"
+        "                              '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
+        "                              '__index__': lambda self: 2, '__eq__': lambda self, other: True,\n"
+        "                              '__hash__': lambda self: 0})()\n\n\n"
+        "Meta = type('Meta', (type,), {'flags': property(flags, lambda cls, value: None)})\n\n\n"
+        "def solve(text):\n    Meta('Custom', (string.Template,), {'pattern': 'abc'})\n"
+        "    return 1 if re.match('abc', 'ABC') else 0\n",
+        static=None,
+        guarded=Err(r"exception: TypeError: a skill's string\.Template subclass may not have a metaclass of its own"),
+        contained=Pred((0,)),  # the real Template reads flags once: 0, the first answer
+        local=Err(r"exception: TypeError: a skill's string\.Template subclass may not have a metaclass of its own"),
+    ),
+    Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
         "class Settings:\n    pass\n\n\nclass Body:\n    Settings.limit = 3\n    size = 1\n\n\n"
         "def solve(text):\n    class Local:\n        Settings.seen = True\n    return 1 if Settings.limit == 3 and Settings.seen else 0\n",
