@@ -170,23 +170,45 @@ def value_kind(classes):
     return None
 
 
+NAMEDTUPLE_NAMES = frozenset({"__new__", "__repr__", "__getnewargs__", "__match_args__"})  # what namedtuple defines
+
+
+def refuse_foreign_bases(kind, classes, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
+    """Raise if one of CLASSES (the MROs of a metaclass's or value subclass's bases) is neither KIND's own, nor one the
+    skill made (MADE), nor a namedtuple's: collections.UserString's special methods read a `data` the skill's
+    property answered, and Sequence's abstract __getitem__ left an empty template in re's cache (a fourth round)."""
+    chain = mro.__get__(kind)
+    for c in classes:
+        if c in chain or c in MADE:
+            continue
+        names = own.__get__(c)
+        if (kind is tuple and mro.__get__(c)[1:] == chain and type(names.get("_fields")) is tuple
+                and not {n for n in names if n.startswith("__") and n.endswith("__")} - NAMEDTUPLE_NAMES - OWN_NAMES):
+            continue
+        what = "metaclass" if kind is type else "subclass of " + kind.__name__
+        raise TypeError(f"a skill's {what} may not also inherit from {c.__module__}.{c.__qualname__}: standard-library "
+                        f"code would read its values through that class's special methods")
+
+
 def check_class_plan(bases, namespace, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
     """Before a class is made from BASES and NAMESPACE: see check_made_class."""
     kind = value_kind(bases)
     if kind is not None:
-        made_bases = [own.__get__(c) for base in bases if issubclass(type(base), type)
-                      for c in mro.__get__(base) if c in MADE]
-        refuse_special_names(kind, [namespace] + made_bases)
+        classes = [c for base in bases if issubclass(type(base), type) for c in mro.__get__(base)]
+        refuse_foreign_bases(kind, classes)
+        refuse_special_names(kind, [namespace] + [own.__get__(c) for c in classes if c in MADE])
 
 
 def check_made_class(made, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
     """MADE, a class a skill has just made (or whatever its metaclass gave back), if it may have it: a metaclass or
-    a subclass of VALUE_TYPES none of whose classes the skill made defines a special method but OWN_NAMES. MRO and
-    OWN read a class's own, whatever a metaclass of the skill's would say."""
+    a subclass of VALUE_TYPES all of whose classes are the value type's own, a namedtuple's or ones the skill made,
+    and none of those the skill made defines a special method but OWN_NAMES. MRO and OWN read a class's own,
+    whatever a metaclass of the skill's would say."""
     if not issubclass(type(made), type):
         return made
     kind = value_kind([made])
     if kind is not None:
+        refuse_foreign_bases(kind, mro.__get__(made)[1:])
         refuse_special_names(kind, [own.__get__(c) for c in mro.__get__(made) if c is made or c in MADE])
     MADE.add(made)
     return made
@@ -244,6 +266,7 @@ def make_type_guard():
 
     guarded.__name__ = guarded.__qualname__ = "type"
     guarded.__module__ = "builtins"
+    MADE.add(guarded)  # a base of every metaclass a skill makes, and it defines nothing (refuse_foreign_bases)
     return guarded
 
 

@@ -369,7 +369,14 @@ CACHE_ATTACKS = {
         "    except TypeError as exc:\n        refusal = str(exc)\n"
         "    if not kept:\n        return refusal\n"
         "    re.sub('(a)(b)', kept[-1]('\\\\1'), 'ab')\n    return 1\n",
-        '"a skill may not make a subclass of str with its own __getitem__'),  # the repr of the str solve returns
+        # the repr of the str solve returns: refused before it is made (a fourth round: no base from the library)
+        '"a skill\'s subclass of str may not also inherit from collections.abc.Sized'),
+    # a fourth round: special methods inherited from a class of the library put before str
+    "a library mixin": (
+        "import collections.abc\nimport re\n\n\ndef solve(text):\n"
+        "    repl = type('Repl', (collections.abc.Sequence, str), {})\n"
+        "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n    return 1\n",
+        "a skill's subclass of str may not also inherit from collections.abc.Sequence"),
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

@@ -22,6 +22,7 @@ Patterns are full matches (re.fullmatch).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sandbox.backend import Limits
@@ -60,6 +61,11 @@ def class_hook(name: str) -> str:
 def made_class(what: str, method: str) -> str:
     return (rf"exception: TypeError: a skill may not make a {what} with its own {method}: standard-library code "
             r"reads values and classes through it, in caches every program shares \(re's, the ABCs'\)")
+
+
+def foreign_base(what: str, base: str) -> str:
+    return (rf"exception: TypeError: a skill's {what} may not also inherit from {re.escape(base)}: standard-library "
+            r"code would read its values through that class's special methods")
 
 
 def dunder_name(name: str) -> "Fail":
@@ -833,6 +839,29 @@ PROGRAMS: list[Program] = [
         guarded=Err(r"exception: TypeError: a skill's string\.Template subclass may not have a metaclass of its own"),
         contained=Pred((0,)),  # the real Template reads flags once: 0, the first answer
         local=Err(r"exception: TypeError: a skill's string\.Template subclass may not have a metaclass of its own"),
+    ),
+    Program(
+        "sequence_mixin", "a str subclass that also inherits collections.abc.Sequence, whose abstract __getitem__ "
+        "(an IndexError) leaves an empty template in re's cache under r'\\1' (a fourth round)",
+        "import collections.abc\nimport re\n\n\ndef solve(text):\n"
+        "    repl = type('Repl', (collections.abc.Sequence, str), {})\n"
+        "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n"
+        "    return 1 if re.sub('(a)(b)', r'\\1', 'ab') != 'a' else 0\n",
+        static=None, guarded=Err(foreign_base("subclass of str", "collections.abc.Sequence")), contained=Pred((1,)),
+        local=Err(foreign_base("subclass of str", "collections.abc.Sequence")),
+    ),
+    Program(
+        "value_subclasses_as_usual", "subclasses of str, int and a namedtuple with public methods and __init__, and a "
+        "string.Template subclass: allowed",
+        "import collections\nimport re\nimport string\n\n\nclass Word(str):\n    def shout(self):\n"
+        "        return self.upper() + '!'\n\n\nclass Count(int):\n    def __init__(self, value):\n"
+        "        self.note = 'a count'\n\n\nclass Span(collections.namedtuple('Span', 'start end')):\n"
+        "    def length(self):\n        return self.end - self.start\n\n\nclass Dollar(string.Template):\n"
+        "    delimiter = '#'\n    flags = re.IGNORECASE\n\n\ndef solve(text):\n"
+        "    checks = [Word('a').shout() == 'A!', Count(2) + 1 == 3 and Count(2).note == 'a count',\n"
+        "              Span(1, 4).length() == 3, Dollar('#who').substitute(who='x') == 'x']\n"
+        "    return 1 if all(checks) else 0\n",
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
