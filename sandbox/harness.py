@@ -127,7 +127,8 @@ WRITE_GUARD = "__skillkiln_write__"
 # string (check_tree), and as a key of any class the skill makes by calling type or a metaclass (make_type_guard),
 # which is where a name built at run time (`'__sub' + 'classhook__'`) would get in
 CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
-                         "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__"})
+                         "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__",
+                         "__subclasses__"})  # an ABC walks its subclasses' own __subclasses__() (a fifth round)
 
 
 def refused_attribute(name: str) -> bool:
@@ -151,15 +152,23 @@ OWN_NAMES = frozenset({"__init__", "__module__", "__qualname__", "__doc__", "__d
 MADE = weakref.WeakSet()  # every class a skill has made (that check_made_class let through)
 
 
+def kind_attribute(kind, name) -> bool:
+    """Whether a metaclass's or a value subclass's attribute NAME is one a skill may not give it: a special method,
+    or any attribute of KIND itself, public ones too (re.escape handed re's shared table to a str's own translate(),
+    and Flag's len() called an int's own bit_count(): a fifth round)."""
+    return type(name) is str and name not in OWN_NAMES and (
+        (name.startswith("__") and name.endswith("__")) or hasattr(kind, name))
+
+
 def refuse_special_names(kind, namespaces):
-    """Raise if one of NAMESPACES (of a metaclass or a subclass of a value type, KIND) defines a special method."""
+    """Raise if one of NAMESPACES (of a metaclass or a subclass of a value type, KIND) defines a special method or
+    redefines an attribute of KIND (kind_attribute)."""
     for names in namespaces:
-        special = sorted(key for key in names if type(key) is str and key.startswith("__") and key.endswith("__")
-                         and key not in OWN_NAMES)
+        special = sorted(key for key in names if kind_attribute(kind, key))
         if special:
             what = "metaclass" if kind is type else "subclass of " + kind.__name__
-            raise TypeError(f"a skill may not make a {what} with its own {special[0]}: standard-library code reads "
-                            f"values and classes through it, in caches every program shares (re's, the ABCs')")
+            raise TypeError(f"a skill may not make a {what} with its own {special[0]}: standard-library code calls it "
+                            f"on what a skill hands over, also where every program shares it (re's caches, the ABCs')")
 
 
 def value_kind(classes):
@@ -245,7 +254,9 @@ def make_type_guard():
                 if len(args) == 1 and not kwargs:
                     found = real(args[0])
                     foreign = real.__subclasscheck__(real, found) and not real.__subclasscheck__(guarded, found)
-                    return guarded if foreign else found
+                    # calling GenericAlias(f, ...)() sets __orig_class__ on what f returns, in C (a fifth round)
+                    alias = real.__subclasscheck__(types.GenericAlias, found)
+                    return guarded if foreign or alias else found
                 cls = real
             if len(args) != 3:
                 return real.__call__(cls, *args, **kwargs)
@@ -276,7 +287,7 @@ def make_type_guard():
 # string annotations (typing.get_type_hints): both are a real getattr/eval in disguise.
 HIDDEN_MODULE_ATTRIBUTES = {
     "string": {"Formatter"},
-    "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod"},
+    "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod", "GenericAlias"},
 }
 TIMEOUT_MESSAGE = "timeout: one call ran past its time bound"
 NOT_HELD = "protocol: the texts are not held here"
@@ -662,7 +673,8 @@ class GuardWrites(ast.NodeTransformer):
             if self.in_class[-1]:
                 no_arguments = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])
                 guard = ast.Call(func=ast.Lambda(args=no_arguments, body=guard), args=[], keywords=[])
-            node.value = ast.copy_location(ast.Call(func=guard, args=[node.value], keywords=[]), node.value)
+            node.value = ast.copy_location(ast.Call(func=guard, args=[node.value, ast.Constant(node.attr)], keywords=[]),
+                                           node.value)
         return node
 
 
@@ -695,10 +707,22 @@ def template_class(template):
             if type(cls) is not type:  # a metaclass's property could answer one read of flags here, another there
                 raise TypeError("a skill's string.Template subclass may not have a metaclass of its own")
             cls.flags = plain_flags(cls.flags)
+            for name in ("delimiter", "idpattern", "braceidpattern", "pattern"):  # re.escape(delimiter), re.compile
+                if isinstance(getattr(cls, name), str):
+                    setattr(cls, name, plain_text(getattr(cls, name)))
             super().__init_subclass__()
 
     Template.__module__ = template.__module__
     return Template
+
+
+def plain_text(value):
+    """VALUE, a str or bytes of exactly that type (a subclass's methods are the skill's), or VALUE as it is."""
+    if isinstance(value, str):
+        return "".join([value])
+    if isinstance(value, (bytes, bytearray)):
+        return b"".join([value])
+    return value
 
 
 def plain_flags(flags):
@@ -742,8 +766,12 @@ def re_functions(re):
     def template(pattern, flags=0):
         return re.template(pattern, plain_flags(flags))
 
+    def escape(pattern):  # escape() hands re's own table to the pattern's translate()
+        return re.escape(plain_text(pattern))
+
     functions = {"compile": compile, "search": search, "match": match, "fullmatch": fullmatch, "split": split,
-                 "findall": findall, "finditer": finditer, "sub": sub, "subn": subn, "template": template}
+                 "findall": findall, "finditer": finditer, "sub": sub, "subn": subn, "template": template,
+                 "escape": escape}
     for name, function in functions.items():
         function.__qualname__, function.__module__ = name, "re"
     return {name: function for name, function in functions.items() if hasattr(re, name)}
@@ -820,16 +848,23 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
 
     safe["__build_class__"] = guarded_build_class
 
-    def guarded_write(obj):
-        """OBJ, if a skill may set or delete its attributes: a module it holds (its own, or its copies of the
+    def guarded_write(obj, name=None):
+        """OBJ, if a skill may set or delete its attribute NAME: a module it holds (its own, or its copies of the
         allowed ones), a function or class its code defined, or an instance of such a class. Not a class or
         function of the standard library, which every program in the interpreter shares (export audit: a skill
-        set collections.abc.Mapping.get, and a program that imported its export ran it on os.environ)."""
+        set collections.abc.Mapping.get, and a program that imported its export ran it on os.environ); nor, on its
+        own metaclass or subclass of a value type or their instances, an attribute of that type (kind_attribute:
+        `Word.translate = f` after the class was made, a fifth round)."""
         if isinstance(obj, types.ModuleType):
             return obj
         owner = obj if isinstance(obj, (type, types.FunctionType)) else type(obj)
         module = vars(owner).get("__module__") if isinstance(owner, type) else getattr(owner, "__module__", None)
         if type(module) is str and (module == "skill" or module.startswith("skills.")):
+            kind = value_kind([owner]) if isinstance(owner, type) else None
+            if kind is not None and kind_attribute(kind, name):
+                what = "metaclass" if kind is type else "subclass of " + kind.__name__
+                raise AttributeError(f"a skill may not set {name!r} on its {what} {owner.__name__} or its instances: "
+                                     f"{kind.__name__} has it, and standard-library code calls it")
             return obj
         raise AttributeError(f"a skill may set attributes only on its own functions, classes, their instances and "
                              f"modules, not on a {type(obj).__name__} of {module or 'the interpreter'}")

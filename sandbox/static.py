@@ -26,7 +26,7 @@ MAX_SOURCE_BYTES = 20_000
 # The same table as HIDDEN_MODULE_ATTRIBUTES in sandbox/harness.py (a test holds them equal).
 HIDDEN_MODULE_ATTRIBUTES = {
     "string": {"Formatter"},
-    "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod"},
+    "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod", "GenericAlias"},
 }
 HIDDEN_NAMES = frozenset(name for names in HIDDEN_MODULE_ATTRIBUTES.values() for name in names)
 # The same as FORMAT_ATTRIBUTES in sandbox/harness.py: str.format and format_map look up the
@@ -42,7 +42,8 @@ SHARED_STATE_ATTRIBUTES = frozenset(SHARED_STATE_WHY)
 # isinstance, refused as a def, a name, a keyword or a string (a subclass of a standard-library ABC with its own
 # __subclasshook__, made with type(), changed isinstance for the whole interpreter)
 CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
-                         "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__"})
+                         "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__",
+                         "__subclasses__"})
 # The same set as UNSAFE_BUILTINS in sandbox/harness.py (a test holds them equal): builtins a skill does
 # not have in the sandbox. Named anyway, one raises NameError there and is the real builtin anywhere
 # else, so `try: open except NameError:` tells a skill where it runs (honest in the gate, anything in
@@ -209,7 +210,7 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
             for alias in node.names:
                 where = f"from {name} import {alias.name} (line {node.lineno})"
                 if alias.name in HIDDEN_MODULE_ATTRIBUTES.get(name, ()):
-                    return f"{where}: {alias.name} does a real getattr or eval for the caller"
+                    return f"{where}: {alias.name} does a real getattr, eval or attribute write for the caller"
                 value = getattr(module, alias.name, None)
                 if isinstance(value, types.ModuleType):
                     if not inside(value, name.split(".")[0]):
@@ -231,7 +232,8 @@ def attribute_walk(tree: ast.AST, allowed: set[str]) -> str:
         if not isinstance(node, ast.Attribute):
             continue
         if node.attr in HIDDEN_NAMES:
-            return f"attribute {node.attr!r} (line {node.lineno}): it does a real getattr or eval for the caller"
+            return (f"attribute {node.attr!r} (line {node.lineno}): it does a real getattr, eval or attribute write "
+                    "for the caller")
         if node.attr in FORMAT_ATTRIBUTES:
             return (f"attribute {node.attr!r} (line {node.lineno}): str.{node.attr} looks up whatever attributes its "
                     "template names; use an f-string")

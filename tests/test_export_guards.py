@@ -303,7 +303,7 @@ import exported
 
 try:
     outcome = repr(exported.solve("a text"))
-except TypeError as exc:
+except (AttributeError, TypeError) as exc:
     outcome = str(exc)
 print(json.dumps([outcome, {
     "isinstance(5, Iterable)": isinstance(5, collections.abc.Iterable),
@@ -312,11 +312,12 @@ print(json.dumps([outcome, {
     "a template's sub()": re.compile("(a)").sub(r"\\1", "a"),
     "a template's re.sub()": re.sub("(a)(b)", r"\\1", "ab"),
     "re.compile('abc', re.I | re.M) matches 'ABC'": bool(re.compile("abc", re.I | re.M).match("ABC")),
+    "re.escape('a.b')": re.escape("a.b"),
 }]))
 """
 CACHES_UNTOUCHED = {"isinstance(5, Iterable)": False, "isinstance('a', Mapping)": False,
                     "re.match('abc', 'ABC')": False, "a template's sub()": "a", "a template's re.sub()": "a",
-                    "re.compile('abc', re.I | re.M) matches 'ABC'": True}
+                    "re.compile('abc', re.I | re.M) matches 'ABC'": True, "re.escape('a.b')": "a\\.b"}
 # a third export audit: caches the whole interpreter shares, found with keys whose __eq__ and __hash__ lie
 CACHE_ATTACKS = {
     "the ABCs' caches": (  # a metaclass that makes its class int's twin: isinstance(5, Iterable) said yes
@@ -377,6 +378,17 @@ CACHE_ATTACKS = {
         "    repl = type('Repl', (collections.abc.Sequence, str), {})\n"
         "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n    return 1\n",
         "a skill's subclass of str may not also inherit from collections.abc.Sequence"),
+    # a fifth round: re.escape hands re's own table to the pattern's translate(); an ABC walks __subclasses__()
+    "re's escape table": (
+        "import re\n\n\nclass Word(str):\n    pass\n\n\ndef translate(self, table):\n"
+        "    table[ord('.')] = '.'\n    return 'x'\n\n\n"
+        "def solve(text):\n    Word.translate = translate\n    re.escape(Word('x'))\n    return 1\n",
+        "a skill may not set 'translate' on its subclass of str Word"),
+    "an ABC's subclasses": (
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    type('Table', (collections.abc.Mapping,), {'__sub' + 'classes__': staticmethod(lambda: [int, str])})\n"
+        "    return 1\n",
+        "'__subclasses__' is not allowed in a skill"),
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

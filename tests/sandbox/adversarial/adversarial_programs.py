@@ -60,7 +60,7 @@ def class_hook(name: str) -> str:
 
 def made_class(what: str, method: str) -> str:
     return (rf"exception: TypeError: a skill may not make a {what} with its own {method}: standard-library code "
-            r"reads values and classes through it, in caches every program shares \(re's, the ABCs'\)")
+            r"calls it on what a skill hands over, also where every program shares it \(re's caches, the ABCs'\)")
 
 
 def foreign_base(what: str, base: str) -> str:
@@ -862,6 +862,45 @@ PROGRAMS: list[Program] = [
         "              Span(1, 4).length() == 3, Dollar('#who').substitute(who='x') == 'x']\n"
         "    return 1 if all(checks) else 0\n",
         static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
+    ),
+    Program(
+        "escape_table", "re.escape hands re's own translation table to the pattern's translate(): a str subclass's "
+        "own translate() stops it escaping '.' for every program (a fifth round)",
+        "import re\n\n\ndef translate(self, table):\n    table[ord('.')] = '.'\n    return 'x'\n\n\n"
+        "def solve(text):\n    word = type('Word', (str,), {'translate': translate})\n    re.escape(word('x'))\n"
+        "    return 1 if re.escape('a.b') == 'a.b' else 0\n",
+        static=None, guarded=Err(made_class("subclass of str", "translate")), contained=Pred((1,)),
+        local=Err(made_class("subclass of str", "translate")),
+    ),
+    Program(
+        "escape_table_later", "the same translate() set on the skill's own str subclass after it was made",
+        "import re\n\n\nclass Word(str):\n    pass\n\n\ndef translate(self, table):\n"
+        "    table[ord('.')] = '.'\n    return 'x'\n\n\n"
+        "def solve(text):\n    Word.translate = translate\n    re.escape(Word('x'))\n"
+        "    return 1 if re.escape('a.b') == 'a.b' else 0\n",
+        static=None,
+        guarded=Err(r"exception: AttributeError: a skill may not set 'translate' on its subclass of str Word or its "
+                    r"instances: str has it, and standard-library code calls it"),
+        contained=Pred((1,)),
+        local=Err(r"exception: AttributeError: a skill may not set 'translate' on its subclass of str Word or its "
+                  r"instances: str has it, and standard-library code calls it"),
+    ),
+    Program(
+        "abc_subclasses", "an ABC walks its subclasses' own __subclasses__(): one that names str makes str a Mapping "
+        "(a fifth round)",
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    type('Table', (collections.abc.Mapping,), {'__sub' + 'classes__': staticmethod(lambda: [str])})\n"
+        "    return 1 if isinstance('a', collections.abc.Mapping) else 0\n",
+        static=None, guarded=Err(class_hook("__subclasses__")), contained=Pred((1,)),
+        local=Err(class_hook("__subclasses__")),
+    ),
+    Program(
+        "generic_alias_write", "type(list[int]) is GenericAlias, whose call sets __orig_class__ in C on what it "
+        "returns: here a class of the library (a fifth round)",
+        "import collections\n\n\ndef target():\n    return collections.UserDict\n\n\n"
+        "def solve(text):\n    type(list[int])(target, (int,))()\n    return 1\n",
+        static=None, guarded=Err(r"exception: TypeError: type\(\) takes 1 or 3 arguments"), contained=Pred((1,)),
+        local=Err(r"exception: TypeError: type\(\) takes 1 or 3 arguments"),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
