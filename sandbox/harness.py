@@ -128,7 +128,10 @@ WRITE_GUARD = "__skillkiln_write__"
 # which is where a name built at run time (`'__sub' + 'classhook__'`) would get in
 CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
                          "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__",
-                         "__subclasses__"})  # an ABC walks its subclasses' own __subclasses__() (a fifth round)
+                         "__subclasses__", "__class__", "__getattribute__"})
+# (__subclasses__: an ABC walks its subclasses' own, a fifth round. __class__, and __getattribute__ that can answer
+# for it: isinstance() reads it, so a plain object passed for a str to re.escape, which handed it re's own table,
+# and to re's template cache and RegexFlag as a str or an int, a sixth round)
 
 
 def refused_attribute(name: str) -> bool:
@@ -137,14 +140,16 @@ def refused_attribute(name: str) -> bool:
 
 
 # A skill's metaclass, or its subclass of a value type, may define no special method (a name with two leading and
-# trailing underscores) but OWN_NAMES, and this is checked before the class is made (check_class_plan) as well as
-# after (check_made_class): code of the standard library reads values and classes through their special methods,
-# also where it keeps them in caches every program in the interpreter shares. A third export red-team: a metaclass
-# whose __eq__ and __hash__ lie made its class int's twin in the ABCs' caches (isinstance(5, Iterable) said yes in
-# a program importing the export); a str whose __getitem__ lied left another template in re's cache under r'\1';
-# an int whose __ror__ lied became the value of re.I | re.M, so a program's IGNORECASE went missing; and a class
-# refused only once it was made had already been handed to the skill (a metaclass's __init__, a descriptor ABCMeta
-# reads), which kept it. Public methods are the skill's own business: the standard library does not call them.
+# trailing underscores) but OWN_NAMES and no other attribute its type has (kind_attribute), nor inherit from a
+# library class outside its type's own chain (refuse_foreign_bases); this is checked before the class is made
+# (check_class_plan) as well as after (check_made_class), and attributes set later go through the write guard.
+# Code of the standard library reads values and classes through those methods, also where it keeps them in caches
+# and tables every program in the interpreter shares. A third export red-team, over five rounds: a metaclass whose
+# __eq__ and __hash__ lie made its class int's twin in the ABCs' caches (isinstance(5, Iterable) said yes in a
+# program importing the export); a str whose __getitem__ lied left another template in re's cache under r'\1'; an
+# int whose __ror__ lied became the value of re.I | re.M, so a program's IGNORECASE went missing; a class refused
+# only once made had already been handed to the skill (a metaclass's __init__, a descriptor ABCMeta reads); a str's
+# own translate() was handed re.escape's shared table.
 VALUE_TYPES = (str, bytes, bytearray, int, float, complex, tuple, frozenset)
 OWN_NAMES = frozenset({"__init__", "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__slots__",
                        "__annotations__", "__classcell__", "__firstlineno__", "__static_attributes__",
@@ -242,8 +247,8 @@ def make_type_guard():
     """The `type` a skill sees. type(x), isinstance(x, type) and `class Meta(type)` work as with the real one,
     but a class made by calling it, or a metaclass subclassing it, gets its namespace through class_namespace
     first, and type(x) hands out no metaclass the skill did not make: for one (ABCMeta, the real type) it
-    gives this type, so every class a skill makes by a call is checked. (A class statement's namespace holds
-    only the names its body writes, which check_tree has read.) A second export audit: type('Evil', (Mapping,),
+    gives this type, so every class a skill makes by a call is checked (a class statement's, through the guarded
+    __build_class__ in make_builtins). A second export audit: type('Evil', (Mapping,),
     {'__sub' + 'classhook__': ...}) made str a Mapping for the whole interpreter, a program importing the
     export too."""
     real = type
@@ -284,7 +289,8 @@ def make_type_guard():
 # Public module attributes that hand out arbitrary attribute lookups (string.Formatter's
 # get_field walks "0.__class__.__mro__" with the real getattr): left out of the copies.
 # functools.update_wrapper/wraps copy attributes named by the caller, singledispatch evaluates
-# string annotations (typing.get_type_hints): both are a real getattr/eval in disguise.
+# string annotations (typing.get_type_hints): both are a real getattr/eval in disguise. Calling
+# functools.GenericAlias(f, ...)() sets __orig_class__ on what f returns, in C: a real attribute write.
 HIDDEN_MODULE_ATTRIBUTES = {
     "string": {"Formatter"},
     "functools": {"update_wrapper", "wraps", "singledispatch", "singledispatchmethod", "GenericAlias"},
@@ -708,8 +714,9 @@ def template_class(template):
                 raise TypeError("a skill's string.Template subclass may not have a metaclass of its own")
             cls.flags = plain_flags(cls.flags)
             for name in ("delimiter", "idpattern", "braceidpattern", "pattern"):  # re.escape(delimiter), re.compile
-                if isinstance(getattr(cls, name), str):
-                    setattr(cls, name, plain_text(getattr(cls, name)))
+                value = getattr(cls, name)  # read once: a second read could answer otherwise
+                if issubclass(type(value), str):
+                    setattr(cls, name, plain_text(value))
             super().__init_subclass__()
 
     Template.__module__ = template.__module__
@@ -717,18 +724,19 @@ def template_class(template):
 
 
 def plain_text(value):
-    """VALUE, a str or bytes of exactly that type (a subclass's methods are the skill's), or VALUE as it is."""
-    if isinstance(value, str):
+    """VALUE as a str or bytes of exactly that type (a subclass's methods are the skill's). Its real type, not
+    isinstance(), which reads a __class__ an object may answer as it likes."""
+    if issubclass(type(value), str):
         return "".join([value])
-    if isinstance(value, (bytes, bytearray)):
+    if issubclass(type(value), (bytes, bytearray)):
         return b"".join([value])
-    return value
+    raise TypeError(f"a str or bytes is needed here in a skill, not {type(value).__name__}")
 
 
 def plain_flags(flags):
     """FLAGS as an int of exactly that type: re caches a compiled pattern under its flags, and a flags object whose
     __eq__ and __hash__ lie (with __and__ and __or__, re asks no more) took another program's entry."""
-    if not isinstance(flags, int):
+    if not issubclass(type(flags), int):
         raise TypeError(f"re's flags must be an int in a skill, not {type(flags).__name__}")
     return int.__index__(flags)
 

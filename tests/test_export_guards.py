@@ -89,7 +89,7 @@ def test_the_guards_refuse_in_an_export_what_the_sandbox_refuses(tmp_path):
         ("import os\n\ndef solve(text):\n    return 1\n", "ImportError: import of 'os' is not allowed in a skill"),
         ("def solve(text):\n    return open('/etc/passwd').read()\n", "NameError: name 'open' is not defined"),
         ("def solve(text):\n    return text.__class__\n", "attribute '__class__' is not allowed in a skill"),
-        ("def solve(text):\n    return getattr(text, '__class__')\n", "attribute '__class__' is not allowed in a skill"),
+        ("def solve(text):\n    return getattr(text, '__dict__')\n", "attribute '__dict__' is not allowed in a skill"),
         ("import re\n\ndef solve(text):\n    return re.enum.sys.modules['os']\n",
          "AttributeError: module 're' has no attribute 'enum'"),
         ("def solve(text):\n    try:\n        globals()\n    except NameError:\n        return 0\n    return 1\n", None),
@@ -389,6 +389,13 @@ CACHE_ATTACKS = {
         "    type('Table', (collections.abc.Mapping,), {'__sub' + 'classes__': staticmethod(lambda: [int, str])})\n"
         "    return 1\n",
         "'__subclasses__' is not allowed in a skill"),
+    # a sixth round: isinstance() reads __class__, which a plain object may answer
+    "a class that says it is str": (
+        "import collections\nimport re\n\nPAYLOAD = 'pwned:\\\\2'\n\n\ndef solve(text):\n"
+        "    repl = type('Repl', (collections.UserString,), {'__cla' + 'ss__': property(lambda self: str),\n"
+        "                                                    '__getitem__': lambda self, i: PAYLOAD[i]})\n"
+        "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n    return 1\n",
+        "'__class__' is not allowed in a skill"),
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

@@ -536,7 +536,7 @@ PROGRAMS: list[Program] = [
         "functools.update_wrapper merges a module's globals (real __builtins__ included) into the skill's",
         "import functools\nimport string\n\n\ndef solve(text):\n"
         "    functools.update_wrapper(solve, string.capwords, assigned=(), updated=('__globals__',))\n"
-        "    escape = lambda: getattr(getattr((), '__class__'), '__mro__')  # made now: real builtins\n"
+        "    escape = lambda: getattr(getattr((), '__cla' + 'ss__'), '__mro__')  # made now: real builtins\n"
         "    return len(escape())\n",
         static="restricted", guarded=Err(r"exception: AttributeError: module 'functools' has no attribute 'update_wrapper'"),
         contained=Pred((2,)),
@@ -901,6 +901,18 @@ PROGRAMS: list[Program] = [
         "def solve(text):\n    type(list[int])(target, (int,))()\n    return 1\n",
         static=None, guarded=Err(r"exception: TypeError: type\(\) takes 1 or 3 arguments"), contained=Pred((1,)),
         local=Err(r"exception: TypeError: type\(\) takes 1 or 3 arguments"),
+    ),
+    Program(
+        "fake_class_escape", "a plain object whose __class__ (named at run time) says str to re.escape, which hands "
+        "it re's own table, and something else to the guard's check (a sixth round)",
+        "import re\n\nreads = []\n\n\ndef fake_class(self):\n    reads.append(1)\n"
+        "    return int if len(reads) == 1 else str\n\n\ndef translate(self, table):\n"
+        "    table[ord('.')] = '.'\n    return 'x'\n\n\n"
+        "def solve(text):\n    word = type('Word', (), {'__cla' + 'ss__': property(fake_class), 'translate': translate})\n"
+        "    re.escape(word())\n    return 1 if re.escape('a.b') == 'a.b' else 0\n",
+        # alone in the container no guard reads __class__ first: re.escape takes it for bytes
+        static=None, guarded=Err(class_hook("__class__")), local=Err(class_hook("__class__")),
+        contained=Err(r"exception: TypeError: decoding to str: need a bytes-like object, Word found"),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
