@@ -204,8 +204,27 @@ def refuse_foreign_bases(kind, classes, mro=type.__dict__["__mro__"], own=type._
                         f"code would read its values through that class's special methods")
 
 
+def plain_slots(namespace):
+    """NAMESPACE's __slots__, if it has any, made a tuple of plain str (read once: a second read could answer
+    otherwise), none of them a special name but __dict__ and __weakref__. A slot is a descriptor of its name in the
+    class's own dict: one named __class__, with a __getattr__ to answer for it, lied to isinstance() again, and one
+    named __subclasses__ broke every isinstance() of an ABC the class subclassed (a seventh round)."""
+    if "__slots__" not in namespace:
+        return
+    slots = namespace["__slots__"]
+    slots = (slots,) if issubclass(type(slots), str) else tuple(slots)
+    for slot in slots:
+        if type(slot) is not str:
+            raise TypeError("a class a skill makes must name its slots with plain str")
+        if slot.startswith("__") and slot.endswith("__") and slot not in ("__dict__", "__weakref__"):
+            raise TypeError(f"a slot named {slot!r} is not allowed in a skill: it would stand for the class's own "
+                            f"{slot}, which the interpreter reads")
+    namespace["__slots__"] = slots
+
+
 def check_class_plan(bases, namespace, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
-    """Before a class is made from BASES and NAMESPACE: see check_made_class."""
+    """Before a class is made from BASES and NAMESPACE (slots made plain in it): see check_made_class."""
+    plain_slots(namespace)
     kind = value_kind(bases)
     if kind is not None:
         classes = [c for base in bases if issubclass(type(base), type) for c in mro.__get__(base)]
@@ -220,6 +239,10 @@ def check_made_class(made, mro=type.__dict__["__mro__"], own=type.__dict__["__di
     whatever a metaclass of the skill's would say."""
     if not issubclass(type(made), type):
         return made
+    hooks = sorted(CLASS_HOOKS.intersection(own.__get__(made)))
+    if hooks:  # what the class's own dict holds, however it got there
+        raise TypeError(f"{hooks[0]!r} is not allowed in a skill: a hook of class creation or isinstance reaches "
+                        f"classes the skill did not make")
     kind = value_kind([made])
     if kind is not None:
         refuse_foreign_bases(kind, mro.__get__(made)[1:])
@@ -717,6 +740,9 @@ def template_class(template):
                 value = getattr(cls, name)  # read once: a second read could answer otherwise
                 if issubclass(type(value), str):
                     setattr(cls, name, plain_text(value))
+                elif not (value is None and name == "braceidpattern") and type(value) is not re.Pattern:
+                    raise TypeError(f"a string.Template subclass's {name} must be a str in a skill, not "
+                                    f"{type(value).__name__}")
             super().__init_subclass__()
 
     Template.__module__ = template.__module__

@@ -396,6 +396,14 @@ CACHE_ATTACKS = {
         "                                                    '__getitem__': lambda self, i: PAYLOAD[i]})\n"
         "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n    return 1\n",
         "'__class__' is not allowed in a skill"),
+    # a seventh round: a slot is a descriptor of its name in the class's own dict
+    "a slot named __class__": (
+        "import collections\nimport re\n\nPAYLOAD = 'pwned:\\\\2'\n\n\ndef lookup(self, name):\n"
+        "    if name == '__cla' + 'ss__':\n        return str\n    raise AttributeError(name)\n\n\n"
+        "def solve(text):\n    repl = type('Repl', (collections.UserString,), {'__slots__': ('__cla' + 'ss__',),\n"
+        "                '__getattr__': lookup, '__getitem__': lambda self, i: PAYLOAD[i]})\n"
+        "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n    return 1\n",
+        "a slot named '__class__' is not allowed in a skill"),
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

@@ -68,6 +68,11 @@ def foreign_base(what: str, base: str) -> str:
             r"code would read its values through that class's special methods")
 
 
+def slot_refused(name: str) -> str:
+    return (rf"exception: TypeError: a slot named '{name}' is not allowed in a skill: it would stand for the "
+            rf"class's own {name}, which the interpreter reads")
+
+
 def dunder_name(name: str) -> "Fail":
     return Fail(rf"load: forbidden: the name '{name}' is not allowed in a skill \(line \d+\): names with two "
                 r"leading underscores reach the harness's builtins and module attributes")
@@ -913,6 +918,27 @@ PROGRAMS: list[Program] = [
         # alone in the container no guard reads __class__ first: re.escape takes it for bytes
         static=None, guarded=Err(class_hook("__class__")), local=Err(class_hook("__class__")),
         contained=Err(r"exception: TypeError: decoding to str: need a bytes-like object, Word found"),
+    ),
+    Program(
+        "slot_named_class", "a slot named __class__ stands for the class's own; __getattr__ answers it as str, so a "
+        "Template's delimiter reaches the real re.escape, which hands over re's own table (a seventh round)",
+        "import re\nimport string\n\n\ndef lookup(self, name):\n    if name == '__cla' + 'ss__':\n        return str\n"
+        "    raise AttributeError(name)\n\n\ndef translate(self, table):\n    table[ord('.')] = '.'\n"
+        "    return '%'\n\n\ndef solve(text):\n"
+        "    delim = type('Delim', (), {'__slots__': ('__cla' + 'ss__',), '__getattr__': lookup, 'translate': translate})\n"
+        "    type('Custom', (string.Template,), {'delimiter': delim()})\n"
+        "    return 1 if re.escape('a.b') == 'a.b' else 0\n",
+        static=None, guarded=Err(slot_refused("__class__")), contained=Pred((1,)), local=Err(slot_refused("__class__")),
+    ),
+    Program(
+        "slot_named_subclasses", "a slot named __subclasses__ in a Mapping subclass: every later isinstance() of "
+        "Mapping raises (a seventh round)",
+        "import collections.abc\n\n\ndef solve(text):\n"
+        "    type('Table', (collections.abc.Mapping,), {'__slots__': ('__sub' + 'classes__',)})\n"
+        "    try:\n        isinstance(3, collections.abc.Mapping)\n    except TypeError:\n        return 1\n"
+        "    return 0\n",
+        static=None, guarded=Err(slot_refused("__subclasses__")), contained=Pred((1,)),
+        local=Err(slot_refused("__subclasses__")),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
