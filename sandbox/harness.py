@@ -128,10 +128,12 @@ WRITE_GUARD = "__skillkiln_write__"
 # which is where a name built at run time (`'__sub' + 'classhook__'`) would get in
 CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
                          "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__",
-                         "__subclasses__", "__class__", "__getattribute__"})
+                         "__subclasses__", "__class__", "__getattribute__", "__new__"})
 # (__subclasses__: an ABC walks its subclasses' own, a fifth round. __class__, and __getattribute__ that can answer
 # for it: isinstance() reads it, so a plain object passed for a str to re.escape, which handed it re's own table,
-# and to re's template cache and RegexFlag as a str or an int, a sixth round)
+# and to re's template cache and RegexFlag as a str or an int, a sixth round. __new__: a skill's own could only
+# hand back an object it did not make (object.__new__ is out of reach), and GenericAlias's call, which subscripting
+# a list subclass reaches, then set __orig_class__ on it, a library class: an eighth round)
 
 
 def refused_attribute(name: str) -> bool:
@@ -153,7 +155,8 @@ def refused_attribute(name: str) -> bool:
 VALUE_TYPES = (str, bytes, bytearray, int, float, complex, tuple, frozenset)
 OWN_NAMES = frozenset({"__init__", "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__slots__",
                        "__annotations__", "__classcell__", "__firstlineno__", "__static_attributes__",
-                       "__abstractmethods__", "_abc_impl"})  # the last two ABCMeta sets in every class it makes
+                       "__abstractmethods__", "_abc_impl",  # the two ABCMeta sets in every class it makes
+                       "__orig_bases__"})  # what `class Pair(tuple[int, int])` sets; typing reads it, no allowed module
 MADE = weakref.WeakSet()  # every class a skill has made (that check_made_class let through)
 
 

@@ -43,7 +43,7 @@ SHARED_STATE_ATTRIBUTES = frozenset(SHARED_STATE_WHY)
 # __subclasshook__, made with type(), changed isinstance for the whole interpreter)
 CLASS_HOOKS = frozenset({"__subclasshook__", "__prepare__", "__instancecheck__", "__subclasscheck__",
                          "__init_subclass__", "__set_name__", "__mro_entries__", "__class_getitem__",
-                         "__subclasses__", "__class__", "__getattribute__"})
+                         "__subclasses__", "__class__", "__getattribute__", "__new__"})
 # The same set as UNSAFE_BUILTINS in sandbox/harness.py (a test holds them equal): builtins a skill does
 # not have in the sandbox. Named anyway, one raises NameError there and is the real builtin anywhere
 # else, so `try: open except NameError:` tells a skill where it runs (honest in the gate, anything in

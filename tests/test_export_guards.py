@@ -313,11 +313,13 @@ print(json.dumps([outcome, {
     "a template's re.sub()": re.sub("(a)(b)", r"\\1", "ab"),
     "re.compile('abc', re.I | re.M) matches 'ABC'": bool(re.compile("abc", re.I | re.M).match("ABC")),
     "re.escape('a.b')": re.escape("a.b"),
+    "Counter has an __orig_class__": hasattr(collections.Counter, "__orig_class__"),
 }]))
 """
 CACHES_UNTOUCHED = {"isinstance(5, Iterable)": False, "isinstance('a', Mapping)": False,
                     "re.match('abc', 'ABC')": False, "a template's sub()": "a", "a template's re.sub()": "a",
-                    "re.compile('abc', re.I | re.M) matches 'ABC'": True, "re.escape('a.b')": "a\\.b"}
+                    "re.compile('abc', re.I | re.M) matches 'ABC'": True, "re.escape('a.b')": "a\\.b",
+                    "Counter has an __orig_class__": False}
 # a third export audit: caches the whole interpreter shares, found with keys whose __eq__ and __hash__ lie
 CACHE_ATTACKS = {
     "the ABCs' caches": (  # a metaclass that makes its class int's twin: isinstance(5, Iterable) said yes
@@ -404,6 +406,11 @@ CACHE_ATTACKS = {
         "                '__getattr__': lookup, '__getitem__': lambda self, i: PAYLOAD[i]})\n"
         "    re.sub('(a)(b)', repl('\\\\1'), 'ab')\n    return 1\n",
         "a slot named '__class__' is not allowed in a skill"),
+    # an eighth round: subscripting a list subclass and calling the alias sets __orig_class__ on what __new__ returns
+    "a __new__ that returns a library class": (
+        "import collections\n\n\ndef shared(cls, *args):\n    return collections.Counter\n\n\n"
+        "def solve(text):\n    evil = type('Evil', (list,), {'__ne' + 'w__': shared})\n    evil[str]()\n    return 1\n",
+        "'__new__' is not allowed in a skill"),
     "a collector's finaliser": (  # put a hook into type()'s namespace after the check had read it
         "import collections.abc\n\nHOOK = '__sub' + 'classhook__'\nCURRENT = [{}]\n\n\n"
         "def finalise(self):\n    CURRENT[0][HOOK] = classmethod(lambda cls, c: True)\n\n\n"

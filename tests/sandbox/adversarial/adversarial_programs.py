@@ -861,10 +861,11 @@ PROGRAMS: list[Program] = [
         "import collections\nimport re\nimport string\n\n\nclass Word(str):\n    def shout(self):\n"
         "        return self.upper() + '!'\n\n\nclass Count(int):\n    def __init__(self, value):\n"
         "        self.note = 'a count'\n\n\nclass Span(collections.namedtuple('Span', 'start end')):\n"
-        "    def length(self):\n        return self.end - self.start\n\n\nclass Dollar(string.Template):\n"
+        "    def length(self):\n        return self.end - self.start\n\n\nclass Pair(tuple[int, int]):\n"
+        "    def total(self):\n        return sum(self)\n\n\nclass Dollar(string.Template):\n"
         "    delimiter = '#'\n    flags = re.IGNORECASE\n\n\ndef solve(text):\n"
         "    checks = [Word('a').shout() == 'A!', Count(2) + 1 == 3 and Count(2).note == 'a count',\n"
-        "              Span(1, 4).length() == 3, Dollar('#who').substitute(who='x') == 'x']\n"
+        "              Span(1, 4).length() == 3, Dollar('#who').substitute(who='x') == 'x', Pair((1, 2)).total() == 3]\n"
         "    return 1 if all(checks) else 0\n",
         static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
     ),
@@ -939,6 +940,14 @@ PROGRAMS: list[Program] = [
         "    return 0\n",
         static=None, guarded=Err(slot_refused("__subclasses__")), contained=Pred((1,)),
         local=Err(slot_refused("__subclasses__")),
+    ),
+    Program(
+        "new_returns_shared", "a list subclass whose __new__ hands back collections.Counter: subscripting the class "
+        "and calling the alias sets __orig_class__ on Counter, in C (an eighth round)",
+        "import collections\n\n\ndef shared(cls, *args):\n    return collections.Counter\n\n\n"
+        "def solve(text):\n    evil = type('Evil', (list,), {'__ne' + 'w__': shared})\n    evil[str]()\n"
+        "    return 1\n",  # the program that imports an export sees it: test_export_guards
+        static=None, guarded=Err(class_hook("__new__")), contained=Pred((1,)), local=Err(class_hook("__new__")),
     ),
     Program(
         "own_attributes_in_class_body", "sets its own class's attributes from another class's body: allowed",
