@@ -49,8 +49,10 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copyreg
 import fcntl
 import gc
+import importlib.util
 import itertools
 import json
 import os
@@ -724,8 +726,6 @@ def module_copy(module, root: str):
                 continue
             value = module_copy(value, root)
         copy.__dict__[key] = value
-    if name == "re":
-        copy.__dict__.update(re_functions(module))
     if name == "string":
         copy.__dict__["Template"] = template_class(module.Template)
     return copy
@@ -770,48 +770,36 @@ def plain_flags(flags):
     return int.__index__(flags)
 
 
-def re_functions(re):
-    """re's functions that compile and cache patterns, as a skill's copy of re has them: flags made plain first.
-    (A pattern or a replacement is a str or bytes, whose subclasses may not lie: check_made_class.)"""
-    def compile(pattern, flags=0):
-        return re.compile(pattern, plain_flags(flags))
-
-    def search(pattern, string, flags=0):
-        return re.search(pattern, string, plain_flags(flags))
-
-    def match(pattern, string, flags=0):
-        return re.match(pattern, string, plain_flags(flags))
-
-    def fullmatch(pattern, string, flags=0):
-        return re.fullmatch(pattern, string, plain_flags(flags))
-
-    def split(pattern, string, maxsplit=0, flags=0):
-        return re.split(pattern, string, maxsplit, plain_flags(flags))
-
-    def findall(pattern, string, flags=0):
-        return re.findall(pattern, string, plain_flags(flags))
-
-    def finditer(pattern, string, flags=0):
-        return re.finditer(pattern, string, plain_flags(flags))
-
-    def sub(pattern, repl, string, count=0, flags=0):
-        return re.sub(pattern, repl, string, count, plain_flags(flags))
-
-    def subn(pattern, repl, string, count=0, flags=0):
-        return re.subn(pattern, repl, string, count, plain_flags(flags))
-
-    def template(pattern, flags=0):
-        return re.template(pattern, plain_flags(flags))
-
-    def escape(pattern):  # escape() hands re's own table to the pattern's translate()
-        return re.escape(plain_text(pattern))
-
-    functions = {"compile": compile, "search": search, "match": match, "fullmatch": fullmatch, "split": split,
-                 "findall": findall, "finditer": finditer, "sub": sub, "subn": subn, "template": template,
-                 "escape": escape}
-    for name, function in functions.items():
-        function.__qualname__, function.__module__ = name, "re"
-    return {name: function for name, function in functions.items() if hasattr(re, name)}
+def own_re():
+    """A fresh instance of the re package for skills: its pattern cache, escape table and RegexFlag are not the ones
+    the rest of the interpreter uses, so what a skill's arguments do to them stays with the skill's own calls (a
+    flags object whose __eq__ and __hash__ lie filed IGNORECASE under every program's 'abc'; a str subclass's
+    translate() wrote into re.escape's table; RegexFlag(x) kept x as the value of re.I | re.M). The standard
+    library's own files, loaded under a private name that leaves sys.modules again; the pickle reducer re registers
+    for Pattern, a type the two share, is put back. Its calls cost what re's own do (wrappers that checked every
+    argument cost a rule-based skill 13%). Not covered: Pattern.sub() and Match.expand() parse a template through
+    the shared re, in C, so a skill's str subclass may not lie (check_made_class)."""
+    shared = sys.modules["re"]
+    name = "_skillkiln_re"
+    spec = importlib.util.spec_from_file_location(name, shared.__spec__.origin,
+                                                  submodule_search_locations=shared.__spec__.submodule_search_locations)
+    module = importlib.util.module_from_spec(spec)
+    reducer = copyreg.dispatch_table.get(shared.Pattern)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+            del sys.modules[key]
+        if reducer is None:
+            copyreg.dispatch_table.pop(shared.Pattern, None)
+        else:
+            copyreg.dispatch_table[shared.Pattern] = reducer
+    for value in vars(module).values():  # re.compile and re.RegexFlag say they are re's, as they are
+        if isinstance(value, (type, types.FunctionType)) and value.__module__ == name:
+            value.__module__ = "re"
+    module.__name__ = "re"
+    return module
 
 
 # Made once, in the server; a child fills in (rather than copies) its own forked copy of them, so
@@ -827,7 +815,8 @@ def copy_of(module):
     size = len(vars(module))
     cached = COPIES.get(name)
     if cached is None or cached[0] != size:
-        cached = COPIES[name] = (size, module_copy(module, name.split(".")[0]))
+        source = own_re() if name == "re" else module
+        cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]))
     return cached[1]
 
 

@@ -114,7 +114,7 @@ def test_the_guards_an_export_carries_are_complete_and_the_harness_own():
         elif isinstance(node, ast.arg):
             defined.add(node.arg)
         elif isinstance(node, ast.alias):
-            defined.add(node.asname or node.name)
+            defined.add(node.asname or node.name.split(".")[0])  # `import importlib.util` binds importlib
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert used <= defined, used - defined
     from sandbox import harness
@@ -314,12 +314,13 @@ print(json.dumps([outcome, {
     "re.compile('abc', re.I | re.M) matches 'ABC'": bool(re.compile("abc", re.I | re.M).match("ABC")),
     "re.escape('a.b')": re.escape("a.b"),
     "Counter has an __orig_class__": hasattr(collections.Counter, "__orig_class__"),
+    "the type of (re.I | re.M).value": type((re.I | re.M).value).__name__,
 }]))
 """
 CACHES_UNTOUCHED = {"isinstance(5, Iterable)": False, "isinstance('a', Mapping)": False,
                     "re.match('abc', 'ABC')": False, "a template's sub()": "a", "a template's re.sub()": "a",
                     "re.compile('abc', re.I | re.M) matches 'ABC'": True, "re.escape('a.b')": "a\\.b",
-                    "Counter has an __orig_class__": False}
+                    "Counter has an __orig_class__": False, "the type of (re.I | re.M).value": "int"}
 # a third export audit: caches the whole interpreter shares, found with keys whose __eq__ and __hash__ lie
 CACHE_ATTACKS = {
     "the ABCs' caches": (  # a metaclass that makes its class int's twin: isinstance(5, Iterable) said yes
@@ -334,7 +335,7 @@ CACHE_ATTACKS = {
         "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
         "                               '__or__': lambda self, other: 2 | other, '__ror__': lambda self, other: 2 | other})\n"
         "    re.compile('abc', flags())\n    return 1\n",
-        "re's flags must be an int in a skill, not Flags"),
+        "1"),  # taken, by the skill's own instance of re (own_re): its cache, not the program's
     "re's template cache": (  # a str whose __eq__ and __hash__ are r'\\1's: the program's sub() used its template
         "import re\n\n\ndef solve(text):\n"
         "    liar = type('Liar', (str,), {'__eq__': lambda self, other: True, '__hash__': lambda self: hash(r'\\1')})\n"
@@ -354,6 +355,11 @@ CACHE_ATTACKS = {
         "                                   '__ror__': lambda self, other: lying(10)})\n"
         "    re.IGNORECASE | lying(8)\n    return 1\n",
         "a skill may not make a subclass of int with its own __and__"),
+    "RegexFlag's members": (  # RegexFlag(x) kept a skill's int subclass as the value of re.I | re.M (pickling failed)
+        "import re\n\n\ndef solve(text):\n"
+        "    bits = type('Bits', (int,), {'label': lambda self: 'mine'})\n"
+        "    re.RegexFlag(bits(10))\n    return 1\n",
+        "1"),  # taken, by the skill's own RegexFlag
     "string.Template's pattern": (  # Template compiles a subclass's pattern with the real re and its flags
         "import string\n\n\ndef solve(text):\n"
         "    flags = type('Flags', (), {'__or__': lambda self, other: self, '__ror__': lambda self, other: self,\n"
@@ -428,7 +434,7 @@ CACHE_ATTACKS = {
 @pytest.mark.parametrize("attack", sorted(CACHE_ATTACKS))
 def test_an_imported_export_cannot_poison_what_its_program_caches(attack, tmp_path):
     """What a skill leaves in a cache its program shares (the ABCs', re's) is found by the program's own keys when
-    the skill's keys lie: such keys are refused as they are made, and re's flags are made plain ints."""
+    the skill's keys lie: such keys are refused as they are made, and a skill's re is an instance of its own."""
     code, refusal = CACHE_ATTACKS[attack]
     (outcome, seen), stderr = imported(code, CACHES_HOST, tmp_path)
     assert seen == CACHES_UNTOUCHED and outcome.startswith(refusal), (outcome, seen, stderr)

@@ -768,15 +768,16 @@ PROGRAMS: list[Program] = [
     ),
     Program(
         "re_flags_object", "re caches a compiled pattern under (pattern, flags): a flags object whose __eq__ and "
-        "__hash__ lie files IGNORECASE under every other program's 'abc' (third export audit)",
+        "__hash__ lie files IGNORECASE under every other program's 'abc' (third export audit). A skill's re is an "
+        "instance of its own (own_re): the lie reaches only the skill's own calls (the export test shows the "
+        "importing program's re untouched)",
         "import re\n\n\ndef solve(text):\n"
         "    flags = type('Flags', (), {'__eq__': lambda self, other: True, '__hash__': lambda self: 0,\n"
         "                               '__and__': lambda self, other: 2 & other, '__rand__': lambda self, other: 2 & other,\n"
         "                               '__or__': lambda self, other: 2 | other, '__ror__': lambda self, other: 2 | other})\n"
         "    re.compile('abc', flags())\n"
         "    return 1 if re.match('abc', 'ABC') else 0\n",
-        static=None, guarded=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
-        contained=Pred((1,)), local=Err(r"exception: TypeError: re's flags must be an int in a skill, not Flags"),
+        static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
     ),
     Program(
         "loader_name", "the builtins' __loader__ (copied from the real ones) loads the real posix module (a third "
