@@ -160,6 +160,25 @@ OWN_NAMES = frozenset({"__init__", "__module__", "__qualname__", "__doc__", "__d
                        "__abstractmethods__", "_abc_impl",  # the two ABCMeta sets in every class it makes
                        "__orig_bases__"})  # what `class Pair(tuple[int, int])` sets; typing reads it, no allowed module
 MADE = weakref.WeakSet()  # every class a skill has made (that check_made_class let through)
+CLASS_MRO = type.__dict__["__mro__"]  # a class's own MRO and own dict, read past whatever its metaclass would say
+CLASS_DICT = type.__dict__["__dict__"]
+
+
+def kind_name(kind) -> str:
+    """What a skill's class of KIND is called in a refusal: a metaclass, or a subclass of a value type."""
+    return "metaclass" if kind is type else "subclass of " + kind.__name__
+
+
+def hook_refusal(hook: str) -> str:
+    return (f"{hook!r} is not allowed in a skill: a hook of class creation or isinstance reaches classes the skill "
+            f"did not make")
+
+
+def refuse_class_hooks(names) -> None:
+    """Raise if NAMES (plain str) hold one of CLASS_HOOKS."""
+    hooks = sorted(CLASS_HOOKS.intersection(names))
+    if hooks:
+        raise TypeError(hook_refusal(hooks[0]))
 
 
 def kind_attribute(kind, name) -> bool:
@@ -176,8 +195,7 @@ def refuse_special_names(kind, namespaces):
     for names in namespaces:
         special = sorted(key for key in names if kind_attribute(kind, key))
         if special:
-            what = "metaclass" if kind is type else "subclass of " + kind.__name__
-            raise TypeError(f"a skill may not make a {what} with its own {special[0]}: standard-library code calls it "
+            raise TypeError(f"a skill may not make a {kind_name(kind)} with its own {special[0]}: standard-library code calls it "
                             f"on what a skill hands over, also where every program shares it (re's caches, the ABCs')")
 
 
@@ -192,20 +210,19 @@ def value_kind(classes):
 NAMEDTUPLE_NAMES = frozenset({"__new__", "__repr__", "__getnewargs__", "__match_args__"})  # what namedtuple defines
 
 
-def refuse_foreign_bases(kind, classes, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
+def refuse_foreign_bases(kind, classes):
     """Raise if one of CLASSES (the MROs of a metaclass's or value subclass's bases) is neither KIND's own, nor one the
     skill made (MADE), nor a namedtuple's: collections.UserString's special methods read a `data` the skill's
     property answered, and Sequence's abstract __getitem__ left an empty template in re's cache (a fourth round)."""
-    chain = mro.__get__(kind)
+    chain = CLASS_MRO.__get__(kind)
     for c in classes:
         if c in chain or c in MADE:
             continue
-        names = own.__get__(c)
-        if (kind is tuple and mro.__get__(c)[1:] == chain and type(names.get("_fields")) is tuple
+        names = CLASS_DICT.__get__(c)
+        if (kind is tuple and CLASS_MRO.__get__(c)[1:] == chain and type(names.get("_fields")) is tuple
                 and not {n for n in names if n.startswith("__") and n.endswith("__")} - NAMEDTUPLE_NAMES - OWN_NAMES):
             continue
-        what = "metaclass" if kind is type else "subclass of " + kind.__name__
-        raise TypeError(f"a skill's {what} may not also inherit from {c.__module__}.{c.__qualname__}: standard-library "
+        raise TypeError(f"a skill's {kind_name(kind)} may not also inherit from {c.__module__}.{c.__qualname__}: standard-library "
                         f"code would read its values through that class's special methods")
 
 
@@ -227,31 +244,28 @@ def plain_slots(namespace):
     namespace["__slots__"] = slots
 
 
-def check_class_plan(bases, namespace, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
+def check_class_plan(bases, namespace):
     """Before a class is made from BASES and NAMESPACE (slots made plain in it): see check_made_class."""
     plain_slots(namespace)
     kind = value_kind(bases)
     if kind is not None:
-        classes = [c for base in bases if issubclass(type(base), type) for c in mro.__get__(base)]
+        classes = [c for base in bases if issubclass(type(base), type) for c in CLASS_MRO.__get__(base)]
         refuse_foreign_bases(kind, classes)
-        refuse_special_names(kind, [namespace] + [own.__get__(c) for c in classes if c in MADE])
+        refuse_special_names(kind, [namespace] + [CLASS_DICT.__get__(c) for c in classes if c in MADE])
 
 
-def check_made_class(made, mro=type.__dict__["__mro__"], own=type.__dict__["__dict__"]):
+def check_made_class(made):
     """MADE, a class a skill has just made (or whatever its metaclass gave back), if it may have it: a metaclass or
     a subclass of VALUE_TYPES all of whose classes are the value type's own, a namedtuple's or ones the skill made,
-    and none of those the skill made defines a special method but OWN_NAMES. MRO and OWN read a class's own,
-    whatever a metaclass of the skill's would say."""
+    and none of those the skill made defines a special method but OWN_NAMES."""
     if not issubclass(type(made), type):
         return made
-    hooks = sorted(CLASS_HOOKS.intersection(own.__get__(made)))
-    if hooks:  # what the class's own dict holds, however it got there
-        raise TypeError(f"{hooks[0]!r} is not allowed in a skill: a hook of class creation or isinstance reaches "
-                        f"classes the skill did not make")
+    refuse_class_hooks(CLASS_DICT.__get__(made))  # what the class's own dict holds, however it got there
     kind = value_kind([made])
     if kind is not None:
-        refuse_foreign_bases(kind, mro.__get__(made)[1:])
-        refuse_special_names(kind, [own.__get__(c) for c in mro.__get__(made) if c is made or c in MADE])
+        mro = CLASS_MRO.__get__(made)
+        refuse_foreign_bases(kind, mro[1:])
+        refuse_special_names(kind, [CLASS_DICT.__get__(c) for c in mro if c is made or c in MADE])
     MADE.add(made)
     return made
 
@@ -262,12 +276,9 @@ def class_namespace(namespace):
     check and type()'s own copy put a hook into the dict it had handed over (third export audit). A dict subclass
     is copied through its keys(), as type() would copy it."""
     namespace = dict(namespace)
-    for key in namespace:
-        if type(key) is not str:  # a key object equal to '__subclasshook__' would be found by that name
-            raise TypeError("a class a skill makes must name its attributes with plain str")
-        if key in CLASS_HOOKS:
-            raise TypeError(f"{key!r} is not allowed in a skill: a hook of class creation or isinstance reaches "
-                            f"classes the skill did not make")
+    if any(type(key) is not str for key in namespace):  # a key object equal to '__subclasshook__' would pass
+        raise TypeError("a class a skill makes must name its attributes with plain str")
+    refuse_class_hooks(namespace)
     return namespace
 
 
@@ -670,8 +681,7 @@ def check_tree(tree: ast.AST) -> None:
             identifiers.append(node.value)
         hook = next((name for name in identifiers if type(name) is str and name in CLASS_HOOKS), None)
         if hook:
-            raise Forbidden(f"{hook!r} is not allowed in a skill: a hook of class creation or isinstance reaches "
-                            f"classes the skill did not make (line {getattr(node, 'lineno', '?')})")
+            raise Forbidden(f"{hook_refusal(hook)} (line {getattr(node, 'lineno', '?')})")
 
 
 class GuardWrites(ast.NodeTransformer):
@@ -749,6 +759,9 @@ def template_class(template):
             super().__init_subclass__()
 
     Template.__module__ = template.__module__
+    # the skill's own re.IGNORECASE: the shared one handed out the shared RegexFlag (type(Template.flags)(x) kept x
+    # as the value of the program's re.I | re.M, an own_re red-team)
+    Template.flags = copy_of(sys.modules["re"]).RegexFlag(plain_flags(template.flags))
     return Template
 
 
@@ -774,27 +787,46 @@ def own_re():
     """A fresh instance of the re package for skills: its pattern cache, escape table and RegexFlag are not the ones
     the rest of the interpreter uses, so what a skill's arguments do to them stays with the skill's own calls (a
     flags object whose __eq__ and __hash__ lie filed IGNORECASE under every program's 'abc'; a str subclass's
-    translate() wrote into re.escape's table; RegexFlag(x) kept x as the value of re.I | re.M). The standard
-    library's own files, loaded under a private name that leaves sys.modules again; the pickle reducer re registers
-    for Pattern, a type the two share, is put back. Its calls cost what re's own do (wrappers that checked every
-    argument cost a rule-based skill 13%). Not covered: Pattern.sub() and Match.expand() parse a template through
-    the shared re, in C, so a skill's str subclass may not lie (check_made_class)."""
+    translate() wrote into re.escape's table; RegexFlag(x) kept x as the value of re.I | re.M). Its calls cost what
+    re's own do (wrappers that checked every argument cost a rule-based skill 13%).
+
+    The standard library's own files, loaded under a private name of its own, which stays in sys.modules (re.Scanner
+    imports from its package when called); the pickle reducer re registers for Pattern, a type the two share, is put
+    back. It raises the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a
+    program catches and pickles that one), and re.DEBUG prints nothing (an export's stdout carries its answers).
+    Not covered: Pattern.sub() and Match.expand() parse a template through the shared re, in C, so a skill's str
+    subclasses may not lie (check_made_class)."""
     shared = sys.modules["re"]
-    name = "_skillkiln_re"
-    spec = importlib.util.spec_from_file_location(name, shared.__spec__.origin,
+    name, n = "_skillkiln_re", 0
+    while name in sys.modules:
+        n += 1
+        name = f"_skillkiln_re{n}"
+    origin = shared.__spec__.origin
+    spec = importlib.util.spec_from_file_location(name, origin,
                                                   submodule_search_locations=shared.__spec__.submodule_search_locations)
     module = importlib.util.module_from_spec(spec)
     reducer = copyreg.dispatch_table.get(shared.Pattern)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    finally:
+    except OSError as exc:  # a standard library in a zip (an embedded Python, a frozen app)
         for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
             del sys.modules[key]
+        raise ImportError(f"a skill's re is loaded from the standard library's files, and {origin} could not be read: "
+                          f"{exc}") from None
+    finally:
         if reducer is None:
             copyreg.dispatch_table.pop(shared.Pattern, None)
         else:
             copyreg.dispatch_table[shared.Pattern] = reducer
+    parts = [module, *(value for value in vars(module).values()
+                       if isinstance(value, types.ModuleType) and value.__name__.startswith(name + "."))]
+    for part in parts:
+        for error in ("error", "PatternError"):  # PatternError from 3.13 on
+            if error in vars(part) and hasattr(shared, error):
+                setattr(part, error, getattr(shared, error))
+        if part is not module:
+            part.print = lambda *args, **kwargs: None  # the parse tree and code re.DEBUG prints (3.10's are shared)
     for value in vars(module).values():  # re.compile and re.RegexFlag say they are re's, as they are
         if isinstance(value, (type, types.FunctionType)) and value.__module__ == name:
             value.__module__ = "re"
@@ -888,8 +920,7 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
         if type(module) is str and (module == "skill" or module.startswith("skills.")):
             kind = value_kind([owner]) if isinstance(owner, type) else None
             if kind is not None and kind_attribute(kind, name):
-                what = "metaclass" if kind is type else "subclass of " + kind.__name__
-                raise AttributeError(f"a skill may not set {name!r} on its {what} {owner.__name__} or its instances: "
+                raise AttributeError(f"a skill may not set {name!r} on its {kind_name(kind)} {owner.__name__} or its instances: "
                                      f"{kind.__name__} has it, and standard-library code calls it")
             return obj
         raise AttributeError(f"a skill may set attributes only on its own functions, classes, their instances and "

@@ -18,13 +18,14 @@ from sandbox.image import HARNESS
 
 # the harness's guards, in the order the harness defines them; each name a top-level assignment, class or function
 GUARD_NAMES = ("UNSAFE_BUILTINS", "FRAME_ATTRIBUTES", "FORMAT_ATTRIBUTES", "SHARED_STATE_ATTRIBUTES", "WRITE_GUARD",
-               "CLASS_HOOKS", "refused_attribute", "VALUE_TYPES", "OWN_NAMES", "MADE", "kind_attribute",
-               "refuse_special_names", "value_kind", "NAMEDTUPLE_NAMES", "refuse_foreign_bases", "plain_slots",
-               "check_class_plan", "check_made_class", "class_namespace", "make_type_guard",
-               "HIDDEN_MODULE_ATTRIBUTES", "Forbidden", "DUNDER_NAMES", "check_tree", "GuardWrites", "module_copy",
-               "template_class", "plain_text", "plain_flags", "own_re", "SAFE_BUILTINS", "COPIES", "copy_of",
-               "make_builtins", "load_code")
-GUARD_IMPORTS = ("ast", "builtins", "copyreg", "importlib.util", "re", "sys", "types", "weakref")  # the modules those definitions use
+               "CLASS_HOOKS", "refused_attribute", "VALUE_TYPES", "OWN_NAMES", "MADE", "CLASS_MRO", "CLASS_DICT",
+               "kind_name", "hook_refusal", "refuse_class_hooks", "kind_attribute", "refuse_special_names",
+               "value_kind", "NAMEDTUPLE_NAMES", "refuse_foreign_bases", "plain_slots", "check_class_plan",
+               "check_made_class", "class_namespace", "make_type_guard", "HIDDEN_MODULE_ATTRIBUTES", "Forbidden",
+               "DUNDER_NAMES", "check_tree", "GuardWrites", "module_copy", "template_class", "plain_text",
+               "plain_flags", "own_re", "SAFE_BUILTINS", "COPIES", "copy_of", "make_builtins", "load_code")
+# the modules those definitions use
+GUARD_IMPORTS = ("ast", "builtins", "copyreg", "importlib.util", "re", "sys", "types", "weakref")
 
 
 def _defined(node: ast.stmt) -> str | None:

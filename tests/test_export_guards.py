@@ -113,6 +113,8 @@ def test_the_guards_an_export_carries_are_complete_and_the_harness_own():
             defined.add(node.name)
         elif isinstance(node, ast.arg):
             defined.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            defined.add(node.name)
         elif isinstance(node, ast.alias):
             defined.add(node.asname or node.name.split(".")[0])  # `import importlib.util` binds importlib
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
@@ -263,35 +265,6 @@ def test_an_imported_export_cannot_hook_what_its_program_shares(hook, tmp_path):
     assert unchanged and outcome.startswith(refusal), (outcome, stderr)
 
 
-ISINSTANCE_HOST = """
-import collections.abc
-import json
-import sys
-
-sys.path.insert(0, sys.argv[1])
-import exported
-
-try:
-    exported.solve("a text")
-    outcome = "ran"
-except TypeError as exc:
-    outcome = str(exc)
-print(json.dumps([outcome, isinstance("a", collections.abc.Mapping)]))
-"""
-
-
-@pytest.mark.parametrize("how", ["type()", "a metaclass"])
-def test_an_imported_export_cannot_change_what_isinstance_says(how, tmp_path):
-    """A second export audit, left open then: a subclass of Mapping made with type() and a __subclasshook__ whose
-    name is built at run time (no check of the source sees it) made str a Mapping for the program that imported
-    the export. Every class a skill makes by a call now has its namespace checked."""
-    make = ("type('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})" if how == "type()"
-            else "type(collections.abc.Mapping)('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})")
-    code = f"import collections.abc\n\n\ndef solve(text):\n    hook = '__sub' + 'classhook__'\n    {make}\n    return 1\n"
-    (outcome, str_is_a_mapping), stderr = imported(code, ISINSTANCE_HOST, tmp_path)
-    assert not str_is_a_mapping and outcome.startswith("'__subclasshook__' is not allowed in a skill"), (outcome, stderr)
-
-
 CACHES_HOST = """
 import collections.abc
 import json
@@ -323,6 +296,17 @@ CACHES_UNTOUCHED = {"isinstance(5, Iterable)": False, "isinstance('a', Mapping)"
                     "Counter has an __orig_class__": False, "the type of (re.I | re.M).value": "int"}
 # a third export audit: caches the whole interpreter shares, found with keys whose __eq__ and __hash__ lie
 CACHE_ATTACKS = {
+    # a second export audit, left open then: a subclass of Mapping with a __subclasshook__ whose name is built at run
+    # time (no check of the source sees it) made str a Mapping; every class a skill makes by a call is now checked
+    "a hook named at run time, in type()": (
+        "import collections.abc\n\n\ndef solve(text):\n    hook = '__sub' + 'classhook__'\n"
+        "    type('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})\n    return 1\n",
+        "'__subclasshook__' is not allowed in a skill"),
+    "a hook named at run time, in a metaclass's call": (
+        "import collections.abc\n\n\ndef solve(text):\n    hook = '__sub' + 'classhook__'\n"
+        "    type(collections.abc.Mapping)('Evil', (collections.abc.Mapping,), {hook: classmethod(lambda cls, c: True)})\n"
+        "    return 1\n",
+        "'__subclasshook__' is not allowed in a skill"),
     "the ABCs' caches": (  # a metaclass that makes its class int's twin: isinstance(5, Iterable) said yes
         "import collections.abc\n\n\ndef solve(text):\n"
         "    meta = type('Meta', (type,), {'__eq__': lambda cls, other: True, '__hash__': lambda cls: hash(int)})\n"
@@ -360,6 +344,11 @@ CACHE_ATTACKS = {
         "    bits = type('Bits', (int,), {'label': lambda self: 'mine'})\n"
         "    re.RegexFlag(bits(10))\n    return 1\n",
         "1"),  # taken, by the skill's own RegexFlag
+    "RegexFlag, through string.Template.flags": (  # type() of the shared re.IGNORECASE, which string's copy held
+        "import string\n\n\ndef solve(text):\n"
+        "    bits = type('Bits', (int,), {'label': lambda self: 'mine'})\n"
+        "    type(string.Template.flags)(bits(10))\n    return 1\n",
+        "1"),  # taken, by the skill's own RegexFlag (an own_re red-team)
     "string.Template's pattern": (  # Template compiles a subclass's pattern with the real re and its flags
         "import string\n\n\ndef solve(text):\n"
         "    flags = type('Flags', (), {'__or__': lambda self, other: self, '__ror__': lambda self, other: self,\n"
@@ -438,6 +427,41 @@ def test_an_imported_export_cannot_poison_what_its_program_caches(attack, tmp_pa
     code, refusal = CACHE_ATTACKS[attack]
     (outcome, seen), stderr = imported(code, CACHES_HOST, tmp_path)
     assert seen == CACHES_UNTOUCHED and outcome.startswith(refusal), (outcome, seen, stderr)
+
+
+RE_AS_USUAL = (  # what an own_re red-team found broken: re.Scanner, re.error from a template, re.DEBUG's printing
+    "import re\n\nTOKENS = re.Scanner([(r'\\w+', lambda scanner, token: token), (r'\\s+', None)])\n"
+    "PAIR = re.compile(r'(\\w+) (\\w+)')\n\n\ndef solve(text):\n"
+    "    re.compile(r'\\d+' if text[:1] != '(' else text, re.DEBUG)  # '(' raises re.error, to the program\n"
+    "    try:\n        PAIR.sub(r'\\3', text)\n    except re.error:\n"
+    "        return len(TOKENS.scan(text)[0])\n    return 0\n")
+ERROR_HOST = """
+import json
+import pickle
+import re
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+try:
+    exported.solve("(")
+except Exception as exc:
+    caught = [isinstance(exc, re.error), type(pickle.loads(pickle.dumps(exc))) is re.error]
+print(json.dumps([exported.solve("a b c"), caught]))
+"""
+
+
+def test_an_exported_skill_uses_re_as_plain_python_does(tmp_path):
+    """A skill's re is an instance of its own (own_re), and still works as re does: re.Scanner imports from its
+    package when called, Pattern.sub's template errors are the shared re's (raised from C) and so are its own, which
+    the program catches and pickles, and re.DEBUG prints nothing among an export's answers."""
+    exported = tmp_path / "exported.py"
+    exported.write_text(standalone(version(RE_AS_USUAL), []))
+    done = run_file(exported, "a b c", "a b c d")
+    assert done.returncode == 0 and done.stdout == "3\n4\n", (done.stdout, done.stderr)
+    (answer, caught), stderr = imported(RE_AS_USUAL, ERROR_HOST, tmp_path)
+    assert answer == 3 and caught == [True, True], (answer, caught, stderr)
 
 
 def other_python(minor: int) -> str | None:
