@@ -63,6 +63,7 @@ import signal
 import stat
 import struct
 import sys
+import threading
 import time
 import types
 import weakref
@@ -737,32 +738,53 @@ def module_copy(module, root: str):
             value = module_copy(value, root)
         copy.__dict__[key] = value
     if name == "string":
-        copy.__dict__["Template"] = template_class(module.Template)
+        copy.__dict__["Template"] = template_class(module.Template, copy_of(sys.modules["re"]))
     return copy
 
 
-def template_class(template):
-    """string.Template as a skill's copy of string has it: a subclass's flags made a plain int before Template
-    compiles the subclass's pattern with the real re (a flags object whose __eq__ and __hash__ lie took re's cache)."""
-    class Template(template):
-        def __init_subclass__(cls):
-            if type(cls) is not type:  # a metaclass's property could answer one read of flags here, another there
-                raise TypeError("a skill's string.Template subclass may not have a metaclass of its own")
-            cls.flags = plain_flags(cls.flags)
-            for name in ("delimiter", "idpattern", "braceidpattern", "pattern"):  # re.escape(delimiter), re.compile
-                value = getattr(cls, name)  # read once: a second read could answer otherwise
-                if issubclass(type(value), str):
-                    setattr(cls, name, plain_text(value))
-                elif not (value is None and name == "braceidpattern") and type(value) is not re.Pattern:
-                    raise TypeError(f"a string.Template subclass's {name} must be a str in a skill, not "
-                                    f"{type(value).__name__}")
-            super().__init_subclass__()
+def template_class(template, own):
+    """string.Template as a skill's copy of string has it: a class of its own holding the real one's methods, not a
+    subclass (super(string.Template, string.Template).flags read the real one's flags, the program's re.IGNORECASE,
+    whose RegexFlag then kept a skill's int subclass as the value of re.I | re.M: an own_re red-team), its flags the
+    skill's own re.IGNORECASE and its patterns compiled as string.Template compiles them (3.9 to 3.13), by OWN, the
+    skill's copy of re. A subclass's flags are made a plain int and its strings plain str first (a flags object
+    whose __eq__ and __hash__ lie took re's cache, when the shared re compiled them), and it may have no metaclass
+    of its own (a property could answer one read of flags here, another there)."""
+    def compile_pattern(cls):
+        if "pattern" in vars(cls):
+            pattern = cls.pattern
+        else:
+            delimiter = own.escape(cls.delimiter)
+            named, braced = cls.idpattern, cls.braceidpattern or cls.idpattern
+            pattern = fr"""
+            {delimiter}(?:
+              (?P<escaped>{delimiter})  |   # Escape sequence of two delimiters
+              (?P<named>{named})       |   # delimiter and a Python identifier
+              {{(?P<braced>{braced})}} |   # delimiter and a braced identifier
+              (?P<invalid>)             # Other ill-formed delimiter exprs
+            )
+            """
+        cls.pattern = own.compile(pattern, cls.flags | own.VERBOSE)
 
-    Template.__module__ = template.__module__
-    # the skill's own re.IGNORECASE: the shared one handed out the shared RegexFlag (type(Template.flags)(x) kept x
-    # as the value of the program's re.I | re.M, an own_re red-team)
-    Template.flags = copy_of(sys.modules["re"]).RegexFlag(plain_flags(template.flags))
-    return Template
+    def __init_subclass__(cls):
+        if type(cls) is not type:
+            raise TypeError("a skill's string.Template subclass may not have a metaclass of its own")
+        cls.flags = plain_flags(cls.flags)
+        for name in ("delimiter", "idpattern", "braceidpattern", "pattern"):
+            value = getattr(cls, name)  # read once: a second read could answer otherwise
+            if issubclass(type(value), str):
+                setattr(cls, name, plain_text(value))
+            elif not (value is None and name == "braceidpattern") and type(value) is not re.Pattern:
+                raise TypeError(f"a string.Template subclass's {name} must be a str in a skill, not "
+                                f"{type(value).__name__}")
+        compile_pattern(cls)
+
+    namespace = {key: value for key, value in vars(template).items()
+                 if key not in ("__dict__", "__weakref__", "__init_subclass__", "pattern")}
+    namespace.update(__init_subclass__=classmethod(__init_subclass__), flags=own.RegexFlag(plain_flags(template.flags)))
+    made = type("Template", (), namespace)
+    compile_pattern(made)
+    return made
 
 
 def plain_text(value):
@@ -790,9 +812,10 @@ def own_re():
     translate() wrote into re.escape's table; RegexFlag(x) kept x as the value of re.I | re.M). Its calls cost what
     re's own do (wrappers that checked every argument cost a rule-based skill 13%).
 
-    The standard library's own files, loaded under a private name of its own, which stays in sys.modules (re.Scanner
-    imports from its package when called); the pickle reducer re registers for Pattern, a type the two share, is put
-    back. It raises the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a
+    The standard library's own files, loaded under a private name that leaves sys.modules again (a program may put
+    its sys.modules back as it was, and another instance take the name); re.Scanner, which imports from its package
+    when called, finds it without (an own_re red-team); the pickle reducer re registers for Pattern, a type the two
+    share, is put back. Call it under COPYING (two threads loading at once broke each other's). It raises the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a
     program catches and pickles that one), and re.DEBUG prints nothing (an export's stdout carries its answers).
     Not covered: Pattern.sub() and Match.expand() parse a template through the shared re, in C, so a skill's str
     subclasses may not lie (check_made_class)."""
@@ -810,11 +833,11 @@ def own_re():
     try:
         spec.loader.exec_module(module)
     except OSError as exc:  # a standard library in a zip (an embedded Python, a frozen app)
-        for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
-            del sys.modules[key]
         raise ImportError(f"a skill's re is loaded from the standard library's files, and {origin} could not be read: "
                           f"{exc}") from None
     finally:
+        for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+            del sys.modules[key]
         if reducer is None:
             copyreg.dispatch_table.pop(shared.Pattern, None)
         else:
@@ -827,6 +850,17 @@ def own_re():
                 setattr(part, error, getattr(shared, error))
         if part is not module:
             part.print = lambda *args, **kwargs: None  # the parse tree and code re.DEBUG prints (3.10's are shared)
+    constants = vars(module).get("_constants")
+    if constants is not None:  # 3.11 on: Scanner() runs `from ._constants import BRANCH, SUBPATTERN`
+        def package_import(name, globals=None, locals=None, fromlist=(), level=0):
+            if level == 1 and name == "_constants":
+                return constants
+            return builtins.__import__(name, globals, locals, fromlist, level)
+
+        init = module.Scanner.__init__
+        scope = dict(vars(module), __builtins__=dict(vars(builtins), __import__=package_import))
+        module.Scanner.__init__ = types.FunctionType(init.__code__, scope, init.__name__, init.__defaults__)
+        module.Scanner.__init__.__qualname__ = init.__qualname__
     for value in vars(module).values():  # re.compile and re.RegexFlag say they are re's, as they are
         if isinstance(value, (type, types.FunctionType)) and value.__module__ == name:
             value.__module__ = "re"
@@ -838,6 +872,7 @@ def own_re():
 # a request does not touch every builtin and module attribute again (each a copy-on-write fault).
 SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS and not k.startswith("_")}
 COPIES: dict[str, tuple[int, types.ModuleType]] = {}  # module name -> (size of its dict, its copy)
+COPYING = threading.RLock()  # copy_of's look and build: an export's skill may be called from several threads
 PRELOADED = ("re", "math", "string", "collections", "collections.abc", "itertools", "functools", "unicodedata")
 
 
@@ -845,10 +880,11 @@ def copy_of(module):
     """The copy of an allowed module (made again if the module has changed since)."""
     name = module.__name__
     size = len(vars(module))
-    cached = COPIES.get(name)
-    if cached is None or cached[0] != size:
-        source = own_re() if name == "re" else module
-        cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]))
+    with COPYING:
+        cached = COPIES.get(name)
+        if cached is None or cached[0] != size:
+            source = own_re() if name == "re" else module
+            cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]))
     return cached[1]
 
 

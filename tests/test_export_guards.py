@@ -349,6 +349,12 @@ CACHE_ATTACKS = {
         "    bits = type('Bits', (int,), {'label': lambda self: 'mine'})\n"
         "    type(string.Template.flags)(bits(10))\n    return 1\n",
         "1"),  # taken, by the skill's own RegexFlag (an own_re red-team)
+    "RegexFlag, through super() past string.Template": (  # the real Template was the skill's Template's base
+        "import string\n\n\ndef solve(text):\n"
+        "    shared = super(string.Template, string.Template).flags\n"
+        "    bits = type('Bits', (int,), {'label': lambda self: 'mine'})\n"
+        "    type(shared)(bits(10))\n    return 1\n",
+        "'super' object has no attribute 'flags'"),  # a class of the copy's own (an own_re red-team, second round)
     "string.Template's pattern": (  # Template compiles a subclass's pattern with the real re and its flags
         "import string\n\n\ndef solve(text):\n"
         "    flags = type('Flags', (), {'__or__': lambda self, other: self, '__ror__': lambda self, other: self,\n"
@@ -429,21 +435,28 @@ def test_an_imported_export_cannot_poison_what_its_program_caches(attack, tmp_pa
     assert seen == CACHES_UNTOUCHED and outcome.startswith(refusal), (outcome, seen, stderr)
 
 
-RE_AS_USUAL = (  # what an own_re red-team found broken: re.Scanner, re.error from a template, re.DEBUG's printing
-    "import re\n\nTOKENS = re.Scanner([(r'\\w+', lambda scanner, token: token), (r'\\s+', None)])\n"
-    "PAIR = re.compile(r'(\\w+) (\\w+)')\n\n\ndef solve(text):\n"
+RE_AS_USUAL = (  # what two own_re red-teams found broken: re.Scanner, re.error, re.DEBUG's printing, Template
+    "import re\nimport string\n\nPAIR = re.compile(r'(\\w+) (\\w+)')\n\n\n"
+    "class Loose(string.Template):\n    flags = re.I | re.X\n    idpattern = r'[a-z] [a-z0-9]*'\n\n\n"
+    "def solve(text):\n"
     "    re.compile(r'\\d+' if text[:1] != '(' else text, re.DEBUG)  # '(' raises re.error, to the program\n"
+    "    tokens = re.Scanner([(r'\\w+', lambda scanner, token: token), (r'\\s+', None)])\n"
+    "    if Loose('$AB1').substitute(AB1='x') != 'x' or string.Template.flags is not re.IGNORECASE:\n"
+    "        return -1\n"
     "    try:\n        PAIR.sub(r'\\3', text)\n    except re.error:\n"
-    "        return len(TOKENS.scan(text)[0])\n    return 0\n")
-ERROR_HOST = """
+    "        return len(tokens.scan(text)[0])\n    return 0\n")
+RE_HOST = """
 import json
 import pickle
 import re
 import sys
 
 sys.path.insert(0, sys.argv[1])
+before = dict(sys.modules)
 import exported
 
+sys.modules.clear()  # as a test fixture may put them back
+sys.modules.update(before)
 try:
     exported.solve("(")
 except Exception as exc:
@@ -454,14 +467,54 @@ print(json.dumps([exported.solve("a b c"), caught]))
 
 def test_an_exported_skill_uses_re_as_plain_python_does(tmp_path):
     """A skill's re is an instance of its own (own_re), and still works as re does: re.Scanner imports from its
-    package when called, Pattern.sub's template errors are the shared re's (raised from C) and so are its own, which
-    the program catches and pickles, and re.DEBUG prints nothing among an export's answers."""
+    package when called (also after the program put its sys.modules back as they were), Pattern.sub's template
+    errors are the shared re's (raised from C) and so are its own, which the program catches and pickles, re.DEBUG
+    prints nothing among an export's answers, and string.Template and its subclasses work with the skill's flags."""
     exported = tmp_path / "exported.py"
     exported.write_text(standalone(version(RE_AS_USUAL), []))
     done = run_file(exported, "a b c", "a b c d")
     assert done.returncode == 0 and done.stdout == "3\n4\n", (done.stdout, done.stderr)
-    (answer, caught), stderr = imported(RE_AS_USUAL, ERROR_HOST, tmp_path)
+    (answer, caught), stderr = imported(RE_AS_USUAL, RE_HOST, tmp_path)
     assert answer == 3 and caught == [True, True], (answer, caught, stderr)
+
+
+THREADS_HOST = """
+import json
+import sys
+import threading
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+sys.setswitchinterval(1e-6)  # threads change often: each one's first `import re` makes a copy at the same time
+start = threading.Barrier(6)
+answers = []
+
+
+def call():
+    start.wait()
+    try:
+        answers.append(exported.solve("the cat sat"))
+    except Exception as exc:
+        answers.append(repr(exc))
+
+
+threads = [threading.Thread(target=call) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps([answers, [name for name in sys.modules if name.startswith("_skillkiln")]]))
+"""
+
+
+def test_an_exported_skill_called_from_threads_at_once(tmp_path):
+    """Threads whose first calls made the skill's copy of re at the same time broke each other's (NameError), and
+    left instances in sys.modules (an own_re red-team, second round): one copy is made, under a lock, and leaves
+    sys.modules as it found it."""
+    code = "def solve(text):\n    import re\n    return 1 if re.search(r'\\bcat\\b', text) else 0\n"
+    (answers, left), stderr = imported(code, THREADS_HOST, tmp_path)
+    assert answers == [1] * 6 and left == [], (answers, left, stderr)
 
 
 def other_python(minor: int) -> str | None:

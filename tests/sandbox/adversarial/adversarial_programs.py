@@ -859,13 +859,17 @@ PROGRAMS: list[Program] = [
     Program(
         "re_as_usual", "uses re as honest code does, now that a skill's re is an instance of its own (own_re): "
         "re.Scanner, re.error from a bad pattern and from Pattern.sub's template (raised by the shared re, in C), "
-        "re.DEBUG, and string.Template's flags as the skill's re.IGNORECASE: allowed (an own_re red-team)",
+        "re.DEBUG, string.Template's flags as the skill's re.IGNORECASE, and Template subclasses: allowed (two own_re "
+        "red-teams)",
         "import re\nimport string\n\nTOKENS = re.Scanner([(r'\\w+', lambda scanner, token: token), (r'\\s+', None)])\n\n\n"
+        "class Loose(string.Template):\n    flags = re.I | re.X\n    idpattern = r'[a-z] [a-z0-9]*'\n\n\n"
         "def raises(make):\n    try:\n        make()\n    except re.error:\n        return True\n    return False\n\n\n"
         "def solve(text):\n"
         "    checks = [TOKENS.scan('a b c')[0] == ['a', 'b', 'c'], raises(lambda: re.compile('(')),\n"
         "              raises(lambda: re.compile(r'(a) (b)').sub(r'\\3', 'a b')), string.Template.flags is re.IGNORECASE,\n"
-        "              isinstance(re.I | re.M, re.RegexFlag), re.compile(r'\\d', re.DEBUG).match('1') is not None]\n"
+        "              isinstance(re.I | re.M, re.RegexFlag), re.compile(r'\\d', re.DEBUG).match('1') is not None,\n"
+        "              Loose('$AB1 and ${x}').substitute(AB1='a', x='b') == 'a and b',\n"
+        "              string.Template('$who $$').safe_substitute() == '$who $']\n"
         "    return 1 if all(checks) else 0\n",
         static=None, guarded=Pred((1,)), contained=Pred((1,)), local=Pred((1,)),
     ),
