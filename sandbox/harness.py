@@ -47,6 +47,7 @@ gives full builtins and imports, so that what stops a skill is the container its
 """
 from __future__ import annotations
 
+import _imp
 import ast
 import builtins
 import copyreg
@@ -63,7 +64,6 @@ import signal
 import stat
 import struct
 import sys
-import threading
 import time
 import types
 import weakref
@@ -738,7 +738,7 @@ def module_copy(module, root: str):
             value = module_copy(value, root)
         copy.__dict__[key] = value
     if name == "string":
-        copy.__dict__["Template"] = template_class(module.Template, copy_of(sys.modules["re"]))
+        copy.__dict__["Template"] = template_class(module.Template, copy_with_source(sys.modules["re"])[1])
     return copy
 
 
@@ -747,7 +747,8 @@ def template_class(template, own):
     subclass (super(string.Template, string.Template).flags read the real one's flags, the program's re.IGNORECASE,
     whose RegexFlag then kept a skill's int subclass as the value of re.I | re.M: an own_re red-team), its flags the
     skill's own re.IGNORECASE and its patterns compiled as string.Template compiles them (3.9 to 3.13), by OWN, the
-    skill's copy of re. A subclass's flags are made a plain int and its strings plain str first (a flags object
+    skill's instance of re (not its copy, whose attributes the skill may have set). A subclass's flags are made
+    plain (an int, or the skill's RegexFlag of one) and its strings plain str first (a flags object
     whose __eq__ and __hash__ lie took re's cache, when the shared re compiled them), and it may have no metaclass
     of its own (a property could answer one read of flags here, another there)."""
     def compile_pattern(cls):
@@ -769,7 +770,8 @@ def template_class(template, own):
     def __init_subclass__(cls):
         if type(cls) is not type:
             raise TypeError("a skill's string.Template subclass may not have a metaclass of its own")
-        cls.flags = plain_flags(cls.flags)
+        flags = cls.flags  # read once
+        cls.flags = own.RegexFlag(plain_flags(flags)) if type(flags) is own.RegexFlag else plain_flags(flags)
         for name in ("delimiter", "idpattern", "braceidpattern", "pattern"):
             value = getattr(cls, name)  # read once: a second read could answer otherwise
             if issubclass(type(value), str):
@@ -815,7 +817,7 @@ def own_re():
     The standard library's own files, loaded under a private name that leaves sys.modules again (a program may put
     its sys.modules back as it was, and another instance take the name); re.Scanner, which imports from its package
     when called, finds it without (an own_re red-team); the pickle reducer re registers for Pattern, a type the two
-    share, is put back. Call it under COPYING (two threads loading at once broke each other's). It raises the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a
+    share, is put back. Call it under the import lock (copy_with_source). It raises the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a
     program catches and pickles that one), and re.DEBUG prints nothing (an export's stdout carries its answers).
     Not covered: Pattern.sub() and Match.expand() parse a template through the shared re, in C, so a skill's str
     subclasses may not lie (check_made_class)."""
@@ -836,8 +838,8 @@ def own_re():
         raise ImportError(f"a skill's re is loaded from the standard library's files, and {origin} could not be read: "
                           f"{exc}") from None
     finally:
-        for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
-            del sys.modules[key]
+        for key in [key for key in list(sys.modules) if key == name or key.startswith(name + ".")]:
+            del sys.modules[key]  # list(): another thread may add a module meanwhile
         if reducer is None:
             copyreg.dispatch_table.pop(shared.Pattern, None)
         else:
@@ -872,20 +874,30 @@ def own_re():
 # a request does not touch every builtin and module attribute again (each a copy-on-write fault).
 SAFE_BUILTINS = {k: v for k, v in vars(builtins).items() if k not in UNSAFE_BUILTINS and not k.startswith("_")}
 COPIES: dict[str, tuple[int, types.ModuleType]] = {}  # module name -> (size of its dict, its copy)
-COPYING = threading.RLock()  # copy_of's look and build: an export's skill may be called from several threads
 PRELOADED = ("re", "math", "string", "collections", "collections.abc", "itertools", "functools", "unicodedata")
 
 
 def copy_of(module):
     """The copy of an allowed module (made again if the module has changed since)."""
+    return copy_with_source(module)[0]
+
+
+def copy_with_source(module):
+    """The copy of an allowed module and what it was made from: the module, or for re the skill's own instance
+    (own_re), which the skill cannot change (it may set attributes on its copy). Made under the interpreter's import
+    lock: threads whose first `import re` loaded instances at once broke each other's, in one export or in two
+    (two own_re red-teams); no skill code runs under it."""
     name = module.__name__
     size = len(vars(module))
-    with COPYING:
+    _imp.acquire_lock()
+    try:
         cached = COPIES.get(name)
         if cached is None or cached[0] != size:
             source = own_re() if name == "re" else module
-            cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]))
-    return cached[1]
+            cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]), source)
+        return cached[1], cached[2]
+    finally:
+        _imp.release_lock()
 
 
 def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> dict:
@@ -900,8 +912,10 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
         if type(name) is not str or level != 0 or name.split(".")[0] not in allowed_imports:
             raise ImportError(f"import of {name!r} is not allowed in a skill")
         # `import re._compiler as c`: the copy of re leaves it out, and the import would fall back to the real
-        # module in sys.modules, whose functions a skill could then rebind for the harness's own use of re
-        private = [part for part in [*name.split("."), *(fromlist or ())] if type(part) is not str or part.startswith("_")]
+        # module in sys.modules, whose functions a skill could then rebind for the harness's own use of re.
+        # A tuple, read once: an iterable answering a second read otherwise imported re.__pycache__ (a red-team)
+        fromlist = tuple(fromlist or ())
+        private = [part for part in [*name.split("."), *fromlist] if type(part) is not str or part.startswith("_")]
         if private:
             raise ImportError(f"import of {private[0]!r} from {name!r} is not allowed in a skill (a private name)")
         module = real_import(name, None, None, fromlist, 0)

@@ -517,6 +517,90 @@ def test_an_exported_skill_called_from_threads_at_once(tmp_path):
     assert answers == [1] * 6 and left == [], (answers, left, stderr)
 
 
+RACE_HOST = """
+import copyreg
+import importlib.util
+import json
+import re
+import sys
+import threading
+
+sys.setswitchinterval(1e-6)  # threads change often
+errors = []
+
+
+def load(name):  # the same export under another name: a module of its own, with copies of its own
+    spec = importlib.util.spec_from_file_location(name, sys.argv[1] + "/exported.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def call(start, module):
+    start.wait()
+    try:
+        assert module.solve("the cat sat") == 1
+    except Exception as exc:
+        errors.append(repr(exc))
+
+
+for pair in range(64):  # two exports whose first `import re` run at once
+    start = threading.Barrier(2)
+    threads = [threading.Thread(target=call, args=(start, load(f"exported_{pair}_{side}"))) for side in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+left = [name for name in sys.modules if name.startswith("_skillkiln")]
+print(json.dumps([errors, left, copyreg.dispatch_table[re.Pattern] is re._pickle]))
+"""
+
+
+def test_two_exports_make_their_re_at_once(tmp_path):
+    """Two exports whose skills' first `import re` ran in two threads at once broke each other's instance (NameError,
+    KeyError, instances left in sys.modules; 6 of 24 runs on 3.11, an own_re red-team, third round): each export had
+    a lock of its own. The instance is now made under the interpreter's import lock, which every export shares."""
+    code = "def solve(text):\n    import re\n    return 1 if re.search(r'\\bcat\\b', text) else 0\n"
+    (errors, left, reducer_kept), stderr = imported(code, RACE_HOST, tmp_path)
+    assert errors == [] and left == [] and reducer_kept, (errors[:3], left, stderr)
+
+
+SHARED_MODULES_HOST = """
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+print(json.dumps([exported.solve("a text"), sorted(name for name in sys.modules if name.endswith("__pycache__"))]))
+"""
+
+
+def test_an_import_fromlist_is_read_once(tmp_path):
+    """A fromlist whose second iteration named '__pycache__' passed the private-name check and then had the import
+    system add re.__pycache__ and collections.__pycache__ to the program's modules (an own_re red-team, third round;
+    the static gate refuses this code, the export's guards alone did not)."""
+    code = ("class Flip:\n    def __init__(self):\n        self.n = 0\n\n    def __iter__(self):\n"
+            "        self.n = self.n + 1\n        return iter(['compile'] if self.n == 1 else ['__pycache__'])\n\n\n"
+            "__import__('re', None, None, Flip(), 0)\n__import__('collections', None, None, Flip(), 0)\n\n\n"
+            "def solve(text):\n    return 1\n")
+    (answer, added), stderr = imported(code, SHARED_MODULES_HOST, tmp_path)
+    assert answer == 1 and added == [], (answer, added, stderr)
+
+
+def test_no_skill_code_runs_while_a_module_copy_is_made(tmp_path):
+    """string's copy made its Template with the skill's copy of re, whose RegexFlag the skill had rebound: the
+    skill's function ran while the copy was made, under the lock (an own_re red-team, third round). It is made with
+    the skill's instance of re, which the skill cannot change."""
+    code = ("import re\n\nSEEN = []\nreal_flag = re.RegexFlag\n\n\ndef my_flag(value):\n    SEEN.append(value)\n"
+            "    return real_flag(value)\n\n\nre.RegexFlag = my_flag\nimport string\nre.RegexFlag = real_flag\n\n\n"
+            "def solve(text):\n    return len(SEEN)\n")
+    exported = tmp_path / "exported.py"
+    exported.write_text(standalone(version(code), []))
+    done = run_file(exported, "a text")
+    assert done.returncode == 0 and done.stdout == "0\n", (done.stdout, done.stderr)
+
+
 def other_python(minor: int) -> str | None:
     """A working python3.MINOR on this machine (on PATH, or one pyenv installed), or None."""
     candidates = [shutil.which(f"python3.{minor}"), *map(str, Path("/root/.pyenv/versions").glob(f"3.{minor}.*/bin/python3"))]
