@@ -47,10 +47,8 @@ gives full builtins and imports, so that what stops a skill is the container its
 """
 from __future__ import annotations
 
-import _imp
 import ast
 import builtins
-import copyreg
 import fcntl
 import gc
 import importlib.util
@@ -807,6 +805,9 @@ def plain_flags(flags):
     return int.__index__(flags)
 
 
+LOADS = itertools.count()  # own_re's loads in this process (with id(COPIES), a name no other load takes)
+
+
 def own_re():
     """A fresh instance of the re package for skills: its pattern cache, escape table and RegexFlag are not the ones
     the rest of the interpreter uses, so what a skill's arguments do to them stays with the skill's own calls (a
@@ -814,23 +815,32 @@ def own_re():
     translate() wrote into re.escape's table; RegexFlag(x) kept x as the value of re.I | re.M). Its calls cost what
     re's own do (wrappers that checked every argument cost a rule-based skill 13%).
 
-    The standard library's own files, loaded under a private name that leaves sys.modules again (a program may put
-    its sys.modules back as it was, and another instance take the name); re.Scanner, which imports from its package
-    when called, finds it without (an own_re red-team); the pickle reducer re registers for Pattern, a type the two
-    share, is put back. Call it under the import lock (copy_with_source). It raises the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a
-    program catches and pickles that one), and re.DEBUG prints nothing (an export's stdout carries its answers).
-    Not covered: Pattern.sub() and Match.expand() parse a template through the shared re, in C, so a skill's str
-    subclasses may not lie (check_made_class)."""
+    The standard library's own files, loaded under a name no other load takes, which leaves sys.modules again (a
+    program may put its sys.modules back as it was). Nothing the interpreter shares is touched, so loads in several
+    threads or exports at once need no lock (a lock held across the load let a skill's finaliser, run by the garbage
+    collector in it, stop every import of the program: four own_re red-teams): its package's imports go through
+    instance_import, which hands it a copyreg that registers nothing (re registers a pickle reducer for Pattern, a
+    type the two share) and answers re.Scanner's `from ._constants import` at call time from the instance. It raises
+    the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a program catches
+    and pickles that one), and re.DEBUG prints nothing (an export's stdout carries its answers; 3.10's printing
+    modules are shared). Not covered: Pattern.sub() and Match.expand() parse a template through the shared re, in
+    C, so a skill's str subclasses may not lie (check_made_class)."""
     shared = sys.modules["re"]
-    name, n = "_skillkiln_re", 0
-    while name in sys.modules:
-        n += 1
-        name = f"_skillkiln_re{n}"
+    name = f"_skillkiln_re_{id(COPIES):x}_{next(LOADS)}"
     origin = shared.__spec__.origin
     spec = importlib.util.spec_from_file_location(name, origin,
                                                   submodule_search_locations=shared.__spec__.submodule_search_locations)
     module = importlib.util.module_from_spec(spec)
-    reducer = copyreg.dispatch_table.get(shared.Pattern)
+    registry = types.SimpleNamespace(pickle=lambda *args, **kwargs: None)
+
+    def instance_import(imported, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and imported == "copyreg":
+            return registry
+        if level == 1 and imported == "_constants" and "_constants" in vars(module):  # Scanner(), after the load
+            return vars(module)["_constants"]
+        return builtins.__import__(imported, globals, locals, fromlist, level)
+
+    vars(module)["__builtins__"] = dict(vars(builtins), __import__=instance_import)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
@@ -840,10 +850,6 @@ def own_re():
     finally:
         for key in [key for key in list(sys.modules) if key == name or key.startswith(name + ".")]:
             del sys.modules[key]  # list(): another thread may add a module meanwhile
-        if reducer is None:
-            copyreg.dispatch_table.pop(shared.Pattern, None)
-        else:
-            copyreg.dispatch_table[shared.Pattern] = reducer
     parts = [module, *(value for value in vars(module).values()
                        if isinstance(value, types.ModuleType) and value.__name__.startswith(name + "."))]
     for part in parts:
@@ -851,18 +857,7 @@ def own_re():
             if error in vars(part) and hasattr(shared, error):
                 setattr(part, error, getattr(shared, error))
         if part is not module:
-            part.print = lambda *args, **kwargs: None  # the parse tree and code re.DEBUG prints (3.10's are shared)
-    constants = vars(module).get("_constants")
-    if constants is not None:  # 3.11 on: Scanner() runs `from ._constants import BRANCH, SUBPATTERN`
-        def package_import(name, globals=None, locals=None, fromlist=(), level=0):
-            if level == 1 and name == "_constants":
-                return constants
-            return builtins.__import__(name, globals, locals, fromlist, level)
-
-        init = module.Scanner.__init__
-        scope = dict(vars(module), __builtins__=dict(vars(builtins), __import__=package_import))
-        module.Scanner.__init__ = types.FunctionType(init.__code__, scope, init.__name__, init.__defaults__)
-        module.Scanner.__init__.__qualname__ = init.__qualname__
+            part.print = lambda *args, **kwargs: None  # the parse tree and code re.DEBUG prints
     for value in vars(module).values():  # re.compile and re.RegexFlag say they are re's, as they are
         if isinstance(value, (type, types.FunctionType)) and value.__module__ == name:
             value.__module__ = "re"
@@ -884,20 +879,15 @@ def copy_of(module):
 
 def copy_with_source(module):
     """The copy of an allowed module and what it was made from: the module, or for re the skill's own instance
-    (own_re), which the skill cannot change (it may set attributes on its copy). Made under the interpreter's import
-    lock: threads whose first `import re` loaded instances at once broke each other's, in one export or in two
-    (two own_re red-teams); no skill code runs under it."""
+    (own_re), which the skill cannot change (it may set attributes on its copy). No lock: two threads' first imports
+    may each make a copy, and the last one made is kept; each is whole."""
     name = module.__name__
     size = len(vars(module))
-    _imp.acquire_lock()
-    try:
-        cached = COPIES.get(name)
-        if cached is None or cached[0] != size:
-            source = own_re() if name == "re" else module
-            cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]), source)
-        return cached[1], cached[2]
-    finally:
-        _imp.release_lock()
+    cached = COPIES.get(name)
+    if cached is None or cached[0] != size:
+        source = own_re() if name == "re" else module
+        cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]), source)
+    return cached[1], cached[2]
 
 
 def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> dict:

@@ -23,10 +23,10 @@ GUARD_NAMES = ("UNSAFE_BUILTINS", "FRAME_ATTRIBUTES", "FORMAT_ATTRIBUTES", "SHAR
                "value_kind", "NAMEDTUPLE_NAMES", "refuse_foreign_bases", "plain_slots", "check_class_plan",
                "check_made_class", "class_namespace", "make_type_guard", "HIDDEN_MODULE_ATTRIBUTES", "Forbidden",
                "DUNDER_NAMES", "check_tree", "GuardWrites", "module_copy", "template_class", "plain_text",
-               "plain_flags", "own_re", "SAFE_BUILTINS", "COPIES", "copy_of", "copy_with_source", "make_builtins",
-               "load_code")
+               "plain_flags", "LOADS", "own_re", "SAFE_BUILTINS", "COPIES", "copy_of", "copy_with_source",
+               "make_builtins", "load_code")
 # the modules those definitions use
-GUARD_IMPORTS = ("_imp", "ast", "builtins", "copyreg", "importlib.util", "re", "sys", "types", "weakref")
+GUARD_IMPORTS = ("ast", "builtins", "importlib.util", "itertools", "re", "sys", "types", "weakref")
 
 
 def _defined(node: ast.stmt) -> str | None:
