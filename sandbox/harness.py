@@ -858,6 +858,7 @@ def own_re():
                 setattr(part, error, getattr(shared, error))
         if part is not module:
             part.print = lambda *args, **kwargs: None  # the parse tree and code re.DEBUG prints
+    del vars(module)["copyreg"]  # instance_import's stand-in, not a module: a module copy would keep it
     for value in vars(module).values():  # re.compile and re.RegexFlag say they are re's, as they are
         if isinstance(value, (type, types.FunctionType)) and value.__module__ == name:
             value.__module__ = "re"
@@ -880,13 +881,18 @@ def copy_of(module):
 def copy_with_source(module):
     """The copy of an allowed module and what it was made from: the module, or for re the skill's own instance
     (own_re), which the skill cannot change (it may set attributes on its copy). No lock: two threads' first imports
-    may each make a copy, and the last one made is kept; each is whole."""
+    may each make a copy, and the first one stored is the one every thread gets, so a skill's re is the one its
+    string.Template was made with (a fifth own_re red-team found a Template made with another). re's copy is never
+    made again: the instance does not follow what a program sets on the shared re."""
     name = module.__name__
     size = len(vars(module))
     cached = COPIES.get(name)
-    if cached is None or cached[0] != size:
+    if cached is None or (cached[0] != size and name != "re"):
         source = own_re() if name == "re" else module
-        cached = COPIES[name] = (size, module_copy(source, name.split(".")[0]), source)
+        made = (size, module_copy(source, name.split(".")[0]), source)
+        if cached is not None:  # the module has changed since its copy was made
+            COPIES.pop(name, None)
+        cached = COPIES.setdefault(name, made)
     return cached[1], cached[2]
 
 

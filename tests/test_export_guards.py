@@ -597,6 +597,35 @@ def test_a_skill_finaliser_does_not_stop_the_program_imports(tmp_path):
     assert still_loading and waited < 2.0, (still_loading, waited, stderr)
 
 
+ONE_RE_SKILL = (
+    "def solve(text):\n    import re\n    from string import Template\n\n    class Loud(Template):\n"
+    "        flags = re.IGNORECASE | re.MULTILINE\n\n"
+    "    return [str(Loud.flags), isinstance(Template.flags, re.RegexFlag), Loud('$Ab').substitute(Ab=text),\n"
+    "            hasattr(re, 'copyreg')]\n")
+ONE_RE_HOST = """
+import json
+import re
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import exported
+
+first = exported.solve("x")
+re.set_by_the_program = 1  # the shared re's dict grows: its copy was made again, string's was not
+print(json.dumps([first, exported.solve("x")]))
+"""
+
+
+def test_a_skill_string_template_is_made_with_its_own_re(tmp_path):
+    """A skill's string.Template was made with one instance of re and its `import re` could hand out another (after
+    a program set an attribute on the shared re, or two threads' first imports): its subclasses' flags became ints and
+    isinstance(Template.flags, re.RegexFlag) False (a fifth own_re red-team). re's copy is made once, the first one
+    stored wins, and the instance's stand-in copyreg is not one of its attributes."""
+    (first, second), stderr = imported(ONE_RE_SKILL, ONE_RE_HOST, tmp_path)
+    expected = ["re.IGNORECASE|re.MULTILINE", True, "x", False]
+    assert first == expected and second == expected, (first, second, stderr)
+
+
 SHARED_MODULES_HOST = """
 import json
 import sys
