@@ -194,8 +194,9 @@ def refuse_special_names(kind, namespaces):
     for names in namespaces:
         special = sorted(key for key in names if kind_attribute(kind, key))
         if special:
-            raise TypeError(f"a skill may not make a {kind_name(kind)} with its own {special[0]}: standard-library code calls it "
-                            f"on what a skill hands over, also where every program shares it (re's caches, the ABCs')")
+            raise TypeError(f"a skill may not make a {kind_name(kind)} with its own {special[0]}: standard-library "
+                            f"code calls it on what a skill hands over, also where every program shares it (re's "
+                            f"caches, the ABCs')")
 
 
 def value_kind(classes):
@@ -221,8 +222,8 @@ def refuse_foreign_bases(kind, classes):
         if (kind is tuple and CLASS_MRO.__get__(c)[1:] == chain and type(names.get("_fields")) is tuple
                 and not {n for n in names if n.startswith("__") and n.endswith("__")} - NAMEDTUPLE_NAMES - OWN_NAMES):
             continue
-        raise TypeError(f"a skill's {kind_name(kind)} may not also inherit from {c.__module__}.{c.__qualname__}: standard-library "
-                        f"code would read its values through that class's special methods")
+        raise TypeError(f"a skill's {kind_name(kind)} may not also inherit from {c.__module__}.{c.__qualname__}: "
+                        f"standard-library code would read its values through that class's special methods")
 
 
 def plain_slots(namespace):
@@ -818,7 +819,7 @@ def own_re():
     The standard library's own files, loaded under a name no other load takes, which leaves sys.modules again (a
     program may put its sys.modules back as it was). Nothing the interpreter shares is touched, so loads in several
     threads or exports at once need no lock (a lock held across the load let a skill's finaliser, run by the garbage
-    collector in it, stop every import of the program: four own_re red-teams): its package's imports go through
+    collector in it, stop every import of the program: the fourth own_re red-team): its package's imports go through
     instance_import, which hands it a copyreg that registers nothing (re registers a pickle reducer for Pattern, a
     type the two share) and answers re.Scanner's `from ._constants import` at call time from the instance. It raises
     the shared re.error (the shared re's C code raises it too, from Pattern.sub's templates, and a program catches
@@ -874,7 +875,7 @@ PRELOADED = ("re", "math", "string", "collections", "collections.abc", "itertool
 
 
 def copy_of(module):
-    """The copy of an allowed module (made again if the module has changed since)."""
+    """The copy of an allowed module (made again if the module has changed since; re's, never)."""
     return copy_with_source(module)[0]
 
 
@@ -966,8 +967,8 @@ def make_builtins(allowed_imports: set[str], packages: dict | None = None) -> di
         if type(module) is str and (module == "skill" or module.startswith("skills.")):
             kind = value_kind([owner]) if isinstance(owner, type) else None
             if kind is not None and kind_attribute(kind, name):
-                raise AttributeError(f"a skill may not set {name!r} on its {kind_name(kind)} {owner.__name__} or its instances: "
-                                     f"{kind.__name__} has it, and standard-library code calls it")
+                raise AttributeError(f"a skill may not set {name!r} on its {kind_name(kind)} {owner.__name__} or its "
+                                     f"instances: {kind.__name__} has it, and standard-library code calls it")
             return obj
         raise AttributeError(f"a skill may set attributes only on its own functions, classes, their instances and "
                              f"modules, not on a {type(obj).__name__} of {module or 'the interpreter'}")
