@@ -478,6 +478,8 @@ def test_an_exported_skill_uses_re_as_plain_python_does(tmp_path):
     assert answer == 3 and caught == [True, True], (answer, caught, stderr)
 
 
+# a skill whose first `import re` runs in solve(), so each thread's first call may make the copy
+CAT_SKILL = "def solve(text):\n    import re\n    return 1 if re.search(r'\\bcat\\b', text) else 0\n"
 THREADS_HOST = """
 import json
 import sys
@@ -510,10 +512,9 @@ print(json.dumps([answers, [name for name in sys.modules if name.startswith("_sk
 
 def test_an_exported_skill_called_from_threads_at_once(tmp_path):
     """Threads whose first calls made the skill's copy of re at the same time broke each other's (NameError), and
-    left instances in sys.modules (an own_re red-team, second round): one copy is made, under a lock, and leaves
-    sys.modules as it found it."""
-    code = "def solve(text):\n    import re\n    return 1 if re.search(r'\\bcat\\b', text) else 0\n"
-    (answers, left), stderr = imported(code, THREADS_HOST, tmp_path)
+    left instances in sys.modules (an own_re red-team, second round): each load has a name of its own and leaves
+    sys.modules as it found it, and the first copy stored is every thread's."""
+    (answers, left), stderr = imported(CAT_SKILL, THREADS_HOST, tmp_path)
     assert answers == [1] * 6 and left == [], (answers, left, stderr)
 
 
@@ -561,8 +562,7 @@ def test_two_exports_make_their_re_at_once(tmp_path):
     KeyError, instances left in sys.modules; 6 of 24 runs on 3.11, an own_re red-team, third round): they took the
     same name in sys.modules and saved and put back copyreg's entry in turn. Each load now has a name of its own
     and leaves copyreg alone."""
-    code = "def solve(text):\n    import re\n    return 1 if re.search(r'\\bcat\\b', text) else 0\n"
-    (errors, left, reducer_kept), stderr = imported(code, RACE_HOST, tmp_path)
+    (errors, left, reducer_kept), stderr = imported(CAT_SKILL, RACE_HOST, tmp_path)
     assert errors == [] and left == [] and reducer_kept, (errors[:3], left, stderr)
 
 
